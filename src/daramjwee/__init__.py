@@ -1,0 +1,72 @@
+"""daramjwee: an N-tier streaming cache for Python, sync and async.
+
+import daramjwee as dj
+
+cache = dj.Cache(stores=[dj.MemStore(capacity="256MiB"), slower_store], positive_fresh_for=60.0)
+with cache.get("user:42", fetch) as response:
+    data = response.read()
+"""
+
+from ._async._cache import AsyncCache, AsyncFetcher
+from ._async._memstore import AsyncMemStore, EntryTooLarge
+from ._async._response import AsyncResponse
+from ._async._store import AsyncReader, AsyncSink, AsyncStore
+from ._async._writer import AsyncWriter
+from ._config import Config
+from ._errors import (
+    BackgroundJobRejected,
+    CacheableNotFound,
+    CacheClosed,
+    ConfigError,
+    DaramjweeError,
+    NotFound,
+    NotModified,
+    StoreContractError,
+    TierError,
+)
+from ._metadata import FetchBody, FetchResult, Metadata, Status
+from ._stats import CacheStats, TierStats
+from ._sync._cache import Cache, Fetcher
+from ._sync._memstore import MemStore
+from ._sync._response import Response
+from ._sync._store import Reader, Sink, Store
+from ._sync._writer import Writer
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AsyncCache",
+    "AsyncFetcher",
+    "AsyncMemStore",
+    "AsyncReader",
+    "AsyncResponse",
+    "AsyncSink",
+    "AsyncStore",
+    "AsyncWriter",
+    "BackgroundJobRejected",
+    "Cache",
+    "CacheClosed",
+    "CacheStats",
+    "CacheableNotFound",
+    "Config",
+    "ConfigError",
+    "DaramjweeError",
+    "EntryTooLarge",
+    "FetchBody",
+    "FetchResult",
+    "Fetcher",
+    "MemStore",
+    "Metadata",
+    "NotFound",
+    "NotModified",
+    "Reader",
+    "Response",
+    "Sink",
+    "Status",
+    "Store",
+    "StoreContractError",
+    "TierError",
+    "TierStats",
+    "Writer",
+    "__version__",
+]

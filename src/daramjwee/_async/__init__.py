@@ -1,0 +1,1 @@
+"""The async implementation; ``daramjwee._sync`` is generated from it by ``scripts/unasync.py``."""

@@ -1,0 +1,678 @@
+"""``AsyncCache``: the N-tier streaming cache (SPEC §3).  The sync ``Cache`` is generated from this file."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from types import TracebackType
+from typing import Any
+
+from .._config import Config
+from .._errors import (
+    BackgroundJobRejected,
+    CacheableNotFound,
+    CacheClosed,
+    DaramjweeError,
+    NotFound,
+    NotModified,
+    StoreContractError,
+    TierError,
+)
+from .._etag import if_none_match_matches
+from .._freshness import is_stale
+from .._generations import Generations, Ticket
+from .._keys import check_key
+from .._metadata import NEGATIVE, FetchResult, Metadata, Status
+from .._probation import Probation
+from .._stats import CacheStats, StatsRecorder
+from ._body import open_body
+from ._primitives import Event, KeyLocks, call_fetcher, is_own_flavour
+from ._readers import EMPTY_READER
+from ._response import AsyncResponse
+from ._runtime import BackgroundRunner
+from ._store import AsyncReader, AsyncSink, AsyncStore
+from ._tee import AsyncTee, Target
+from ._writer import AsyncWriter
+
+__all__ = ["AsyncCache", "AsyncFetcher"]
+
+AsyncFetcher = Callable[[Metadata | None], Awaitable[FetchResult]]
+
+_DEBUG = logging.DEBUG
+_EMPTY_METADATA = Metadata()
+
+
+class _Flight:
+    """One in-progress origin fetch that concurrent misses of the key wait for."""
+
+    __slots__ = ("done", "published")
+
+    def __init__(self) -> None:
+        self.done = Event()
+        self.published = False
+
+
+class AsyncCache:
+    """An ordered chain of cache tiers in front of a slow origin, for asyncio code.
+
+    ``stores[0]`` is the fastest tier.  ``get`` walks the tiers in order and
+    streams a hit while copying it into every faster tier; a miss streams the
+    origin's body while filling tier 0, then copies it to the lower tiers in
+    the background.  See the README for every option; all are validated by
+    :meth:`Config.validate`, which raises :class:`ConfigError`.
+
+    All methods raise :class:`CacheClosed` after :meth:`close`.  Use one
+    ``AsyncCache`` per event loop.
+    """
+
+    def __init__(
+        self,
+        *,
+        stores: Sequence[AsyncStore] | None = None,
+        hot_store: AsyncStore | None = None,
+        cold_store: AsyncStore | None = None,
+        **options: Any,
+    ) -> None:
+        config = Config.from_options({"stores": stores, "hot_store": hot_store, "cold_store": cold_store, **options})
+        self._setup(config.validate())
+
+    @classmethod
+    def from_config(cls, config: Config) -> AsyncCache:
+        """Build a cache from a :class:`Config` (validated here)."""
+        cache = cls.__new__(cls)
+        cache._setup(config.validate())
+        return cache
+
+    def _setup(self, config: Config) -> None:
+        stores: tuple[AsyncStore, ...] = tuple(config.stores or ())
+        for index, store in enumerate(stores):
+            if not is_own_flavour(store):
+                raise TypeError(
+                    f"stores[{index}] ({type(store).__name__}) does not match {type(self).__name__}: "
+                    "use Async* stores with AsyncCache and plain stores with Cache"
+                )
+        self._config = config
+        self._stores = stores
+        self._freshness = tuple(config.freshness(tier) for tier in range(len(stores)))
+        self._logger = config.logger
+        self._chunk_size = config.chunk_size
+        self._stats = StatsRecorder(len(stores))
+        self._generations = Generations()
+        self._key_locks = KeyLocks()
+        self._probation = Probation(config.promotion_probation) if config.promotion_probation else None
+        self._runtime = BackgroundRunner(
+            strategy=config.worker_strategy,
+            workers=config.workers,
+            queue_size=config.worker_queue,
+            job_timeout=config.worker_timeout,
+            logger=config.logger,
+        )
+        self._state_lock = threading.Lock()
+        self._flights: dict[str, _Flight] = {}
+        self._refreshing: set[str] = set()
+        self._closed = False
+        self._close_done = Event()
+
+    @property
+    def config(self) -> Config:
+        """The validated configuration."""
+        return self._config
+
+    @property
+    def stores(self) -> tuple[AsyncStore, ...]:
+        """The tier chain, fastest first."""
+        return self._stores
+
+    def stats(self) -> CacheStats:
+        """A snapshot of the cache's counters."""
+        return self._stats.snapshot()
+
+    # -- reading -----------------------------------------------------------------
+
+    async def get(self, key: str, fetch: AsyncFetcher, *, if_none_match: str | None = None) -> AsyncResponse:
+        """Return the value of ``key`` as a stream, from the fastest tier that has it or from ``fetch``.
+
+        ``fetch(old)`` is called on a miss (``old`` is ``None``) and by
+        background refreshes (``old`` is the cached metadata).  The caller owns
+        the returned response and must close it.
+
+        Raises :class:`NotFound` when the key is known to be missing,
+        :class:`CacheClosed` after :meth:`close`, and whatever ``fetch`` raises.
+        """
+        if self._closed:
+            raise CacheClosed("this cache was closed; create a new one")
+        if type(key) is not str or not key:
+            key = check_key(key)
+        walk_failed = False
+        for tier, store in enumerate(self._stores):
+            try:
+                reader, metadata = await store.get_stream(key)
+            except NotFound:
+                self._stats.tier(tier, "misses")
+                continue
+            except Exception as error:
+                self._store_failed(tier, "get_stream", key, error)
+                walk_failed = True
+                continue
+            if type(metadata) is not Metadata:
+                await self._discard_reader(tier, key, reader)
+                self._store_failed(tier, "get_stream", key, StoreContractError(f"returned {metadata!r} as metadata"))
+                walk_failed = True
+                continue
+            self._stats.tier(tier, "hits")
+            if self._logger.isEnabledFor(_DEBUG):
+                self._logger.debug("hit in tier %d", tier, extra={"tier": tier, "key": key})
+            return await self._serve_hit(tier, key, reader, metadata, fetch, if_none_match)
+        return await self._serve_miss(key, fetch, if_none_match, walk_failed)
+
+    async def get_bytes(self, key: str, fetch: AsyncFetcher) -> bytes:
+        """``get`` the whole value as bytes."""
+        async with await self.get(key, fetch) as response:
+            return await response.read()
+
+    async def _serve_hit(
+        self,
+        tier: int,
+        key: str,
+        reader: AsyncReader,
+        metadata: Metadata,
+        fetch: AsyncFetcher,
+        if_none_match: str | None,
+    ) -> AsyncResponse:
+        positive, negative = self._freshness[tier]
+        if metadata.is_negative:
+            await self._discard_reader(tier, key, reader)
+            self._stats.add("negative_hits")
+            if is_stale(metadata, negative, time.time()):
+                await self._refresh_quietly(key, fetch, metadata)
+            elif tier:
+                ticket = self._generations.begin(key)
+                try:
+                    await self._write_entry(key, range(tier), metadata, EMPTY_READER, ticket)
+                finally:
+                    self._generations.end(ticket)
+            raise NotFound(key)
+        tee = None
+        if positive is not None and is_stale(metadata, positive, time.time()):
+            self._stats.add("stale_hits")
+            tee = AsyncTee(self, key, (), None, self._on_done_refresh(key, fetch, metadata))
+        elif tier:
+            tee = await self._promotion(tier, key, metadata)
+        if if_none_match is not None and if_none_match_matches(if_none_match, metadata):
+            await self._discard_reader(tier, key, reader)
+            if tee is not None:
+                await tee.abort()
+            return AsyncResponse(Status.NOT_MODIFIED, metadata, tier, EMPTY_READER, None, self._chunk_size)
+        return AsyncResponse(Status.OK, metadata, tier, reader, tee, self._chunk_size)
+
+    async def _promotion(self, tier: int, key: str, metadata: Metadata) -> AsyncTee | None:
+        """Open sinks on every tier above ``tier`` for a streaming promotion (``None`` if none opened)."""
+        if self._probation is not None and not self._probation.admit(key):
+            return None
+        ticket = self._generations.begin(key)
+        targets = await self._open_sinks(key, range(tier), metadata)
+        if not targets:
+            self._generations.end(ticket)
+            return None
+
+        async def promoted(tiers: tuple[int, ...]) -> None:
+            self._generations.end(ticket)
+            for upper in tiers:
+                self._stats.tier(upper, "promotions")
+            if tiers and self._logger.isEnabledFor(_DEBUG):
+                self._logger.debug("promoted from tier %d to %s", tier, tiers, extra={"tier": tier, "key": key})
+
+        return AsyncTee(self, key, targets, ticket, promoted)
+
+    async def _serve_miss(
+        self, key: str, fetch: AsyncFetcher, if_none_match: str | None, walk_failed: bool
+    ) -> AsyncResponse:
+        if self._logger.isEnabledFor(_DEBUG):
+            self._logger.debug("miss in every tier", extra={"key": key})
+        if walk_failed or not self._config.coalesce_wait:
+            return await self._fetch(key, fetch, if_none_match, None)
+        deadline = time.monotonic() + self._config.op_timeout
+        while True:
+            with self._state_lock:
+                flight = self._flights.get(key)
+                leading = flight is None
+                if flight is None:
+                    flight = self._flights[key] = _Flight()
+            if leading:
+                return await self._fetch(key, fetch, if_none_match, flight)
+            self._stats.add("coalesced_waiters")
+            remaining = deadline - time.monotonic()
+            if not await flight.done.wait(min(self._config.coalesce_wait, remaining)):
+                self._forget_flight(key, flight)
+                return await self._fetch_uncached(key, fetch, if_none_match)
+            if flight.published:
+                try:
+                    reader, metadata = await self._stores[0].get_stream(key)
+                except NotFound:
+                    pass
+                except Exception as error:
+                    self._store_failed(0, "get_stream", key, error)
+                    return await self._fetch_uncached(key, fetch, if_none_match)
+                else:
+                    self._stats.tier(0, "hits")
+                    return await self._serve_hit(0, key, reader, metadata, fetch, if_none_match)
+            if time.monotonic() >= deadline:
+                return await self._fetch_uncached(key, fetch, if_none_match)
+
+    def _forget_flight(self, key: str, flight: _Flight) -> None:
+        with self._state_lock:
+            if self._flights.get(key) is flight:
+                del self._flights[key]
+
+    def _land(self, key: str, flight: _Flight | None, published: bool) -> None:
+        """Resolve a flight: wake its waiters and let the next miss lead a new one."""
+        if flight is not None:
+            self._forget_flight(key, flight)
+            flight.published = published
+            flight.done.set()
+
+    async def _fetch(
+        self, key: str, fetch: AsyncFetcher, if_none_match: str | None, flight: _Flight | None
+    ) -> AsyncResponse:
+        """Fetch from the origin and stream the body while filling tier 0 (SPEC §3.4)."""
+        try:
+            self._stats.add("origin_fetches")
+            result = await call_fetcher(fetch, None)
+            metadata = _origin_metadata(result.metadata)
+            body = open_body(result.body)
+        except NotModified:
+            self._land(key, flight, False)
+            return await self._serve_not_modified(key, fetch, if_none_match)
+        except CacheableNotFound:
+            published = await self._store_negative(key)
+            self._land(key, flight, published)
+            raise NotFound(key) from None
+        except BaseException:
+            self._land(key, flight, False)
+            raise
+        ticket = self._generations.begin(key)
+        targets = await self._open_sinks(key, range(1), metadata)
+        if not targets:
+            self._generations.end(ticket)
+            self._land(key, flight, False)
+            return self._origin_response(metadata, body, if_none_match)
+
+        async def filled(tiers: tuple[int, ...]) -> None:
+            if tiers:
+                self._stats.add("fills_published")
+                self._land(key, flight, True)
+                self._schedule_fan_out(key, ticket)
+            else:
+                self._stats.add("fills_aborted")
+                self._land(key, flight, False)
+                self._generations.end(ticket)
+
+        tee = AsyncTee(self, key, targets, ticket, filled)
+        if if_none_match is not None and if_none_match_matches(if_none_match, metadata):
+            await tee.drain(body, self._chunk_size)
+            return AsyncResponse(Status.NOT_MODIFIED, metadata, None, EMPTY_READER, None, self._chunk_size)
+        return AsyncResponse(Status.OK, metadata, None, body, tee, self._chunk_size)
+
+    async def _fetch_uncached(self, key: str, fetch: AsyncFetcher, if_none_match: str | None) -> AsyncResponse:
+        """Fetch for this caller alone, caching nothing (a coalesced wait ran out)."""
+        self._stats.add("origin_fetches")
+        try:
+            result = await call_fetcher(fetch, None)
+        except NotModified:
+            return await self._serve_not_modified(key, fetch, if_none_match)
+        except CacheableNotFound:
+            raise NotFound(key) from None
+        return self._origin_response(_origin_metadata(result.metadata), open_body(result.body), if_none_match)
+
+    def _origin_response(self, metadata: Metadata, body: AsyncReader, if_none_match: str | None) -> AsyncResponse:
+        if if_none_match is not None and if_none_match_matches(if_none_match, metadata):
+            return AsyncResponse(Status.NOT_MODIFIED, metadata, None, body, None, self._chunk_size)
+        return AsyncResponse(Status.OK, metadata, None, body, None, self._chunk_size)
+
+    async def _serve_not_modified(self, key: str, fetch: AsyncFetcher, if_none_match: str | None) -> AsyncResponse:
+        """The origin said our copy is current: bump tier 0's ``cached_at`` and serve it."""
+        if not await self._touch(key):
+            raise DaramjweeError(
+                f"the fetcher raised NotModified for {key!r}, but tier 0 holds no copy of it to serve; "
+                "raise NotModified only when the fetcher was given old metadata"
+            )
+        reader, metadata = await self._stores[0].get_stream(key)
+        return await self._serve_hit(0, key, reader, metadata, fetch, if_none_match)
+
+    # -- writing -------------------------------------------------------------------
+
+    def set(self, key: str, metadata: Metadata | None = None) -> AsyncWriter:
+        """Start writing ``key`` into tier 0: ``async with cache.set(key) as w: await w.write(...)``.
+
+        The value is published when the writer commits, then copied to the lower
+        tiers in the background.  ``metadata`` is never mutated; the stored copy
+        gets ``cached_at`` set to the time the write began.  Raises
+        :class:`TierError` if tier 0 cannot open a writer (no other tier is
+        tried).
+        """
+        if self._closed:
+            raise CacheClosed("this cache was closed; create a new one")
+        key = check_key(key)
+        if metadata is None:
+            metadata = _EMPTY_METADATA
+        elif not isinstance(metadata, Metadata):
+            raise TypeError(f"metadata must be daramjwee.Metadata or None, got {type(metadata).__name__}")
+        return AsyncWriter(self, key, metadata)
+
+    async def set_bytes(self, key: str, data: bytes | bytearray | memoryview, metadata: Metadata | None = None) -> None:
+        """Store ``data`` as the value of ``key``."""
+        async with self.set(key, metadata) as writer:
+            await writer.write(data)
+
+    async def _begin_set(self, key: str, metadata: Metadata) -> tuple[AsyncSink, Ticket]:
+        if self._closed:
+            raise CacheClosed("this cache was closed; create a new one")
+        ticket = self._generations.begin(key, replaces=True)
+        try:
+            sink = await self._stores[0].begin_set(key, metadata.replace(cached_at=time.time()))
+        except Exception as error:
+            self._generations.end(ticket)
+            self._store_failed(0, "begin_set", key, error)
+            raise TierError(0, "begin_set", key, self._stores[0]) from error
+        return sink, ticket
+
+    async def _finish_set(self, key: str, sink: AsyncSink, ticket: Ticket) -> bool:
+        try:
+            published = await self._publish(0, key, sink, ticket)
+        except Exception as error:
+            self._generations.end(ticket)
+            self._store_failed(0, "commit", key, error)
+            await self._abort_sink(0, key, sink)
+            raise TierError(0, "commit", key, self._stores[0]) from error
+        if published:
+            self._schedule_fan_out(key, self._generations.published(ticket))
+        else:
+            self._generations.end(ticket)
+        return published
+
+    async def _abort_set(self, key: str, sink: AsyncSink, ticket: Ticket) -> None:
+        try:
+            await self._abort_sink(0, key, sink)
+        finally:
+            self._generations.end(ticket)
+
+    async def delete(self, key: str) -> None:
+        """Remove ``key`` from every tier, the last tier first.
+
+        Every tier is tried even after failures; then the first failure is
+        raised as :class:`TierError`.  A missing key is not an error.  Writes of
+        the key that began earlier can no longer publish.
+        """
+        if self._closed:
+            raise CacheClosed("this cache was closed; create a new one")
+        key = check_key(key)
+        first_failure: TierError | None = None
+        async with self._key_locks.hold(key):
+            self._generations.invalidate(key)
+            for tier in reversed(range(len(self._stores))):
+                store = self._stores[tier]
+                try:
+                    await store.delete(key)
+                except Exception as error:
+                    self._store_failed(tier, "delete", key, error)
+                    if first_failure is None:
+                        first_failure = TierError(tier, "delete", key, store)
+                        first_failure.__cause__ = error
+        if first_failure is not None:
+            raise first_failure
+
+    async def _publish(self, tier: int, key: str, sink: AsyncSink, ticket: Ticket) -> bool:
+        """Commit ``sink`` unless a newer set or a delete of ``key`` began after ``ticket``."""
+        async with self._key_locks.hold(key):
+            if not self._generations.may_publish(ticket):
+                await sink.abort()
+                return False
+            await sink.commit()
+        return True
+
+    async def _open_sinks(self, key: str, tiers: range, metadata: Metadata) -> list[Target]:
+        targets: list[Target] = []
+        for tier in tiers:
+            try:
+                targets.append((tier, await self._stores[tier].begin_set(key, metadata)))
+            except Exception as error:
+                self._store_failed(tier, "begin_set", key, error)
+        return targets
+
+    async def _write_entry(
+        self,
+        key: str,
+        tiers: range,
+        metadata: Metadata,
+        reader: AsyncReader,
+        ticket: Ticket,
+        deadline: float | None = None,
+    ) -> tuple[int, ...]:
+        """Copy ``reader`` into ``tiers`` as one entry; return the tiers that published.
+
+        ``deadline`` is a ``time.monotonic()`` value after which the copy is aborted.
+        """
+        targets = await self._open_sinks(key, tiers, metadata)
+        if not targets:
+            await reader.aclose()
+            return ()
+        return await AsyncTee(self, key, targets, ticket).drain(reader, self._chunk_size, deadline)
+
+    async def _store_negative(self, key: str) -> bool:
+        """Write a negative entry to tier 0 and fan it out; True if tier 0 published it."""
+        ticket = self._generations.begin(key)
+        metadata = NEGATIVE.replace(cached_at=time.time())
+        if await self._write_entry(key, range(1), metadata, EMPTY_READER, ticket):
+            self._schedule_fan_out(key, ticket)
+            return True
+        self._generations.end(ticket)
+        return False
+
+    async def _touch(self, key: str) -> bool:
+        """Copy the fastest cached copy of ``key`` into tier 0 with ``cached_at=now``.
+
+        Returns False if no tier holds the key (or tier 0 could not take it).
+        """
+        ticket = self._generations.begin(key)
+        try:
+            for tier, store in enumerate(self._stores):
+                try:
+                    reader, metadata = await store.get_stream(key)
+                except NotFound:
+                    continue
+                except Exception as error:
+                    self._store_failed(tier, "get_stream", key, error)
+                    continue
+                fresh = metadata.replace(cached_at=time.time())
+                return bool(await self._write_entry(key, range(1), fresh, reader, ticket))
+            return False
+        finally:
+            self._generations.end(ticket)
+
+    # -- background work -----------------------------------------------------------
+
+    def _schedule_fan_out(self, key: str, ticket: Ticket) -> None:
+        """Copy tier 0's entry of ``key`` to every lower tier in the background; ends ``ticket``."""
+        if len(self._stores) == 1:
+            self._generations.end(ticket)
+            return
+        try:
+            self._runtime.submit("fan-out", lambda: self._fan_out(key, ticket))
+        except BackgroundJobRejected as error:
+            self._generations.end(ticket)
+            self._stats.add("fanouts_failed")
+            self._logger.warning("fan-out of %r to lower tiers dropped: %s", key, error, extra={"key": key})
+
+    async def _fan_out(self, key: str, ticket: Ticket) -> None:
+        try:
+            if not self._generations.may_publish(ticket):
+                return
+            try:
+                reader, metadata = await self._stores[0].get_stream(key)
+            except NotFound:
+                return
+            tiers = range(1, len(self._stores))
+            published = await self._write_entry(key, tiers, metadata, reader, ticket)
+            self._stats.add("fanouts" if len(published) == len(tiers) else "fanouts_failed")
+        except Exception as error:
+            self._stats.add("fanouts_failed")
+            self._logger.warning("fan-out of %r failed: %r", key, error, extra={"key": key})
+        finally:
+            self._generations.end(ticket)
+
+    async def schedule_refresh(self, key: str, fetch: AsyncFetcher) -> None:
+        """Refetch ``key`` into tier 0 in the background (then copy it to the lower tiers).
+
+        At most one refresh per key is queued or running; a second call while
+        one is pending returns without queueing.  Raises
+        :class:`BackgroundJobRejected` when the job queue is full and
+        :class:`CacheClosed` after :meth:`close`.
+        """
+        if self._closed:
+            raise CacheClosed("this cache was closed; create a new one")
+        self._submit_refresh(check_key(key), fetch, None)
+
+    def _submit_refresh(self, key: str, fetch: AsyncFetcher, hint: Metadata | None) -> None:
+        with self._state_lock:
+            if key in self._refreshing:
+                return
+            self._refreshing.add(key)
+        ticket = self._generations.begin(key)
+        try:
+            self._runtime.submit("refresh", lambda: self._refresh(key, fetch, ticket, hint))
+        except BackgroundJobRejected:
+            with self._state_lock:
+                self._refreshing.discard(key)
+            self._generations.end(ticket)
+            self._stats.add("refreshes_rejected")
+            raise
+        self._stats.add("refreshes_scheduled")
+
+    async def _refresh_quietly(self, key: str, fetch: AsyncFetcher, hint: Metadata) -> None:
+        """Schedule a refresh for a stale hit; a rejection is counted and logged, never raised."""
+        try:
+            self._submit_refresh(key, fetch, hint)
+        except BackgroundJobRejected as error:
+            self._logger.warning("stale refresh of %r dropped: %s", key, error, extra={"key": key})
+
+    def _on_done_refresh(
+        self, key: str, fetch: AsyncFetcher, hint: Metadata
+    ) -> Callable[[tuple[int, ...]], Awaitable[None]]:
+        async def stale_stream_done(tiers: tuple[int, ...]) -> None:
+            await self._refresh_quietly(key, fetch, hint)
+
+        return stale_stream_done
+
+    async def _refresh(self, key: str, fetch: AsyncFetcher, ticket: Ticket, hint: Metadata | None) -> None:
+        """Background refresh job (SPEC §3.6); owns ``ticket``."""
+        fanned_out = False
+        deadline = time.monotonic() + self._config.worker_timeout
+        try:
+            old = await self._current_metadata(key) or hint
+            self._stats.add("origin_fetches")
+            try:
+                result = await call_fetcher(fetch, old)
+            except NotModified:
+                if not await self._touch(key):
+                    raise DaramjweeError(f"refresh of {key!r}: NotModified, but no tier holds a copy") from None
+                published: tuple[int, ...] = (0,)
+            except CacheableNotFound:
+                metadata = NEGATIVE.replace(cached_at=time.time())
+                published = await self._write_entry(key, range(1), metadata, EMPTY_READER, ticket)
+            else:
+                metadata = _origin_metadata(result.metadata)
+                body = open_body(result.body)
+                published = await self._write_entry(key, range(1), metadata, body, ticket, deadline)
+            self._stats.add("refreshes_completed")
+            if published and len(self._stores) > 1:
+                fanned_out = True
+                await self._fan_out(key, ticket)
+        except Exception as error:
+            self._stats.add("refreshes_failed")
+            self._logger.warning("background refresh of %r failed: %r", key, error, extra={"key": key})
+        finally:
+            with self._state_lock:
+                self._refreshing.discard(key)
+            if not fanned_out:
+                self._generations.end(ticket)
+
+    async def _current_metadata(self, key: str) -> Metadata | None:
+        """Metadata of the fastest tier holding ``key`` (for a conditional refetch)."""
+        for tier, store in enumerate(self._stores):
+            try:
+                return await store.stat(key)
+            except NotFound:
+                continue
+            except Exception as error:
+                self._store_failed(tier, "stat", key, error)
+        return None
+
+    # -- errors and shutdown -------------------------------------------------------
+
+    def _store_failed(self, tier: int, op: str, key: str, error: BaseException) -> None:
+        """Count and log a store failure the cache recovers from."""
+        self._stats.tier(tier, "errors")
+        self._logger.warning(
+            "tier %d %s failed for key %r: %r", tier, op, key, error, extra={"tier": tier, "key": key, "op": op}
+        )
+
+    async def _abort_sink(self, tier: int, key: str, sink: AsyncSink) -> None:
+        try:
+            await sink.abort()
+        except Exception as error:
+            self._store_failed(tier, "abort", key, error)
+
+    async def _discard_reader(self, tier: int, key: str, reader: AsyncReader) -> None:
+        try:
+            await reader.aclose()
+        except Exception as error:
+            self._store_failed(tier, "close", key, error)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    async def close(self) -> None:
+        """Stop accepting work, drain background jobs within ``close_timeout``, close the stores.
+
+        Idempotent; concurrent callers all return once shutdown finished.
+        Responses handed out before stay readable.
+        """
+        with self._state_lock:
+            first = not self._closed
+            self._closed = True
+        if not first:
+            await self._close_done.wait(None)
+            return
+        try:
+            await self._runtime.shutdown(self._config.close_timeout)
+            for tier, store in enumerate(self._stores):
+                try:
+                    await store.close()
+                except Exception as error:
+                    self._store_failed(tier, "close", "", error)
+        finally:
+            self._close_done.set()
+
+    async def __aenter__(self) -> AsyncCache:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        chain = " -> ".join(type(store).__name__ for store in self._stores)
+        return f"<{type(self).__name__} [{chain}]{' closed' if self._closed else ''}>"
+
+
+def _origin_metadata(metadata: Metadata | None) -> Metadata:
+    """The metadata to store for a fresh origin body: stamped with the fetch time."""
+    if metadata is None:
+        metadata = _EMPTY_METADATA
+    elif metadata.is_negative:
+        raise TypeError("fetcher returned metadata with is_negative=True; raise daramjwee.CacheableNotFound instead")
+    return metadata.replace(cached_at=time.time())

@@ -1,0 +1,101 @@
+"""``AsyncMemStore``: the in-process memory tier."""
+
+from __future__ import annotations
+
+from .._errors import DaramjweeError
+from .._memory import MemoryTable
+from .._metadata import Metadata
+from .._units import parse_capacity
+from ..policy import Policy, make_policy
+from ._readers import AsyncBytesReader
+from ._store import Buffer
+
+__all__ = ["AsyncMemStore", "EntryTooLarge"]
+
+
+class EntryTooLarge(DaramjweeError):
+    """A value grew past the whole capacity of a memory store; it is not stored."""
+
+
+class AsyncMemStore:
+    """Values in process memory, bounded by ``capacity`` value bytes.
+
+    ``capacity`` is an int of bytes, a size string such as ``"256MiB"``, or
+    ``None`` for unbounded.  ``policy`` names the eviction policy (see
+    :mod:`daramjwee.policy`) or is a policy instance.  Thread-safe; reads are
+    zero-copy views of the stored bytes.  An entry larger than the whole
+    capacity is refused: its sink raises :class:`EntryTooLarge` on the write
+    that crosses the limit and stores nothing.
+    """
+
+    def __init__(self, capacity: int | str | None = None, *, policy: str | Policy = "lru") -> None:
+        size = None if capacity is None else parse_capacity(capacity, "capacity")
+        self._table = MemoryTable(size, make_policy(policy))
+
+    async def get_stream(self, key: str, /) -> tuple[AsyncBytesReader, Metadata]:
+        value, metadata = self._table.get(key)
+        return AsyncBytesReader(value), metadata
+
+    async def begin_set(self, key: str, metadata: Metadata, /) -> _AsyncMemSink:
+        return _AsyncMemSink(self._table, key, metadata)
+
+    async def delete(self, key: str, /) -> None:
+        self._table.delete(key)
+
+    async def stat(self, key: str, /) -> Metadata:
+        return self._table.stat(key)
+
+    async def close(self) -> None:
+        """Nothing to release; entries stay readable by streams already open."""
+
+    @property
+    def used(self) -> int:
+        """Value bytes stored."""
+        return self._table.used
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._table
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {len(self._table)} entries, {self._table.used}/{self._table.capacity} bytes>"
+
+
+class _AsyncMemSink:
+    __slots__ = ("_chunks", "_key", "_metadata", "_size", "_state", "_table")
+
+    def __init__(self, table: MemoryTable, key: str, metadata: Metadata) -> None:
+        self._table = table
+        self._key = key
+        self._metadata = metadata
+        self._chunks: list[bytes] = []
+        self._size = 0
+        self._state = "open"
+
+    async def write(self, data: Buffer, /) -> None:
+        if self._state != "open":
+            raise ValueError(f"write to a {self._state} memory-store sink")
+        self._size += len(data)
+        if not self._table.fits(self._size):
+            await self.abort()
+            raise EntryTooLarge(
+                f"value of {self._key!r} exceeds the memory store's capacity of {self._table.capacity} bytes"
+            )
+        self._chunks.append(data if type(data) is bytes else bytes(data))
+
+    async def commit(self) -> None:
+        if self._state == "committed":
+            return
+        if self._state != "open":
+            raise ValueError(f"commit of an {self._state} memory-store sink")
+        self._state = "committed"
+        value = b"".join(self._chunks)
+        self._chunks = []
+        self._table.put(self._key, value, self._metadata)
+
+    async def abort(self) -> None:
+        if self._state == "open":
+            self._state = "aborted"
+            self._chunks = []

@@ -1,0 +1,98 @@
+# unasync: hand-written
+"""Concurrency primitives of the async flavour (asyncio).
+
+``daramjwee._sync._primitives`` has the same names over threads.  Everything
+the generated code needs that differs between asyncio and threads lives here
+and in ``_runtime``/``_body``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+from .._metadata import FetchResult, Metadata
+
+__all__ = ["Event", "KeyLocks", "call_fetcher", "is_own_flavour", "sleep"]
+
+T = TypeVar("T")
+
+sleep = asyncio.sleep
+
+
+class Event:
+    """A one-shot event waiters can wait on with a timeout."""
+
+    __slots__ = ("_event",)
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def set(self) -> None:
+        self._event.set()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    async def wait(self, timeout: float | None) -> bool:
+        """Wait up to ``timeout`` seconds (``None``: forever); True if the event was set."""
+        if self._event.is_set():
+            return True
+        try:
+            async with asyncio.timeout(timeout):
+                await self._event.wait()
+        except TimeoutError:
+            return False
+        return True
+
+
+class KeyLocks:
+    """One mutual-exclusion lock per key, created on demand and dropped when unused."""
+
+    __slots__ = ("_guard", "_locks")
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[str, list[Any]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        with self._guard:
+            entry = self._locks.get(key)
+            if entry is None:
+                entry = self._locks[key] = [asyncio.Lock(), 0]
+            entry[1] += 1
+        try:
+            async with entry[0]:
+                yield
+        finally:
+            with self._guard:
+                entry[1] -= 1
+                if not entry[1]:
+                    del self._locks[key]
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+
+async def call_fetcher(fetch: Callable[[Metadata | None], Awaitable[FetchResult]], old: Metadata | None) -> FetchResult:
+    """Call an async fetcher and check that it returned a :class:`FetchResult`."""
+    pending = fetch(old)
+    if not inspect.isawaitable(pending):
+        raise TypeError(
+            f"AsyncCache fetchers must be async (return an awaitable), got {type(pending).__name__} "
+            "from a plain function; use daramjwee.Cache for sync fetchers"
+        )
+    result = await pending
+    if not isinstance(result, FetchResult):
+        raise TypeError(f"fetcher returned {type(result).__name__}; it must return daramjwee.FetchResult")
+    return result
+
+
+def is_own_flavour(store: object) -> bool:
+    """Whether ``store`` has async methods (an ``Async*`` store)."""
+    return inspect.iscoroutinefunction(getattr(store, "get_stream", None))

@@ -1,0 +1,112 @@
+"""What ``get`` returns: a readable, closable stream plus status and metadata."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from .._metadata import Metadata, Status
+from ._store import AsyncReader
+from ._tee import AsyncTee
+
+__all__ = ["AsyncResponse"]
+
+
+class AsyncResponse:
+    """The result of ``get``: ``status``, ``metadata``, ``source`` and the body stream.
+
+    The caller owns the response and must close it (``async with``, or
+    :meth:`aclose`); closing twice is fine.  Reading to the end publishes any
+    copy the cache is making into faster tiers; closing before the end
+    discards it.  A response stays readable after its cache is closed.
+
+    Attributes:
+        status: :attr:`Status.OK`, or :attr:`Status.NOT_MODIFIED` (empty body)
+            when ``if_none_match`` matched.
+        metadata: the entry's :class:`Metadata` (immutable).
+        source: index of the tier that served the body, or ``None`` for the origin.
+    """
+
+    __slots__ = ("_chunk_size", "_closed", "_reader", "_tee", "metadata", "source", "status")
+
+    def __init__(
+        self,
+        status: Status,
+        metadata: Metadata,
+        source: int | None,
+        reader: AsyncReader,
+        tee: AsyncTee | None,
+        chunk_size: int,
+    ) -> None:
+        self.status = status
+        self.metadata = metadata
+        self.source = source
+        self._reader = reader
+        self._tee = tee
+        self._chunk_size = chunk_size
+        self._closed = False
+
+    async def read(self, size: int = -1) -> bytes:
+        """Read up to ``size`` bytes (everything left when negative); ``b""`` at the end.
+
+        Raises ``ValueError`` after :meth:`aclose`.
+        """
+        if self._closed:
+            raise ValueError("read from a closed daramjwee response")
+        tee = self._tee
+        if tee is None:
+            data = await self._reader.read(size)
+        else:
+            try:
+                data = await self._reader.read(size)
+                if data:
+                    await tee.write(data)
+                if not data or size < 0:
+                    self._tee = None
+                    await tee.finish()
+            except BaseException:
+                self._tee = None
+                await tee.abort()
+                raise
+        return data if type(data) is bytes else bytes(data)
+
+    async def readinto(self, buffer: bytearray | memoryview) -> int:
+        """Read into ``buffer``; return the number of bytes read (0 at the end)."""
+        view = memoryview(buffer).cast("B")
+        data = await self.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+    def __aiter__(self) -> AsyncResponse:
+        return self
+
+    async def __anext__(self) -> bytes:
+        chunk = await self.read(self._chunk_size)
+        if not chunk:
+            raise StopAsyncIteration
+        return chunk
+
+    async def aclose(self) -> None:
+        """Release the stream; abort any unfinished copy into faster tiers.  Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        tee = self._tee
+        if tee is not None:
+            self._tee = None
+            await tee.abort()
+        await self._reader.aclose()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    async def __aenter__(self) -> AsyncResponse:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return f"<AsyncResponse {self.status.name} source={self.source} {self.metadata!r}>"

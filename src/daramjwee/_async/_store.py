@@ -1,0 +1,68 @@
+"""The store contract (SPEC §2.5) as typing protocols.
+
+A store maps string keys to (byte stream, :class:`Metadata`).  The cache calls
+these methods; any object with them can be a tier.  ``daramjwee.testing``
+checks an implementation against the contract.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, TypeAlias
+
+from .._metadata import Metadata
+
+__all__ = ["AsyncReader", "AsyncSink", "AsyncStore", "Buffer"]
+
+Buffer: TypeAlias = bytes | bytearray | memoryview
+
+
+class AsyncReader(Protocol):
+    """A byte stream handed out by a store; the receiver owns it and must close it."""
+
+    async def read(self, size: int = -1, /) -> Buffer:
+        """Up to ``size`` bytes (all the rest when negative); empty at end of stream."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release the stream; idempotent."""
+        ...
+
+
+class AsyncSink(Protocol):
+    """A pending write of one entry.  Nothing is visible to readers before :meth:`commit`."""
+
+    async def write(self, data: Buffer, /) -> None:
+        """Append ``data``.  The buffer is only valid during the call: copy what you keep."""
+        ...
+
+    async def commit(self) -> None:
+        """Publish the entry atomically, replacing any previous one.  Terminal, idempotent."""
+        ...
+
+    async def abort(self) -> None:
+        """Discard the pending entry; the previous value stays.  Terminal, idempotent."""
+        ...
+
+
+class AsyncStore(Protocol):
+    """One tier of the cache."""
+
+    async def get_stream(self, key: str, /) -> tuple[AsyncReader, Metadata]:
+        """Open the entry of ``key``; raise :class:`daramjwee.NotFound` when there is none."""
+        ...
+
+    async def begin_set(self, key: str, metadata: Metadata, /) -> AsyncSink:
+        """Start writing ``key``; the old value stays readable until the sink commits."""
+        ...
+
+    async def delete(self, key: str, /) -> None:
+        """Remove ``key``; a missing key is not an error; never waits for an open sink."""
+        ...
+
+    async def stat(self, key: str, /) -> Metadata:
+        """Metadata of ``key``; raise :class:`daramjwee.NotFound` when there is none."""
+        ...
+
+    async def close(self) -> None:
+        """Release resources; idempotent."""
+        ...

@@ -1,0 +1,76 @@
+"""The exceptions daramjwee raises, all subclasses of :class:`DaramjweeError`."""
+
+from __future__ import annotations
+
+__all__ = [
+    "BackgroundJobRejected",
+    "CacheClosed",
+    "CacheableNotFound",
+    "ConfigError",
+    "DaramjweeError",
+    "NotFound",
+    "NotModified",
+    "StoreContractError",
+    "TierError",
+]
+
+
+class DaramjweeError(Exception):
+    """Base class of every exception raised by daramjwee itself."""
+
+
+class NotFound(DaramjweeError, LookupError):
+    """The key does not exist.
+
+    Raised by :meth:`Cache.get` when the key is known to be missing (a negative
+    entry, or the fetcher raised :class:`CacheableNotFound` or :class:`NotFound`),
+    and by stores when they hold no entry for a key.  A fetcher raises it to say
+    "missing, do not remember that".
+    """
+
+
+class NotModified(DaramjweeError):
+    """Raised by a fetcher: the cached copy described by ``old`` is still valid."""
+
+
+class CacheableNotFound(DaramjweeError):
+    """Raised by a fetcher: the key is missing at the origin; cache that fact."""
+
+
+class CacheClosed(DaramjweeError):
+    """The cache was closed; open a new one to keep working."""
+
+
+class ConfigError(DaramjweeError, ValueError):
+    """A configuration option has an invalid value; the message names it."""
+
+
+class BackgroundJobRejected(DaramjweeError):
+    """A background job could not be queued (queue full, or the cache is closing)."""
+
+
+class TierError(DaramjweeError):
+    """A store operation failed in one tier.
+
+    The store's own exception is chained as ``__cause__``.
+
+    Attributes:
+        tier: index of the tier in the chain (0 is the fastest).
+        op: the store operation that failed, e.g. ``"delete"`` or ``"begin_set"``.
+        key: the cache key involved.
+        store: the store object of that tier.
+    """
+
+    def __init__(self, tier: int, op: str, key: str, store: object) -> None:
+        self.tier = tier
+        self.op = op
+        self.key = key
+        self.store = store
+        super().__init__(f"tier {tier} ({type(store).__name__}) failed to {op} key {key!r}")
+
+    def __reduce__(self) -> tuple[type[TierError], tuple[int, str, str, object]]:
+        return (type(self), (self.tier, self.op, self.key, self.store))
+
+
+class StoreContractError(DaramjweeError):
+    """A store returned something the store contract (SPEC §2.5) does not allow."""

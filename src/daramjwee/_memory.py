@@ -1,0 +1,94 @@
+"""The in-process table behind ``MemStore`` and ``AsyncMemStore`` (thread-safe, no I/O)."""
+
+from __future__ import annotations
+
+import threading
+
+from ._errors import NotFound
+from ._metadata import Metadata
+from .policy import Policy
+
+__all__ = ["MemoryTable"]
+
+
+class MemoryTable:
+    """Byte-bounded key → (bytes, Metadata) map with an eviction policy.
+
+    Only value bytes count against ``capacity`` (``None`` = unbounded).  All
+    methods are thread-safe and O(1) amortized.
+    """
+
+    __slots__ = ("_capacity", "_entries", "_lock", "_policy", "_used")
+
+    def __init__(self, capacity: int | None, policy: Policy) -> None:
+        self._capacity = capacity
+        self._policy = policy
+        self._entries: dict[str, tuple[bytes, Metadata]] = {}
+        self._used = 0
+        self._lock = threading.Lock()
+
+    @property
+    def capacity(self) -> int | None:
+        return self._capacity
+
+    def fits(self, size: int) -> bool:
+        """Whether a value of ``size`` bytes can ever be stored."""
+        return self._capacity is None or size <= self._capacity
+
+    def get(self, key: str) -> tuple[bytes, Metadata]:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                raise NotFound(key)
+            self._policy.access(key)
+            return entry
+
+    def stat(self, key: str) -> Metadata:
+        entry = self._entries.get(key)
+        if entry is None:
+            raise NotFound(key)
+        return entry[1]
+
+    def put(self, key: str, value: bytes, metadata: Metadata) -> bool:
+        """Store ``value``, evicting others as needed; False (nothing changed) if it can never fit."""
+        size = len(value)
+        if not self.fits(size):
+            return False
+        with self._lock:
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self._used -= len(old[0])
+                self._policy.remove(key)
+            if self._capacity is not None:
+                while self._used + size > self._capacity:
+                    victim = self._policy.evict()
+                    self._used -= len(self._entries.pop(victim)[0])
+            self._entries[key] = (value, metadata)
+            self._used += size
+            self._policy.insert(key)
+            return True
+
+    def delete(self, key: str) -> None:
+        with self._lock:
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self._used -= len(old[0])
+                self._policy.remove(key)
+
+    def clear(self) -> None:
+        with self._lock:
+            for key in self._entries:
+                self._policy.remove(key)
+            self._entries.clear()
+            self._used = 0
+
+    @property
+    def used(self) -> int:
+        """Value bytes currently stored."""
+        return self._used
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._entries

@@ -1,0 +1,111 @@
+"""Plain data carried with every entry: :class:`Metadata`, :class:`Status`, :class:`FetchResult`."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import AsyncIterable, Awaitable, Iterable, Mapping
+from types import MappingProxyType
+from typing import Protocol, TypeAlias
+
+__all__ = ["FetchBody", "FetchResult", "Metadata", "Status"]
+
+_EMPTY_ATTRS: Mapping[str, str] = MappingProxyType({})
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Metadata:
+    """What the cache knows about an entry besides its bytes.
+
+    Instances are immutable (``attrs`` is frozen into a read-only mapping on
+    construction), so a ``Metadata`` handed out by the cache can never change
+    what is stored.
+
+    Attributes:
+        etag: the origin's entity tag, ``""`` when unknown.
+        is_negative: ``True`` for a negative entry ("known missing").
+        cached_at: epoch seconds of the origin fetch; ``0`` means unknown and is
+            always stale.
+        attrs: free-form string pairs stored with the entry (content type, ...).
+    """
+
+    etag: str = ""
+    is_negative: bool = False
+    cached_at: float = 0.0
+    attrs: Mapping[str, str] = dataclasses.field(default_factory=lambda: _EMPTY_ATTRS)
+
+    def __post_init__(self) -> None:
+        if type(self.etag) is not str:
+            raise TypeError(f"Metadata.etag must be str, got {type(self.etag).__name__}")
+        if type(self.is_negative) is not bool:
+            raise TypeError(f"Metadata.is_negative must be bool, got {type(self.is_negative).__name__}")
+        cached_at = self.cached_at
+        if type(cached_at) is not float:
+            if isinstance(cached_at, bool) or not isinstance(cached_at, int | float):
+                raise TypeError(f"Metadata.cached_at must be a number, got {type(cached_at).__name__}")
+            object.__setattr__(self, "cached_at", float(cached_at))
+        if not (self.cached_at >= 0.0):
+            raise ValueError(f"Metadata.cached_at must be >= 0, got {self.cached_at!r}")
+        if type(self.attrs) is not MappingProxyType:
+            if not isinstance(self.attrs, Mapping):
+                raise TypeError(f"Metadata.attrs must be a mapping, got {type(self.attrs).__name__}")
+            frozen = dict(self.attrs)
+            for name, value in frozen.items():
+                if type(name) is not str or type(value) is not str:
+                    raise TypeError(f"Metadata.attrs must map str to str, got {name!r}: {value!r}")
+            object.__setattr__(self, "attrs", MappingProxyType(frozen))
+
+    def __hash__(self) -> int:
+        return hash((self.etag, self.is_negative, self.cached_at, frozenset(self.attrs.items())))
+
+    def replace(self, **changes: object) -> Metadata:
+        """Return a copy with the given fields changed."""
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+NEGATIVE = Metadata(is_negative=True)
+
+
+class Status(enum.Enum):
+    """Outcome of a read: the body follows (``OK``) or the client's copy is current."""
+
+    OK = 200
+    NOT_MODIFIED = 304
+
+
+class SupportsRead(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+class SupportsAsyncRead(Protocol):
+    def read(self, size: int = -1, /) -> Awaitable[bytes]: ...
+
+
+FetchBody: TypeAlias = (
+    bytes | bytearray | memoryview | SupportsRead | SupportsAsyncRead | Iterable[bytes] | AsyncIterable[bytes]
+)
+
+
+class FetchResult:
+    """What a fetcher returns: a body and optional metadata.
+
+    The body may be ``bytes``/``bytearray``/``memoryview``, a binary file-like
+    object with ``read``, or an iterable of bytes chunks; with
+    :class:`AsyncCache` also an async iterable or an object whose ``read`` is a
+    coroutine.  **The cache owns the body**: it reads it once and closes it
+    (``close``/``aclose`` when present), also on errors.
+
+    ``metadata`` defaults to an empty :class:`Metadata`; the cache stamps
+    ``cached_at`` with the fetch time on the stored copy.
+    """
+
+    __slots__ = ("body", "metadata")
+
+    def __init__(self, body: FetchBody, metadata: Metadata | None = None) -> None:
+        if metadata is not None and not isinstance(metadata, Metadata):
+            raise TypeError(f"FetchResult.metadata must be a daramjwee.Metadata or None, got {type(metadata).__name__}")
+        self.body = body
+        self.metadata = metadata
+
+    def __repr__(self) -> str:
+        return f"FetchResult(body={type(self.body).__name__}, metadata={self.metadata!r})"

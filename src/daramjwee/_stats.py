@@ -1,0 +1,71 @@
+"""Counters behind ``cache.stats()``."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+
+__all__ = ["CacheStats", "StatsRecorder", "TierStats"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TierStats:
+    """Counters of one tier."""
+
+    hits: int = 0
+    misses: int = 0
+    errors: int = 0
+    promotions: int = 0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CacheStats:
+    """A consistent snapshot of a cache's counters (see ``cache.stats()``)."""
+
+    tiers: tuple[TierStats, ...]
+    origin_fetches: int = 0
+    negative_hits: int = 0
+    stale_hits: int = 0
+    refreshes_scheduled: int = 0
+    refreshes_completed: int = 0
+    refreshes_failed: int = 0
+    refreshes_rejected: int = 0
+    coalesced_waiters: int = 0
+    fills_published: int = 0
+    fills_aborted: int = 0
+    fanouts: int = 0
+    fanouts_failed: int = 0
+
+    def as_dict(self) -> dict[str, object]:
+        """Plain dict form, with ``tiers`` as a list of dicts."""
+        result = dataclasses.asdict(self)
+        result["tiers"] = [dataclasses.asdict(tier) for tier in self.tiers]
+        return result
+
+
+_COUNTERS = tuple(field.name for field in dataclasses.fields(CacheStats) if field.name != "tiers")
+_TIER_COUNTERS = tuple(field.name for field in dataclasses.fields(TierStats))
+
+
+class StatsRecorder:
+    """Thread-safe counters; ``snapshot()`` returns a :class:`CacheStats`."""
+
+    __slots__ = ("_counts", "_lock", "_tiers")
+
+    def __init__(self, tiers: int) -> None:
+        self._lock = threading.Lock()
+        self._counts = dict.fromkeys(_COUNTERS, 0)
+        self._tiers = [dict.fromkeys(_TIER_COUNTERS, 0) for _ in range(tiers)]
+
+    def add(self, counter: str, amount: int = 1) -> None:
+        with self._lock:
+            self._counts[counter] += amount
+
+    def tier(self, tier: int, counter: str) -> None:
+        with self._lock:
+            self._tiers[tier][counter] += 1
+
+    def snapshot(self) -> CacheStats:
+        with self._lock:
+            tiers = tuple(TierStats(**counts) for counts in self._tiers)
+            return CacheStats(tiers, **self._counts)

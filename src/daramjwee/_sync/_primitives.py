@@ -1,0 +1,85 @@
+# unasync: hand-written
+"""Concurrency primitives of the sync flavour (threads).
+
+Same names as ``daramjwee._async._primitives``, over ``threading``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from .._metadata import FetchResult, Metadata
+
+__all__ = ["Event", "KeyLocks", "call_fetcher", "is_own_flavour", "sleep"]
+
+sleep = time.sleep
+
+
+class Event:
+    """A one-shot event waiters can wait on with a timeout."""
+
+    __slots__ = ("_event",)
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def set(self) -> None:
+        self._event.set()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    def wait(self, timeout: float | None) -> bool:
+        """Wait up to ``timeout`` seconds (``None``: forever); True if the event was set."""
+        return self._event.wait(timeout)
+
+
+class KeyLocks:
+    """One mutual-exclusion lock per key, created on demand and dropped when unused."""
+
+    __slots__ = ("_guard", "_locks")
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[str, list[Any]] = {}
+
+    @contextlib.contextmanager
+    def hold(self, key: str) -> Iterator[None]:
+        with self._guard:
+            entry = self._locks.get(key)
+            if entry is None:
+                entry = self._locks[key] = [threading.Lock(), 0]
+            entry[1] += 1
+        try:
+            with entry[0]:
+                yield
+        finally:
+            with self._guard:
+                entry[1] -= 1
+                if not entry[1]:
+                    del self._locks[key]
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+
+def call_fetcher(fetch: Callable[[Metadata | None], FetchResult], old: Metadata | None) -> FetchResult:
+    """Call a sync fetcher and check that it returned a :class:`FetchResult`."""
+    result = fetch(old)
+    if not isinstance(result, FetchResult):
+        if inspect.isawaitable(result):
+            if inspect.iscoroutine(result):
+                result.close()
+            raise TypeError("Cache fetchers must be plain functions; use daramjwee.AsyncCache for async fetchers")
+        raise TypeError(f"fetcher returned {type(result).__name__}; it must return daramjwee.FetchResult")
+    return result
+
+
+def is_own_flavour(store: object) -> bool:
+    """Whether ``store`` has plain (not async) methods."""
+    return not inspect.iscoroutinefunction(getattr(store, "get_stream", None))
