@@ -4,7 +4,8 @@
 latency into chosen operations.
 """
 
-from ._async._faulty import AsyncFaultyStore, StoreFault
+from ._async._faulty import AsyncFaultyStore
+from ._faults import StoreFault
 from ._sync._faulty import FaultyStore
 
 __all__ = ["AsyncFaultyStore", "FaultyStore", "StoreFault"]

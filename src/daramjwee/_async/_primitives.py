@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from .._metadata import FetchResult, Metadata
 
-__all__ = ["Event", "KeyLocks", "call_fetcher", "is_own_flavour", "sleep"]
+__all__ = ["Event", "KeyLocks", "call_fetcher", "cancel_after", "is_own_flavour", "sleep"]
 
 T = TypeVar("T")
 
@@ -77,6 +77,11 @@ class KeyLocks:
 
     def __len__(self) -> int:
         return len(self._locks)
+
+
+def cancel_after(seconds: float) -> contextlib.AbstractAsyncContextManager[Any]:
+    """Cancel the block after ``seconds``, raising ``TimeoutError`` inside the job."""
+    return asyncio.timeout(seconds)
 
 
 async def call_fetcher(fetch: Callable[[Metadata | None], Awaitable[FetchResult]], old: Metadata | None) -> FetchResult:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 from .._errors import BackgroundJobRejected
@@ -68,11 +69,17 @@ class BackgroundRunner:
                 queue.task_done()
 
     async def _run(self, name: str, job: Job) -> None:
+        started = time.monotonic()
         try:
-            async with asyncio.timeout(self._job_timeout):
-                await job()
+            await job()
         except Exception:
             self._logger.warning("background job %s failed", name, exc_info=True, extra={"job": name})
+        finally:
+            elapsed = time.monotonic() - started
+            if elapsed > self._job_timeout:
+                self._logger.warning(
+                    "background job %s ran %.1fs, past worker_timeout", name, elapsed, extra={"job": name}
+                )
 
     async def shutdown(self, timeout: float) -> None:
         """Reject new jobs, let queued ones finish within ``timeout`` seconds, cancel the rest.

@@ -29,7 +29,7 @@ from .._metadata import NEGATIVE, FetchResult, Metadata, Status
 from .._probation import Probation
 from .._stats import CacheStats, StatsRecorder
 from ._body import open_body
-from ._primitives import Event, KeyLocks, call_fetcher, is_own_flavour
+from ._primitives import Event, KeyLocks, call_fetcher, cancel_after, is_own_flavour
 from ._readers import EMPTY_READER
 from ._response import Response
 from ._runtime import BackgroundRunner
@@ -503,15 +503,18 @@ class Cache:
             self._logger.warning("fan-out of %r to lower tiers dropped: %s", key, error, extra={"key": key})
 
     def _fan_out(self, key: str, ticket: Ticket) -> None:
+        """Background job: copy tier 0's entry to the lower tiers; owns ``ticket``."""
+        deadline = time.monotonic() + self._config.worker_timeout
         try:
             if not self._generations.may_publish(ticket):
                 return
-            try:
-                reader, metadata = self._stores[0].get_stream(key)
-            except NotFound:
-                return
-            tiers = range(1, len(self._stores))
-            published = self._write_entry(key, tiers, metadata, reader, ticket)
+            with cancel_after(self._config.worker_timeout):
+                try:
+                    reader, metadata = self._stores[0].get_stream(key)
+                except NotFound:
+                    return
+                tiers = range(1, len(self._stores))
+                published = self._write_entry(key, tiers, metadata, reader, ticket, deadline)
             self._stats.add("fanouts" if len(published) == len(tiers) else "fanouts_failed")
         except Exception as error:
             self._stats.add("fanouts_failed")
@@ -565,21 +568,8 @@ class Cache:
         fanned_out = False
         deadline = time.monotonic() + self._config.worker_timeout
         try:
-            old = self._current_metadata(key) or hint
-            self._stats.add("origin_fetches")
-            try:
-                result = call_fetcher(fetch, old)
-            except NotModified:
-                if not self._touch(key):
-                    raise DaramjweeError(f"refresh of {key!r}: NotModified, but no tier holds a copy") from None
-                published: tuple[int, ...] = (0,)
-            except CacheableNotFound:
-                metadata = NEGATIVE.replace(cached_at=time.time())
-                published = self._write_entry(key, range(1), metadata, EMPTY_READER, ticket)
-            else:
-                metadata = _origin_metadata(result.metadata)
-                body = open_body(result.body)
-                published = self._write_entry(key, range(1), metadata, body, ticket, deadline)
+            with cancel_after(self._config.worker_timeout):
+                published = self._refetch(key, fetch, ticket, hint, deadline)
             self._stats.add("refreshes_completed")
             if published and len(self._stores) > 1:
                 fanned_out = True
@@ -592,6 +582,24 @@ class Cache:
                 self._refreshing.discard(key)
             if not fanned_out:
                 self._generations.end(ticket)
+
+    def _refetch(
+        self, key: str, fetch: Fetcher, ticket: Ticket, hint: Metadata | None, deadline: float
+    ) -> tuple[int, ...]:
+        """Fetch ``key`` again with its current metadata and write the outcome to tier 0."""
+        old = self._current_metadata(key) or hint
+        self._stats.add("origin_fetches")
+        try:
+            result = call_fetcher(fetch, old)
+        except NotModified:
+            if not self._touch(key):
+                raise DaramjweeError(f"refresh of {key!r}: NotModified, but no tier holds a copy") from None
+            return (0,)
+        except CacheableNotFound:
+            negative = NEGATIVE.replace(cached_at=time.time())
+            return self._write_entry(key, range(1), negative, EMPTY_READER, ticket)
+        metadata = _origin_metadata(result.metadata)
+        return self._write_entry(key, range(1), metadata, open_body(result.body), ticket, deadline)
 
     def _current_metadata(self, key: str) -> Metadata | None:
         """Metadata of the fastest tier holding ``key`` (for a conditional refetch)."""

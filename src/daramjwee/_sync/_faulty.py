@@ -3,34 +3,14 @@
 
 from __future__ import annotations
 
-import random
-import threading
 from collections import Counter
 
+from .._faults import FaultPlan
 from .._metadata import Metadata
 from ._primitives import sleep
 from ._store import Buffer, Reader, Sink, Store
 
-__all__ = ["FaultyStore", "StoreFault"]
-
-OPERATIONS = ("get_stream", "begin_set", "delete", "stat", "close", "read", "write", "commit", "abort")
-
-
-class StoreFault(OSError):
-    """The failure an :class:`FaultyStore` injects."""
-
-
-class _Fault:
-    __slots__ = ("after", "error", "probability", "rng", "times")
-
-    def __init__(
-        self, after: int, times: int | None, probability: float, error: BaseException | None, seed: int | None
-    ) -> None:
-        self.after = after
-        self.times = times
-        self.probability = probability
-        self.error = error
-        self.rng = random.Random(seed)
+__all__ = ["FaultyStore"]
 
 
 class FaultyStore:
@@ -41,54 +21,28 @@ class FaultyStore:
     the count is per stream, so ``fail("write", after=2)`` fails every sink on
     its third write.  ``probability`` fails each eligible call at random
     (seeded by ``seed``).  ``latency`` seconds are added to every operation.
-    ``calls`` counts calls per operation.  Thread-safe.
+    ``calls`` counts calls per operation; :meth:`heal` removes faults.  Errors
+    default to :class:`daramjwee.testing.StoreFault`.  Thread-safe.
     """
 
     def __init__(self, inner: Store, *, latency: float = 0.0) -> None:
         self.inner = inner
         self.latency = latency
-        self.calls: Counter[str] = Counter()
-        self._faults: dict[str, _Fault] = {}
-        self._lock = threading.Lock()
+        self._plan = FaultPlan()
+        self.fail = self._plan.fail
+        self.heal = self._plan.heal
 
-    def fail(
-        self,
-        op: str,
-        *,
-        after: int = 0,
-        times: int | None = None,
-        probability: float = 1.0,
-        error: BaseException | None = None,
-        seed: int | None = None,
-    ) -> None:
-        """Make ``op`` fail (see the class docstring); ``error`` defaults to :class:`StoreFault`."""
-        if op not in OPERATIONS:
-            raise ValueError(f"unknown operation {op!r}; choose from {OPERATIONS}")
-        with self._lock:
-            self._faults[op] = _Fault(after, times, probability, error, seed)
-
-    def heal(self, op: str | None = None) -> None:
-        """Stop failing ``op`` (every operation when ``None``)."""
-        with self._lock:
-            if op is None:
-                self._faults.clear()
-            else:
-                self._faults.pop(op, None)
+    @property
+    def calls(self) -> Counter[str]:
+        """Calls so far, per operation."""
+        return self._plan.calls
 
     def _enter(self, op: str, count: int | None = None) -> None:
-        with self._lock:
-            self.calls[op] += 1
-            fault = self._faults.get(op)
-            seen = self.calls[op] if count is None else count
-            failing = fault is not None and seen > fault.after and fault.rng.random() < fault.probability
-            if failing and fault is not None and fault.times is not None:
-                fault.times -= 1
-                if fault.times <= 0:
-                    del self._faults[op]
+        error = self._plan.check(op, count)
         if self.latency:
             sleep(self.latency)
-        if failing and fault is not None:
-            raise fault.error if fault.error is not None else StoreFault(f"injected {op} failure")
+        if error is not None:
+            raise error
 
     def get_stream(self, key: str, /) -> tuple[Reader, Metadata]:
         self._enter("get_stream")

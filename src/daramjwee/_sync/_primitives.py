@@ -15,7 +15,7 @@ from typing import Any
 
 from .._metadata import FetchResult, Metadata
 
-__all__ = ["Event", "KeyLocks", "call_fetcher", "is_own_flavour", "sleep"]
+__all__ = ["Event", "KeyLocks", "call_fetcher", "cancel_after", "is_own_flavour", "sleep"]
 
 sleep = time.sleep
 
@@ -66,6 +66,15 @@ class KeyLocks:
 
     def __len__(self) -> int:
         return len(self._locks)
+
+
+def cancel_after(seconds: float) -> contextlib.AbstractContextManager[Any]:
+    """A thread cannot be cancelled: this does nothing.
+
+    Background jobs also pass a deadline to their copy loops, which stop
+    between chunks once it has passed.
+    """
+    return contextlib.nullcontext()
 
 
 def call_fetcher(fetch: Callable[[Metadata | None], FetchResult], old: Metadata | None) -> FetchResult:

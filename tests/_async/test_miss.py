@@ -1,0 +1,138 @@
+"""SPEC §3.4 misses: fill tier 0 while streaming, fan out after publish (seed task 12)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+import daramjwee as dj
+
+from ._helpers import Origin, eventually, holding, mem_tiers, stat_of
+
+MiB = 1 << 20
+
+
+async def test_three_tier_miss_fills_tier0_then_fans_out_and_survives_a_restart() -> None:
+    tiers = mem_tiers(3)
+    value = os.urandom(200_000)
+    origin = Origin({"k": value})
+    origin.chunk = 7000
+    async with dj.AsyncCache(stores=tiers) as cache:
+        async with await cache.get("k", origin.fetcher("k")) as response:
+            assert response.source is None
+            assert await response.read() == value
+        assert holding(tiers, "k")[0]
+        await eventually(lambda: holding(tiers, "k") == [True, True, True])
+        assert cache.stats().fanouts == 1
+        assert cache.stats().fills_published == 1
+    fresh_tier0 = mem_tiers(1)[0]
+    restarted = [fresh_tier0, tiers[1], tiers[2]]
+    async with dj.AsyncCache(stores=restarted) as cache:
+        async with await cache.get("k", origin.fetcher("k")) as response:
+            assert response.source == 1
+            assert await response.read() == value
+        assert holding(restarted, "k")[0], "promoted into the new tier 0"
+    assert origin.calls == 1
+
+
+async def test_pitfall_fan_out_copies_origin_metadata_to_lower_tiers() -> None:
+    tiers = mem_tiers(2)
+    origin = Origin({"k": b"v"})
+    async with dj.AsyncCache(stores=tiers) as cache:
+        before = time.time()
+        await cache.get_bytes("k", origin.fetcher("k"))
+        await eventually(lambda: holding(tiers, "k") == [True, True])
+        top, lower = await stat_of(tiers[0], "k"), await stat_of(tiers[1], "k")
+        assert top == lower
+        assert top.etag == "v1"
+        assert top.attrs == {"origin": "yes"}
+        assert top.cached_at >= before
+
+
+async def test_pitfall_early_close_of_a_miss_publishes_nothing() -> None:
+    tiers = mem_tiers(3)
+    origin = Origin({"k": os.urandom(MiB)})
+    origin.chunk = 65536
+    async with dj.AsyncCache(stores=tiers) as cache:
+        response = await cache.get("k", origin.fetcher("k"))
+        assert len(await response.read(1)) == 1
+        await response.aclose()
+        await response.aclose()
+        assert holding(tiers, "k") == [False, False, False]
+        assert cache.stats().fills_aborted == 1
+        assert cache.stats().fanouts == 0
+
+
+async def test_origin_body_error_mid_stream_publishes_nothing() -> None:
+    def broken_body() -> object:
+        yield b"partial"
+        raise ConnectionResetError("origin went away")
+
+    async def fetch(old: dj.Metadata | None) -> dj.FetchResult:
+        return dj.FetchResult(broken_body())
+
+    tiers = mem_tiers(2)
+    async with dj.AsyncCache(stores=tiers) as cache:
+        response = await cache.get("k", fetch)
+        with pytest.raises(ConnectionResetError):
+            await response.read()
+        await response.aclose()
+        assert holding(tiers, "k") == [False, False]
+
+
+async def test_cacheable_not_found_writes_a_negative_entry_and_fans_it_out() -> None:
+    tiers = mem_tiers(3)
+    origin = Origin()
+    async with dj.AsyncCache(stores=tiers) as cache:
+        with pytest.raises(dj.NotFound):
+            await cache.get("k", origin.fetcher("k"))
+        await eventually(lambda: holding(tiers, "k") == [True, True, True])
+        for tier in tiers:
+            assert (await stat_of(tier, "k")).is_negative
+        with pytest.raises(dj.NotFound):
+            await cache.get("k", origin.fetcher("k"))
+        assert origin.calls == 1
+
+
+@pytest.mark.parametrize("error", [dj.NotFound("k"), ValueError("boom")])
+async def test_not_found_and_other_errors_propagate_unchanged_and_cache_nothing(error: Exception) -> None:
+    tiers = mem_tiers(2)
+    origin = Origin()
+    origin.outcome = error
+    async with dj.AsyncCache(stores=tiers) as cache:
+        with pytest.raises(type(error)) as raised:
+            await cache.get("k", origin.fetcher("k"))
+        assert raised.value is error
+        with pytest.raises(type(error)):
+            await cache.get("k", origin.fetcher("k"))
+        assert origin.calls == 2
+        assert holding(tiers, "k") == [False, False]
+
+
+async def test_fill_that_cannot_start_still_serves_the_origin_body() -> None:
+    tiers = mem_tiers(2)
+    tiers[0].fail("begin_set")
+    origin = Origin({"k": b"value"})
+    async with dj.AsyncCache(stores=tiers) as cache:
+        assert await cache.get_bytes("k", origin.fetcher("k")) == b"value"
+        assert holding(tiers, "k") == [False, False]
+        assert cache.stats().tiers[0].errors == 1
+
+
+async def test_not_modified_on_a_miss_without_a_cached_copy_is_a_clear_error() -> None:
+    origin = Origin()
+    origin.outcome = dj.NotModified()
+    async with dj.AsyncCache(stores=mem_tiers(1)) as cache:
+        with pytest.raises(dj.DaramjweeError, match="NotModified"):
+            await cache.get("k", origin.fetcher("k"))
+
+
+async def test_entry_too_large_for_tier0_is_still_served() -> None:
+    tiers = [dj.AsyncMemStore(capacity=1000), dj.AsyncMemStore()]
+    origin = Origin({"k": os.urandom(5000)})
+    origin.chunk = 512
+    async with dj.AsyncCache(stores=tiers) as cache:
+        assert await cache.get_bytes("k", origin.fetcher("k")) == origin.values["k"]
+        assert "k" not in tiers[0]

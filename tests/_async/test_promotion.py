@@ -1,0 +1,164 @@
+"""SPEC §3.3 lower-tier hits and streaming promotion (seed tasks 7, 8)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+import daramjwee as dj
+
+from ._helpers import Origin, eventually, holding, mem_tiers, put, stat_of
+
+MiB = 1 << 20
+
+
+async def test_seed07_lower_hit_is_promoted_into_every_upper_tier() -> None:
+    tiers = mem_tiers(4)
+    value = os.urandom(300_000)
+    await put(tiers[3], "k", value, dj.Metadata(etag="e", cached_at=time.time(), attrs={"type": "blob"}))
+    async with dj.AsyncCache(stores=tiers, chunk_size=4096) as cache:
+        async with await cache.get("k", Origin().fetcher("k")) as response:
+            assert response.source == 3
+            assert await response.read() == value
+        assert holding(tiers, "k") == [True, True, True, True]
+        for tier in tiers[:3]:
+            reader, _ = await tier.get_stream("k")
+            assert await reader.read() == value
+        assert [tier.promotions for tier in cache.stats().tiers] == [1, 1, 1, 0]
+        async with await cache.get("k", Origin().fetcher("k")) as response:
+            assert response.source == 0
+
+
+async def test_pitfall_promotion_keeps_cached_at_and_metadata() -> None:
+    tiers = mem_tiers(2)
+    origin_time = time.time() - 30
+    source = dj.Metadata(etag="e", cached_at=origin_time, attrs={"type": "blob"})
+    await put(tiers[1], "k", b"v", source)
+    async with dj.AsyncCache(stores=tiers, positive_fresh_for=60) as cache:
+        await cache.get_bytes("k", Origin().fetcher("k"))
+        assert await stat_of(tiers[0], "k") == source
+
+
+async def test_seed08_promotion_streams_in_one_pass_while_the_caller_reads() -> None:
+    tiers = mem_tiers(2)
+    value = os.urandom(10 * 4096)
+    await put(tiers[1], "k", value)
+    async with dj.AsyncCache(stores=tiers) as cache:
+        response = await cache.get("k", Origin().fetcher("k"))
+        received = [await response.read(4096) for _ in range(10)]
+        assert not holding(tiers, "k")[0], "nothing is published before the end of the stream"
+        assert await response.read(4096) == b""
+        assert holding(tiers, "k")[0], "reaching EOF publishes even before close()"
+        await response.aclose()
+        assert b"".join(received) == value
+        assert tiers[1].calls["read"] == 11
+
+
+@pytest.mark.parametrize("source_tier", [1, 2])
+async def test_pitfall_early_close_publishes_nothing_anywhere(source_tier: int) -> None:
+    tiers = mem_tiers(3)
+    value = os.urandom(MiB)
+    await put(tiers[source_tier], "k", value)
+    async with dj.AsyncCache(stores=tiers, chunk_size=65536) as cache:
+        response = await cache.get("k", Origin().fetcher("k"))
+        assert await response.read(1) == value[:1]
+        await response.aclose()
+        assert holding(tiers, "k")[:source_tier] == [False] * source_tier
+        assert [tier.promotions for tier in cache.stats().tiers] == [0, 0, 0]
+
+
+async def test_source_read_error_aborts_every_sink_and_reaches_the_caller() -> None:
+    tiers = mem_tiers(3)
+    await put(tiers[2], "k", os.urandom(100_000))
+    tiers[2].fail("read", after=2)
+    async with dj.AsyncCache(stores=tiers) as cache:
+        response = await cache.get("k", Origin().fetcher("k"))
+        await response.read(1000)
+        await response.read(1000)
+        with pytest.raises(dj.testing.StoreFault):
+            await response.read(1000)
+        await response.aclose()
+        assert holding(tiers, "k") == [False, False, True]
+
+
+async def test_pitfall_failing_upper_sink_on_third_write_does_not_break_the_reader() -> None:
+    tiers = mem_tiers(3)
+    value = os.urandom(MiB)
+    await put(tiers[2], "k", value)
+    tiers[0].fail("write", after=2)
+    async with dj.AsyncCache(stores=tiers, chunk_size=65536) as cache:
+        async with await cache.get("k", Origin().fetcher("k")) as response:
+            received = b"".join([chunk async for chunk in response])
+        assert received == value
+        assert holding(tiers, "k") == [False, True, True], "the other sink still publishes"
+        assert cache.stats().tiers[0].errors == 1
+
+
+async def test_sink_that_fails_to_open_is_skipped() -> None:
+    tiers = mem_tiers(3)
+    await put(tiers[2], "k", b"value")
+    tiers[1].fail("begin_set")
+    async with dj.AsyncCache(stores=tiers) as cache:
+        assert await cache.get_bytes("k", Origin().fetcher("k")) == b"value"
+        assert holding(tiers, "k") == [True, False, True]
+
+
+async def test_failing_commit_of_one_tier_does_not_stop_the_others() -> None:
+    tiers = mem_tiers(3)
+    await put(tiers[2], "k", b"value")
+    tiers[0].fail("commit")
+    async with dj.AsyncCache(stores=tiers) as cache:
+        assert await cache.get_bytes("k", Origin().fetcher("k")) == b"value"
+        assert holding(tiers, "k") == [False, True, True]
+
+
+async def test_pitfall_fresh_negative_in_lower_tier_is_not_found_and_marks_upper_tiers() -> None:
+    tiers = mem_tiers(3)
+    origin = Origin({"k": b"should not be fetched"})
+    await put(tiers[2], "k", b"", dj.Metadata(is_negative=True, cached_at=time.time()))
+    async with dj.AsyncCache(stores=tiers, negative_fresh_for=60) as cache:
+        with pytest.raises(dj.NotFound):
+            await cache.get("k", origin.fetcher("k"))
+        assert origin.calls == 0
+        assert holding(tiers, "k") == [True, True, True]
+        assert (await stat_of(tiers[0], "k")).is_negative
+
+
+async def test_stale_lower_hit_is_served_without_promotion_and_refreshed() -> None:
+    tiers = mem_tiers(2)
+    origin = Origin({"k": b"fresh"})
+    await put(tiers[1], "k", b"stale", dj.Metadata(etag="old", cached_at=time.time() - 100))
+    async with dj.AsyncCache(stores=tiers, positive_fresh_for=10) as cache:
+        async with await cache.get("k", origin.fetcher("k")) as response:
+            assert await response.read() == b"stale"
+            assert response.source == 1
+        await eventually(lambda: cache.stats().refreshes_completed == 1)
+        assert origin.olds == [dj.Metadata(etag="old", cached_at=origin.olds[0].cached_at)]  # type: ignore[union-attr]
+        assert cache.stats().tiers[0].promotions == 0
+        await eventually(lambda: cache.stats().fanouts == 1)
+        reader, _ = await tiers[1].get_stream("k")
+        assert await reader.read() == b"fresh", "the refreshed value reaches the lower tier"
+
+
+async def test_stale_negative_in_lower_tier_is_not_found_and_refreshed() -> None:
+    tiers = mem_tiers(2)
+    origin = Origin({"k": b"now exists"})
+    await put(tiers[1], "k", b"", dj.Metadata(is_negative=True, cached_at=time.time() - 100))
+    async with dj.AsyncCache(stores=tiers, negative_fresh_for=10) as cache:
+        with pytest.raises(dj.NotFound):
+            await cache.get("k", origin.fetcher("k"))
+        assert not holding(tiers, "k")[0]
+        await eventually(lambda: cache.stats().refreshes_completed == 1)
+        assert await cache.get_bytes("k", origin.fetcher("k")) == b"now exists"
+
+
+async def test_promotion_probation_promotes_on_the_second_lower_hit() -> None:
+    tiers = mem_tiers(2)
+    await put(tiers[1], "k", b"v")
+    async with dj.AsyncCache(stores=tiers, promotion_probation=8) as cache:
+        await cache.get_bytes("k", Origin().fetcher("k"))
+        assert holding(tiers, "k") == [False, True]
+        await cache.get_bytes("k", Origin().fetcher("k"))
+        assert holding(tiers, "k") == [True, True]

@@ -1,0 +1,99 @@
+"""SPEC §3.5 single-flight: concurrent misses of one key cause one origin fetch."""
+
+from __future__ import annotations
+
+import os
+
+import daramjwee as dj
+
+from ._concurrency import run_concurrently
+from ._helpers import Origin, mem_tiers
+
+
+async def test_fifty_concurrent_misses_cause_one_origin_fetch() -> None:
+    value = os.urandom(100_000)
+    origin = Origin({"k": value}, delay=0.2)
+    async with dj.AsyncCache(stores=mem_tiers(3)) as cache:
+
+        async def reader() -> bytes:
+            return await cache.get_bytes("k", origin.fetcher("k"))
+
+        results = await run_concurrently([reader] * 50)
+        assert results == [value] * 50
+        assert origin.calls == 1
+        assert cache.stats().coalesced_waiters == 49
+
+
+async def test_failed_leader_lets_a_waiter_retry_and_lead() -> None:
+    origin = Origin({"k": b"value"}, delay=0.1)
+    attempts = 0
+    real = origin.fetcher("k")
+
+    async def flaky(old: dj.Metadata | None) -> dj.FetchResult:
+        nonlocal attempts
+        attempts += 1
+        if attempts == 1:
+            await real(old)
+            raise ConnectionError("first attempt fails")
+        return await real(old)
+
+    async with dj.AsyncCache(stores=mem_tiers(1)) as cache:
+
+        async def reader() -> bytes:
+            return await cache.get_bytes("k", flaky)
+
+        results = await run_concurrently([reader] * 5)
+        assert sum(isinstance(result, ConnectionError) for result in results) == 1
+        assert results.count(b"value") == 4
+        assert attempts == 2
+
+
+async def test_waiter_whose_wait_runs_out_fetches_for_itself_without_caching() -> None:
+    origin = Origin({"k": b"value"}, delay=0.6)
+    tiers = mem_tiers(1)
+    async with dj.AsyncCache(stores=tiers, coalesce_wait=0.1) as cache:
+
+        async def reader() -> bytes:
+            return await cache.get_bytes("k", origin.fetcher("k"))
+
+        results = await run_concurrently([reader] * 3)
+        assert results == [b"value"] * 3
+        assert origin.calls == 3
+        assert cache.stats().fills_published == 1
+
+
+async def test_walk_error_skips_coalescing() -> None:
+    origin = Origin({"k": b"value"}, delay=0.2)
+    tiers = mem_tiers(2)
+    tiers[1].fail("get_stream")
+    async with dj.AsyncCache(stores=tiers) as cache:
+
+        async def reader() -> bytes:
+            return await cache.get_bytes("k", origin.fetcher("k"))
+
+        results = await run_concurrently([reader] * 4)
+        assert results == [b"value"] * 4
+        assert origin.calls == 4
+        assert cache.stats().coalesced_waiters == 0
+
+
+async def test_abandoned_leader_does_not_block_later_misses_forever() -> None:
+    origin = Origin({"k": b"value"})
+    async with dj.AsyncCache(stores=mem_tiers(1), coalesce_wait=0.05) as cache:
+        leaked = await cache.get("k", origin.fetcher("k"))
+        assert await cache.get_bytes("k", origin.fetcher("k")) == b"value"
+        assert await cache.get_bytes("k", origin.fetcher("k")) == b"value"
+        assert cache.stats().coalesced_waiters == 1
+        await leaked.aclose()
+
+
+async def test_concurrent_cacheable_not_found_is_fetched_once() -> None:
+    origin = Origin(delay=0.1)
+    async with dj.AsyncCache(stores=mem_tiers(2)) as cache:
+
+        async def reader() -> bytes:
+            return await cache.get_bytes("k", origin.fetcher("k"))
+
+        results = await run_concurrently([reader] * 10)
+        assert all(isinstance(result, dj.NotFound) for result in results)
+        assert origin.calls == 1
