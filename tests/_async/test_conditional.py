@@ -9,7 +9,7 @@ import daramjwee as dj
 from ._helpers import Origin, mem_tiers, put
 
 
-@pytest.mark.parametrize("header", ['"v1"', "W/\"v1\"", "v1", 'x, "v1"', "*"])
+@pytest.mark.parametrize("header", ['"v1"', 'W/"v1"', "v1", 'x, "v1"', "*"])
 async def test_matching_etag_answers_not_modified_with_empty_body(header: str) -> None:
     origin = Origin({"k": b"body"})
     async with dj.AsyncCache(stores=mem_tiers(1)) as cache:

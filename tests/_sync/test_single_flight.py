@@ -7,7 +7,7 @@ import os
 
 import daramjwee as dj
 
-from ._concurrency import run_concurrently
+from ._flavour import run_concurrently
 from ._helpers import Origin, mem_tiers
 
 

@@ -1,11 +1,13 @@
 # unasync: hand-written
-"""Running test actions concurrently: asyncio tasks here, threads in the sync twin."""
+"""What differs between the async and sync tests: concurrency (tasks vs threads) and the other flavour."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
+
+import daramjwee as dj
 
 T = TypeVar("T")
 
@@ -22,3 +24,13 @@ async def run_concurrently(actions: list[Callable[[], Awaitable[T]]]) -> list[T 
     await asyncio.sleep(0)
     start.set()
     return list(await asyncio.gather(*tasks, return_exceptions=True))
+
+
+def other_flavour_store() -> object:
+    """A store of the flavour these tests do not exercise."""
+    return dj.MemStore()
+
+
+def run_scenario(scenario: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run a test scenario to completion from a plain function (hypothesis tests are not async)."""
+    asyncio.run(scenario())

@@ -1,0 +1,82 @@
+"""SPEC §2.1 construction through the cache API (seed tasks 1-3, 14, 18)."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+
+import daramjwee as dj
+
+from ._flavour import other_flavour_store
+from ._helpers import Origin, eventually, holding, mem_tiers
+
+
+async def test_seed01_from_config_builds_the_same_chain() -> None:
+    tiers = mem_tiers(2)
+    config = dj.Config(stores=tiers, positive_fresh_for=datetime.timedelta(seconds=5))
+    async with dj.AsyncCache.from_config(config) as cache:
+        assert cache.stores == tuple(tiers)
+        assert cache.config.positive_fresh_for == 5.0
+
+
+async def test_seed02_stores_must_be_a_non_empty_chain_without_none() -> None:
+    with pytest.raises(dj.ConfigError, match="at least one"):
+        dj.AsyncCache(stores=[])
+    with pytest.raises(dj.ConfigError, match=r"stores\[1\] is None"):
+        dj.AsyncCache(stores=[dj.AsyncMemStore(), None])  # type: ignore[list-item]
+
+
+async def test_pitfall_same_store_twice_is_rejected() -> None:
+    store = dj.AsyncMemStore()
+    with pytest.raises(dj.ConfigError, match="same store instance"):
+        dj.AsyncCache(stores=[store, dj.AsyncMemStore(), store])
+
+
+async def test_seed03_legacy_hot_store_alone_is_one_tier() -> None:
+    hot = dj.AsyncMemStore()
+    async with dj.AsyncCache(hot_store=hot, cold_store=None) as cache:
+        assert cache.stores == (hot,)
+
+
+async def test_seed14_mixing_stores_with_legacy_options_is_an_error() -> None:
+    with pytest.raises(dj.ConfigError, match="stores= only"):
+        dj.AsyncCache(stores=[dj.AsyncMemStore()], hot_store=dj.AsyncMemStore())
+    with pytest.raises(dj.ConfigError, match="hot_store"):
+        dj.AsyncCache(cold_store=dj.AsyncMemStore())
+
+
+async def test_seed18_legacy_two_tier_cache_behaves_like_the_same_chain_given_as_stores() -> None:
+    async def scenario(cache: dj.AsyncCache, tiers: list[dj.AsyncStore]) -> list[object]:
+        origin = Origin({"k": b"value"})
+        trace: list[object] = []
+        async with cache:
+            trace.append(await cache.get_bytes("k", origin.fetcher("k")))
+            await eventually(lambda: holding(tiers, "k") == [True, True])  # type: ignore[arg-type]
+            await tiers[0].delete("k")
+            async with await cache.get("k", origin.fetcher("k")) as response:
+                trace.append((response.source, await response.read()))
+            trace.append(holding(tiers, "k"))  # type: ignore[arg-type]
+            trace.append(origin.calls)
+        return trace
+
+    legacy_tiers = mem_tiers(2)
+    modern_tiers = mem_tiers(2)
+    legacy = await scenario(dj.AsyncCache(hot_store=legacy_tiers[0], cold_store=legacy_tiers[1]), legacy_tiers)
+    modern = await scenario(dj.AsyncCache(stores=modern_tiers), modern_tiers)
+    assert legacy == modern == [b"value", (1, b"value"), [True, True], 1]
+
+
+async def test_unknown_option_is_a_clear_config_error() -> None:
+    with pytest.raises(dj.ConfigError, match="positive_fresh_fr"):
+        dj.AsyncCache(stores=mem_tiers(1), positive_fresh_fr=3)
+
+
+async def test_pitfall_unknown_worker_strategy_is_an_error() -> None:
+    with pytest.raises(dj.ConfigError, match="worker_strategy"):
+        dj.AsyncCache(stores=mem_tiers(1), worker_strategy="threads")
+
+
+async def test_stores_of_the_other_flavour_are_rejected() -> None:
+    with pytest.raises(TypeError, match="stores\\[0\\]"):
+        dj.AsyncCache(stores=[other_flavour_store()])  # type: ignore[list-item]
