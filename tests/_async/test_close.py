@@ -7,7 +7,7 @@ import pytest
 import daramjwee as dj
 
 from ._flavour import run_concurrently
-from ._helpers import Origin, mem_tiers, put
+from ._helpers import Origin, holding, mem_tiers, put
 
 
 async def test_seed15_closed_cache_rejects_every_operation() -> None:
@@ -83,3 +83,24 @@ async def test_store_close_failure_is_logged_and_other_stores_still_close() -> N
     await cache.close()
     assert tiers[1].calls["close"] == 1
     assert cache.stats().tiers[0].errors == 1
+
+
+async def test_pitfall_fill_finishing_after_close_does_not_crash() -> None:
+    tiers = mem_tiers(2)
+    cache = dj.AsyncCache(stores=tiers)
+    response = await cache.get("k", Origin({"k": b"value"}).fetcher("k"))
+    await cache.close()
+    assert await response.read() == b"value"
+    await response.aclose()
+    assert cache.stats().fanouts_failed == 1, "the fan-out after close is rejected and counted"
+
+
+async def test_pitfall_stream_outlives_the_operation_timeout_of_get() -> None:
+    tiers = mem_tiers(2)
+    await put(tiers[1], "k", b"x" * 10_000)
+    tiers[1].latency = 0.02
+    async with dj.AsyncCache(stores=tiers, op_timeout=0.01, chunk_size=1000) as cache:
+        async with await cache.get("k", Origin().fetcher("k")) as response:
+            chunks = [chunk async for chunk in response]
+        assert b"".join(chunks) == b"x" * 10_000
+        assert holding(tiers, "k") == [True, True]

@@ -200,3 +200,17 @@ async def test_generation_tables_drain_after_work_completes() -> None:
         await cache.delete("a")
         await eventually(lambda: holding(tiers, "b") == [True, True, True])
         await eventually(lambda: len(cache._generations) == 0 and len(cache._key_locks) == 0)
+
+
+async def test_pitfall_open_writer_never_blocks_other_keys_or_a_delete() -> None:
+    tiers = mem_tiers(2)
+    async with dj.AsyncCache(stores=tiers) as cache:
+        writer = cache.set("busy")
+        await writer.write(b"half")
+        await cache.set_bytes("other", b"v")
+        assert await cache.get_bytes("other", Origin().fetcher("other")) == b"v"
+        await cache.delete("other")
+        await cache.delete("busy")
+        await writer.commit()
+        assert not writer.published, "the delete began after the writer, so the write yields"
+        assert holding(tiers, "busy") == [False, False]

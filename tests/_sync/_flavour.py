@@ -1,11 +1,13 @@
 # unasync: hand-written
-"""Running test actions concurrently: threads here, asyncio tasks in the async twin."""
+"""What differs between the sync and async tests: concurrency (threads vs tasks) and the other flavour."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
 from typing import TypeVar
+
+import daramjwee as dj
 
 T = TypeVar("T")
 
@@ -28,3 +30,13 @@ def run_concurrently(actions: list[Callable[[], T]]) -> list[T | BaseException]:
     for thread in threads:
         thread.join(60)
     return results
+
+
+def other_flavour_store() -> object:
+    """A store of the flavour these tests do not exercise."""
+    return dj.AsyncMemStore()
+
+
+def run_scenario(scenario: Callable[[], None]) -> None:
+    """Run a test scenario to completion from a plain function (hypothesis tests are not async)."""
+    scenario()

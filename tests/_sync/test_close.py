@@ -8,7 +8,7 @@ import pytest
 import daramjwee as dj
 
 from ._flavour import run_concurrently
-from ._helpers import Origin, mem_tiers, put
+from ._helpers import Origin, holding, mem_tiers, put
 
 
 def test_seed15_closed_cache_rejects_every_operation() -> None:
@@ -84,3 +84,24 @@ def test_store_close_failure_is_logged_and_other_stores_still_close() -> None:
     cache.close()
     assert tiers[1].calls["close"] == 1
     assert cache.stats().tiers[0].errors == 1
+
+
+def test_pitfall_fill_finishing_after_close_does_not_crash() -> None:
+    tiers = mem_tiers(2)
+    cache = dj.Cache(stores=tiers)
+    response = cache.get("k", Origin({"k": b"value"}).fetcher("k"))
+    cache.close()
+    assert response.read() == b"value"
+    response.close()
+    assert cache.stats().fanouts_failed == 1, "the fan-out after close is rejected and counted"
+
+
+def test_pitfall_stream_outlives_the_operation_timeout_of_get() -> None:
+    tiers = mem_tiers(2)
+    put(tiers[1], "k", b"x" * 10_000)
+    tiers[1].latency = 0.02
+    with dj.Cache(stores=tiers, op_timeout=0.01, chunk_size=1000) as cache:
+        with cache.get("k", Origin().fetcher("k")) as response:
+            chunks = [chunk for chunk in response]
+        assert b"".join(chunks) == b"x" * 10_000
+        assert holding(tiers, "k") == [True, True]

@@ -201,3 +201,17 @@ def test_generation_tables_drain_after_work_completes() -> None:
         cache.delete("a")
         eventually(lambda: holding(tiers, "b") == [True, True, True])
         eventually(lambda: len(cache._generations) == 0 and len(cache._key_locks) == 0)
+
+
+def test_pitfall_open_writer_never_blocks_other_keys_or_a_delete() -> None:
+    tiers = mem_tiers(2)
+    with dj.Cache(stores=tiers) as cache:
+        writer = cache.set("busy")
+        writer.write(b"half")
+        cache.set_bytes("other", b"v")
+        assert cache.get_bytes("other", Origin().fetcher("other")) == b"v"
+        cache.delete("other")
+        cache.delete("busy")
+        writer.commit()
+        assert not writer.published, "the delete began after the writer, so the write yields"
+        assert holding(tiers, "busy") == [False, False]
