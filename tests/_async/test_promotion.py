@@ -162,3 +162,15 @@ async def test_promotion_probation_promotes_on_the_second_lower_hit() -> None:
         assert holding(tiers, "k") == [False, True]
         await cache.get_bytes("k", Origin().fetcher("k"))
         assert holding(tiers, "k") == [True, True]
+
+
+async def test_read_of_zero_bytes_is_not_end_of_stream() -> None:
+    tiers = mem_tiers(2)
+    await put(tiers[1], "k", b"complete value")
+    async with dj.AsyncCache(stores=tiers) as cache:
+        async with await cache.get("k", Origin().fetcher("k")) as response:
+            assert await response.read(0) == b""
+            assert not holding(tiers, "k")[0]
+            assert await response.readinto(bytearray(0)) == 0
+            assert await response.read(3) == b"com"
+        assert holding(tiers, "k") == [False, True], "closed before the end: nothing published"

@@ -163,3 +163,15 @@ def test_promotion_probation_promotes_on_the_second_lower_hit() -> None:
         assert holding(tiers, "k") == [False, True]
         cache.get_bytes("k", Origin().fetcher("k"))
         assert holding(tiers, "k") == [True, True]
+
+
+def test_read_of_zero_bytes_is_not_end_of_stream() -> None:
+    tiers = mem_tiers(2)
+    put(tiers[1], "k", b"complete value")
+    with dj.Cache(stores=tiers) as cache:
+        with cache.get("k", Origin().fetcher("k")) as response:
+            assert response.read(0) == b""
+            assert not holding(tiers, "k")[0]
+            assert response.readinto(bytearray(0)) == 0
+            assert response.read(3) == b"com"
+        assert holding(tiers, "k") == [False, True], "closed before the end: nothing published"

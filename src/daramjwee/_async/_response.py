@@ -52,6 +52,8 @@ class AsyncResponse:
         """
         if self._closed:
             raise ValueError("read from a closed daramjwee response")
+        if not size:
+            return b""
         tee = self._tee
         if tee is None:
             data = await self._reader.read(size)

@@ -53,6 +53,8 @@ class Response:
         """
         if self._closed:
             raise ValueError("read from a closed daramjwee response")
+        if not size:
+            return b""
         tee = self._tee
         if tee is None:
             data = self._reader.read(size)
