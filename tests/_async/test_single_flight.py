@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Awaitable, Callable
 
 import daramjwee as dj
+from daramjwee._async._primitives import sleep
 
 from ._flavour import run_concurrently
 from ._helpers import Origin, mem_tiers
@@ -97,3 +99,21 @@ async def test_concurrent_cacheable_not_found_is_fetched_once() -> None:
         results = await run_concurrently([reader] * 10)
         assert all(isinstance(result, dj.NotFound) for result in results)
         assert origin.calls == 1
+
+
+async def test_miss_that_overlaps_a_landing_flight_does_not_fetch_again() -> None:
+    origin = Origin({"k": b"value"}, delay=0.05)
+    tiers = mem_tiers(2)
+    tiers[1].latency = 0.1
+
+    def reader_after(delay: float) -> Callable[[], Awaitable[bytes]]:
+        async def reader() -> bytes:
+            await sleep(delay)
+            return await cache.get_bytes("k", origin.fetcher("k"))
+
+        return reader
+
+    async with dj.AsyncCache(stores=tiers) as cache:
+        results = await run_concurrently([reader_after(0.0), reader_after(0.12)])
+        assert results == [b"value", b"value"]
+        assert origin.calls == 1, "the second miss found tier 0 filled once it could lead"

@@ -10,7 +10,7 @@ import pytest
 
 import daramjwee as dj
 
-from ._helpers import Origin, eventually, holding, mem_tiers, stat_of
+from ._helpers import Origin, eventually, holding, holds, mem_tiers, stat_of
 
 MiB = 1 << 20
 
@@ -137,3 +137,15 @@ def test_entry_too_large_for_tier0_is_still_served() -> None:
     with dj.Cache(stores=tiers) as cache:
         assert cache.get_bytes("k", origin.fetcher("k")) == origin.values["k"]
         assert "k" not in tiers[0]
+
+
+def test_fan_out_of_an_entry_evicted_from_tier0_is_counted_as_failed() -> None:
+    lower = mem_tiers(1)[0]
+    lower.latency = 0.05
+    with dj.Cache(stores=[dj.MemStore(capacity=1000), lower], workers=1) as cache:
+        cache.get_bytes("z", Origin({"z": b"z" * 100}).fetcher("z"))
+        cache.get_bytes("a", Origin({"a": b"a" * 800}).fetcher("a"))
+        cache.get_bytes("b", Origin({"b": b"b" * 800}).fetcher("b"))
+        eventually(lambda: cache.stats().fanouts + cache.stats().fanouts_failed == 3)
+        assert cache.stats().fanouts_failed == 1
+        assert not holds(lower, "a")

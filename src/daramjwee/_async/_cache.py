@@ -28,7 +28,7 @@ from .._metadata import NEGATIVE, FetchResult, Metadata, Status
 from .._probation import Probation
 from .._stats import CacheStats, StatsRecorder
 from ._body import open_body
-from ._primitives import Event, KeyLocks, call_fetcher, cancel_after, is_own_flavour
+from ._primitives import Event, KeyLocks, call_fetcher, cancel_after, check_flavour
 from ._readers import EMPTY_READER
 from ._response import AsyncResponse
 from ._runtime import BackgroundRunner
@@ -55,7 +55,7 @@ class _Flight:
 
 
 class AsyncCache:
-    """An ordered chain of cache tiers in front of a slow origin, for asyncio code.
+    """An ordered chain of cache tiers in front of a slow origin.
 
     ``stores[0]`` is the fastest tier.  ``get`` walks the tiers in order and
     streams a hit while copying it into every faster tier; a miss streams the
@@ -63,8 +63,8 @@ class AsyncCache:
     the background.  See the README for every option; all are validated by
     :meth:`Config.validate`, which raises :class:`ConfigError`.
 
-    All methods raise :class:`CacheClosed` after :meth:`close`.  Use one
-    ``AsyncCache`` per event loop.
+    All methods raise :class:`CacheClosed` after :meth:`close`.  One instance
+    serves any number of concurrent callers.
     """
 
     def __init__(
@@ -87,12 +87,7 @@ class AsyncCache:
 
     def _setup(self, config: Config) -> None:
         stores: tuple[AsyncStore, ...] = tuple(config.stores or ())
-        for index, store in enumerate(stores):
-            if not is_own_flavour(store):
-                raise TypeError(
-                    f"stores[{index}] ({type(store).__name__}) does not match {type(self).__name__}: "
-                    "use Async* stores with AsyncCache and plain stores with Cache"
-                )
+        check_flavour(stores)
         self._config = config
         self._stores = stores
         self._freshness = tuple(config.freshness(tier) for tier in range(len(stores)))
@@ -241,7 +236,7 @@ class AsyncCache:
                 if flight is None:
                     flight = self._flights[key] = _Flight()
             if leading:
-                return await self._fetch(key, fetch, if_none_match, flight)
+                return await self._lead(key, fetch, if_none_match, flight)
             self._stats.add("coalesced_waiters")
             remaining = deadline - time.monotonic()
             if not await flight.done.wait(min(self._config.coalesce_wait, remaining)):
@@ -260,6 +255,19 @@ class AsyncCache:
                     return await self._serve_hit(0, key, reader, metadata, fetch, if_none_match)
             if time.monotonic() >= deadline:
                 return await self._fetch_uncached(key, fetch, if_none_match)
+
+    async def _lead(self, key: str, fetch: AsyncFetcher, if_none_match: str | None, flight: _Flight) -> AsyncResponse:
+        """Fetch as the flight's leader, unless a flight that just landed already filled tier 0."""
+        try:
+            reader, metadata = await self._stores[0].get_stream(key)
+        except NotFound:
+            return await self._fetch(key, fetch, if_none_match, flight)
+        except Exception as error:
+            self._store_failed(0, "get_stream", key, error)
+            return await self._fetch(key, fetch, if_none_match, flight)
+        self._land(key, flight, True)
+        self._stats.tier(0, "hits")
+        return await self._serve_hit(0, key, reader, metadata, fetch, if_none_match)
 
     def _forget_flight(self, key: str, flight: _Flight) -> None:
         with self._state_lock:
@@ -515,6 +523,10 @@ class AsyncCache:
                 try:
                     reader, metadata = await self._stores[0].get_stream(key)
                 except NotFound:
+                    self._stats.add("fanouts_failed")
+                    self._logger.warning(
+                        "fan-out of %r skipped: tier 0 no longer holds it (evicted or deleted)", key, extra={"key": key}
+                    )
                     return
                 tiers = range(1, len(self._stores))
                 published = await self._write_entry(key, tiers, metadata, reader, ticket, deadline)

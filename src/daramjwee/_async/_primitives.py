@@ -12,12 +12,12 @@ import asyncio
 import contextlib
 import inspect
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from .._metadata import FetchResult, Metadata
 
-__all__ = ["Event", "KeyLocks", "call_fetcher", "cancel_after", "is_own_flavour", "sleep"]
+__all__ = ["Event", "KeyLocks", "call_fetcher", "cancel_after", "check_flavour", "sleep"]
 
 T = TypeVar("T")
 
@@ -98,6 +98,11 @@ async def call_fetcher(fetch: Callable[[Metadata | None], Awaitable[FetchResult]
     return result
 
 
-def is_own_flavour(store: object) -> bool:
-    """Whether ``store`` has async methods (an ``Async*`` store)."""
-    return inspect.iscoroutinefunction(getattr(store, "get_stream", None))
+def check_flavour(stores: Sequence[object]) -> None:
+    """Raise ``TypeError`` unless every store is an async (``Async*``) store."""
+    for index, store in enumerate(stores):
+        if not inspect.iscoroutinefunction(getattr(store, "get_stream", None)):
+            raise TypeError(
+                f"stores[{index}] ({type(store).__name__}) is a sync store; "
+                "AsyncCache needs async stores such as AsyncMemStore"
+            )

@@ -29,7 +29,7 @@ from .._metadata import NEGATIVE, FetchResult, Metadata, Status
 from .._probation import Probation
 from .._stats import CacheStats, StatsRecorder
 from ._body import open_body
-from ._primitives import Event, KeyLocks, call_fetcher, cancel_after, is_own_flavour
+from ._primitives import Event, KeyLocks, call_fetcher, cancel_after, check_flavour
 from ._readers import EMPTY_READER
 from ._response import Response
 from ._runtime import BackgroundRunner
@@ -56,7 +56,7 @@ class _Flight:
 
 
 class Cache:
-    """An ordered chain of cache tiers in front of a slow origin, for asyncio code.
+    """An ordered chain of cache tiers in front of a slow origin.
 
     ``stores[0]`` is the fastest tier.  ``get`` walks the tiers in order and
     streams a hit while copying it into every faster tier; a miss streams the
@@ -64,8 +64,8 @@ class Cache:
     the background.  See the README for every option; all are validated by
     :meth:`Config.validate`, which raises :class:`ConfigError`.
 
-    All methods raise :class:`CacheClosed` after :meth:`close`.  Use one
-    ``Cache`` per event loop.
+    All methods raise :class:`CacheClosed` after :meth:`close`.  One instance
+    serves any number of concurrent callers.
     """
 
     def __init__(
@@ -88,12 +88,7 @@ class Cache:
 
     def _setup(self, config: Config) -> None:
         stores: tuple[Store, ...] = tuple(config.stores or ())
-        for index, store in enumerate(stores):
-            if not is_own_flavour(store):
-                raise TypeError(
-                    f"stores[{index}] ({type(store).__name__}) does not match {type(self).__name__}: "
-                    "use Async* stores with Cache and plain stores with Cache"
-                )
+        check_flavour(stores)
         self._config = config
         self._stores = stores
         self._freshness = tuple(config.freshness(tier) for tier in range(len(stores)))
@@ -240,7 +235,7 @@ class Cache:
                 if flight is None:
                     flight = self._flights[key] = _Flight()
             if leading:
-                return self._fetch(key, fetch, if_none_match, flight)
+                return self._lead(key, fetch, if_none_match, flight)
             self._stats.add("coalesced_waiters")
             remaining = deadline - time.monotonic()
             if not flight.done.wait(min(self._config.coalesce_wait, remaining)):
@@ -259,6 +254,19 @@ class Cache:
                     return self._serve_hit(0, key, reader, metadata, fetch, if_none_match)
             if time.monotonic() >= deadline:
                 return self._fetch_uncached(key, fetch, if_none_match)
+
+    def _lead(self, key: str, fetch: Fetcher, if_none_match: str | None, flight: _Flight) -> Response:
+        """Fetch as the flight's leader, unless a flight that just landed already filled tier 0."""
+        try:
+            reader, metadata = self._stores[0].get_stream(key)
+        except NotFound:
+            return self._fetch(key, fetch, if_none_match, flight)
+        except Exception as error:
+            self._store_failed(0, "get_stream", key, error)
+            return self._fetch(key, fetch, if_none_match, flight)
+        self._land(key, flight, True)
+        self._stats.tier(0, "hits")
+        return self._serve_hit(0, key, reader, metadata, fetch, if_none_match)
 
     def _forget_flight(self, key: str, flight: _Flight) -> None:
         with self._state_lock:
@@ -512,6 +520,10 @@ class Cache:
                 try:
                     reader, metadata = self._stores[0].get_stream(key)
                 except NotFound:
+                    self._stats.add("fanouts_failed")
+                    self._logger.warning(
+                        "fan-out of %r skipped: tier 0 no longer holds it (evicted or deleted)", key, extra={"key": key}
+                    )
                     return
                 tiers = range(1, len(self._stores))
                 published = self._write_entry(key, tiers, metadata, reader, ticket, deadline)

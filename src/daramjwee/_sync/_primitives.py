@@ -10,12 +10,12 @@ import contextlib
 import inspect
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from .._metadata import FetchResult, Metadata
 
-__all__ = ["Event", "KeyLocks", "call_fetcher", "cancel_after", "is_own_flavour", "sleep"]
+__all__ = ["Event", "KeyLocks", "call_fetcher", "cancel_after", "check_flavour", "sleep"]
 
 sleep = time.sleep
 
@@ -89,6 +89,10 @@ def call_fetcher(fetch: Callable[[Metadata | None], FetchResult], old: Metadata 
     return result
 
 
-def is_own_flavour(store: object) -> bool:
-    """Whether ``store`` has plain (not async) methods."""
-    return not inspect.iscoroutinefunction(getattr(store, "get_stream", None))
+def check_flavour(stores: Sequence[object]) -> None:
+    """Raise ``TypeError`` unless every store is a sync (not ``Async*``) store."""
+    for index, store in enumerate(stores):
+        if inspect.iscoroutinefunction(getattr(store, "get_stream", None)):
+            raise TypeError(
+                f"stores[{index}] ({type(store).__name__}) is an async store; Cache needs sync stores such as MemStore"
+            )
