@@ -96,22 +96,17 @@ async def test_pitfall_failing_upper_sink_on_third_write_does_not_break_the_read
         assert cache.stats().tiers[0].errors == 1
 
 
-async def test_sink_that_fails_to_open_is_skipped() -> None:
+@pytest.mark.parametrize(("failing_tier", "op"), [(1, "begin_set"), (0, "commit"), (1, "write")])
+async def test_one_failing_upper_sink_does_not_stop_the_others(failing_tier: int, op: str) -> None:
     tiers = mem_tiers(3)
     await put(tiers[2], "k", b"value")
-    tiers[1].fail("begin_set")
+    tiers[failing_tier].fail(op)
     async with dj.AsyncCache(stores=tiers) as cache:
         assert await cache.get_bytes("k", Origin().fetcher("k")) == b"value"
-        assert holding(tiers, "k") == [True, False, True]
-
-
-async def test_failing_commit_of_one_tier_does_not_stop_the_others() -> None:
-    tiers = mem_tiers(3)
-    await put(tiers[2], "k", b"value")
-    tiers[0].fail("commit")
-    async with dj.AsyncCache(stores=tiers) as cache:
-        assert await cache.get_bytes("k", Origin().fetcher("k")) == b"value"
-        assert holding(tiers, "k") == [False, True, True]
+        expected = [True, True, True]
+        expected[failing_tier] = False
+        assert holding(tiers, "k") == expected
+        assert cache.stats().tiers[failing_tier].errors == 1
 
 
 async def test_pitfall_fresh_negative_in_lower_tier_is_not_found_and_marks_upper_tiers() -> None:
