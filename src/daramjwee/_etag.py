@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 from ._metadata import Metadata
 
 __all__ = ["if_none_match_matches"]
+
+# One list member: an optionally weak quoted tag (which may contain commas), or a bare token.
+_ENTITY_TAG = re.compile(r'(?:[Ww]/)?"[^"]*"|[^,\s]+')
 
 
 def _opaque_tag(tag: str) -> str:
@@ -26,10 +31,10 @@ def if_none_match_matches(header: str, metadata: Metadata) -> bool:
     if metadata.is_negative:
         return False
     etag = _opaque_tag(metadata.etag)
-    for candidate in header.split(","):
-        candidate = candidate.strip()
+    for match in _ENTITY_TAG.finditer(header):
+        candidate = match.group()
         if candidate == "*":
             return True
-        if etag and candidate and _opaque_tag(candidate) == etag:
+        if etag and _opaque_tag(candidate) == etag:
             return True
     return False

@@ -69,10 +69,14 @@ class Generations:
 
         The follow-up (copying the value to the lower tiers) keeps the write's
         place in flight and may publish until the next ``set`` or ``delete``.
+        If one began between the check and this call, the barrier is left to
+        it and the follow-up can no longer publish.
         """
         if not ticket.replaces:
             return ticket
         with self._lock:
+            if self._barrier.get(ticket.key) != ticket.number:
+                return Ticket(ticket.key, ticket.number, replaces=False)
             self._clock += 1
             self._barrier[ticket.key] = self._clock
             self._clock += 1

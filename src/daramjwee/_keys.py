@@ -11,10 +11,8 @@ def check_key(key: object) -> str:
     Any other string is a valid key, including ones with ``/``, ``..``, NUL or
     thousands of characters: stores must map every key safely.
     """
-    if type(key) is not str:
-        if isinstance(key, str):
-            return str(key)
+    if not isinstance(key, str):
         raise TypeError(f"cache keys must be str, got {type(key).__name__}: {key!r:.80}")
     if not key:
         raise ValueError("cache keys must be non-empty strings")
-    return key
+    return key if type(key) is str else str(key)

@@ -46,17 +46,20 @@ class Metadata:
             object.__setattr__(self, "cached_at", float(cached_at))
         if not (self.cached_at >= 0.0):
             raise ValueError(f"Metadata.cached_at must be >= 0, got {self.cached_at!r}")
-        if type(self.attrs) is not MappingProxyType:
+        if self.attrs is not _EMPTY_ATTRS:
             if not isinstance(self.attrs, Mapping):
                 raise TypeError(f"Metadata.attrs must be a mapping, got {type(self.attrs).__name__}")
             frozen = dict(self.attrs)
             for name, value in frozen.items():
                 if type(name) is not str or type(value) is not str:
                     raise TypeError(f"Metadata.attrs must map str to str, got {name!r}: {value!r}")
-            object.__setattr__(self, "attrs", MappingProxyType(frozen))
+            object.__setattr__(self, "attrs", MappingProxyType(frozen) if frozen else _EMPTY_ATTRS)
 
     def __hash__(self) -> int:
         return hash((self.etag, self.is_negative, self.cached_at, frozenset(self.attrs.items())))
+
+    def __reduce__(self) -> tuple[type[Metadata], tuple[str, bool, float, dict[str, str]]]:
+        return (type(self), (self.etag, self.is_negative, self.cached_at, dict(self.attrs)))
 
     def replace(self, **changes: object) -> Metadata:
         """Return a copy with the given fields changed."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import decimal
 import math
 import re
 
@@ -43,7 +44,7 @@ def parse_capacity(value: object, name: str) -> int:
                 f"{name} must be a size like '512KiB', '256MiB' or '10GB' (units B, KB, MB, GB, TB, "
                 f"KiB, MiB, GiB, TiB), got {value!r}"
             )
-        size = int(float(match.group(1)) * unit)
+        size = int(decimal.Decimal(match.group(1)) * unit)
     else:
         raise ConfigError(f"{name} must be an int or a size string like '256MiB', got {type(value).__name__}")
     if size <= 0:

@@ -66,6 +66,8 @@ def make_policy(policy: str | Policy) -> Policy:
             return _POLICIES[policy]()
         except KeyError:
             raise ValueError(f"unknown eviction policy {policy!r}; choose one of {sorted(_POLICIES)}") from None
+    if isinstance(policy, type):
+        raise TypeError(f"policy must be a name or a policy instance, got the class {policy.__name__}; call it")
     if isinstance(policy, Policy):
         return policy
     raise TypeError(f"policy must be a name or a daramjwee.policy.Policy, got {type(policy).__name__}")

@@ -7,7 +7,9 @@ import time
 import pytest
 
 import daramjwee as dj
+from daramjwee._async._primitives import sleep
 
+from ._flavour import run_concurrently
 from ._helpers import Origin, eventually, holding, mem_tiers, put, stat_of
 
 
@@ -214,3 +216,23 @@ async def test_pitfall_open_writer_never_blocks_other_keys_or_a_delete() -> None
         await writer.commit()
         assert not writer.published, "the delete began after the writer, so the write yields"
         assert holding(tiers, "busy") == [False, False]
+
+
+async def test_set_begun_while_an_earlier_set_commits_still_wins() -> None:
+    tiers = mem_tiers(1)
+    tiers[0].latency = 0.1
+
+    async with dj.AsyncCache(stores=tiers) as cache:
+        first = cache.set("k")
+        await first.write(b"first")
+        second = cache.set("k")
+
+        async def second_set() -> None:
+            await sleep(0.05)
+            async with second:
+                await second.write(b"second")
+
+        await run_concurrently([first.commit, second_set])
+        assert first.published
+        assert second.published, "the set begun last must win"
+        assert await cache.get_bytes("k", Origin().fetcher("k")) == b"second"

@@ -8,7 +8,9 @@ import time
 import pytest
 
 import daramjwee as dj
+from daramjwee._sync._primitives import sleep
 
+from ._flavour import run_concurrently
 from ._helpers import Origin, eventually, holding, mem_tiers, put, stat_of
 
 
@@ -215,3 +217,23 @@ def test_pitfall_open_writer_never_blocks_other_keys_or_a_delete() -> None:
         writer.commit()
         assert not writer.published, "the delete began after the writer, so the write yields"
         assert holding(tiers, "busy") == [False, False]
+
+
+def test_set_begun_while_an_earlier_set_commits_still_wins() -> None:
+    tiers = mem_tiers(1)
+    tiers[0].latency = 0.1
+
+    with dj.Cache(stores=tiers) as cache:
+        first = cache.set("k")
+        first.write(b"first")
+        second = cache.set("k")
+
+        def second_set() -> None:
+            sleep(0.05)
+            with second:
+                second.write(b"second")
+
+        run_concurrently([first.commit, second_set])
+        assert first.published
+        assert second.published, "the set begun last must win"
+        assert cache.get_bytes("k", Origin().fetcher("k")) == b"second"
