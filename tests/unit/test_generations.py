@@ -1,0 +1,412 @@
+"""Unit tests of ``daramjwee._generations`` (SPEC §3.7 generations; §11: a late writer never overwrites a
+newer set or resurrects a deleted key)."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from daramjwee._generations import Generations, Ticket
+
+# --- fills (non-replacing writes) -----------------------------------------------------------------
+
+
+def test_fill_alone_may_publish() -> None:
+    generations = Generations()
+    fill = generations.begin("k")
+    assert not fill.replaces
+    assert generations.may_publish(fill)
+
+
+def test_fill_begun_before_a_delete_cannot_publish() -> None:
+    generations = Generations()
+    fill = generations.begin("k")
+    generations.invalidate("k")
+    assert not generations.may_publish(fill)
+
+
+def test_fill_begun_before_a_newer_set_cannot_publish_even_before_the_set_publishes() -> None:
+    generations = Generations()
+    fill = generations.begin("k")
+    generations.begin("k", replaces=True)
+    assert not generations.may_publish(fill)
+
+
+def test_fill_begun_before_a_set_that_was_aborted_still_cannot_publish() -> None:
+    generations = Generations()
+    fill = generations.begin("k")
+    aborted_set = generations.begin("k", replaces=True)
+    generations.end(aborted_set)
+    assert not generations.may_publish(fill)
+
+
+def test_fill_begun_after_a_delete_may_publish() -> None:
+    generations = Generations()
+    older = generations.begin("k")
+    generations.invalidate("k")
+    newer = generations.begin("k")
+    assert not generations.may_publish(older)
+    assert generations.may_publish(newer)
+
+
+def test_fill_begun_after_a_set_began_cannot_publish_over_the_unpublished_set() -> None:
+    """A fill that starts while a set is in flight may read the old value; the set must still win."""
+    generations = Generations()
+    set_ticket = generations.begin("k", replaces=True)
+    fill = generations.begin("k")
+    assert generations.may_publish(fill)  # no barrier after it yet ...
+    generations.published(set_ticket)
+    assert not generations.may_publish(fill)  # ... but once the set publishes, the fill is too old
+
+
+def test_overlapping_fills_may_all_publish() -> None:
+    generations = Generations()
+    fills = [generations.begin("k") for _ in range(5)]
+    assert all(generations.may_publish(fill) for fill in fills)
+
+
+def test_published_fill_returns_its_own_ticket() -> None:
+    generations = Generations()
+    fill = generations.begin("k")
+    assert generations.published(fill) is fill
+    assert generations.may_publish(fill)
+
+
+def test_fill_follow_up_is_stopped_by_a_later_delete() -> None:
+    generations = Generations()
+    follow_up = generations.published(generations.begin("k"))
+    generations.invalidate("k")
+    assert not generations.may_publish(follow_up)
+
+
+# --- sets (replacing writes) ---------------------------------------------------------------------
+
+
+def test_set_alone_may_publish() -> None:
+    generations = Generations()
+    set_ticket = generations.begin("k", replaces=True)
+    assert set_ticket.replaces
+    assert generations.may_publish(set_ticket)
+
+
+def test_set_cannot_publish_once_a_later_set_began() -> None:
+    generations = Generations()
+    first = generations.begin("k", replaces=True)
+    second = generations.begin("k", replaces=True)
+    assert not generations.may_publish(first)
+    assert generations.may_publish(second)
+
+
+def test_last_of_many_overlapping_sets_wins() -> None:
+    generations = Generations()
+    sets = [generations.begin("k", replaces=True) for _ in range(6)]
+    assert [generations.may_publish(ticket) for ticket in sets] == [False] * 5 + [True]
+
+
+def test_set_cannot_publish_after_a_delete() -> None:
+    generations = Generations()
+    set_ticket = generations.begin("k", replaces=True)
+    generations.invalidate("k")
+    assert not generations.may_publish(set_ticket)
+
+
+def test_set_is_not_blocked_by_fills_begun_after_it() -> None:
+    generations = Generations()
+    set_ticket = generations.begin("k", replaces=True)
+    generations.begin("k")
+    generations.begin("k")
+    assert generations.may_publish(set_ticket)
+
+
+def test_set_cannot_publish_twice() -> None:
+    generations = Generations()
+    set_ticket = generations.begin("k", replaces=True)
+    generations.published(set_ticket)
+    assert not generations.may_publish(set_ticket)
+
+
+# --- after a set publishes --------------------------------------------------------------------------
+
+
+def test_published_set_returns_a_non_replacing_follow_up_that_may_publish() -> None:
+    generations = Generations()
+    set_ticket = generations.begin("k", replaces=True)
+    follow_up = generations.published(set_ticket)
+    assert follow_up is not set_ticket
+    assert follow_up.key == "k"
+    assert not follow_up.replaces
+    assert follow_up.number > set_ticket.number
+    assert generations.may_publish(follow_up)
+
+
+def test_follow_up_may_publish_alongside_later_fills() -> None:
+    generations = Generations()
+    follow_up = generations.published(generations.begin("k", replaces=True))
+    later_fill = generations.begin("k")
+    assert generations.may_publish(follow_up)
+    assert generations.may_publish(later_fill)
+
+
+def test_follow_up_cannot_publish_after_the_next_set_begins() -> None:
+    generations = Generations()
+    follow_up = generations.published(generations.begin("k", replaces=True))
+    next_set = generations.begin("k", replaces=True)
+    assert not generations.may_publish(follow_up)
+    assert generations.may_publish(next_set)
+
+
+def test_follow_up_cannot_publish_after_a_delete() -> None:
+    generations = Generations()
+    follow_up = generations.published(generations.begin("k", replaces=True))
+    generations.invalidate("k")
+    assert not generations.may_publish(follow_up)
+
+
+def test_writes_begun_before_the_set_published_cannot_publish_after_it() -> None:
+    generations = Generations()
+    before_set = generations.begin("k")
+    set_ticket = generations.begin("k", replaces=True)
+    during_set = generations.begin("k")
+    generations.published(set_ticket)
+    assert not generations.may_publish(before_set)
+    assert not generations.may_publish(during_set)
+
+
+def test_writes_begun_after_the_set_published_may_publish() -> None:
+    generations = Generations()
+    follow_up = generations.published(generations.begin("k", replaces=True))
+    fill = generations.begin("k")
+    assert generations.may_publish(fill)
+    generations.end(fill)
+    assert generations.may_publish(follow_up)
+
+
+def test_set_begun_between_an_earlier_sets_commit_and_its_published_call_still_wins() -> None:
+    generations = Generations()
+    first = generations.begin("k", replaces=True)
+    assert generations.may_publish(first)  # the cache checks this and commits under the key lock ...
+    second = generations.begin("k", replaces=True)  # ... then another thread begins a set (no key lock) ...
+    generations.published(first)  # ... and only then does the first writer record its publish
+    assert generations.may_publish(second)
+
+
+# --- keys are independent ---------------------------------------------------------------------------
+
+
+def test_keys_are_independent() -> None:
+    generations = Generations()
+    fill_a = generations.begin("a")
+    set_a = generations.begin("a", replaces=True)
+    fill_b = generations.begin("b")
+    set_b = generations.begin("b", replaces=True)
+    generations.invalidate("c")
+    generations.invalidate("a")
+    assert not generations.may_publish(fill_a)
+    assert not generations.may_publish(set_a)
+    assert not generations.may_publish(fill_b)
+    assert generations.may_publish(set_b)
+    assert generations.may_publish(generations.published(set_b))
+
+
+# --- table size -------------------------------------------------------------------------------------
+
+
+def test_new_table_is_empty() -> None:
+    assert len(Generations()) == 0
+
+
+def test_len_counts_keys_with_writes_in_flight() -> None:
+    generations = Generations()
+    tickets = [generations.begin("a"), generations.begin("a", replaces=True), generations.begin("b")]
+    assert len(generations) == 2
+    generations.end(tickets[0])
+    assert len(generations) == 2
+    generations.end(tickets[1])
+    assert len(generations) == 1
+    generations.end(tickets[2])
+    assert len(generations) == 0
+
+
+def test_delete_of_a_key_without_writes_in_flight_adds_nothing() -> None:
+    generations = Generations()
+    for index in range(100):
+        generations.invalidate(f"k{index}")
+    assert len(generations) == 0
+
+
+def test_table_shrinks_to_empty_after_every_ticket_ended() -> None:
+    generations = Generations()
+    tickets: list[Ticket] = []
+    for index in range(50):
+        key = f"k{index % 7}"
+        tickets.append(generations.begin(key, replaces=index % 3 == 0))
+        if index % 5 == 0:
+            generations.invalidate(key)
+    tickets = [generations.published(ticket) if ticket.replaces else ticket for ticket in tickets]
+    assert len(generations) == 7
+    for ticket in tickets:
+        generations.end(ticket)
+    assert len(generations) == 0
+
+
+def test_no_per_key_state_is_left_behind_after_every_ticket_ended() -> None:
+    generations = Generations()
+    for index in range(20):
+        key = f"k{index}"
+        fill = generations.begin(key)
+        set_ticket = generations.begin(key, replaces=True)
+        generations.invalidate(key)
+        generations.end(fill)
+        generations.end(set_ticket)
+        generations.end(generations.published(generations.begin(key, replaces=True)))
+    tables = [value for value in vars(generations).values() if isinstance(value, dict)]
+    assert tables  # the check below must look at something
+    assert all(not table for table in tables)
+
+
+def test_follow_up_keeps_the_writes_place_in_flight() -> None:
+    generations = Generations()
+    follow_up = generations.published(generations.begin("k", replaces=True))
+    assert len(generations) == 1
+    generations.end(follow_up)
+    assert len(generations) == 0
+
+
+def test_history_is_forgotten_once_nothing_is_in_flight() -> None:
+    generations = Generations()
+    generations.end(generations.begin("k", replaces=True))
+    ticket = generations.begin("k")
+    generations.invalidate("k")
+    generations.end(ticket)
+    fill = generations.begin("k")
+    set_ticket = generations.begin("k", replaces=True)
+    assert generations.may_publish(set_ticket)
+    assert not generations.may_publish(fill)
+
+
+def test_ticket_numbers_grow_and_repr_names_the_ticket() -> None:
+    generations = Generations()
+    numbers = [generations.begin("k", replaces=index % 2 == 0).number for index in range(10)]
+    assert numbers == sorted(set(numbers))
+    ticket = generations.begin("key", replaces=True)
+    assert repr(ticket) == f"Ticket('key', {ticket.number}, replaces=True)"
+
+
+def test_concurrent_begin_and_end_leave_an_empty_table_and_unique_numbers() -> None:
+    generations = Generations()
+    numbers: list[int] = []
+    numbers_lock = threading.Lock()
+    barrier = threading.Barrier(8)
+
+    def worker(worker_id: int) -> None:
+        barrier.wait()
+        mine: list[int] = []
+        for index in range(2000):
+            key = f"k{(worker_id + index) % 3}"
+            ticket = generations.begin(key, replaces=index % 4 == 0)
+            if index % 7 == 0:
+                generations.invalidate(key)
+            if ticket.replaces and generations.may_publish(ticket):
+                ticket = generations.published(ticket)
+            mine.append(ticket.number)
+            generations.end(ticket)
+        with numbers_lock:
+            numbers.extend(mine)
+
+    threads = [threading.Thread(target=worker, args=(worker_id,)) for worker_id in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(generations) == 0
+    assert len(numbers) == len(set(numbers)) == 8 * 2000
+
+
+# --- property test against a reference model ----------------------------------------------------------
+
+
+@dataclasses.dataclass
+class _Write:
+    ticket: Ticket
+    start: int  # model time at which the write's current ticket began
+
+
+class _Model:
+    """The rule of SPEC §3.7 stated directly over a history of events.
+
+    A write may publish iff no ``set`` began, no ``delete`` happened and no ``set`` published for its key
+    after its ticket began (a set's own begin does not count against it).
+    """
+
+    def __init__(self) -> None:
+        self.time = 0
+        self.events: dict[str, list[int]] = {}  # key -> times of set-begin / delete / set-publish
+
+    def tick(self) -> int:
+        self.time += 1
+        return self.time
+
+    def barrier(self, key: str) -> None:
+        self.events.setdefault(key, []).append(self.tick())
+
+    def may_publish(self, key: str, start: int) -> bool:
+        return all(time <= start for time in self.events.get(key, []))
+
+
+_KEYS = ("a", "b")
+_OPS = st.one_of(
+    st.tuples(st.just("fill"), st.sampled_from(_KEYS)),
+    st.tuples(st.just("set"), st.sampled_from(_KEYS)),
+    st.tuples(st.just("delete"), st.sampled_from(_KEYS)),
+    st.tuples(st.just("publish"), st.integers(min_value=0, max_value=20)),
+    st.tuples(st.just("end"), st.integers(min_value=0, max_value=20)),
+)
+
+
+@settings(max_examples=400)
+@given(ops=st.lists(_OPS, max_size=60))
+def test_random_interleavings_follow_the_reference_model(ops: list[tuple[str, object]]) -> None:
+    generations = Generations()
+    model = _Model()
+    writes: list[_Write] = []
+
+    def check() -> None:
+        for write in writes:
+            expected = model.may_publish(write.ticket.key, write.start)
+            assert generations.may_publish(write.ticket) is expected, (write, model.events)
+        assert len(generations) == len({write.ticket.key for write in writes})
+
+    for op, arg in ops:
+        if op in ("fill", "set"):
+            assert isinstance(arg, str)
+            replaces = op == "set"
+            if replaces:
+                model.barrier(arg)
+                start = model.time
+            else:
+                start = model.tick()
+            writes.append(_Write(generations.begin(arg, replaces=replaces), start))
+        elif op == "delete":
+            assert isinstance(arg, str)
+            model.barrier(arg)
+            generations.invalidate(arg)
+        elif writes:
+            assert isinstance(arg, int)
+            write = writes[arg % len(writes)]
+            if op == "end":
+                writes.remove(write)
+                generations.end(write.ticket)
+            elif model.may_publish(write.ticket.key, write.start):  # check and publish atomically
+                assert generations.may_publish(write.ticket)
+                if write.ticket.replaces:
+                    model.barrier(write.ticket.key)
+                    write.start = model.tick()
+                write.ticket = generations.published(write.ticket)
+        check()
+
+    for write in writes:
+        generations.end(write.ticket)
+    assert len(generations) == 0
