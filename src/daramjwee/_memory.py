@@ -36,12 +36,18 @@ class MemoryTable:
         return self._capacity is None or size <= self._capacity
 
     def get(self, key: str) -> tuple[bytes, Metadata]:
-        with self._lock:
+        # acquire/release, not ``with``: the hot path of every memory hit, and a
+        # ``with`` on a lock costs about twice as much on CPython 3.11.
+        lock = self._lock
+        lock.acquire()
+        try:
             entry = self._entries.get(key)
             if entry is None:
                 raise NotFound(key)
             self._policy.access(key)
             return entry
+        finally:
+            lock.release()
 
     def stat(self, key: str) -> Metadata:
         entry = self._entries.get(key)

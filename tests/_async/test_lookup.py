@@ -8,6 +8,7 @@ import time
 import pytest
 
 import daramjwee as dj
+from daramjwee.testing import AsyncFaultyStore
 
 from ._helpers import Origin, eventually, holding, mem_tiers, put
 
@@ -60,13 +61,21 @@ async def test_seed05_failing_upper_tier_does_not_fail_a_lower_hit() -> None:
             assert await response.read() == b"v"
 
 
-async def test_store_returning_none_metadata_is_a_tier_error_not_a_crash() -> None:
-    class BrokenStore(dj.AsyncMemStore):
+@pytest.mark.parametrize("memory_lookup", [False, True])
+async def test_store_returning_none_metadata_is_a_tier_error_not_a_crash(memory_lookup: bool) -> None:
+    class BrokenStore(AsyncFaultyStore):
+        lookup = None
+
         async def get_stream(self, key: str, /) -> tuple[dj.AsyncReader, dj.Metadata]:
             reader, _ = await super().get_stream(key)
             return reader, None  # type: ignore[return-value]
 
-    broken = BrokenStore()
+        def broken_lookup(self, key: str) -> tuple[bytes, dj.Metadata]:
+            return b"corrupt", None  # type: ignore[return-value]
+
+    broken = BrokenStore(dj.AsyncMemStore())
+    if memory_lookup:
+        broken.lookup = broken.broken_lookup  # type: ignore[attr-defined]
     await put(broken, "k", b"corrupt")
     origin = Origin({"k": b"good"})
     async with dj.AsyncCache(stores=[broken, dj.AsyncMemStore()]) as cache:

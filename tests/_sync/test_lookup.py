@@ -9,6 +9,7 @@ import time
 import pytest
 
 import daramjwee as dj
+from daramjwee.testing import FaultyStore
 
 from ._helpers import Origin, eventually, holding, mem_tiers, put
 
@@ -61,13 +62,21 @@ def test_seed05_failing_upper_tier_does_not_fail_a_lower_hit() -> None:
             assert response.read() == b"v"
 
 
-def test_store_returning_none_metadata_is_a_tier_error_not_a_crash() -> None:
-    class BrokenStore(dj.MemStore):
+@pytest.mark.parametrize("memory_lookup", [False, True])
+def test_store_returning_none_metadata_is_a_tier_error_not_a_crash(memory_lookup: bool) -> None:
+    class BrokenStore(FaultyStore):
+        lookup = None
+
         def get_stream(self, key: str, /) -> tuple[dj.Reader, dj.Metadata]:
             reader, _ = super().get_stream(key)
             return reader, None  # type: ignore[return-value]
 
-    broken = BrokenStore()
+        def broken_lookup(self, key: str) -> tuple[bytes, dj.Metadata]:
+            return b"corrupt", None  # type: ignore[return-value]
+
+    broken = BrokenStore(dj.MemStore())
+    if memory_lookup:
+        broken.lookup = broken.broken_lookup  # type: ignore[attr-defined]
     put(broken, "k", b"corrupt")
     origin = Origin({"k": b"good"})
     with dj.Cache(stores=[broken, dj.MemStore()]) as cache:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from types import TracebackType
 
 from .._metadata import Metadata, Status
+from ._readers import EMPTY_READER
 from ._store import AsyncReader
 from ._tee import AsyncTee
 
-__all__ = ["AsyncResponse"]
+__all__ = ["AsyncBytesResponse", "AsyncResponse"]
 
 
 class AsyncResponse:
@@ -108,7 +109,61 @@ class AsyncResponse:
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
     ) -> None:
-        await self.aclose()
+        # aclose(), inlined: this runs at the end of every ``async with``.
+        if self._closed:
+            return
+        self._closed = True
+        tee = self._tee
+        if tee is not None:
+            self._tee = None
+            await tee.abort()
+        await self._reader.aclose()
 
     def __repr__(self) -> str:
         return f"<AsyncResponse {self.status.name} source={self.source} {self.metadata!r}>"
+
+
+_OK = Status.OK
+
+
+class AsyncBytesResponse(AsyncResponse):
+    """A fresh hit of an in-memory tier: the stored ``bytes`` themselves, with no reader and no copy to make.
+
+    Behaves exactly like an :class:`AsyncResponse` over an ``AsyncBytesReader``
+    (whole reads return the stored object, partial reads return copies).
+    """
+
+    __slots__ = ("_data", "_position")
+
+    def __init__(self, metadata: Metadata, source: int, data: bytes, chunk_size: int) -> None:
+        self.status = _OK
+        self.metadata = metadata
+        self.source = source
+        self._reader = EMPTY_READER
+        self._tee = None
+        self._data = data
+        self._position = 0
+        self._chunk_size = chunk_size
+        self._closed = False
+
+    async def read(self, size: int = -1) -> bytes:
+        if self._closed:
+            raise ValueError("read from a closed daramjwee response")
+        data = self._data
+        start = self._position
+        if not start and (size < 0 or size >= len(data)):
+            self._position = len(data)
+            return data
+        end = len(data) if size < 0 else min(start + size, len(data))
+        self._position = end
+        return data[start:end]
+
+    async def aclose(self) -> None:
+        self._closed = True
+        self._data = b""
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self._closed = True
+        self._data = b""

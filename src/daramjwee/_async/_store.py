@@ -7,11 +7,13 @@ checks an implementation against the contract.
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from typing import Protocol, TypeAlias
 
 from .._metadata import Metadata
 
-__all__ = ["AsyncReader", "AsyncSink", "AsyncStore", "Buffer"]
+__all__ = ["AsyncReader", "AsyncSink", "AsyncStore", "Buffer", "MemoryLookup", "memory_lookup"]
 
 Buffer: TypeAlias = bytes | bytearray | memoryview
 
@@ -45,7 +47,14 @@ class AsyncSink(Protocol):
 
 
 class AsyncStore(Protocol):
-    """One tier of the cache."""
+    """One tier of the cache.
+
+    A store that keeps whole values as ``bytes`` in process memory may also
+    offer ``lookup(key) -> (bytes, Metadata)``: a *plain* (never awaited,
+    never blocking) method that raises :class:`daramjwee.NotFound` like
+    ``get_stream``.  When tier 0 has it, the cache serves hits from it without
+    a reader or a coroutine (see :func:`memory_lookup`).
+    """
 
     async def get_stream(self, key: str, /) -> tuple[AsyncReader, Metadata]:
         """Open the entry of ``key``; raise :class:`daramjwee.NotFound` when there is none."""
@@ -66,3 +75,14 @@ class AsyncStore(Protocol):
     async def close(self) -> None:
         """Release resources; idempotent."""
         ...
+
+
+MemoryLookup: TypeAlias = Callable[[str], tuple[bytes, Metadata]]
+
+
+def memory_lookup(store: object) -> MemoryLookup | None:
+    """The store's optional in-memory ``lookup`` method, or ``None``."""
+    lookup = getattr(store, "lookup", None)
+    if callable(lookup) and not inspect.iscoroutinefunction(lookup):
+        return lookup  # type: ignore[no-any-return]
+    return None

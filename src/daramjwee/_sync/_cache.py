@@ -30,10 +30,10 @@ from .._probation import Probation
 from .._stats import CacheStats, StatsRecorder
 from ._body import open_body
 from ._primitives import Event, KeyLocks, call_fetcher, cancel_after, check_flavour
-from ._readers import EMPTY_READER
-from ._response import Response
+from ._readers import EMPTY_READER, BytesReader
+from ._response import BytesResponse, Response
 from ._runtime import BackgroundRunner
-from ._store import Reader, Sink, Store
+from ._store import Reader, Sink, Store, memory_lookup
 from ._tee import Target, Tee
 from ._writer import Writer
 
@@ -42,6 +42,9 @@ __all__ = ["Cache", "Fetcher"]
 Fetcher = Callable[[Metadata | None], FetchResult]
 
 _DEBUG = logging.DEBUG
+# Module constants: reading an enum member off its class costs ~100 ns on CPython 3.11.
+_OK = Status.OK
+_NOT_MODIFIED = Status.NOT_MODIFIED
 _EMPTY_METADATA = Metadata()
 
 
@@ -91,7 +94,10 @@ class Cache:
         check_flavour(stores)
         self._config = config
         self._stores = stores
+        self._tier_chain = tuple(enumerate(stores))  # (index, store) pairs: no enumerate() per get
+        self._memory_lookup = memory_lookup(stores[0])
         self._freshness = tuple(config.freshness(tier) for tier in range(len(stores)))
+        self._positive_fresh_for_0 = self._freshness[0][0]
         self._logger = config.logger
         self._chunk_size = config.chunk_size
         self._stats = StatsRecorder(len(stores))
@@ -142,7 +148,33 @@ class Cache:
         if type(key) is not str or not key:
             key = check_key(key)
         walk_failed = False
-        for tier, store in enumerate(self._stores):
+        chain = self._tier_chain
+        lookup = self._memory_lookup
+        if lookup is not None:
+            # Tier 0 keeps whole values in memory: a fresh hit needs no coroutine and no reader.
+            try:
+                value, metadata = lookup(key)
+                if type(metadata) is not Metadata:
+                    raise StoreContractError(f"lookup returned {metadata!r} as metadata")
+            except NotFound:
+                self._stats.tier(0, "misses")
+            except Exception as error:
+                self._store_failed(0, "lookup", key, error)
+                walk_failed = True
+            else:
+                self._stats.tier(0, "hits")
+                if self._logger.isEnabledFor(_DEBUG):
+                    self._logger.debug("hit in tier %d", 0, extra={"tier": 0, "key": key})
+                fresh_for = self._positive_fresh_for_0
+                if (
+                    if_none_match is None
+                    and not metadata.is_negative
+                    and (fresh_for is None or not is_stale(metadata, fresh_for, time.time()))
+                ):
+                    return BytesResponse(metadata, 0, value, self._chunk_size)
+                return self._serve_hit(0, key, BytesReader(value), metadata, fetch, if_none_match)
+            chain = chain[1:]
+        for tier, store in chain:
             try:
                 reader, metadata = store.get_stream(key)
             except NotFound:
@@ -200,8 +232,8 @@ class Cache:
             self._discard_reader(tier, key, reader)
             if tee is not None:
                 tee.abort()
-            return Response(Status.NOT_MODIFIED, metadata, tier, EMPTY_READER, None, self._chunk_size)
-        return Response(Status.OK, metadata, tier, reader, tee, self._chunk_size)
+            return Response(_NOT_MODIFIED, metadata, tier, EMPTY_READER, None, self._chunk_size)
+        return Response(_OK, metadata, tier, reader, tee, self._chunk_size)
 
     def _promotion(self, tier: int, key: str, metadata: Metadata) -> Tee | None:
         """Open sinks on every tier above ``tier`` for a streaming promotion (``None`` if none opened)."""
@@ -317,8 +349,8 @@ class Cache:
         tee = Tee(self, key, targets, ticket, filled)
         if if_none_match is not None and if_none_match_matches(if_none_match, metadata):
             tee.drain(body, self._chunk_size)
-            return Response(Status.NOT_MODIFIED, metadata, None, EMPTY_READER, None, self._chunk_size)
-        return Response(Status.OK, metadata, None, body, tee, self._chunk_size)
+            return Response(_NOT_MODIFIED, metadata, None, EMPTY_READER, None, self._chunk_size)
+        return Response(_OK, metadata, None, body, tee, self._chunk_size)
 
     def _fetch_uncached(self, key: str, fetch: Fetcher, if_none_match: str | None) -> Response:
         """Fetch for this caller alone, caching nothing (a coalesced wait ran out)."""
@@ -333,8 +365,8 @@ class Cache:
 
     def _origin_response(self, metadata: Metadata, body: Reader, if_none_match: str | None) -> Response:
         if if_none_match is not None and if_none_match_matches(if_none_match, metadata):
-            return Response(Status.NOT_MODIFIED, metadata, None, body, None, self._chunk_size)
-        return Response(Status.OK, metadata, None, body, None, self._chunk_size)
+            return Response(_NOT_MODIFIED, metadata, None, body, None, self._chunk_size)
+        return Response(_OK, metadata, None, body, None, self._chunk_size)
 
     def _serve_not_modified(self, key: str, fetch: Fetcher, if_none_match: str | None) -> Response:
         """The origin said our copy is current: bump tier 0's ``cached_at`` and serve it."""

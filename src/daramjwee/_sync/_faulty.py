@@ -8,7 +8,7 @@ from collections import Counter
 from .._faults import FaultPlan
 from .._metadata import Metadata
 from ._primitives import sleep
-from ._store import Buffer, Reader, Sink, Store
+from ._store import Buffer, MemoryLookup, Reader, Sink, Store, memory_lookup
 
 __all__ = ["FaultyStore"]
 
@@ -21,7 +21,9 @@ class FaultyStore:
     the count is per stream, so ``fail("write", after=2)`` fails every sink on
     its third write.  ``probability`` fails each eligible call at random
     (seeded by ``seed``).  ``latency`` seconds are added to every operation.
-    ``calls`` counts calls per operation; :meth:`heal` removes faults.  Errors
+    ``calls`` counts calls per operation; :meth:`heal` removes faults.  The
+    inner store's in-memory ``lookup`` is kept (failing as ``get_stream``)
+    unless ``latency`` is set.  Errors
     default to :class:`daramjwee.testing.StoreFault`.  Thread-safe.
     """
 
@@ -43,6 +45,25 @@ class FaultyStore:
             sleep(self.latency)
         if error is not None:
             raise error
+
+    @property
+    def lookup(self) -> MemoryLookup | None:
+        """The inner store's in-memory ``lookup``, failing like ``get_stream``; absent with latency.
+
+        Read when a cache is built: a cache over this wrapper takes the fast
+        path exactly when it would over the inner store.
+        """
+        inner = memory_lookup(self.inner)
+        if inner is None or self.latency:
+            return None
+
+        def lookup(key: str) -> tuple[bytes, Metadata]:
+            error = self._plan.check("get_stream")
+            if error is not None:
+                raise error
+            return inner(key)
+
+        return lookup
 
     def get_stream(self, key: str, /) -> tuple[Reader, Metadata]:
         self._enter("get_stream")

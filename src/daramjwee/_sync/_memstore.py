@@ -9,7 +9,7 @@ from .._metadata import Metadata
 from .._units import parse_capacity
 from ..policy import Policy, make_policy
 from ._readers import BytesReader
-from ._store import Buffer
+from ._store import Buffer, MemoryLookup
 
 __all__ = ["EntryTooLarge", "MemStore"]
 
@@ -32,9 +32,14 @@ class MemStore:
     def __init__(self, capacity: int | str | None = None, *, policy: str | Policy = "lru") -> None:
         size = None if capacity is None else parse_capacity(capacity, "capacity")
         self._table = MemoryTable(size, make_policy(policy))
+        self.lookup: MemoryLookup = self._table.get
+        """``lookup(key) -> (value, metadata)``: the stored bytes with no reader; raises ``NotFound``.
+
+        The optional in-memory capability of the store contract (a plain call, never blocking).
+        """
 
     def get_stream(self, key: str, /) -> tuple[BytesReader, Metadata]:
-        value, metadata = self._table.get(key)
+        value, metadata = self.lookup(key)
         return BytesReader(value), metadata
 
     def begin_set(self, key: str, metadata: Metadata, /) -> _MemSink:

@@ -8,11 +8,13 @@ checks an implementation against the contract.
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from typing import Protocol, TypeAlias
 
 from .._metadata import Metadata
 
-__all__ = ["Buffer", "Reader", "Sink", "Store"]
+__all__ = ["Buffer", "MemoryLookup", "Reader", "Sink", "Store", "memory_lookup"]
 
 Buffer: TypeAlias = bytes | bytearray | memoryview
 
@@ -46,7 +48,14 @@ class Sink(Protocol):
 
 
 class Store(Protocol):
-    """One tier of the cache."""
+    """One tier of the cache.
+
+    A store that keeps whole values as ``bytes`` in process memory may also
+    offer ``lookup(key) -> (bytes, Metadata)``: a *plain* (never awaited,
+    never blocking) method that raises :class:`daramjwee.NotFound` like
+    ``get_stream``.  When tier 0 has it, the cache serves hits from it without
+    a reader or a coroutine (see :func:`memory_lookup`).
+    """
 
     def get_stream(self, key: str, /) -> tuple[Reader, Metadata]:
         """Open the entry of ``key``; raise :class:`daramjwee.NotFound` when there is none."""
@@ -67,3 +76,14 @@ class Store(Protocol):
     def close(self) -> None:
         """Release resources; idempotent."""
         ...
+
+
+MemoryLookup: TypeAlias = Callable[[str], tuple[bytes, Metadata]]
+
+
+def memory_lookup(store: object) -> MemoryLookup | None:
+    """The store's optional in-memory ``lookup`` method, or ``None``."""
+    lookup = getattr(store, "lookup", None)
+    if callable(lookup) and not inspect.iscoroutinefunction(lookup):
+        return lookup  # type: ignore[no-any-return]
+    return None
