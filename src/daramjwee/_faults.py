@@ -33,8 +33,15 @@ class FaultPlan:
 
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()
+        self.delays: dict[str, float] = {}
         self._faults: dict[str, _Fault] = {}
         self._lock = threading.Lock()
+
+    def delay(self, op: str, seconds: float) -> None:
+        """Add ``seconds`` of latency to every call of ``op`` (0 removes it)."""
+        if op not in OPERATIONS:
+            raise ValueError(f"unknown operation {op!r}; choose from {OPERATIONS}")
+        self.delays[op] = seconds
 
     def fail(
         self,

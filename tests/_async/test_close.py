@@ -98,7 +98,7 @@ async def test_pitfall_fill_finishing_after_close_does_not_crash() -> None:
 async def test_pitfall_stream_outlives_the_operation_timeout_of_get() -> None:
     tiers = mem_tiers(2)
     await put(tiers[1], "k", b"x" * 10_000)
-    tiers[1].latency = 0.02
+    tiers[1].delay("read", 0.02)
     async with dj.AsyncCache(stores=tiers, op_timeout=0.01, chunk_size=1000) as cache:
         async with await cache.get("k", Origin().fetcher("k")) as response:
             chunks = [chunk async for chunk in response]

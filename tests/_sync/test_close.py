@@ -99,7 +99,7 @@ def test_pitfall_fill_finishing_after_close_does_not_crash() -> None:
 def test_pitfall_stream_outlives_the_operation_timeout_of_get() -> None:
     tiers = mem_tiers(2)
     put(tiers[1], "k", b"x" * 10_000)
-    tiers[1].latency = 0.02
+    tiers[1].delay("read", 0.02)
     with dj.Cache(stores=tiers, op_timeout=0.01, chunk_size=1000) as cache:
         with cache.get("k", Origin().fetcher("k")) as response:
             chunks = [chunk for chunk in response]

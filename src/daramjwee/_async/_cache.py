@@ -28,7 +28,7 @@ from .._metadata import NEGATIVE, FetchResult, Metadata, Status
 from .._probation import Probation
 from .._stats import CacheStats, StatsRecorder
 from ._body import open_body
-from ._primitives import Event, KeyLocks, call_fetcher, cancel_after, check_flavour
+from ._primitives import Event, KeyLocks, bound_store_calls, call_fetcher, cancel_after, check_flavour
 from ._readers import EMPTY_READER, AsyncBytesReader
 from ._response import AsyncBytesResponse, AsyncResponse
 from ._runtime import BackgroundRunner
@@ -93,7 +93,8 @@ class AsyncCache:
         check_flavour(stores)
         self._config = config
         self._stores = stores
-        self._tier_chain = tuple(enumerate(stores))  # (index, store) pairs: no enumerate() per get
+        self._tiers = tuple(bound_store_calls(store, config.op_timeout) for store in stores)
+        self._tier_chain = tuple(enumerate(self._tiers))  # (index, store) pairs: no enumerate() per get
         self._memory_lookup = memory_lookup(stores[0])
         self._freshness = tuple(config.freshness(tier) for tier in range(len(stores)))
         self._positive_fresh_for_0 = self._freshness[0][0]
@@ -276,7 +277,7 @@ class AsyncCache:
                 return await self._fetch_uncached(key, fetch, if_none_match)
             if flight.published:
                 try:
-                    reader, metadata = await self._stores[0].get_stream(key)
+                    reader, metadata = await self._tiers[0].get_stream(key)
                 except NotFound:
                     pass
                 except Exception as error:
@@ -291,7 +292,7 @@ class AsyncCache:
     async def _lead(self, key: str, fetch: AsyncFetcher, if_none_match: str | None, flight: _Flight) -> AsyncResponse:
         """Fetch as the flight's leader, unless a flight that just landed already filled tier 0."""
         try:
-            reader, metadata = await self._stores[0].get_stream(key)
+            reader, metadata = await self._tiers[0].get_stream(key)
         except NotFound:
             return await self._fetch(key, fetch, if_none_match, flight)
         except Exception as error:
@@ -378,7 +379,7 @@ class AsyncCache:
                 f"the fetcher raised NotModified for {key!r}, but tier 0 holds no copy of it to serve; "
                 "raise NotModified only when the fetcher was given old metadata"
             )
-        reader, metadata = await self._stores[0].get_stream(key)
+        reader, metadata = await self._tiers[0].get_stream(key)
         return await self._serve_hit(0, key, reader, metadata, fetch, if_none_match)
 
     # -- writing -------------------------------------------------------------------
@@ -411,7 +412,7 @@ class AsyncCache:
             raise CacheClosed("this cache was closed; create a new one")
         ticket = self._generations.begin(key, replaces=True)
         try:
-            sink = await self._stores[0].begin_set(key, metadata.replace(cached_at=time.time()))
+            sink = await self._tiers[0].begin_set(key, metadata.replace(cached_at=time.time()))
         except Exception as error:
             self._generations.end(ticket)
             self._store_failed(0, "begin_set", key, error)
@@ -451,14 +452,13 @@ class AsyncCache:
         first_failure: TierError | None = None
         async with self._key_locks.hold(key):
             self._generations.invalidate(key)
-            for tier in reversed(range(len(self._stores))):
-                store = self._stores[tier]
+            for tier in reversed(range(len(self._tiers))):
                 try:
-                    await store.delete(key)
+                    await self._tiers[tier].delete(key)
                 except Exception as error:
                     self._store_failed(tier, "delete", key, error)
                     if first_failure is None:
-                        first_failure = TierError(tier, "delete", key, store)
+                        first_failure = TierError(tier, "delete", key, self._stores[tier])
                         first_failure.__cause__ = error
         if first_failure is not None:
             raise first_failure
@@ -476,7 +476,7 @@ class AsyncCache:
         targets: list[Target] = []
         for tier in tiers:
             try:
-                targets.append((tier, await self._stores[tier].begin_set(key, metadata)))
+                targets.append((tier, await self._tiers[tier].begin_set(key, metadata)))
             except Exception as error:
                 self._store_failed(tier, "begin_set", key, error)
         return targets
@@ -517,7 +517,7 @@ class AsyncCache:
         """
         ticket = self._generations.begin(key)
         try:
-            for tier, store in enumerate(self._stores):
+            for tier, store in self._tier_chain:
                 try:
                     reader, metadata = await store.get_stream(key)
                 except NotFound:
@@ -553,7 +553,7 @@ class AsyncCache:
                 return
             async with cancel_after(self._config.worker_timeout):
                 try:
-                    reader, metadata = await self._stores[0].get_stream(key)
+                    reader, metadata = await self._tiers[0].get_stream(key)
                 except NotFound:
                     self._stats.add("fanouts_failed")
                     self._logger.warning(
@@ -652,7 +652,7 @@ class AsyncCache:
 
     async def _current_metadata(self, key: str) -> Metadata | None:
         """Metadata of the fastest tier holding ``key`` (for a conditional refetch)."""
-        for tier, store in enumerate(self._stores):
+        for tier, store in self._tier_chain:
             try:
                 return await store.stat(key)
             except NotFound:
@@ -700,7 +700,7 @@ class AsyncCache:
             return
         try:
             await self._runtime.shutdown(self._config.close_timeout)
-            for tier, store in enumerate(self._stores):
+            for tier, store in self._tier_chain:
                 try:
                     await store.close()
                 except Exception as error:

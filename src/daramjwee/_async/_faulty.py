@@ -19,7 +19,8 @@ class AsyncFaultyStore:
     following ones (``times`` of them, or all).  For ``read`` and ``write``
     the count is per stream, so ``fail("write", after=2)`` fails every sink on
     its third write.  ``probability`` fails each eligible call at random
-    (seeded by ``seed``).  ``latency`` seconds are added to every operation.
+    (seeded by ``seed``).  ``latency`` seconds are added to every operation;
+    ``delay(op, seconds)`` sets the latency of one operation.
     ``calls`` counts calls per operation; :meth:`heal` removes faults.  The
     inner store's in-memory ``lookup`` is kept (failing as ``get_stream``)
     unless ``latency`` is set.  Errors
@@ -32,6 +33,7 @@ class AsyncFaultyStore:
         self._plan = FaultPlan()
         self.fail = self._plan.fail
         self.heal = self._plan.heal
+        self.delay = self._plan.delay
 
     @property
     def calls(self) -> Counter[str]:
@@ -40,8 +42,9 @@ class AsyncFaultyStore:
 
     async def _enter(self, op: str, count: int | None = None) -> None:
         error = self._plan.check(op, count)
-        if self.latency:
-            await sleep(self.latency)
+        latency = self._plan.delays.get(op, self.latency)
+        if latency:
+            await sleep(latency)
         if error is not None:
             raise error
 
@@ -53,7 +56,7 @@ class AsyncFaultyStore:
         path exactly when it would over the inner store.
         """
         inner = memory_lookup(self.inner)
-        if inner is None or self.latency:
+        if inner is None or self.latency or self._plan.delays.get("get_stream"):
             return None
 
         def lookup(key: str) -> tuple[bytes, Metadata]:

@@ -16,8 +16,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from .._metadata import FetchResult, Metadata
+from ._store import AsyncSink, AsyncStore, memory_lookup
 
-__all__ = ["Event", "KeyLocks", "call_fetcher", "cancel_after", "check_flavour", "sleep"]
+__all__ = ["Event", "KeyLocks", "bound_store_calls", "call_fetcher", "cancel_after", "check_flavour", "sleep"]
 
 T = TypeVar("T")
 
@@ -106,3 +107,44 @@ def check_flavour(stores: Sequence[object]) -> None:
                 f"stores[{index}] ({type(store).__name__}) is a sync store; "
                 "AsyncCache needs async stores such as AsyncMemStore"
             )
+
+
+def bound_store_calls(store: AsyncStore, seconds: float) -> AsyncStore:
+    """``store`` with ``get_stream``, ``stat``, ``begin_set``, ``delete`` and ``close`` cancelled after ``seconds``.
+
+    A call that runs out raises ``TimeoutError``, which the cache treats like
+    any store failure.  Streams and sinks are not bounded: they belong to the
+    caller once handed out.  In-memory stores (with ``lookup``) never block and
+    are returned as they are.
+    """
+    if memory_lookup(store) is not None:
+        return store
+    return _BoundedStore(store, seconds)
+
+
+class _BoundedStore:
+    __slots__ = ("_seconds", "_store")
+
+    def __init__(self, store: AsyncStore, seconds: float) -> None:
+        self._store = store
+        self._seconds = seconds
+
+    async def get_stream(self, key: str, /) -> tuple[Any, Metadata]:
+        async with asyncio.timeout(self._seconds):
+            return await self._store.get_stream(key)
+
+    async def begin_set(self, key: str, metadata: Metadata, /) -> AsyncSink:
+        async with asyncio.timeout(self._seconds):
+            return await self._store.begin_set(key, metadata)
+
+    async def delete(self, key: str, /) -> None:
+        async with asyncio.timeout(self._seconds):
+            await self._store.delete(key)
+
+    async def stat(self, key: str, /) -> Metadata:
+        async with asyncio.timeout(self._seconds):
+            return await self._store.stat(key)
+
+    async def close(self) -> None:
+        async with asyncio.timeout(self._seconds):
+            await self._store.close()

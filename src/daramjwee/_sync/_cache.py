@@ -29,7 +29,7 @@ from .._metadata import NEGATIVE, FetchResult, Metadata, Status
 from .._probation import Probation
 from .._stats import CacheStats, StatsRecorder
 from ._body import open_body
-from ._primitives import Event, KeyLocks, call_fetcher, cancel_after, check_flavour
+from ._primitives import Event, KeyLocks, bound_store_calls, call_fetcher, cancel_after, check_flavour
 from ._readers import EMPTY_READER, BytesReader
 from ._response import BytesResponse, Response
 from ._runtime import BackgroundRunner
@@ -94,7 +94,8 @@ class Cache:
         check_flavour(stores)
         self._config = config
         self._stores = stores
-        self._tier_chain = tuple(enumerate(stores))  # (index, store) pairs: no enumerate() per get
+        self._tiers = tuple(bound_store_calls(store, config.op_timeout) for store in stores)
+        self._tier_chain = tuple(enumerate(self._tiers))  # (index, store) pairs: no enumerate() per get
         self._memory_lookup = memory_lookup(stores[0])
         self._freshness = tuple(config.freshness(tier) for tier in range(len(stores)))
         self._positive_fresh_for_0 = self._freshness[0][0]
@@ -275,7 +276,7 @@ class Cache:
                 return self._fetch_uncached(key, fetch, if_none_match)
             if flight.published:
                 try:
-                    reader, metadata = self._stores[0].get_stream(key)
+                    reader, metadata = self._tiers[0].get_stream(key)
                 except NotFound:
                     pass
                 except Exception as error:
@@ -290,7 +291,7 @@ class Cache:
     def _lead(self, key: str, fetch: Fetcher, if_none_match: str | None, flight: _Flight) -> Response:
         """Fetch as the flight's leader, unless a flight that just landed already filled tier 0."""
         try:
-            reader, metadata = self._stores[0].get_stream(key)
+            reader, metadata = self._tiers[0].get_stream(key)
         except NotFound:
             return self._fetch(key, fetch, if_none_match, flight)
         except Exception as error:
@@ -375,7 +376,7 @@ class Cache:
                 f"the fetcher raised NotModified for {key!r}, but tier 0 holds no copy of it to serve; "
                 "raise NotModified only when the fetcher was given old metadata"
             )
-        reader, metadata = self._stores[0].get_stream(key)
+        reader, metadata = self._tiers[0].get_stream(key)
         return self._serve_hit(0, key, reader, metadata, fetch, if_none_match)
 
     # -- writing -------------------------------------------------------------------
@@ -408,7 +409,7 @@ class Cache:
             raise CacheClosed("this cache was closed; create a new one")
         ticket = self._generations.begin(key, replaces=True)
         try:
-            sink = self._stores[0].begin_set(key, metadata.replace(cached_at=time.time()))
+            sink = self._tiers[0].begin_set(key, metadata.replace(cached_at=time.time()))
         except Exception as error:
             self._generations.end(ticket)
             self._store_failed(0, "begin_set", key, error)
@@ -448,14 +449,13 @@ class Cache:
         first_failure: TierError | None = None
         with self._key_locks.hold(key):
             self._generations.invalidate(key)
-            for tier in reversed(range(len(self._stores))):
-                store = self._stores[tier]
+            for tier in reversed(range(len(self._tiers))):
                 try:
-                    store.delete(key)
+                    self._tiers[tier].delete(key)
                 except Exception as error:
                     self._store_failed(tier, "delete", key, error)
                     if first_failure is None:
-                        first_failure = TierError(tier, "delete", key, store)
+                        first_failure = TierError(tier, "delete", key, self._stores[tier])
                         first_failure.__cause__ = error
         if first_failure is not None:
             raise first_failure
@@ -473,7 +473,7 @@ class Cache:
         targets: list[Target] = []
         for tier in tiers:
             try:
-                targets.append((tier, self._stores[tier].begin_set(key, metadata)))
+                targets.append((tier, self._tiers[tier].begin_set(key, metadata)))
             except Exception as error:
                 self._store_failed(tier, "begin_set", key, error)
         return targets
@@ -514,7 +514,7 @@ class Cache:
         """
         ticket = self._generations.begin(key)
         try:
-            for tier, store in enumerate(self._stores):
+            for tier, store in self._tier_chain:
                 try:
                     reader, metadata = store.get_stream(key)
                 except NotFound:
@@ -550,7 +550,7 @@ class Cache:
                 return
             with cancel_after(self._config.worker_timeout):
                 try:
-                    reader, metadata = self._stores[0].get_stream(key)
+                    reader, metadata = self._tiers[0].get_stream(key)
                 except NotFound:
                     self._stats.add("fanouts_failed")
                     self._logger.warning(
@@ -647,7 +647,7 @@ class Cache:
 
     def _current_metadata(self, key: str) -> Metadata | None:
         """Metadata of the fastest tier holding ``key`` (for a conditional refetch)."""
-        for tier, store in enumerate(self._stores):
+        for tier, store in self._tier_chain:
             try:
                 return store.stat(key)
             except NotFound:
@@ -695,7 +695,7 @@ class Cache:
             return
         try:
             self._runtime.shutdown(self._config.close_timeout)
-            for tier, store in enumerate(self._stores):
+            for tier, store in self._tier_chain:
                 try:
                     store.close()
                 except Exception as error:

@@ -20,7 +20,8 @@ class FaultyStore:
     following ones (``times`` of them, or all).  For ``read`` and ``write``
     the count is per stream, so ``fail("write", after=2)`` fails every sink on
     its third write.  ``probability`` fails each eligible call at random
-    (seeded by ``seed``).  ``latency`` seconds are added to every operation.
+    (seeded by ``seed``).  ``latency`` seconds are added to every operation;
+    ``delay(op, seconds)`` sets the latency of one operation.
     ``calls`` counts calls per operation; :meth:`heal` removes faults.  The
     inner store's in-memory ``lookup`` is kept (failing as ``get_stream``)
     unless ``latency`` is set.  Errors
@@ -33,6 +34,7 @@ class FaultyStore:
         self._plan = FaultPlan()
         self.fail = self._plan.fail
         self.heal = self._plan.heal
+        self.delay = self._plan.delay
 
     @property
     def calls(self) -> Counter[str]:
@@ -41,8 +43,9 @@ class FaultyStore:
 
     def _enter(self, op: str, count: int | None = None) -> None:
         error = self._plan.check(op, count)
-        if self.latency:
-            sleep(self.latency)
+        latency = self._plan.delays.get(op, self.latency)
+        if latency:
+            sleep(latency)
         if error is not None:
             raise error
 
@@ -54,7 +57,7 @@ class FaultyStore:
         path exactly when it would over the inner store.
         """
         inner = memory_lookup(self.inner)
-        if inner is None or self.latency:
+        if inner is None or self.latency or self._plan.delays.get("get_stream"):
             return None
 
         def lookup(key: str) -> tuple[bytes, Metadata]:

@@ -14,8 +14,9 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from .._metadata import FetchResult, Metadata
+from ._store import Store
 
-__all__ = ["Event", "KeyLocks", "call_fetcher", "cancel_after", "check_flavour", "sleep"]
+__all__ = ["Event", "KeyLocks", "bound_store_calls", "call_fetcher", "cancel_after", "check_flavour", "sleep"]
 
 sleep = time.sleep
 
@@ -96,3 +97,11 @@ def check_flavour(stores: Sequence[object]) -> None:
             raise TypeError(
                 f"stores[{index}] ({type(store).__name__}) is an async store; Cache needs sync stores such as MemStore"
             )
+
+
+def bound_store_calls(store: Store, seconds: float) -> Store:
+    """Return ``store`` unchanged: a thread blocked in a store call cannot be cancelled.
+
+    Sync stores bound their calls with their client's own timeouts.
+    """
+    return store
