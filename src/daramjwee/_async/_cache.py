@@ -276,29 +276,37 @@ class AsyncCache:
                 self._forget_flight(key, flight)
                 return await self._fetch_uncached(key, fetch, if_none_match)
             if flight.published:
-                try:
-                    reader, metadata = await self._tiers[0].get_stream(key)
-                except NotFound:
-                    pass
-                except Exception as error:
-                    self._store_failed(0, "get_stream", key, error)
-                    return await self._fetch_uncached(key, fetch, if_none_match)
-                else:
-                    self._stats.tier(0, "hits")
-                    return await self._serve_hit(0, key, reader, metadata, fetch, if_none_match)
+                response = await self._top_hit(key, fetch, if_none_match)
+                if response is not None:
+                    return response
             if time.monotonic() >= deadline:
                 return await self._fetch_uncached(key, fetch, if_none_match)
 
     async def _lead(self, key: str, fetch: AsyncFetcher, if_none_match: str | None, flight: _Flight) -> AsyncResponse:
         """Fetch as the flight's leader, unless a flight that just landed already filled tier 0."""
         try:
-            reader, metadata = await self._tiers[0].get_stream(key)
-        except NotFound:
-            return await self._fetch(key, fetch, if_none_match, flight)
-        except Exception as error:
-            self._store_failed(0, "get_stream", key, error)
+            response = await self._top_hit(key, fetch, if_none_match)
+        except BaseException:
+            self._land(key, flight, True)
+            raise
+        if response is None:
             return await self._fetch(key, fetch, if_none_match, flight)
         self._land(key, flight, True)
+        return response
+
+    async def _top_hit(self, key: str, fetch: AsyncFetcher, if_none_match: str | None) -> AsyncResponse | None:
+        """Serve ``key`` from tier 0 as it is now; ``None`` if tier 0 lacks it or fails."""
+        try:
+            reader, metadata = await self._tiers[0].get_stream(key)
+        except NotFound:
+            return None
+        except Exception as error:
+            self._store_failed(0, "get_stream", key, error)
+            return None
+        if type(metadata) is not Metadata:
+            await self._discard_reader(0, key, reader)
+            self._store_failed(0, "get_stream", key, StoreContractError(f"returned {metadata!r} as metadata"))
+            return None
         self._stats.tier(0, "hits")
         return await self._serve_hit(0, key, reader, metadata, fetch, if_none_match)
 
@@ -374,13 +382,13 @@ class AsyncCache:
 
     async def _serve_not_modified(self, key: str, fetch: AsyncFetcher, if_none_match: str | None) -> AsyncResponse:
         """The origin said our copy is current: bump tier 0's ``cached_at`` and serve it."""
-        if not await self._touch(key):
+        response = await self._top_hit(key, fetch, if_none_match) if await self._touch(key) else None
+        if response is None:
             raise DaramjweeError(
                 f"the fetcher raised NotModified for {key!r}, but tier 0 holds no copy of it to serve; "
                 "raise NotModified only when the fetcher was given old metadata"
             )
-        reader, metadata = await self._tiers[0].get_stream(key)
-        return await self._serve_hit(0, key, reader, metadata, fetch, if_none_match)
+        return response
 
     # -- writing -------------------------------------------------------------------
 

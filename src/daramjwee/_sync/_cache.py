@@ -275,29 +275,37 @@ class Cache:
                 self._forget_flight(key, flight)
                 return self._fetch_uncached(key, fetch, if_none_match)
             if flight.published:
-                try:
-                    reader, metadata = self._tiers[0].get_stream(key)
-                except NotFound:
-                    pass
-                except Exception as error:
-                    self._store_failed(0, "get_stream", key, error)
-                    return self._fetch_uncached(key, fetch, if_none_match)
-                else:
-                    self._stats.tier(0, "hits")
-                    return self._serve_hit(0, key, reader, metadata, fetch, if_none_match)
+                response = self._top_hit(key, fetch, if_none_match)
+                if response is not None:
+                    return response
             if time.monotonic() >= deadline:
                 return self._fetch_uncached(key, fetch, if_none_match)
 
     def _lead(self, key: str, fetch: Fetcher, if_none_match: str | None, flight: _Flight) -> Response:
         """Fetch as the flight's leader, unless a flight that just landed already filled tier 0."""
         try:
-            reader, metadata = self._tiers[0].get_stream(key)
-        except NotFound:
-            return self._fetch(key, fetch, if_none_match, flight)
-        except Exception as error:
-            self._store_failed(0, "get_stream", key, error)
+            response = self._top_hit(key, fetch, if_none_match)
+        except BaseException:
+            self._land(key, flight, True)
+            raise
+        if response is None:
             return self._fetch(key, fetch, if_none_match, flight)
         self._land(key, flight, True)
+        return response
+
+    def _top_hit(self, key: str, fetch: Fetcher, if_none_match: str | None) -> Response | None:
+        """Serve ``key`` from tier 0 as it is now; ``None`` if tier 0 lacks it or fails."""
+        try:
+            reader, metadata = self._tiers[0].get_stream(key)
+        except NotFound:
+            return None
+        except Exception as error:
+            self._store_failed(0, "get_stream", key, error)
+            return None
+        if type(metadata) is not Metadata:
+            self._discard_reader(0, key, reader)
+            self._store_failed(0, "get_stream", key, StoreContractError(f"returned {metadata!r} as metadata"))
+            return None
         self._stats.tier(0, "hits")
         return self._serve_hit(0, key, reader, metadata, fetch, if_none_match)
 
@@ -371,13 +379,13 @@ class Cache:
 
     def _serve_not_modified(self, key: str, fetch: Fetcher, if_none_match: str | None) -> Response:
         """The origin said our copy is current: bump tier 0's ``cached_at`` and serve it."""
-        if not self._touch(key):
+        response = self._top_hit(key, fetch, if_none_match) if self._touch(key) else None
+        if response is None:
             raise DaramjweeError(
                 f"the fetcher raised NotModified for {key!r}, but tier 0 holds no copy of it to serve; "
                 "raise NotModified only when the fetcher was given old metadata"
             )
-        reader, metadata = self._tiers[0].get_stream(key)
-        return self._serve_hit(0, key, reader, metadata, fetch, if_none_match)
+        return response
 
     # -- writing -------------------------------------------------------------------
 
