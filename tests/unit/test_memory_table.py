@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import random
-import sys
 import threading
-from collections.abc import Iterator
 
 import pytest
 from hypothesis import given, settings
@@ -272,17 +270,6 @@ def test_matches_an_lru_model(capacity: int, ops: list[tuple[str, str, int]]) ->
 
 
 # --- thread safety --------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def _frequent_thread_switches() -> Iterator[None]:
-    """Make the interpreter switch threads very often so that unlocked read-modify-writes would show."""
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(interval)
 
 
 @pytest.mark.usefixtures("_frequent_thread_switches")

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import sys
 import threading
-from collections.abc import Iterator
 
 import pytest
 
@@ -137,17 +135,6 @@ def test_as_dict_is_a_fresh_copy() -> None:
     assert snapshot.fanouts == 0
     assert snapshot.tiers[0].hits == 0
     assert snapshot.as_dict()["fanouts"] == 0
-
-
-@pytest.fixture
-def _frequent_thread_switches() -> Iterator[None]:
-    """Make the interpreter switch threads very often so that unlocked read-modify-writes would lose updates."""
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(interval)
 
 
 @pytest.mark.usefixtures("_frequent_thread_switches")

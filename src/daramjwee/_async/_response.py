@@ -109,15 +109,7 @@ class AsyncResponse:
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
     ) -> None:
-        # aclose(), inlined: this runs at the end of every ``async with``.
-        if self._closed:
-            return
-        self._closed = True
-        tee = self._tee
-        if tee is not None:
-            self._tee = None
-            await tee.abort()
-        await self._reader.aclose()
+        await self.aclose()
 
     def __repr__(self) -> str:
         return f"<AsyncResponse {self.status.name} source={self.source} {self.metadata!r}>"

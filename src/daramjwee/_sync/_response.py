@@ -110,15 +110,7 @@ class Response:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
     ) -> None:
-        # close(), inlined: this runs at the end of every ``with``.
-        if self._closed:
-            return
-        self._closed = True
-        tee = self._tee
-        if tee is not None:
-            self._tee = None
-            tee.abort()
-        self._reader.close()
+        self.close()
 
     def __repr__(self) -> str:
         return f"<Response {self.status.name} source={self.source} {self.metadata!r}>"
