@@ -187,3 +187,10 @@ async def test_tier_fresh_for_overrides_freshness_per_tier() -> None:
         stats = cache.stats()
         assert stats.stale_hits == 1
         assert stats.tiers[0].promotions == 0
+
+
+async def test_repr_names_the_chain() -> None:
+    cache = dj.AsyncCache(stores=[dj.AsyncMemStore(), dj.AsyncMemStore()])
+    assert "MemStore -> " in repr(cache)
+    await cache.close()
+    assert "closed" in repr(cache)

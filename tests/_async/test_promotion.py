@@ -169,3 +169,16 @@ async def test_read_of_zero_bytes_is_not_end_of_stream() -> None:
             assert await response.readinto(bytearray(0)) == 0
             assert await response.read(3) == b"com"
         assert holding(tiers, "k") == [False, True], "closed before the end: nothing published"
+
+
+async def test_lower_hit_is_served_when_no_upper_sink_opens() -> None:
+    tiers = mem_tiers(3)
+    await put(tiers[2], "k", b"value")
+    tiers[0].fail("begin_set")
+    tiers[1].fail("begin_set")
+    async with dj.AsyncCache(stores=tiers) as cache:
+        async with await cache.get("k", Origin().fetcher("k")) as response:
+            assert response.source == 2
+            assert await response.read() == b"value"
+        assert holding(tiers, "k") == [False, False, True]
+        assert len(cache._generations) == 0

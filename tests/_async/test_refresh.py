@@ -132,3 +132,26 @@ async def test_both_worker_strategies_run_jobs(strategy: str) -> None:
         for i in range(20):
             await cache.schedule_refresh(f"k{i}", origin.fetcher(f"k{i}"))
         await eventually(lambda: cache.stats().refreshes_completed == 20)
+
+
+async def test_not_modified_refresh_without_any_copy_is_a_failed_refresh() -> None:
+    origin = Origin()
+    origin.outcome = dj.NotModified()
+    tiers = mem_tiers(2)
+    async with dj.AsyncCache(stores=tiers) as cache:
+        await cache.schedule_refresh("k", origin.fetcher("k"))
+        await eventually(lambda: cache.stats().refreshes_failed == 1)
+        assert holding(tiers, "k") == [False, False]
+
+
+async def test_refresh_writes_through_when_tier0_lost_the_key() -> None:
+    tiers = mem_tiers(2)
+    origin = Origin()
+    origin.outcome = dj.NotModified()
+    await put(tiers[1], "k", b"lower copy", dj.Metadata(etag="e", cached_at=1.0))
+    async with dj.AsyncCache(stores=tiers) as cache:
+        await cache.schedule_refresh("k", origin.fetcher("k"))
+        await eventually(lambda: cache.stats().fanouts == 1)
+        assert origin.olds[0] == dj.Metadata(etag="e", cached_at=1.0)
+        for tier in tiers:
+            assert (await stat_of(tier, "k")).cached_at > 1.0

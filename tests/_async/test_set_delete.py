@@ -236,3 +236,29 @@ async def test_set_begun_while_an_earlier_set_commits_still_wins() -> None:
         assert first.published
         assert second.published, "the set begun last must win"
         assert await cache.get_bytes("k", Origin().fetcher("k")) == b"second"
+
+
+async def test_set_rejects_metadata_of_the_wrong_type() -> None:
+    async with dj.AsyncCache(stores=mem_tiers(1)) as cache:
+        with pytest.raises(TypeError, match="Metadata"):
+            cache.set("k", {"etag": "e"})  # type: ignore[arg-type]
+
+
+async def test_failing_set_commit_raises_tier_error_and_keeps_the_old_value() -> None:
+    tiers = mem_tiers(2)
+    async with dj.AsyncCache(stores=tiers) as cache:
+        await cache.set_bytes("k", b"old")
+        tiers[0].fail("commit")
+        with pytest.raises(dj.TierError, match="commit"):
+            await cache.set_bytes("k", b"new")
+        tiers[0].heal()
+        assert await cache.get_bytes("k", Origin().fetcher("k")) == b"old"
+        await eventually(lambda: len(cache._generations) == 0)
+
+
+async def test_writer_opened_after_close_raises_cache_closed() -> None:
+    cache = dj.AsyncCache(stores=mem_tiers(1))
+    writer = cache.set("k")
+    await cache.close()
+    with pytest.raises(dj.CacheClosed):
+        await writer.write(b"late")

@@ -68,3 +68,12 @@ def test_matching_miss_still_fills_the_cache() -> None:
             assert response.status is dj.Status.NOT_MODIFIED
         assert cache.get_bytes("k", origin.fetcher("k")) == b"body"
         assert origin.calls == 1
+
+
+def test_stale_matching_hit_answers_not_modified_and_still_refreshes() -> None:
+    origin = Origin({"k": b"body"})
+    with dj.Cache(stores=mem_tiers(1), positive_fresh_for=0) as cache:
+        cache.get_bytes("k", origin.fetcher("k"))
+        with cache.get("k", origin.fetcher("k"), if_none_match='"v1"') as response:
+            assert response.status is dj.Status.NOT_MODIFIED
+        assert cache.stats().refreshes_scheduled == 1

@@ -188,3 +188,10 @@ def test_tier_fresh_for_overrides_freshness_per_tier() -> None:
         stats = cache.stats()
         assert stats.stale_hits == 1
         assert stats.tiers[0].promotions == 0
+
+
+def test_repr_names_the_chain() -> None:
+    cache = dj.Cache(stores=[dj.MemStore(), dj.MemStore()])
+    assert "MemStore -> " in repr(cache)
+    cache.close()
+    assert "closed" in repr(cache)

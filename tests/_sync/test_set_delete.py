@@ -237,3 +237,29 @@ def test_set_begun_while_an_earlier_set_commits_still_wins() -> None:
         assert first.published
         assert second.published, "the set begun last must win"
         assert cache.get_bytes("k", Origin().fetcher("k")) == b"second"
+
+
+def test_set_rejects_metadata_of_the_wrong_type() -> None:
+    with dj.Cache(stores=mem_tiers(1)) as cache:
+        with pytest.raises(TypeError, match="Metadata"):
+            cache.set("k", {"etag": "e"})  # type: ignore[arg-type]
+
+
+def test_failing_set_commit_raises_tier_error_and_keeps_the_old_value() -> None:
+    tiers = mem_tiers(2)
+    with dj.Cache(stores=tiers) as cache:
+        cache.set_bytes("k", b"old")
+        tiers[0].fail("commit")
+        with pytest.raises(dj.TierError, match="commit"):
+            cache.set_bytes("k", b"new")
+        tiers[0].heal()
+        assert cache.get_bytes("k", Origin().fetcher("k")) == b"old"
+        eventually(lambda: len(cache._generations) == 0)
+
+
+def test_writer_opened_after_close_raises_cache_closed() -> None:
+    cache = dj.Cache(stores=mem_tiers(1))
+    writer = cache.set("k")
+    cache.close()
+    with pytest.raises(dj.CacheClosed):
+        writer.write(b"late")
