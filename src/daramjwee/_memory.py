@@ -56,7 +56,11 @@ class MemoryTable:
         return entry[1]
 
     def put(self, key: str, value: bytes, metadata: Metadata) -> bool:
-        """Store ``value``, evicting others as needed; False (nothing changed) if it can never fit."""
+        """Store ``value``, then evict until the capacity holds.
+
+        Returns False, changing nothing, if the value can never fit; also False
+        if the policy chose the new value itself as a victim (it is then gone).
+        """
         size = len(value)
         if not self.fits(size):
             return False
@@ -65,14 +69,14 @@ class MemoryTable:
             if old is not None:
                 self._used -= len(old[0])
                 self._policy.remove(key)
-            if self._capacity is not None:
-                while self._used + size > self._capacity:
-                    victim = self._policy.evict()
-                    self._used -= len(self._entries.pop(victim)[0])
             self._entries[key] = (value, metadata)
             self._used += size
-            self._policy.insert(key)
-            return True
+            self._policy.insert(key, size)
+            if self._capacity is not None:
+                while self._used > self._capacity:
+                    victim = self._policy.evict()
+                    self._used -= len(self._entries.pop(victim)[0])
+            return key in self._entries
 
     def delete(self, key: str) -> None:
         with self._lock:

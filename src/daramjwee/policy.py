@@ -18,8 +18,11 @@ __all__ = ["LRU", "Policy", "make_policy"]
 class Policy(Protocol):
     """What a store needs from an eviction policy."""
 
-    def insert(self, key: str) -> None:
-        """``key`` was added to the store (it was not there before)."""
+    def insert(self, key: str, size: int) -> None:
+        """``key`` (``size`` bytes) was added to the store; it was not there before.
+
+        An admission policy may pick the newcomer itself as the next victim.
+        """
 
     def access(self, key: str) -> None:
         """``key`` was read."""
@@ -42,7 +45,7 @@ class LRU:
         # and binding it here saves a Python frame per hit.
         self.access: Callable[[str], None] = self._order.move_to_end
 
-    def insert(self, key: str) -> None:
+    def insert(self, key: str, size: int) -> None:
         self._order[key] = None
 
     def remove(self, key: str) -> None:

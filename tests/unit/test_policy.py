@@ -23,14 +23,14 @@ def test_lru_is_a_policy() -> None:
 def test_lru_evicts_in_insertion_order_without_accesses() -> None:
     policy = LRU()
     for key in "abcd":
-        policy.insert(key)
+        policy.insert(key, 1)
     assert _drain(policy) == ["a", "b", "c", "d"]
 
 
 def test_lru_access_moves_a_key_to_the_back() -> None:
     policy = LRU()
     for key in "abcd":
-        policy.insert(key)
+        policy.insert(key, 1)
     policy.access("a")
     policy.access("c")
     assert _drain(policy) == ["b", "d", "a", "c"]
@@ -38,8 +38,8 @@ def test_lru_access_moves_a_key_to_the_back() -> None:
 
 def test_lru_evicted_key_is_forgotten() -> None:
     policy = LRU()
-    policy.insert("a")
-    policy.insert("b")
+    policy.insert("a", 1)
+    policy.insert("b", 1)
     assert policy.evict() == "a"
     assert len(policy) == 1
     assert policy.evict() == "b"
@@ -50,7 +50,7 @@ def test_lru_evict_from_empty_raises_key_error() -> None:
     policy = LRU()
     with pytest.raises(KeyError):
         policy.evict()
-    policy.insert("a")
+    policy.insert("a", 1)
     policy.evict()
     with pytest.raises(KeyError):
         policy.evict()
@@ -59,7 +59,7 @@ def test_lru_evict_from_empty_raises_key_error() -> None:
 def test_lru_remove_forgets_a_key_and_tolerates_missing_ones() -> None:
     policy = LRU()
     for key in "abc":
-        policy.insert(key)
+        policy.insert(key, 1)
     policy.remove("b")
     policy.remove("b")
     policy.remove("never-inserted")
@@ -69,9 +69,9 @@ def test_lru_remove_forgets_a_key_and_tolerates_missing_ones() -> None:
 def test_lru_reinsert_after_remove_goes_to_the_back() -> None:
     policy = LRU()
     for key in "abc":
-        policy.insert(key)
+        policy.insert(key, 1)
     policy.remove("a")
-    policy.insert("a")
+    policy.insert("a", 1)
     assert _drain(policy) == ["b", "c", "a"]
 
 
@@ -81,7 +81,7 @@ def test_lru_matches_a_recency_list_model(ops: list[tuple[str, str]]) -> None:
     model: list[str] = []  # oldest first
     for op, key in ops:
         if op == "insert" and key not in model:
-            policy.insert(key)
+            policy.insert(key, 1)
             model.append(key)
         elif op == "access" and key in model:
             policy.access(key)
@@ -110,7 +110,7 @@ def test_make_policy_passes_an_instance_through() -> None:
 
 def test_make_policy_accepts_a_duck_typed_policy() -> None:
     class Custom:
-        def insert(self, key: str) -> None: ...
+        def insert(self, key: str, size: int) -> None: ...
 
         def access(self, key: str) -> None: ...
 

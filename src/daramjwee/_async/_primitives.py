@@ -18,7 +18,16 @@ from typing import Any, TypeVar
 from .._metadata import FetchResult, Metadata
 from ._store import AsyncSink, AsyncStore, memory_lookup
 
-__all__ = ["Event", "KeyLocks", "bound_store_calls", "call_fetcher", "cancel_after", "check_flavour", "sleep"]
+__all__ = [
+    "Event",
+    "KeyLocks",
+    "bound_store_calls",
+    "call_fetcher",
+    "cancel_after",
+    "check_flavour",
+    "run_blocking",
+    "sleep",
+]
 
 T = TypeVar("T")
 
@@ -148,3 +157,8 @@ class _BoundedStore:
     async def close(self) -> None:
         async with asyncio.timeout(self._seconds):
             await self._store.close()
+
+
+async def run_blocking(function: Callable[..., T], /, *args: Any) -> T:
+    """Run a blocking call (file I/O) on a worker thread, keeping the event loop free."""
+    return await asyncio.to_thread(function, *args)

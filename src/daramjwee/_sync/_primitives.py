@@ -11,12 +11,23 @@ import inspect
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from .._metadata import FetchResult, Metadata
 from ._store import Store
 
-__all__ = ["Event", "KeyLocks", "bound_store_calls", "call_fetcher", "cancel_after", "check_flavour", "sleep"]
+__all__ = [
+    "Event",
+    "KeyLocks",
+    "bound_store_calls",
+    "call_fetcher",
+    "cancel_after",
+    "check_flavour",
+    "run_blocking",
+    "sleep",
+]
+
+T = TypeVar("T")
 
 sleep = time.sleep
 
@@ -105,3 +116,8 @@ def bound_store_calls(store: Store, seconds: float) -> Store:
     Sync stores bound their calls with their client's own timeouts.
     """
     return store
+
+
+def run_blocking(function: Callable[..., T], /, *args: Any) -> T:
+    """Run a blocking call (file I/O) here: the calling thread may block."""
+    return function(*args)
