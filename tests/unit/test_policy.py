@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+import random
+from collections.abc import Callable
+
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from daramjwee.policy import LRU, Policy, make_policy
+from daramjwee import Metadata
+from daramjwee._memory import MemoryTable
+from daramjwee.policy import LRU, POLICIES, S3FIFO, Policy, Sieve, TinyLFU, make_policy
+
+# Every policy, plus the bounded-scan variants whose fallback paths a tiny scan limit exercises.
+FACTORIES: dict[str, Callable[[], Policy]] = {
+    "lru": LRU,
+    "s3fifo": S3FIFO,
+    "sieve": Sieve,
+    "tinylfu": TinyLFU,
+    "s3fifo-scan2": lambda: S3FIFO(scan_limit=2),
+    "sieve-scan1": lambda: Sieve(scan_limit=1),
+}
 
 
 def _drain(policy: LRU) -> list[str]:
@@ -97,10 +112,16 @@ def test_lru_matches_a_recency_list_model(ops: list[tuple[str, str]]) -> None:
     assert _drain(policy) == model
 
 
-def test_make_policy_by_name_returns_a_fresh_instance() -> None:
-    first, second = make_policy("lru"), make_policy("lru")
-    assert isinstance(first, LRU)
+@pytest.mark.parametrize(("name", "cls"), [("lru", LRU), ("s3fifo", S3FIFO), ("sieve", Sieve), ("tinylfu", TinyLFU)])
+def test_make_policy_by_name_returns_a_fresh_instance(name: str, cls: type) -> None:
+    first, second = make_policy(name), make_policy(name)
+    assert isinstance(first, cls)
+    assert isinstance(first, Policy)
     assert first is not second
+
+
+def test_policies_lists_every_name_make_policy_accepts() -> None:
+    assert POLICIES == ("lru", "s3fifo", "sieve", "tinylfu")
 
 
 def test_make_policy_passes_an_instance_through() -> None:
@@ -137,6 +158,116 @@ def test_make_policy_rejects_non_policies(bad: object) -> None:
         make_policy(bad)  # type: ignore[arg-type]
 
 
-def test_make_policy_rejects_a_policy_class_instead_of_an_instance() -> None:
-    with pytest.raises(TypeError, match="policy"):
-        make_policy(LRU)  # type: ignore[arg-type]
+@pytest.mark.parametrize("cls", [LRU, S3FIFO, Sieve, TinyLFU])
+def test_make_policy_rejects_a_policy_class_instead_of_an_instance(cls: type) -> None:
+    with pytest.raises(TypeError, match="call it"):
+        make_policy(cls)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("cls", [S3FIFO, Sieve])
+def test_scan_limit_must_be_positive(cls: Callable[..., Policy]) -> None:
+    with pytest.raises(ValueError, match="scan_limit"):
+        cls(scan_limit=0)
+
+
+# --- what every policy owes a store -----------------------------------------------------------------
+
+OPS = st.lists(
+    st.tuples(
+        st.sampled_from(["insert", "access", "remove", "evict"]),
+        st.sampled_from("abcdefgh"),
+        st.integers(min_value=0, max_value=50),
+    ),
+    max_size=120,
+)
+
+
+@pytest.mark.parametrize("name", FACTORIES)
+@settings(max_examples=150, deadline=None)
+@given(ops=OPS)
+def test_policy_keeps_the_store_side_invariants(name: str, ops: list[tuple[str, str, int]]) -> None:
+    """A victim is always held (never a removed or evicted key); forgotten keys stay forgotten; len matches."""
+    policy = FACTORIES[name]()
+    held: set[str] = set()
+    for op, key, size in ops:
+        if op == "insert" and key not in held:
+            policy.insert(key, size)
+            held.add(key)
+        elif op == "access" and key in held:
+            policy.access(key)
+        elif op == "remove":
+            policy.remove(key)
+            held.discard(key)
+        elif op == "evict":
+            if held:
+                victim = policy.evict()
+                assert victim in held
+                held.remove(victim)
+            else:
+                with pytest.raises(KeyError):
+                    policy.evict()
+        assert len(policy) == len(held)  # type: ignore[arg-type]
+    while held:
+        victim = policy.evict()
+        assert victim in held
+        held.remove(victim)
+    with pytest.raises(KeyError):
+        policy.evict()
+
+
+@pytest.mark.parametrize("name", FACTORIES)
+def test_every_policy_drains_a_large_all_hot_population(name: str) -> None:
+    policy = FACTORIES[name]()
+    keys = [f"k{index}" for index in range(5000)]
+    for key in keys:
+        policy.insert(key, 1)
+    for _ in range(3):
+        for key in keys:
+            policy.access(key)
+    assert sorted(policy.evict() for _ in keys) == sorted(keys)
+
+
+@pytest.mark.parametrize("name", POLICIES)
+@settings(max_examples=60, deadline=None)
+@given(
+    ops=st.lists(
+        st.tuples(st.sampled_from(["put", "put", "get", "delete"]), st.sampled_from("abcdefghij"), st.integers(0, 40)),
+        max_size=80,
+    )
+)
+def test_memory_table_keeps_used_exact_with_every_policy(name: str, ops: list[tuple[str, str, int]]) -> None:
+    table = MemoryTable(60, make_policy(name))
+    model: dict[str, int] = {}
+    meta = Metadata()
+    for op, key, size in ops:
+        if op == "put":
+            stored = table.put(key, bytes(size), meta)
+            model.pop(key, None)
+            if stored:
+                model[key] = size
+            # The policy may have evicted other keys: keep what the table still has.
+            model = {held: length for held, length in model.items() if held in table}
+        elif op == "get" and key in model:
+            assert table.get(key)[0] == bytes(model[key])
+        elif op == "delete":
+            table.delete(key)
+            model.pop(key, None)
+        assert table.used == sum(model.values()) <= 60
+        assert len(table) == len(model)
+        assert all(held in table for held in model)
+
+
+@pytest.mark.parametrize("name", POLICIES)
+def test_memory_table_under_churn_with_every_policy(name: str) -> None:
+    rng = random.Random(7)
+    table = MemoryTable(10_000, make_policy(name))
+    sizes: dict[str, int] = {}
+    for _ in range(5000):
+        key = f"k{int(rng.paretovariate(1.0)) % 300}"
+        if key in table:
+            table.get(key)
+        else:
+            size = rng.randrange(1, 400)
+            table.put(key, bytes(size), Metadata())
+            sizes[key] = size
+        assert table.used == sum(sizes[held] for held in sizes if held in table) <= 10_000

@@ -29,7 +29,7 @@ class MemStore:
     that crosses the limit and stores nothing.
     """
 
-    def __init__(self, capacity: int | str | None = None, *, policy: str | Policy = "lru") -> None:
+    def __init__(self, capacity: int | str | None = None, *, policy: str | Policy = "s3fifo") -> None:
         size = None if capacity is None else parse_capacity(capacity, "capacity")
         self._table = MemoryTable(size, make_policy(policy))
         self.lookup: MemoryLookup = self._table.get
