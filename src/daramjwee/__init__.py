@@ -8,6 +8,7 @@ with cache.get("user:42", fetch) as response:
 """
 
 from ._async._cache import AsyncCache, AsyncFetcher
+from ._async._filestore import AsyncFileStore
 from ._async._memstore import AsyncMemStore, EntryTooLarge
 from ._async._response import AsyncResponse
 from ._async._store import AsyncReader, AsyncSink, AsyncStore
@@ -27,6 +28,7 @@ from ._errors import (
 from ._metadata import FetchBody, FetchResult, Metadata, Status
 from ._stats import CacheStats, TierStats
 from ._sync._cache import Cache, Fetcher
+from ._sync._filestore import FileStore
 from ._sync._memstore import MemStore
 from ._sync._response import Response
 from ._sync._store import Reader, Sink, Store
@@ -37,6 +39,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AsyncCache",
     "AsyncFetcher",
+    "AsyncFileStore",
     "AsyncMemStore",
     "AsyncReader",
     "AsyncResponse",
@@ -55,6 +58,7 @@ __all__ = [
     "FetchBody",
     "FetchResult",
     "Fetcher",
+    "FileStore",
     "MemStore",
     "Metadata",
     "NotFound",

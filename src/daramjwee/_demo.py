@@ -1,14 +1,16 @@
 """``daramjwee demo``: three tiers in front of a slow synthetic origin, shown live with rich.
 
 Everything runs in this process, offline.  Tier 0 is a small ``MemStore``;
-tiers 1 and 2 are memory stores wrapped in :class:`~daramjwee.testing.FaultyStore`
-latency, standing in for a local disk (+2 ms) and a remote store (+15 ms).  The
-origin sleeps 50-80 ms per fetch, and some keys are missing there.
+tier 1 is a real ``FileStore`` in a temporary directory (removed at the end);
+tier 2 is a memory store wrapped in :class:`~daramjwee.testing.FaultyStore`
+latency, standing in for a remote store (+15 ms).  The origin sleeps 50-80 ms
+per fetch, and some keys are missing there.
 
 The workload has three phases: a stampede of concurrent misses on one cold key
 (single-flight), a Zipf-ish mix of keys from a few threads (promotions, stale
 hits and background refreshes, negative hits), and a "restart": a new ``Cache``
-with an empty tier 0 over the same tiers 1 and 2, which then serve and promote.
+with an empty tier 0, a new ``FileStore`` that rebuilds its index from the same
+directory, and the same tier 2; tiers 1 and 2 then serve and promote.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import dataclasses
 import functools
 import math
 import random
+import tempfile
 import threading
 import time
 import zlib
@@ -48,13 +51,13 @@ THINK_TIME = (0.01, 0.03)  # seconds each client pauses between two requests
 FIRST_PHASE_SHARE = 0.55  # of the duration and of the request budget; the restart phase gets the rest
 TIER0_CAPACITY = "16KiB"
 TIER1_CAPACITY = "48KiB"
-TIER_LATENCY = (0.002, 0.015)  # added by FaultyStore to every operation of tiers 1 and 2
+REMOTE_LATENCY = 0.015  # added by FaultyStore to every operation of tier 2
 LOWER_TIER_FRESH_FOR = 60.0
 SOURCES = ("tier 0", "tier 1", "tier 2", "origin", "negative")
 SOURCE_LABELS = {
     "tier 0": f"memory, {TIER0_CAPACITY}",
-    "tier 1": f"disk-like, +{TIER_LATENCY[0] * 1000:.0f} ms, {TIER1_CAPACITY}",
-    "tier 2": f"remote-like, +{TIER_LATENCY[1] * 1000:.0f} ms",
+    "tier 1": f"FileStore, {TIER1_CAPACITY}",
+    "tier 2": f"remote-like, +{REMOTE_LATENCY * 1000:.0f} ms",
     "origin": "slow, 50-80 ms",
     "negative": "cached not-found",
 }
@@ -366,12 +369,16 @@ def _new_cache(options: DemoOptions, lower_tiers: Sequence[dj.Store]) -> dj.Cach
 
 
 def _workload(options: DemoOptions, board: Board) -> tuple[BurstResult, RestartResult]:
-    """Run the three phases against caches sharing the same tiers 1 and 2."""
+    """Run the three phases in a temporary directory for the file tier."""
+    with tempfile.TemporaryDirectory(prefix="daramjwee-demo-") as directory:
+        return _phases(options, board, directory)
+
+
+def _phases(options: DemoOptions, board: Board, directory: str) -> tuple[BurstResult, RestartResult]:
+    """Run the three phases against caches sharing tier 2 and the file tier's ``directory``."""
     origin = SyntheticOrigin(board)
-    lower_tiers = [
-        FaultyStore(dj.MemStore(capacity=TIER1_CAPACITY), latency=TIER_LATENCY[0]),
-        FaultyStore(dj.MemStore(), latency=TIER_LATENCY[1]),
-    ]
+    remote = FaultyStore(dj.MemStore(), latency=REMOTE_LATENCY)
+    lower_tiers: list[dj.Store] = [dj.FileStore(directory, capacity=TIER1_CAPACITY), remote]
     first_seconds = options.duration * FIRST_PHASE_SHARE
     first_requests, rest_requests = _split_requests(options.requests)
     with _new_cache(options, lower_tiers) as cache:
@@ -379,7 +386,8 @@ def _workload(options: DemoOptions, board: Board) -> tuple[BurstResult, RestartR
         burst = _burst(cache, origin, board)
         board.set_phase(f"2/3 traffic: Zipf mix of {len(KEYS)} keys from {CLIENT_THREADS} threads")
         _traffic(cache, origin, board, Budget(first_seconds, first_requests), options.seed)
-    board.event("restart: new Cache, empty tier 0, same tiers 1 and 2")
+    board.event("restart: new Cache, empty tier 0, tier 1 reopened from its directory, same tier 2")
+    lower_tiers = [dj.FileStore(directory, capacity=TIER1_CAPACITY), remote]
     with _new_cache(options, lower_tiers) as cache:
         board.attach(cache, "3/3 restart: empty tier 0, tiers 1-2 serve and promote")
         _traffic(cache, origin, board, Budget(options.duration - first_seconds, rest_requests), options.seed + 1)
