@@ -9,7 +9,7 @@ with cache.get("user:42", fetch) as response:
 
 from ._async._cache import AsyncCache, AsyncFetcher
 from ._async._filestore import AsyncFileStore
-from ._async._memstore import AsyncMemStore, EntryTooLarge
+from ._async._memstore import AsyncMemStore
 from ._async._response import AsyncResponse
 from ._async._store import AsyncReader, AsyncSink, AsyncStore
 from ._async._writer import AsyncWriter
@@ -20,6 +20,7 @@ from ._errors import (
     CacheClosed,
     ConfigError,
     DaramjweeError,
+    EntryTooLarge,
     NotFound,
     NotModified,
     StoreContractError,

@@ -8,6 +8,7 @@ __all__ = [
     "CacheableNotFound",
     "ConfigError",
     "DaramjweeError",
+    "EntryTooLarge",
     "NotFound",
     "NotModified",
     "StoreContractError",
@@ -17,6 +18,15 @@ __all__ = [
 
 class DaramjweeError(Exception):
     """Base class of every exception raised by daramjwee itself."""
+
+
+class EntryTooLarge(DaramjweeError):
+    """A value grew past the whole capacity of a store, so that store refuses it.
+
+    A sink raises it on the write that crosses the limit and stores nothing.
+    The cache treats it as a refusal, not a failure: the caller is still
+    served, and other tiers still take the value.
+    """
 
 
 class NotFound(DaramjweeError, LookupError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 
@@ -182,3 +183,25 @@ async def test_lower_hit_is_served_when_no_upper_sink_opens() -> None:
             assert await response.read() == b"value"
         assert holding(tiers, "k") == [False, False, True]
         assert len(cache._generations) == 0
+
+
+async def test_value_too_large_for_tier0_is_refused_quietly_and_still_promoted_below(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    small = dj.AsyncMemStore(capacity=1000)
+    tiers = [small, *mem_tiers(2)]
+    await put(tiers[2], "k", b"x" * 5000)
+    async with dj.AsyncCache(stores=tiers, chunk_size=512) as cache:
+        with caplog.at_level(logging.WARNING, logger="daramjwee"):
+            assert await cache.get_bytes("k", Origin().fetcher("k")) == b"x" * 5000
+        assert "k" not in small
+        assert holding(tiers[1:], "k") == [True, True]
+        assert cache.stats().tiers[0].errors == 0
+        assert not [record for record in caplog.records if record.name == "daramjwee"]
+
+
+async def test_entry_too_large_is_one_class_in_both_flavours() -> None:
+    async with dj.AsyncCache(stores=[dj.AsyncMemStore(capacity=10)]) as cache:
+        with pytest.raises(dj.TierError) as raised:
+            await cache.set_bytes("k", b"x" * 100)
+        assert isinstance(raised.value.__cause__, dj.EntryTooLarge)

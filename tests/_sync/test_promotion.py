@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 
@@ -183,3 +184,25 @@ def test_lower_hit_is_served_when_no_upper_sink_opens() -> None:
             assert response.read() == b"value"
         assert holding(tiers, "k") == [False, False, True]
         assert len(cache._generations) == 0
+
+
+def test_value_too_large_for_tier0_is_refused_quietly_and_still_promoted_below(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    small = dj.MemStore(capacity=1000)
+    tiers = [small, *mem_tiers(2)]
+    put(tiers[2], "k", b"x" * 5000)
+    with dj.Cache(stores=tiers, chunk_size=512) as cache:
+        with caplog.at_level(logging.WARNING, logger="daramjwee"):
+            assert cache.get_bytes("k", Origin().fetcher("k")) == b"x" * 5000
+        assert "k" not in small
+        assert holding(tiers[1:], "k") == [True, True]
+        assert cache.stats().tiers[0].errors == 0
+        assert not [record for record in caplog.records if record.name == "daramjwee"]
+
+
+def test_entry_too_large_is_one_class_in_both_flavours() -> None:
+    with dj.Cache(stores=[dj.MemStore(capacity=10)]) as cache:
+        with pytest.raises(dj.TierError) as raised:
+            cache.set_bytes("k", b"x" * 100)
+        assert isinstance(raised.value.__cause__, dj.EntryTooLarge)

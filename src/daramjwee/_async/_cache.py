@@ -15,6 +15,7 @@ from .._errors import (
     CacheableNotFound,
     CacheClosed,
     DaramjweeError,
+    EntryTooLarge,
     NotFound,
     NotModified,
     StoreContractError,
@@ -672,7 +673,15 @@ class AsyncCache:
     # -- errors and shutdown -------------------------------------------------------
 
     def _store_failed(self, tier: int, op: str, key: str, error: BaseException) -> None:
-        """Count and log a store failure the cache recovers from."""
+        """Count and log a store failure the cache recovers from.
+
+        A tier refusing a value larger than its capacity is expected, not a
+        failure: it is only logged at DEBUG.
+        """
+        if isinstance(error, EntryTooLarge):
+            if self._logger.isEnabledFor(_DEBUG):
+                self._logger.debug("tier %d refused %r: %s", tier, key, error, extra={"tier": tier, "key": key})
+            return
         self._stats.tier(tier, "errors")
         self._logger.warning(
             "tier %d %s failed for key %r: %r", tier, op, key, error, extra={"tier": tier, "key": key, "op": op}

@@ -19,7 +19,7 @@ import os
 import secrets
 import threading
 
-from .._errors import NotFound
+from .._errors import EntryTooLarge, NotFound
 from .._metadata import Metadata
 from .._record import (
     HEADER_SIZE,
@@ -37,7 +37,6 @@ from .._record import (
 )
 from .._units import parse_capacity
 from ..policy import Policy, make_policy
-from ._memstore import EntryTooLarge
 from ._primitives import run_blocking
 from ._readers import AsyncBytesReader
 from ._store import Buffer
@@ -104,7 +103,7 @@ class AsyncFileStore:
         path: str | os.PathLike[str],
         capacity: int | str | None = None,
         *,
-        policy: str | Policy = "lru",
+        policy: str | Policy = "s3fifo",
         fsync: bool = False,
         chunk_size: int | str = DEFAULT_CHUNK_SIZE,
     ) -> None:

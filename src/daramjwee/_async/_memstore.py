@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .._errors import DaramjweeError
+from .._errors import EntryTooLarge
 from .._memory import MemoryTable
 from .._metadata import Metadata
 from .._units import parse_capacity
@@ -10,11 +10,7 @@ from ..policy import Policy, make_policy
 from ._readers import AsyncBytesReader
 from ._store import Buffer, MemoryLookup
 
-__all__ = ["AsyncMemStore", "EntryTooLarge"]
-
-
-class EntryTooLarge(DaramjweeError):
-    """A value grew past the whole capacity of a memory store; it is not stored."""
+__all__ = ["AsyncMemStore"]
 
 
 class AsyncMemStore:

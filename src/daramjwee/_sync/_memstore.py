@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from .._errors import DaramjweeError
+from .._errors import EntryTooLarge
 from .._memory import MemoryTable
 from .._metadata import Metadata
 from .._units import parse_capacity
@@ -11,11 +11,7 @@ from ..policy import Policy, make_policy
 from ._readers import BytesReader
 from ._store import Buffer, MemoryLookup
 
-__all__ = ["EntryTooLarge", "MemStore"]
-
-
-class EntryTooLarge(DaramjweeError):
-    """A value grew past the whole capacity of a memory store; it is not stored."""
+__all__ = ["MemStore"]
 
 
 class MemStore:
