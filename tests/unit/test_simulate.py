@@ -147,8 +147,9 @@ def test_bench_policies_quick_runs_and_reports_every_policy(tmp_path: Path) -> N
     output = tmp_path / "policies.json"
     trace = tmp_path / "trace.txt"
     trace.write_text("\n".join(loop_trace(30, 300)), encoding="utf-8")
+    plot = tmp_path / "policies.png"
     result = subprocess.run(
-        [sys.executable, str(BENCHMARK), "--quick", "--trace", str(trace), "--json", str(output)],
+        [sys.executable, str(BENCHMARK), "--quick", "--trace", str(trace), "--json", str(output), "--plot", str(plot)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -156,6 +157,7 @@ def test_bench_policies_quick_runs_and_reports_every_policy(tmp_path: Path) -> N
     )
     assert result.returncode == 0, result.stderr
     assert "belady" in result.stdout
+    assert plot.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     report = json.loads(output.read_text())
     traces = {row["trace"] for row in report["results"]}
     assert traces == {"zipf-0.7", "zipf-0.9", "zipf-1.1", "scan-mix", "loop", "trace.txt"}
