@@ -2,7 +2,7 @@
 
 import daramjwee as dj
 
-cache = dj.Cache(stores=[dj.MemStore(capacity="256MiB"), slower_store], positive_fresh_for=60.0)
+cache = dj.Cache(stores=[dj.MemStore("256MiB"), dj.FileStore("/var/cache/app")], positive_fresh_for=60.0)
 with cache.get("user:42", fetch) as response:
     data = response.read()
 """
