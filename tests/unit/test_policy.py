@@ -6,6 +6,7 @@ import random
 from collections.abc import Callable
 
 import pytest
+from _policy_ops import apply, operations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -172,40 +173,19 @@ def test_scan_limit_must_be_positive(cls: Callable[..., Policy]) -> None:
 
 # --- what every policy owes a store -----------------------------------------------------------------
 
-OPS = st.lists(
-    st.tuples(
-        st.sampled_from(["insert", "access", "remove", "evict"]),
-        st.sampled_from("abcdefgh"),
-        st.integers(min_value=0, max_value=50),
-    ),
-    max_size=120,
-)
-
 
 @pytest.mark.parametrize("name", FACTORIES)
 @settings(max_examples=150, deadline=None)
-@given(ops=OPS)
+@given(ops=operations())
 def test_policy_keeps_the_store_side_invariants(name: str, ops: list[tuple[str, str, int]]) -> None:
     """A victim is always held (never a removed or evicted key); forgotten keys stay forgotten; len matches."""
     policy = FACTORIES[name]()
     held: set[str] = set()
-    for op, key, size in ops:
-        if op == "insert" and key not in held:
-            policy.insert(key, size)
-            held.add(key)
-        elif op == "access" and key in held:
-            policy.access(key)
-        elif op == "remove":
-            policy.remove(key)
-            held.discard(key)
-        elif op == "evict":
-            if held:
-                victim = policy.evict()
-                assert victim in held
-                held.remove(victim)
-            else:
-                with pytest.raises(KeyError):
-                    policy.evict()
+    for operation in ops:
+        if operation[0] == "evict" and not held:
+            with pytest.raises(KeyError):
+                policy.evict()
+        apply(policy, operation, held)
         assert len(policy) == len(held)  # type: ignore[arg-type]
     while held:
         victim = policy.evict()

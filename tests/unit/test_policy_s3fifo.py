@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from _policy_ops import apply, operations
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from daramjwee.policy import S3FIFO
 
@@ -152,28 +152,12 @@ def test_bounded_scan_on_a_large_all_hot_population() -> None:
 
 
 @settings(max_examples=100, deadline=None)
-@given(
-    ops=st.lists(
-        st.tuples(
-            st.sampled_from(["insert", "access", "remove", "evict"]), st.sampled_from("abcdef"), st.integers(0, 9)
-        ),
-        max_size=80,
-    )
-)
+@given(ops=operations(keys="abcdef", max_size=9, length=80))
 def test_queue_bytes_and_ghost_bound_stay_exact(ops: list[tuple[str, str, int]]) -> None:
     policy = S3FIFO(scan_limit=3)
     held: set[str] = set()
-    for op, key, size in ops:
-        if op == "insert" and key not in held:
-            policy.insert(key, size)
-            held.add(key)
-        elif op == "access" and key in held:
-            policy.access(key)
-        elif op == "remove":
-            policy.remove(key)
-            held.discard(key)
-        elif op == "evict" and held:
-            held.remove(policy.evict())
+    for operation in ops:
+        apply(policy, operation, held)
         assert policy._small_bytes == sum(policy._small.values())
         assert policy._main_bytes == sum(policy._main.values())
         assert set(policy._small) | set(policy._main) == set(policy._frequency) == held

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from _policy_ops import apply, operations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -154,28 +155,12 @@ def test_frequency_sketch_needs_a_positive_capacity() -> None:
 
 
 @settings(max_examples=100, deadline=None)
-@given(
-    ops=st.lists(
-        st.tuples(
-            st.sampled_from(["insert", "access", "remove", "evict"]), st.sampled_from("abcdef"), st.integers(0, 9)
-        ),
-        max_size=80,
-    )
-)
+@given(ops=operations(keys="abcdef", max_size=9, length=80))
 def test_segment_bytes_stay_exact_and_candidates_stay_in_probation(ops: list[tuple[str, str, int]]) -> None:
     policy = TinyLFU()
     held: set[str] = set()
-    for op, key, size in ops:
-        if op == "insert" and key not in held:
-            policy.insert(key, size)
-            held.add(key)
-        elif op == "access" and key in held:
-            policy.access(key)
-        elif op == "remove":
-            policy.remove(key)
-            held.discard(key)
-        elif op == "evict" and held:
-            held.remove(policy.evict())
+    for operation in ops:
+        apply(policy, operation, held)
         assert policy._window_bytes == sum(policy._window.values())
         assert policy._probation_bytes == sum(policy._probation.values())
         assert policy._protected_bytes == sum(policy._protected.values())
