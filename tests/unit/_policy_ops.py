@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from hypothesis import strategies as st
 
 from daramjwee.policy import Policy
+
+P = TypeVar("P", bound=Policy)
 
 Operation = tuple[str, str, int]
 
@@ -40,3 +44,15 @@ def apply(policy: Policy, operation: Operation, held: set[str]) -> None:
         victim = policy.evict()
         assert victim in held
         held.remove(victim)
+
+
+def filled(policy: P, *keys: str) -> P:
+    """``policy`` after inserting ``keys`` in order, one byte each."""
+    for key in keys:
+        policy.insert(key, 1)
+    return policy
+
+
+def drain(policy: Policy) -> list[str]:
+    """Every remaining victim, in eviction order."""
+    return [policy.evict() for _ in range(len(policy))]  # type: ignore[arg-type]

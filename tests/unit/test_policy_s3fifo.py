@@ -2,38 +2,27 @@
 
 from __future__ import annotations
 
-from _policy_ops import apply, operations
+from _policy_ops import apply, drain, filled, operations
 from hypothesis import given, settings
 
 from daramjwee.policy import S3FIFO
 
 
-def _s3fifo(*keys: str, scan_limit: int = 512) -> S3FIFO:
-    policy = S3FIFO(scan_limit=scan_limit)
-    for key in keys:
-        policy.insert(key, 1)
-    return policy
-
-
-def _drain(policy: S3FIFO) -> list[str]:
-    return [policy.evict() for _ in range(len(policy))]
-
-
 def test_without_hits_it_is_fifo() -> None:
-    assert _drain(_s3fifo(*"abcd")) == ["a", "b", "c", "d"]
+    assert drain(filled(S3FIFO(), *"abcd")) == ["a", "b", "c", "d"]
 
 
 def test_hit_keys_move_to_main_and_outlive_one_hit_wonders() -> None:
-    policy = _s3fifo(*"abcde")
+    policy = filled(S3FIFO(), *"abcde")
     policy.access("a")
     policy.access("a")
     policy.access("b")
     # a and b move to main (frequency reset); c, d, e were never hit and go first, oldest first.
-    assert _drain(policy) == ["c", "d", "e", "a", "b"]
+    assert drain(policy) == ["c", "d", "e", "a", "b"]
 
 
 def test_main_reinserts_a_hit_key_with_its_frequency_decreased() -> None:
-    policy = _s3fifo(*"abc")
+    policy = filled(S3FIFO(), *"abc")
     for key in "abc":
         policy.access(key)
     policy.insert("d", 1)
@@ -41,11 +30,11 @@ def test_main_reinserts_a_hit_key_with_its_frequency_decreased() -> None:
     assert policy.evict() == "d"
     policy.access("a")
     # a has frequency 1: reinserted behind c with frequency 0, so b goes first.
-    assert _drain(policy) == ["b", "c", "a"]
+    assert drain(policy) == ["b", "c", "a"]
 
 
 def test_a_frequency_counts_at_most_three_hits() -> None:
-    policy = _s3fifo(*"ab")
+    policy = filled(S3FIFO(), *"ab")
     policy.access("a")
     policy.access("b")
     policy.insert("x", 1)
@@ -55,7 +44,7 @@ def test_a_frequency_counts_at_most_three_hits() -> None:
     policy.access("b")
     policy.access("b")
     # a: 3 -> reinserted 3 times; b: 2 -> reinserted twice: b reaches 0 first.
-    assert _drain(policy) == ["b", "a"]
+    assert drain(policy) == ["b", "a"]
 
 
 def test_small_queue_takes_evictions_only_while_it_holds_a_tenth_of_the_bytes() -> None:
@@ -71,37 +60,37 @@ def test_small_queue_takes_evictions_only_while_it_holds_a_tenth_of_the_bytes() 
 
 
 def test_ghost_sends_a_returning_key_to_main() -> None:
-    policy = _s3fifo("a", "b")
+    policy = filled(S3FIFO(), "a", "b")
     policy.access("a")
     assert policy.evict() == "b"  # a moved to main; b evicted into the ghost
     policy.insert("b", 1)  # back from the ghost: into main, behind a
     policy.insert("c", 1)  # small
     # Small (c) holds a third of the bytes: it goes first; then main in FIFO order.
-    assert _drain(policy) == ["c", "a", "b"]
+    assert drain(policy) == ["c", "a", "b"]
 
 
 def test_a_key_not_in_the_ghost_goes_to_small() -> None:
-    policy = _s3fifo("a", "b")
+    policy = filled(S3FIFO(), "a", "b")
     policy.access("a")
     assert policy.evict() == "b"
     policy.insert("c", 1)
     policy.insert("d", 1)
     # c, d are new (small); a is in main.  Small holds 2 of 3 bytes: its oldest goes first.
-    assert _drain(policy) == ["c", "d", "a"]
+    assert drain(policy) == ["c", "d", "a"]
 
 
 def test_ghost_holds_at_most_as_many_keys_as_main() -> None:
-    policy = _s3fifo("m", "x", "y")
+    policy = filled(S3FIFO(), "m", "x", "y")
     policy.access("m")
     assert policy.evict() == "x"  # m to main (1 key); x to the ghost
     assert policy.evict() == "y"  # y to the ghost, which forgets x to stay at one key
     policy.insert("x", 1)  # forgotten: small again
     policy.insert("y", 1)  # remembered: main, behind m
-    assert _drain(policy) == ["x", "m", "y"]
+    assert drain(policy) == ["x", "m", "y"]
 
 
 def test_remove_forgets_a_key_in_either_queue_and_is_not_a_ghost() -> None:
-    policy = _s3fifo("a", "b", "c")
+    policy = filled(S3FIFO(), "a", "b", "c")
     policy.access("a")
     assert policy.evict() == "b"  # a in main, c in small
     policy.remove("a")
@@ -110,11 +99,11 @@ def test_remove_forgets_a_key_in_either_queue_and_is_not_a_ghost() -> None:
     assert len(policy) == 0
     policy.insert("a", 1)
     policy.insert("z", 1)
-    assert _drain(policy) == ["a", "z"]  # a went to small: remove does not make a ghost
+    assert drain(policy) == ["a", "z"]  # a went to small: remove does not make a ghost
 
 
 def test_an_all_hot_main_terminates_after_the_frequencies_run_out() -> None:
-    policy = _s3fifo(*(f"k{index}" for index in range(10)), scan_limit=10**9)
+    policy = filled(S3FIFO(scan_limit=10**9), *(f"k{index}" for index in range(10)))
     for index in range(10):
         policy.access(f"k{index}")
     assert policy.evict() == "k0"  # all move to main with frequency 0; k0 is the oldest
@@ -126,7 +115,7 @@ def test_an_all_hot_main_terminates_after_the_frequencies_run_out() -> None:
 
 
 def test_scan_limit_falls_back_to_fifo_order_in_main() -> None:
-    policy = _s3fifo(*(f"k{index}" for index in range(10)), scan_limit=5)
+    policy = filled(S3FIFO(scan_limit=5), *(f"k{index}" for index in range(10)))
     for index in range(10):
         policy.access(f"k{index}")
     # Five promotions to main, then the limit: small's oldest (k5) goes whatever its frequency.
@@ -142,7 +131,7 @@ def test_scan_limit_falls_back_to_fifo_order_in_main() -> None:
 
 def test_bounded_scan_on_a_large_all_hot_population() -> None:
     keys = [f"k{index}" for index in range(50_000)]
-    policy = _s3fifo(*keys)
+    policy = filled(S3FIFO(), *keys)
     for _ in range(3):
         for key in keys:
             policy.access(key)

@@ -2,84 +2,75 @@
 
 from __future__ import annotations
 
+from _policy_ops import drain, filled
+
 from daramjwee.policy import Sieve
 
 
-def _sieve(*keys: str, scan_limit: int = 512) -> Sieve:
-    policy = Sieve(scan_limit=scan_limit)
-    for key in keys:
-        policy.insert(key, 1)
-    return policy
-
-
-def _drain(policy: Sieve) -> list[str]:
-    return [policy.evict() for _ in range(len(policy))]
-
-
 def test_without_hits_it_is_fifo() -> None:
-    assert _drain(_sieve(*"abcd")) == ["a", "b", "c", "d"]
+    assert drain(filled(Sieve(), *"abcd")) == ["a", "b", "c", "d"]
 
 
 def test_the_hand_skips_visited_keys_and_clears_them() -> None:
-    policy = _sieve(*"abcd")
+    policy = filled(Sieve(), *"abcd")
     policy.access("b")
     policy.access("c")
     assert policy.evict() == "a"
     assert policy.evict() == "d"  # b and c were visited: passed over, bits cleared
     policy.insert("e", 1)
     # The hand went past the head with d and wrapped to the tail (b).
-    assert _drain(policy) == ["b", "c", "e"]
+    assert drain(policy) == ["b", "c", "e"]
 
 
 def test_a_key_inserted_ahead_of_the_hand_is_reached_in_the_same_sweep() -> None:
-    policy = _sieve(*"abc")
+    policy = filled(Sieve(), *"abc")
     policy.access("a")
     assert policy.evict() == "b"  # hand now on c
     policy.insert("d", 1)
     policy.access("c")
     assert policy.evict() == "d"  # c passed over; d, the head, is not visited
-    assert _drain(policy) == ["a", "c"]
+    assert drain(policy) == ["a", "c"]
 
 
 def test_the_hand_survives_evicting_the_last_key_of_the_queue() -> None:
-    policy = _sieve(*"abc")
+    policy = filled(Sieve(), *"abc")
     policy.access("a")
     policy.access("b")
     assert policy.evict() == "c"  # the head, under the hand: the hand wraps to the tail
     policy.insert("d", 1)
-    assert _drain(policy) == ["a", "b", "d"]
+    assert drain(policy) == ["a", "b", "d"]
 
 
 def test_the_hand_survives_evicting_the_only_key() -> None:
-    policy = _sieve("a")
+    policy = filled(Sieve(), "a")
     assert policy.evict() == "a"
     policy.insert("b", 1)
     policy.insert("c", 1)
     policy.access("b")
-    assert _drain(policy) == ["c", "b"]
+    assert drain(policy) == ["c", "b"]
 
 
 def test_the_hand_survives_removing_the_key_it_points_at() -> None:
-    policy = _sieve(*"abc")
+    policy = filled(Sieve(), *"abc")
     policy.access("a")
     assert policy.evict() == "b"  # hand on c
     policy.remove("c")  # the hand moves past the head: back to the tail
     policy.insert("d", 1)
-    assert _drain(policy) == ["a", "d"]
+    assert drain(policy) == ["a", "d"]
 
 
 def test_remove_forgets_the_visited_bit() -> None:
-    policy = _sieve("a", "b")
+    policy = filled(Sieve(), "a", "b")
     policy.access("a")
     policy.remove("a")
     policy.remove("missing")
     policy.insert("a", 1)  # a fresh insert is not visited
-    assert _drain(policy) == ["b", "a"]
+    assert drain(policy) == ["b", "a"]
 
 
 def test_an_all_hot_queue_is_swept_once_then_evicts_the_tail() -> None:
     keys = [f"k{index}" for index in range(100)]
-    policy = _sieve(*keys)
+    policy = filled(Sieve(), *keys)
     for key in keys:
         policy.access(key)
     assert policy.evict() == "k0"
@@ -87,7 +78,7 @@ def test_an_all_hot_queue_is_swept_once_then_evicts_the_tail() -> None:
 
 
 def test_scan_limit_evicts_the_key_under_the_hand() -> None:
-    policy = _sieve(*"abcde", scan_limit=3)
+    policy = filled(Sieve(scan_limit=3), *"abcde")
     for key in "abcde":
         policy.access(key)
     assert policy.evict() == "d"  # a, b, c passed over; the limit is reached on d
@@ -96,7 +87,7 @@ def test_scan_limit_evicts_the_key_under_the_hand() -> None:
 
 def test_bounded_scan_on_a_large_all_hot_population() -> None:
     keys = [f"k{index}" for index in range(50_000)]
-    policy = _sieve(*keys)
+    policy = filled(Sieve(), *keys)
     for key in keys:
         policy.access(key)
     # One eviction passes over at most 512 keys, not 50 000.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from _policy_ops import apply, operations
+from _policy_ops import apply, drain, filled, operations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -11,20 +11,9 @@ from daramjwee.policy import TinyLFU
 from daramjwee.policy._sketch import CountMinSketch, Doorkeeper, FrequencySketch
 
 
-def _tinylfu(*keys: str) -> TinyLFU:
-    policy = TinyLFU()
-    for key in keys:
-        policy.insert(key, 1)
-    return policy
-
-
-def _drain(policy: TinyLFU) -> list[str]:
-    return [policy.evict() for _ in range(len(policy))]
-
-
 def test_admission_rejects_a_one_hit_wonder_against_a_frequent_victim() -> None:
     keys = [f"k{index}" for index in range(20)]
-    policy = _tinylfu(*keys)
+    policy = filled(TinyLFU(), *keys)
     for _ in range(4):
         for key in keys:
             policy.access(key)
@@ -35,7 +24,7 @@ def test_admission_rejects_a_one_hit_wonder_against_a_frequent_victim() -> None:
 
 def test_a_newcomer_requested_often_enough_is_admitted() -> None:
     keys = [f"k{index}" for index in range(20)]
-    policy = _tinylfu(*keys)
+    policy = filled(TinyLFU(), *keys)
     for key in keys:
         policy.access(key)
     rejected = 0
@@ -50,25 +39,25 @@ def test_a_newcomer_requested_often_enough_is_admitted() -> None:
 
 
 def test_tie_rejects_the_candidate_then_main_is_evicted_in_lru_order() -> None:
-    policy = _tinylfu(*"abcd")
+    policy = filled(TinyLFU(), *"abcd")
     # The window is 1% of the bytes: each newcomer moved on to probation as a candidate, and the
     # candidates of earlier inserts were admitted (the store had room).  d is still pending.
     assert policy.evict() == "d"  # estimate 1 against a's 1: a tie keeps the incumbent
-    assert _drain(policy) == ["a", "b", "c"]
+    assert drain(policy) == ["a", "b", "c"]
 
 
 def test_a_probation_hit_promotes_to_protected_which_is_evicted_last() -> None:
-    policy = _tinylfu(*"abcd")
+    policy = filled(TinyLFU(), *"abcd")
     policy.access("a")
-    assert _drain(policy) == ["d", "b", "c", "a"]
+    assert drain(policy) == ["d", "b", "c", "a"]
 
 
 def test_protected_holds_at_most_80_percent_of_main_and_demotes_its_oldest() -> None:
     keys = [f"p{index}" for index in range(1, 6)]
-    policy = _tinylfu(*keys)
+    policy = filled(TinyLFU(), *keys)
     for key in keys:
         policy.access(key)  # p5's promotion puts protected at 5 of 5 bytes: p1 is demoted
-    assert _drain(policy) == ["p1", "p2", "p3", "p4", "p5"]
+    assert drain(policy) == ["p1", "p2", "p3", "p4", "p5"]
 
 
 def test_main_is_evicted_before_the_window() -> None:
@@ -85,20 +74,20 @@ def test_window_hits_keep_a_key_in_the_window() -> None:
     for key in "xyz":
         policy.insert(key, 1)
     policy.access("x")
-    assert _drain(policy) == ["big", "y", "z", "x"]
+    assert drain(policy) == ["big", "y", "z", "x"]
 
 
 def test_remove_forgets_a_pending_candidate() -> None:
-    policy = _tinylfu("a", "b")
+    policy = filled(TinyLFU(), "a", "b")
     policy.remove("b")  # b was the pending candidate
     policy.remove("missing")
-    assert _drain(policy) == ["a"]
+    assert drain(policy) == ["a"]
 
 
 def test_the_sketch_grows_with_the_number_of_keys_held() -> None:
-    policy = _tinylfu(*(f"k{index}" for index in range(1000)))
+    policy = filled(TinyLFU(), *(f"k{index}" for index in range(1000)))
     assert len(policy) == 1000
-    assert sorted(_drain(policy)) == sorted(f"k{index}" for index in range(1000))
+    assert sorted(drain(policy)) == sorted(f"k{index}" for index in range(1000))
 
 
 # --- sketch and doorkeeper --------------------------------------------------------------------------
