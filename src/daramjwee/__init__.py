@@ -7,6 +7,8 @@ with cache.get("user:42", fetch) as response:
     data = response.read()
 """
 
+import logging
+
 from ._async._cache import AsyncCache, AsyncFetcher
 from ._async._filestore import AsyncFileStore
 from ._async._memstore import AsyncMemStore
@@ -36,6 +38,10 @@ from ._sync._store import Reader, Sink, Store
 from ._sync._writer import Writer
 
 __version__ = "0.1.0"
+
+# A library logs, the application decides where logs go: without this, Python's
+# last-resort handler would print daramjwee's warnings to stderr.
+logging.getLogger("daramjwee").addHandler(logging.NullHandler())
 
 __all__ = [
     "AsyncCache",
