@@ -85,13 +85,6 @@ class MemoryTable:
                 self._used -= len(old[0])
                 self._policy.remove(key)
 
-    def clear(self) -> None:
-        with self._lock:
-            for key in self._entries:
-                self._policy.remove(key)
-            self._entries.clear()
-            self._used = 0
-
     @property
     def used(self) -> int:
         """Value bytes currently stored."""

@@ -118,19 +118,6 @@ def test_deleted_key_is_not_evicted_later_and_policy_stays_in_sync() -> None:
     assert table.used == 6
 
 
-def test_clear_empties_and_resets_accounting() -> None:
-    table = _table(10)
-    for key in "abc":
-        table.put(key, b"12", META)
-    table.clear()
-    assert len(table) == 0
-    assert table.used == 0
-    assert "a" not in table
-    for key in "vwxyz":
-        assert table.put(key, b"12", META)
-    assert table.used == 10
-
-
 def test_contains_does_not_count_as_an_access() -> None:
     table = _table(4)
     table.put("a", b"12", META)
@@ -317,5 +304,3 @@ def test_concurrent_put_get_delete_keep_accounting_exact() -> None:
     assert len(table) == len(stored)
     assert table.used == sum(stored.values())
     assert table.used <= 2048
-    table.clear()
-    assert table.used == 0

@@ -43,9 +43,6 @@ class Event:
     def set(self) -> None:
         self._event.set()
 
-    def is_set(self) -> bool:
-        return self._event.is_set()
-
     def wait(self, timeout: float | None) -> bool:
         """Wait up to ``timeout`` seconds (``None``: forever); True if the event was set."""
         return self._event.wait(timeout)
