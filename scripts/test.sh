@@ -1,8 +1,16 @@
 #!/usr/bin/env bash
-# The full check of the project, as CI runs it: install, generated-code drift, lint, types, tests.
+# The full check of the project, as CI runs it: install (Python packages, redis-server), generated-code drift,
+# lint, types, tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+if ! command -v redis-server >/dev/null; then
+    echo "== installing redis-server (Debian package) for the Redis tier tests"
+    SUDO=""
+    if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server >/dev/null
+fi
 python3 -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 
 echo "== unasync drift check"

@@ -43,6 +43,8 @@ SUBSTITUTIONS = [
     (r"\bAwaitable\[([^\[\]]*)\]", r"\1"),
     (r"\b(_?)Async(?=[A-Z])", r"\1"),
     (r"\basync_(?=[a-z])", ""),
+    (r"(?<=[a-z])_async\b", ""),  # client methods such as obstore's get_async()
+    (r"\bredis\.asyncio\b", "redis"),
     (r"\b_async\b", "_sync"),
     (r"\basync\b", "sync"),
 ]

@@ -3,11 +3,39 @@
 from __future__ import annotations
 
 import logging
+import uuid
+from collections.abc import Iterator
 
 import pytest
+
+from _servers import MotoServer, RedisServer
 
 
 @pytest.fixture(autouse=True)
 def _quiet_daramjwee_logger() -> None:
     """Tests that check logs use caplog; keep the rest quiet but capturable."""
     logging.getLogger("daramjwee").setLevel(logging.DEBUG)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One ``redis-server`` for the session; tests keep apart by key prefix, never by flushing."""
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_prefix() -> str:
+    """A key prefix no other test uses."""
+    return f"test-{uuid.uuid4().hex[:12]}:"
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[MotoServer]:
+    """One moto S3 API server for the session; each test takes its own bucket."""
+    server = MotoServer()
+    server.start()
+    yield server
+    server.stop()

@@ -7,7 +7,9 @@ with cache.get("user:42", fetch) as response:
     data = response.read()
 """
 
+import importlib
 import logging
+from typing import TYPE_CHECKING
 
 from ._async._cache import AsyncCache, AsyncFetcher
 from ._async._filestore import AsyncFileStore
@@ -37,7 +39,40 @@ from ._sync._response import Response
 from ._sync._store import Reader, Sink, Store
 from ._sync._writer import Writer
 
+if TYPE_CHECKING:
+    from ._async._objectstore import AsyncObjectStore
+    from ._async._redisstore import AsyncRedisStore
+    from ._sync._objectstore import ObjectStore
+    from ._sync._redisstore import RedisStore
+
 __version__ = "0.1.0"
+
+# The stores of shared tiers need a client library (an extra); they are
+# imported on first use, so ``import daramjwee`` needs nothing but the
+# standard library.
+_OPTIONAL = {
+    "AsyncObjectStore": ("._async._objectstore", "s3", "obstore"),
+    "ObjectStore": ("._sync._objectstore", "s3", "obstore"),
+    "AsyncRedisStore": ("._async._redisstore", "redis", "redis"),
+    "RedisStore": ("._sync._redisstore", "redis", "redis"),
+}
+
+
+def __getattr__(name: str) -> object:
+    try:
+        module_name, extra, package = _OPTIONAL[name]
+    except KeyError:
+        raise AttributeError(f"module 'daramjwee' has no attribute {name!r}") from None
+    try:
+        module = importlib.import_module(module_name, __name__)
+    except ModuleNotFoundError as error:
+        if error.name != package:
+            raise
+        raise ImportError(f"daramjwee.{name} needs {package}: pip install 'daramjwee[{extra}]'") from error
+    value = getattr(module, name)
+    globals()[name] = value
+    return value
+
 
 # A library logs, the application decides where logs go: without this, Python's
 # last-resort handler would print daramjwee's warnings to stderr.
@@ -48,7 +83,9 @@ __all__ = [
     "AsyncFetcher",
     "AsyncFileStore",
     "AsyncMemStore",
+    "AsyncObjectStore",
     "AsyncReader",
+    "AsyncRedisStore",
     "AsyncResponse",
     "AsyncSink",
     "AsyncStore",
@@ -70,7 +107,9 @@ __all__ = [
     "Metadata",
     "NotFound",
     "NotModified",
+    "ObjectStore",
     "Reader",
+    "RedisStore",
     "Response",
     "Sink",
     "Status",

@@ -1,0 +1,389 @@
+"""``AsyncRedisStore``: a tier shared by many processes and machines, on a Redis server (SPEC §5).
+
+Layout of one entry of key ``k`` under ``prefix`` (``D`` = :func:`key_digest` of ``k``)::
+
+    {prefix}{D}            hash   m: head (key + metadata, see daramjwee._entryhead)
+                                  n: body length (decimal)
+                                  b: the first chunk of the body (up to chunk_size bytes)
+                                  v: version id of the rest of the body ("" when b is all of it)
+    {prefix}{D}:{version}  hash   "1", "2", ...: the following chunks, in order
+
+Every key of an entry carries the hash tag ``{D}``, so all of them live on one
+Redis Cluster slot and the publish script may touch them together.
+
+A value of up to ``chunk_size`` bytes is one hash read; a larger one is one
+more ``HGET`` per chunk.  A writer stages chunks under a fresh version key
+(with ``staging_ttl`` as a lease, so a writer that dies leaks nothing for
+long), then one Lua script publishes the head atomically.  Published version
+keys are never modified: a reader that opened version ``x`` streams ``x`` to the
+end, even if the key is replaced or deleted meanwhile, as long as it finishes
+within ``reader_grace`` (the replaced version's chunks expire that long after
+the replace).  A reader that outlives the grace fails loudly; it never
+returns a mix of two values or a short value.
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+import secrets
+from typing import Any
+
+from redis.asyncio import Redis, RedisCluster
+
+from .._entryhead import Head, decode_head, encode_head, key_digest
+from .._errors import ConfigError, NotFound
+from .._metadata import Metadata
+from .._record import CorruptRecord
+from .._units import parse_capacity, parse_duration
+from ._readers import AsyncBytesReader
+from ._store import Buffer
+
+__all__ = ["AsyncRedisStore"]
+
+DEFAULT_CHUNK_SIZE = 1 << 20
+
+_FIELDS = (b"m", b"n", b"b", b"v")
+
+# KEYS: head, version key.  ARGV: head, version, body length, first chunk, staged chunk count, ttl ms, grace ms.
+_PUBLISH = """
+local head, staged = KEYS[1], tonumber(ARGV[5])
+local ttl, grace = tonumber(ARGV[6]), tonumber(ARGV[7])
+if staged > 0 and redis.call('HLEN', KEYS[2]) ~= staged then
+  return redis.error_reply('ERR daramjwee: the staged chunks expired before commit (staging_ttl)')
+end
+local previous = redis.call('HGET', head, 'v')
+redis.call('DEL', head)
+redis.call('HSET', head, 'm', ARGV[1], 'n', ARGV[3], 'b', ARGV[4], 'v', ARGV[2])
+if ttl > 0 then
+  redis.call('PEXPIRE', head, ttl)
+  if staged > 0 then redis.call('PEXPIRE', KEYS[2], ttl + grace) end
+elseif staged > 0 then
+  redis.call('PERSIST', KEYS[2])
+end
+if previous and previous ~= '' and previous ~= ARGV[2] then
+  local old = head .. ':' .. previous
+  local left = redis.call('PTTL', old)
+  if left == -1 or left > grace then redis.call('PEXPIRE', old, grace) end
+end
+return 1
+"""
+
+# KEYS: head.  ARGV: grace ms.
+_DELETE = """
+local previous = redis.call('HGET', KEYS[1], 'v')
+redis.call('DEL', KEYS[1])
+if previous and previous ~= '' then
+  local old = KEYS[1] .. ':' .. previous
+  local left = redis.call('PTTL', old)
+  local grace = tonumber(ARGV[1])
+  if left == -1 or left > grace then redis.call('PEXPIRE', old, grace) end
+end
+return 1
+"""
+
+
+class AsyncRedisStore:
+    """Entries in Redis, streamed in ``chunk_size`` pieces; many processes may share one server.
+
+    ``client`` is a ``redis.asyncio.Redis`` or ``RedisCluster`` made with
+    ``decode_responses=False`` (the store never closes a client it was given),
+    or a URL such as ``redis://host:6379/0`` (the store makes the client,
+    with ``client_options`` as keyword arguments, and closes it in
+    :meth:`close`).  ``prefix`` starts every key the store writes (no ``{``
+    or ``}``: the store adds its own hash tag).
+
+    ``ttl`` (seconds or a ``timedelta``) is a hard expiry: Redis drops an
+    entry that long after it was written, fresh or not.  ``None`` keeps
+    entries until deleted or evicted by the server's ``maxmemory-policy``
+    (use an ``allkeys-*`` policy: the store's keys have no TTL).
+
+    **Memory** on both ends is bounded by ``chunk_size`` per open reader and
+    about twice that per open sink, whatever the size of a value: values go
+    to Redis in ``HSET`` commands of one chunk and come back one ``HGET`` at a
+    time.  **Publishing** is atomic (one Lua script): readers see the old
+    value or the new one.  **Failures**: a Redis error (connection refused,
+    timeout, ...) is raised from the call that met it; the cache logs it,
+    counts it and goes on with the next tier, and the client reconnects by
+    itself on a later call once the server is back.  Safe to share between
+    tasks of one event loop.
+    """
+
+    def __init__(
+        self,
+        client: Redis | RedisCluster | str,
+        *,
+        prefix: str = "dj:",
+        ttl: float | datetime.timedelta | None = None,
+        chunk_size: int | str = DEFAULT_CHUNK_SIZE,
+        reader_grace: float | datetime.timedelta = 60.0,
+        staging_ttl: float | datetime.timedelta = 600.0,
+        client_options: dict[str, Any] | None = None,
+    ) -> None:
+        if not isinstance(prefix, str) or "{" in prefix or "}" in prefix:
+            raise ConfigError(f"prefix must be a str without '{{' or '}}' (the store adds a hash tag), got {prefix!r}")
+        self._prefix = prefix.encode("utf-8", "surrogatepass")
+        self._chunk_size = parse_capacity(chunk_size, "chunk_size")
+        if self._chunk_size < 1:
+            raise ConfigError("chunk_size must be at least 1 byte")
+        self._ttl_ms = 0 if ttl is None else _milliseconds(ttl, "ttl")
+        if ttl is not None and self._ttl_ms < 1:
+            raise ConfigError(f"ttl must be positive (or None for no expiry), got {ttl!r}")
+        self._grace_ms = _milliseconds(reader_grace, "reader_grace")
+        self._staging_ms = _milliseconds(staging_ttl, "staging_ttl")
+        if self._staging_ms < 1000:
+            raise ConfigError(f"staging_ttl must be at least 1 second, got {staging_ttl!r}")
+        self._client: Any = _connect(client, client_options)
+        self._owns_client = isinstance(client, str)
+        self._publish = self._client.register_script(_PUBLISH)
+        self._delete = self._client.register_script(_DELETE)
+        self._closed = False
+
+    def _head_key(self, key: str) -> bytes:
+        return b"%s{%s}" % (self._prefix, key_digest(key).encode("ascii"))
+
+    async def get_stream(self, key: str, /) -> tuple[AsyncBytesReader | _AsyncRedisReader, Metadata]:
+        """Open the entry of ``key``; raise :class:`daramjwee.NotFound` when there is none (or it is corrupt).
+
+        One ``HMGET`` brings the metadata and the first chunk; the receiver owns the reader.
+        """
+        head_key = self._head_key(key)
+        stored_head, length, first, version = await self._client.hmget(head_key, _FIELDS)
+        head = await self._check_head(head_key, key, stored_head)
+        try:
+            remaining = int(length) - len(first)
+        except (TypeError, ValueError):
+            remaining = -1
+        if remaining < 0 or (remaining and not version):
+            await self._client.delete(head_key)
+            raise NotFound(key)
+        if not remaining:
+            return AsyncBytesReader(first), head.metadata
+        return _AsyncRedisReader(self._client, b"%s:%s" % (head_key, version), key, first, remaining), head.metadata
+
+    async def stat(self, key: str, /) -> Metadata:
+        """Metadata of ``key``; raise :class:`daramjwee.NotFound` when there is none (or it is corrupt)."""
+        head_key = self._head_key(key)
+        head = await self._check_head(head_key, key, await self._client.hget(head_key, b"m"))
+        return head.metadata
+
+    async def _check_head(self, head_key: bytes, key: str, stored: bytes | None) -> Head:
+        """The decoded head of ``key``; ``NotFound`` when missing, corrupt (then removed) or another key's."""
+        if stored is None:
+            raise NotFound(key)
+        try:
+            head = decode_head(stored)
+        except CorruptRecord:
+            await self._client.delete(head_key)
+            raise NotFound(key) from None
+        if head.key != key:
+            raise NotFound(key)
+        return head
+
+    async def begin_set(self, key: str, metadata: Metadata, /) -> _AsyncRedisSink:
+        """Start writing ``key`` (no I/O until the first chunk fills); the old value stays readable until commit."""
+        return _AsyncRedisSink(self, self._head_key(key), encode_head(key, metadata))
+
+    async def delete(self, key: str, /) -> None:
+        """Remove ``key`` (one script); a missing key is not an error; open sinks are not waited for.
+
+        Readers already streaming the deleted value may finish within ``reader_grace``.
+        """
+        await self._delete(keys=[self._head_key(key)], args=[self._grace_ms])
+
+    async def close(self) -> None:
+        """Close the client if the store made it from a URL; idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._owns_client:
+            await self._client.aclose()
+
+    @property
+    def client(self) -> Any:
+        """The Redis client in use."""
+        return self._client
+
+    @property
+    def prefix(self) -> str:
+        """The prefix of every key the store writes."""
+        return self._prefix.decode("utf-8", "surrogatepass")
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} prefix={self.prefix!r} chunk_size={self._chunk_size}>"
+
+
+def _milliseconds(value: float | datetime.timedelta, name: str) -> int:
+    seconds = parse_duration(value, name, allow_zero=True)
+    if math.isinf(seconds):
+        raise ConfigError(f"{name} must be finite, got {value!r}")
+    return round(seconds * 1000)
+
+
+def _connect(client: object, options: dict[str, Any] | None) -> Any:
+    """The client to use: ``client`` itself, or one made from a URL with sensible timeouts."""
+    if isinstance(client, str):
+        settings: dict[str, Any] = {"socket_timeout": 5.0, "socket_connect_timeout": 2.0}
+        settings.update(options or {})
+        settings["decode_responses"] = False
+        return Redis.from_url(client, **settings)
+    if options:
+        raise ConfigError("client_options only apply when the store makes the client from a URL")
+    if not isinstance(client, Redis | RedisCluster):
+        raise TypeError(
+            f"client must be a redis.asyncio.Redis or RedisCluster, or a URL, got {type(client).__name__}"
+            " (a sync client belongs in RedisStore, an async one in AsyncRedisStore)"
+        )
+    if client.get_connection_kwargs().get("decode_responses"):
+        raise ConfigError("the Redis client decodes responses; make it with decode_responses=False")
+    return client
+
+
+class _AsyncRedisReader:
+    """The body of one published version, chunk by chunk; the receiver owns it.
+
+    The first chunk came with the head; each later one is one ``HGET``.
+    Raises :class:`daramjwee._record.CorruptRecord` if a chunk is missing or
+    the chunks do not add up to the recorded length (the version expired
+    under a reader slower than ``reader_grace``, or the keys were tampered
+    with): a reader never ends early as if the value were complete.
+    """
+
+    __slots__ = ("_chunk", "_client", "_index", "_key", "_offset", "_remaining", "_version_key")
+
+    def __init__(self, client: Any, version_key: bytes, key: str, first: bytes, remaining: int) -> None:
+        self._client = client
+        self._version_key = version_key
+        self._key = key
+        self._chunk = first
+        self._offset = 0
+        self._index = 0
+        self._remaining = remaining
+
+    async def read(self, size: int = -1, /) -> Buffer:
+        """Up to ``size`` bytes (all the rest when negative); ``b""`` at the end."""
+        if size < 0:
+            parts = [self._take(len(self._chunk))]
+            while self._remaining:
+                parts.append(await self._next_chunk())
+            self._chunk = b""
+            return b"".join(parts)
+        if self._offset >= len(self._chunk):
+            if not self._remaining or size == 0:
+                return b""
+            self._chunk = await self._next_chunk()
+            self._offset = 0
+        return self._take(size)
+
+    def _take(self, size: int) -> Buffer:
+        chunk, start = self._chunk, self._offset
+        if start == 0 and size >= len(chunk):
+            self._offset = len(chunk)
+            return chunk
+        end = min(start + size, len(chunk))
+        self._offset = end
+        return memoryview(chunk)[start:end]
+
+    async def _next_chunk(self) -> bytes:
+        self._index += 1
+        chunk: bytes | None = await self._client.hget(self._version_key, b"%d" % self._index)
+        if chunk is None or not chunk or len(chunk) > self._remaining:
+            self._remaining = 0
+            raise CorruptRecord(
+                f"chunk {self._index} of {self._key!r:.80} is gone or wrong: the value was replaced or deleted"
+                " longer than reader_grace ago while this reader was open"
+            )
+        self._remaining -= len(chunk)
+        return chunk
+
+    async def aclose(self) -> None:
+        """Drop the buffered chunk; idempotent (nothing is held open on the server)."""
+        self._chunk = b""
+        self._offset = 0
+        self._remaining = 0
+
+
+class _AsyncRedisSink:
+    """A pending write: the first chunk stays in memory for the head, later chunks are staged in Redis.
+
+    Terminal and idempotent ``commit``/``abort``; a failed commit leaves the
+    sink aborted and re-raises.  ``abort`` removes staged chunks on a best
+    effort basis (if Redis is unreachable they expire after ``staging_ttl``).
+    """
+
+    __slots__ = ("_buffer", "_first", "_head", "_head_key", "_length", "_staged", "_state", "_store", "_version")
+
+    def __init__(self, store: AsyncRedisStore, head_key: bytes, head: bytes) -> None:
+        self._store = store
+        self._head_key = head_key
+        self._head = head
+        self._version = secrets.token_hex(8).encode("ascii")
+        self._first: bytes | None = None
+        self._buffer = bytearray()
+        self._length = 0
+        self._staged = 0
+        self._state = "open"
+
+    @property
+    def _version_key(self) -> bytes:
+        return b"%s:%s" % (self._head_key, self._version)
+
+    async def write(self, data: Buffer, /) -> None:
+        """Append ``data`` (copied); every full chunk after the first goes to Redis before this returns."""
+        if self._state != "open":
+            raise ValueError(f"write to a {self._state} Redis sink")
+        self._length += len(data)
+        self._buffer += data
+        chunk_size = self._store._chunk_size
+        while len(self._buffer) >= chunk_size:
+            chunk = bytes(memoryview(self._buffer)[:chunk_size])
+            del self._buffer[:chunk_size]
+            if self._first is None:
+                self._first = chunk
+            else:
+                await self._stage(chunk)
+
+    async def _stage(self, chunk: bytes) -> None:
+        self._staged += 1
+        try:
+            async with self._store._client.pipeline(transaction=False) as pipe:
+                pipe.hset(self._version_key, b"%d" % self._staged, chunk)
+                pipe.pexpire(self._version_key, self._store._staging_ms)
+                await pipe.execute()
+        except BaseException:
+            await self.abort()
+            raise
+
+    async def commit(self) -> None:
+        """Publish the entry atomically, replacing any previous one.  Terminal, idempotent."""
+        if self._state == "committed":
+            return
+        if self._state != "open":
+            raise ValueError(f"commit of an {self._state} Redis sink")
+        try:
+            if self._first is None:
+                self._first, self._buffer = bytes(self._buffer), bytearray()
+            elif self._buffer:
+                await self._stage(bytes(self._buffer))
+                self._buffer = bytearray()
+            store = self._store
+            version = self._version if self._staged else b""
+            args = [self._head, version, self._length, self._first, self._staged, store._ttl_ms, store._grace_ms]
+            await store._publish(keys=[self._head_key, self._version_key], args=args)
+        except BaseException:
+            await self.abort()
+            raise
+        self._state = "committed"
+        self._first = None
+
+    async def abort(self) -> None:
+        """Discard the pending entry; the previous value stays.  Terminal, idempotent."""
+        if self._state != "open":
+            return
+        self._state = "aborted"
+        self._first, self._buffer = None, bytearray()
+        if self._staged:
+            try:
+                await self._store._client.delete(self._version_key)
+            except Exception:  # unreachable server: the staging lease expires the chunks
+                pass

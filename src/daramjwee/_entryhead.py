@@ -1,0 +1,105 @@
+"""The head of a remote entry (Redis, object storage): key and metadata in a checksummed envelope.
+
+Pure functions, no I/O.  A head is::
+
+    prefix (24 bytes, little-endian)
+        magic            8s   b"DJWHEAD\\n"
+        version          u16  FORMAT_VERSION
+        flags            u16  0 in this version; any other value is unsupported
+        key length       u32  bytes of the key
+        metadata length  u32  bytes of the metadata
+        checksum         u32  CRC-32 (zlib) of the 20 bytes above, then the key, then the metadata
+    key        as :func:`daramjwee._record.encode_key` stores it
+    metadata   as :func:`daramjwee._record.encode_metadata` stores it
+
+Unlike a file-store record, a head does not say how long the body is: remote
+writes stream, so the length is only known at publish time, where each store
+records it its own way (the object's size, a field beside the head in Redis).
+
+Remote entries are addressed by :func:`key_digest`, never by the key itself,
+so any key (``/``, ``..``, NUL, 10 kB) maps to a short, safe name; the key in
+the head is compared on read so a digest collision can never serve another
+key's value.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+import zlib
+from typing import NamedTuple
+
+from ._metadata import Metadata
+from ._record import MAX_KEY_BYTES, MAX_METADATA_BYTES, CorruptRecord, decode_key, decode_metadata, encode_metadata
+
+__all__ = ["HEAD_MAGIC", "PREFIX_SIZE", "Head", "decode_head", "encode_head", "head_length", "key_digest"]
+
+HEAD_MAGIC = b"DJWHEAD\n"
+FORMAT_VERSION = 1
+
+_PREFIX = struct.Struct("<8sHHIII")
+_CHECKED = _PREFIX.size - 4
+PREFIX_SIZE = _PREFIX.size
+
+
+class Head(NamedTuple):
+    """A decoded head: the stored key, its metadata, and how many bytes the head took."""
+
+    key: str
+    metadata: Metadata
+    length: int
+
+
+def key_digest(key: str) -> str:
+    """64 lowercase hex digits of SHA-256 over the key's stored form: the key's name in a remote store."""
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def encode_head(key: str, metadata: Metadata) -> bytes:
+    """The head of an entry of ``key`` with ``metadata``; ``ValueError`` if either is past the format's limits."""
+    key_bytes = key.encode("utf-8", "surrogatepass")
+    if len(key_bytes) > MAX_KEY_BYTES:
+        raise ValueError(f"key of {len(key_bytes)} bytes is longer than the limit of {MAX_KEY_BYTES}")
+    metadata_bytes = encode_metadata(metadata)
+    fields = _PREFIX.pack(HEAD_MAGIC, FORMAT_VERSION, 0, len(key_bytes), len(metadata_bytes), 0)[:_CHECKED]
+    checksum = zlib.crc32(metadata_bytes, zlib.crc32(key_bytes, zlib.crc32(fields)))
+    return b"".join((fields, checksum.to_bytes(4, "little"), key_bytes, metadata_bytes))
+
+
+def head_length(prefix: bytes | bytearray | memoryview) -> int:
+    """Bytes of the whole head that starts with ``prefix`` (at least :data:`PREFIX_SIZE` bytes).
+
+    Raises :class:`CorruptRecord` when ``prefix`` is too short or is not the
+    start of a head of this format.
+    """
+    if len(prefix) < PREFIX_SIZE:
+        raise CorruptRecord(f"entry of {len(prefix)} bytes is shorter than the {PREFIX_SIZE}-byte head prefix")
+    magic, version, flags, key_length, metadata_length, _ = _PREFIX.unpack_from(prefix)
+    if magic != HEAD_MAGIC:
+        raise CorruptRecord(f"bad magic {bytes(magic)!r}: not a daramjwee entry head")
+    if version != FORMAT_VERSION:
+        raise CorruptRecord(f"entry head version {version} is not supported (this is version {FORMAT_VERSION})")
+    if flags:
+        raise CorruptRecord(f"entry head flags {flags:#x} are not supported")
+    if key_length == 0 or key_length > MAX_KEY_BYTES or metadata_length > MAX_METADATA_BYTES:
+        raise CorruptRecord(f"implausible lengths: key {key_length}, metadata {metadata_length}")
+    return PREFIX_SIZE + int(key_length) + int(metadata_length)
+
+
+def decode_head(data: bytes | bytearray | memoryview) -> Head:
+    """Decode the head at the start of ``data`` (which may continue with the body).
+
+    Raises :class:`CorruptRecord` when ``data`` is shorter than the head it
+    starts, or the checksum, key or metadata are not valid.
+    """
+    length = head_length(data)
+    if len(data) < length:
+        raise CorruptRecord(f"entry of {len(data)} bytes is shorter than its {length}-byte head")
+    view = memoryview(data)
+    key_length, _, checksum = struct.unpack_from("<III", view, 12)
+    key_end = PREFIX_SIZE + key_length
+    key_bytes = bytes(view[PREFIX_SIZE:key_end])
+    metadata_bytes = bytes(view[key_end:length])
+    if zlib.crc32(metadata_bytes, zlib.crc32(key_bytes, zlib.crc32(view[:_CHECKED]))) != checksum:
+        raise CorruptRecord("entry head checksum mismatch")
+    return Head(decode_key(key_bytes), decode_metadata(metadata_bytes), length)
