@@ -49,6 +49,13 @@ class MemoryTable:
         finally:
             lock.release()
 
+    def peek(self, key: str) -> tuple[bytes, Metadata]:
+        """Like :meth:`get`, but not an access: the eviction policy does not see it."""
+        entry = self._entries.get(key)
+        if entry is None:
+            raise NotFound(key)
+        return entry
+
     def stat(self, key: str) -> Metadata:
         entry = self._entries.get(key)
         if entry is None:

@@ -8,6 +8,7 @@ import time
 import pytest
 
 import daramjwee as dj
+from daramjwee.testing import AsyncFaultyStore
 
 from ._helpers import Origin, eventually, holding, holds, mem_tiers, stat_of
 
@@ -138,10 +139,26 @@ async def test_entry_too_large_for_tier0_is_still_served() -> None:
         assert "k" not in tiers[0]
 
 
-async def test_fan_out_of_an_entry_evicted_from_tier0_is_counted_as_failed() -> None:
+async def test_pitfall_fan_out_reaches_lower_tiers_even_when_a_busy_tier0_evicts_first() -> None:
+    """A memory tier 0 is snapshotted at publish: later misses evicting it cannot starve the lower tiers."""
     lower = mem_tiers(1)[0]
     lower.latency = 0.05
+    values = {key: key.encode() * 800 for key in "zab"}
     async with dj.AsyncCache(stores=[dj.AsyncMemStore(capacity=1000), lower], workers=1) as cache:
+        for key in values:
+            await cache.get_bytes(key, Origin(values).fetcher(key))
+        await eventually(lambda: cache.stats().fanouts + cache.stats().fanouts_failed == 3)
+        assert cache.stats().fanouts == 3
+        for key, value in values.items():
+            reader, _ = await lower.inner.get_stream(key)
+            assert bytes(await reader.read()) == value
+
+
+async def test_fan_out_of_an_entry_evicted_from_a_tier0_without_peek_is_counted_as_failed() -> None:
+    tier0 = AsyncFaultyStore(dj.AsyncMemStore(capacity=1000))  # no peek: the job reads tier 0 when it runs
+    lower = mem_tiers(1)[0]
+    lower.latency = 0.05
+    async with dj.AsyncCache(stores=[tier0, lower], workers=1) as cache:
         await cache.get_bytes("z", Origin({"z": b"z" * 100}).fetcher("z"))
         await cache.get_bytes("a", Origin({"a": b"a" * 800}).fetcher("a"))
         await cache.get_bytes("b", Origin({"b": b"b" * 800}).fetcher("b"))

@@ -34,7 +34,7 @@ from ._primitives import Event, KeyLocks, bound_store_calls, call_fetcher, cance
 from ._readers import EMPTY_READER, BytesReader
 from ._response import BytesResponse, Response
 from ._runtime import BackgroundRunner
-from ._store import Reader, Sink, Store, memory_lookup
+from ._store import Reader, Sink, Store, memory_lookup, memory_peek
 from ._tee import Target, Tee
 from ._writer import Writer
 
@@ -98,6 +98,7 @@ class Cache:
         self._tiers = tuple(bound_store_calls(store, config.op_timeout) for store in stores)
         self._tier_chain = tuple(enumerate(self._tiers))  # (index, store) pairs: no enumerate() per get
         self._memory_lookup = memory_lookup(stores[0])
+        self._memory_peek = memory_peek(stores[0])
         self._freshness = tuple(config.freshness(tier) for tier in range(len(stores)))
         self._positive_fresh_for_0 = self._freshness[0][0]
         self._logger = config.logger
@@ -540,26 +541,40 @@ class Cache:
     # -- background work -----------------------------------------------------------
 
     def _schedule_fan_out(self, key: str, ticket: Ticket) -> None:
-        """Copy tier 0's entry of ``key`` to every lower tier in the background; ends ``ticket``."""
+        """Copy tier 0's entry of ``key`` to every lower tier in the background; ends ``ticket``.
+
+        A memory tier 0 that can ``peek`` is read now, just after the publish:
+        a busy small tier 0 may evict the entry before the job runs, and the
+        lower tiers would then never get it.
+        """
         if len(self._stores) == 1:
             self._generations.end(ticket)
             return
+        snapshot = None
+        if self._memory_peek is not None:
+            try:
+                snapshot = self._memory_peek(key)
+            except NotFound:
+                pass
         try:
-            self._runtime.submit("fan-out", lambda: self._fan_out(key, ticket))
+            self._runtime.submit("fan-out", lambda: self._fan_out(key, ticket, snapshot))
         except BackgroundJobRejected as error:
             self._generations.end(ticket)
             self._stats.add("fanouts_failed")
             self._logger.warning("fan-out of %r to lower tiers dropped: %s", key, error, extra={"key": key})
 
-    def _fan_out(self, key: str, ticket: Ticket) -> None:
-        """Background job: copy tier 0's entry to the lower tiers; owns ``ticket``."""
+    def _fan_out(self, key: str, ticket: Ticket, snapshot: tuple[bytes, Metadata] | None = None) -> None:
+        """Background job: copy tier 0's entry (or ``snapshot`` of it) to the lower tiers; owns ``ticket``."""
         deadline = time.monotonic() + self._config.worker_timeout
         try:
             if not self._generations.may_publish(ticket):
                 return
             with cancel_after(self._config.worker_timeout):
                 try:
-                    reader, metadata = self._tiers[0].get_stream(key)
+                    if snapshot is None:
+                        reader, metadata = self._tiers[0].get_stream(key)
+                    else:
+                        reader, metadata = BytesReader(snapshot[0]), snapshot[1]
                 except NotFound:
                     self._stats.add("fanouts_failed")
                     self._logger.warning(

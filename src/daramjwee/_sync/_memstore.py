@@ -33,6 +33,11 @@ class MemStore:
 
         The optional in-memory capability of the store contract (a plain call, never blocking).
         """
+        self.peek: MemoryLookup = self._table.peek
+        """``peek(key) -> (value, metadata)``: like :attr:`lookup`, but not an access for the eviction policy.
+
+        The cache snapshots a value it just published with it, to copy it to the lower tiers later.
+        """
 
     def get_stream(self, key: str, /) -> tuple[BytesReader, Metadata]:
         value, metadata = self.lookup(key)

@@ -14,7 +14,7 @@ from typing import Protocol, TypeAlias
 
 from .._metadata import Metadata
 
-__all__ = ["Buffer", "MemoryLookup", "Reader", "Sink", "Store", "memory_lookup"]
+__all__ = ["Buffer", "MemoryLookup", "Reader", "Sink", "Store", "memory_lookup", "memory_peek"]
 
 Buffer: TypeAlias = bytes | bytearray | memoryview
 
@@ -54,7 +54,11 @@ class Store(Protocol):
     offer ``lookup(key) -> (bytes, Metadata)``: a *plain* (never awaited,
     never blocking) method that raises :class:`daramjwee.NotFound` like
     ``get_stream``.  When tier 0 has it, the cache serves hits from it without
-    a reader or a coroutine (see :func:`memory_lookup`).
+    a reader or a coroutine (see :func:`memory_lookup`).  Such a store may
+    also offer ``peek(key)``, the same call without counting as an access for
+    its eviction policy: the cache uses it to snapshot a value it just
+    published to tier 0, so that copying it to the lower tiers later does not
+    depend on tier 0 still holding it (see :func:`memory_peek`).
     """
 
     def get_stream(self, key: str, /) -> tuple[Reader, Metadata]:
@@ -83,7 +87,16 @@ MemoryLookup: TypeAlias = Callable[[str], tuple[bytes, Metadata]]
 
 def memory_lookup(store: object) -> MemoryLookup | None:
     """The store's optional in-memory ``lookup`` method, or ``None``."""
-    lookup = getattr(store, "lookup", None)
-    if callable(lookup) and not inspect.iscoroutinefunction(lookup):
-        return lookup  # type: ignore[no-any-return]
+    return _plain_method(store, "lookup")
+
+
+def memory_peek(store: object) -> MemoryLookup | None:
+    """The store's optional in-memory ``peek`` method (a lookup that is not an access), or ``None``."""
+    return _plain_method(store, "peek")
+
+
+def _plain_method(store: object, name: str) -> MemoryLookup | None:
+    method = getattr(store, name, None)
+    if callable(method) and not inspect.iscoroutinefunction(method):
+        return method  # type: ignore[no-any-return]
     return None
