@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -36,6 +37,15 @@ def redis_prefix() -> str:
 def s3_server() -> Iterator[MotoServer]:
     """One moto S3 API server for the session; each test takes its own bucket."""
     server = MotoServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server of the test's own, which it may kill and restart."""
+    server = RedisServer(tmp_path / "redis")
     server.start()
     yield server
     server.stop()

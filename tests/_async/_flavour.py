@@ -7,6 +7,8 @@ import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
+import redis
+
 import daramjwee as dj
 
 T = TypeVar("T")
@@ -34,3 +36,8 @@ def other_flavour_store() -> object:
 def run_scenario(scenario: Callable[[], Coroutine[Any, Any, None]]) -> None:
     """Run a test scenario to completion from a plain function (hypothesis tests are not async)."""
     asyncio.run(scenario())
+
+
+def other_flavour_redis_client(url: str) -> object:
+    """A Redis client of the flavour these tests do not exercise."""
+    return redis.Redis.from_url(url)

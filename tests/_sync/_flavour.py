@@ -7,6 +7,8 @@ import threading
 from collections.abc import Callable
 from typing import TypeVar
 
+import redis.asyncio
+
 import daramjwee as dj
 
 T = TypeVar("T")
@@ -40,3 +42,8 @@ def other_flavour_store() -> object:
 def run_scenario(scenario: Callable[[], None]) -> None:
     """Run a test scenario to completion from a plain function (hypothesis tests are not async)."""
     scenario()
+
+
+def other_flavour_redis_client(url: str) -> object:
+    """A Redis client of the flavour these tests do not exercise."""
+    return redis.asyncio.Redis.from_url(url)
