@@ -28,13 +28,10 @@ Cases:
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import gc
 import json
 import logging
 import os
-import platform
-import random
 import sys
 import tempfile
 import time
@@ -42,6 +39,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import diskcache
+from _report import Case, Ratio, measure, render, to_json
 
 import daramjwee as dj
 
@@ -53,34 +51,6 @@ MIB = 1 << 20
 
 def _fetch(old: dj.Metadata | None) -> dj.FetchResult:
     return dj.FetchResult(VALUE)
-
-
-@dataclasses.dataclass
-class Case:
-    name: str
-    description: str
-    unit: str  # "ns/op" (lower is better) or "MiB/s" (higher is better)
-    run: Callable[[], float]  # one sample, in ``unit``
-    samples: list[float] = dataclasses.field(default_factory=list)
-
-    @property
-    def best(self) -> float:
-        return min(self.samples) if self.unit == "ns/op" else max(self.samples)
-
-
-@dataclasses.dataclass
-class Ratio:
-    name: str
-    value: float
-    goal: float | None
-    at_most: bool  # the goal is an upper bound (else a lower bound)
-
-    @property
-    def verdict(self) -> str:
-        if self.goal is None:
-            return "info"
-        passed = self.value <= self.goal if self.at_most else self.value >= self.goal
-        return "PASS" if passed else "FAIL"
 
 
 # -- cases ----------------------------------------------------------------------------------
@@ -177,17 +147,6 @@ def raw_case(path: str, size: int) -> Callable[[], float]:
 # -- measurement and report -----------------------------------------------------------------
 
 
-def measure(cases: list[Case], rounds: int, seed: int) -> None:
-    shuffler = random.Random(seed)
-    for case in cases:  # warm-up: page cache, lazily built state
-        case.run()
-    order = list(cases)
-    for _ in range(rounds):
-        shuffler.shuffle(order)
-        for case in order:
-            case.samples.append(case.run())
-
-
 def ratios(by_name: dict[str, Case]) -> list[Ratio]:
     hit, disk = by_name["filestore-hit"].best, by_name["diskcache-get"].best
     stream, raw = by_name["filestore-stream"].best, by_name["raw-read"].best
@@ -196,40 +155,6 @@ def ratios(by_name: dict[str, Case]) -> list[Ratio]:
         Ratio("hit: 2-tier/diskcache", by_name["filestore-hit-2tier"].best / disk, None, at_most=True),
         Ratio("stream: filestore/raw", stream / raw, 0.8, at_most=False),
     ]
-
-
-def render(cases: list[Case], results: list[Ratio], rounds: int, stream_mib: int) -> str:
-    lines = [
-        f"daramjwee file tier: 1 KiB hits and a {stream_mib} MiB stream, {rounds} rounds per case "
-        f"(Python {platform.python_version()}, {platform.machine()})",
-        "",
-        f"{'case':<20} {'best':>10} {'unit':<6}  description",
-        f"{'-' * 20} {'-' * 10} {'-' * 6}  {'-' * 40}",
-    ]
-    lines += [f"{case.name:<20} {case.best:>10.0f} {case.unit:<6}  {case.description}" for case in cases]
-    lines += ["", f"{'ratio':<26} {'value':>7} {'goal':>7}  verdict", f"{'-' * 26} {'-' * 7} {'-' * 7}  {'-' * 7}"]
-    for ratio in results:
-        goal = "-" if ratio.goal is None else f"{'<=' if ratio.at_most else '>='} {ratio.goal:.1f}"
-        lines.append(f"{ratio.name:<26} {ratio.value:>7.2f} {goal:>7}  {ratio.verdict}")
-    return "\n".join(lines)
-
-
-def to_json(cases: list[Case], results: list[Ratio], rounds: int, stream_mib: int) -> dict[str, object]:
-    return {
-        "python": sys.version,
-        "platform": platform.platform(),
-        "hit_value_bytes": len(VALUE),
-        "stream_mib": stream_mib,
-        "rounds": rounds,
-        "cases": {
-            case.name: {"description": case.description, "unit": case.unit, "best": case.best, "samples": case.samples}
-            for case in cases
-        },
-        "ratios": {
-            ratio.name: {"value": ratio.value, "goal": ratio.goal, "at_most": ratio.at_most, "verdict": ratio.verdict}
-            for ratio in results
-        },
-    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -289,9 +214,11 @@ def main(argv: list[str] | None = None) -> int:
                 cleanup()
 
     results = ratios({case.name: case for case in cases})
-    print(render(cases, results, rounds, stream_mib))
+    title = f"daramjwee file tier: 1 KiB hits and a {stream_mib} MiB stream, {rounds} rounds per case"
+    print(render(title, cases, results))
     if args.json is not None:
-        args.json.write_text(json.dumps(to_json(cases, results, rounds, stream_mib), indent=2) + "\n")
+        report = to_json(cases, results, hit_value_bytes=len(VALUE), stream_mib=stream_mib, rounds=rounds)
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
         print(f"\nwrote {args.json}")
     return 0
 

@@ -24,6 +24,7 @@ key's value.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import struct
 import zlib
@@ -50,6 +51,7 @@ class Head(NamedTuple):
     length: int
 
 
+@functools.lru_cache(maxsize=4096)
 def key_digest(key: str) -> str:
     """64 lowercase hex digits of SHA-256 over the key's stored form: the key's name in a remote store."""
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
@@ -90,11 +92,18 @@ def decode_head(data: bytes | bytearray | memoryview) -> Head:
     """Decode the head at the start of ``data`` (which may continue with the body).
 
     Raises :class:`CorruptRecord` when ``data`` is shorter than the head it
-    starts, or the checksum, key or metadata are not valid.
+    starts, or the checksum, key or metadata are not valid.  Memoized on the
+    head's bytes: every hit of an entry decodes the same head.
     """
     length = head_length(data)
     if len(data) < length:
         raise CorruptRecord(f"entry of {len(data)} bytes is shorter than its {length}-byte head")
+    return _decode(bytes(memoryview(data)[:length]))
+
+
+@functools.lru_cache(maxsize=4096)
+def _decode(data: bytes) -> Head:
+    length = len(data)
     view = memoryview(data)
     key_length, _, checksum = struct.unpack_from("<III", view, 12)
     key_end = PREFIX_SIZE + key_length

@@ -221,14 +221,30 @@ async def test_a_corrupt_head_is_a_miss_and_is_removed(
     try:
         await _put(store, "k", b"value")
         (head,) = await _keys(raw, redis_prefix)
-        await raw.hset(head, b"m", b"DJWHEAD\n garbage")
+        await raw.setrange(head, 24, b"DJWHEAD\n garbage")  # after the version id and the length
         with pytest.raises(dj.NotFound):
             await store.get_stream("k")
         assert await raw.exists(head) == 0
         await _put(store, "k", b"value")
-        await raw.hset(head, b"n", b"12345")  # claims more bytes than there are, with no version key
+        await raw.setrange(head, 16, (12345).to_bytes(8, "little"))  # claims more bytes than there are, no version key
         with pytest.raises(dj.NotFound):
             await store.get_stream("k")
+        await _put(store, "k", b"value")
+        await raw.setrange(head, 30, b"\xff")  # inside the head: its checksum no longer matches
+        with pytest.raises(dj.NotFound):
+            await store.stat("k")
+        assert await raw.exists(head) == 0
+    finally:
+        await store.close()
+
+
+async def test_stat_reads_a_head_longer_than_its_first_range(redis_server: RedisServer, redis_prefix: str) -> None:
+    store = dj.AsyncRedisStore(redis_server.url, prefix=redis_prefix)
+    try:
+        metadata = dj.Metadata(etag="big", attrs={"note": "n" * 20_000})
+        await _put(store, "k", b"v" * 5000, metadata)
+        assert await store.stat("k") == metadata
+        assert (await _get(store, "k")) == (b"v" * 5000, metadata)
     finally:
         await store.close()
 

@@ -222,14 +222,30 @@ def test_a_corrupt_head_is_a_miss_and_is_removed(
     try:
         _put(store, "k", b"value")
         (head,) = _keys(raw, redis_prefix)
-        raw.hset(head, b"m", b"DJWHEAD\n garbage")
+        raw.setrange(head, 24, b"DJWHEAD\n garbage")  # after the version id and the length
         with pytest.raises(dj.NotFound):
             store.get_stream("k")
         assert raw.exists(head) == 0
         _put(store, "k", b"value")
-        raw.hset(head, b"n", b"12345")  # claims more bytes than there are, with no version key
+        raw.setrange(head, 16, (12345).to_bytes(8, "little"))  # claims more bytes than there are, no version key
         with pytest.raises(dj.NotFound):
             store.get_stream("k")
+        _put(store, "k", b"value")
+        raw.setrange(head, 30, b"\xff")  # inside the head: its checksum no longer matches
+        with pytest.raises(dj.NotFound):
+            store.stat("k")
+        assert raw.exists(head) == 0
+    finally:
+        store.close()
+
+
+def test_stat_reads_a_head_longer_than_its_first_range(redis_server: RedisServer, redis_prefix: str) -> None:
+    store = dj.RedisStore(redis_server.url, prefix=redis_prefix)
+    try:
+        metadata = dj.Metadata(etag="big", attrs={"note": "n" * 20_000})
+        _put(store, "k", b"v" * 5000, metadata)
+        assert store.stat("k") == metadata
+        assert (_get(store, "k")) == (b"v" * 5000, metadata)
     finally:
         store.close()
 

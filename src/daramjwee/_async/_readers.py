@@ -8,7 +8,7 @@ __all__ = ["EMPTY_READER", "AsyncBytesReader"]
 
 
 class AsyncBytesReader:
-    """Zero-copy reader of an immutable ``bytes`` value.
+    """Zero-copy reader of an immutable ``bytes`` value (or a read-only view of one).
 
     ``read()`` of the whole value returns the stored object itself; partial
     reads return ``memoryview`` slices of it.
@@ -16,7 +16,7 @@ class AsyncBytesReader:
 
     __slots__ = ("_data", "_position")
 
-    def __init__(self, data: bytes) -> None:
+    def __init__(self, data: bytes | memoryview) -> None:
         self._data = data
         self._position = 0
 

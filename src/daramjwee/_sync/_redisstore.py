@@ -3,17 +3,17 @@
 
 Layout of one entry of key ``k`` under ``prefix`` (``D`` = :func:`key_digest` of ``k``)::
 
-    {prefix}{D}            hash   m: head (key + metadata, see daramjwee._entryhead)
-                                  n: body length (decimal)
-                                  b: the first chunk of the body (up to chunk_size bytes)
-                                  v: version id of the rest of the body ("" when b is all of it)
-    {prefix}{D}:{version}  hash   "1", "2", ...: the following chunks, in order
+    {prefix}{D}            string  version id (16 ASCII bytes; "0" * 16 when the first chunk is all of it)
+                                   body length (u64, little-endian)
+                                   head (key + metadata, see daramjwee._entryhead)
+                                   the first chunk of the body (up to chunk_size bytes)
+    {prefix}{D}:{version}  hash    "1", "2", ...: the following chunks, in order
 
 Every key of an entry carries the hash tag ``{D}``, so all of them live on one
 Redis Cluster slot and the publish script may touch them together.
 
-A value of up to ``chunk_size`` bytes is one hash read; a larger one is one
-more ``HGET`` per chunk.  A writer stages chunks under a fresh version key
+A value of up to ``chunk_size`` bytes is one ``GET``, as cheap as the raw
+value would be; a larger one is one more ``HGET`` per chunk.  A writer stages chunks under a fresh version key
 (with ``staging_ttl`` as a lease, so a writer that dies leaks nothing for
 long), then one Lua script publishes the head atomically.  Published version
 keys are never modified: a reader that opened version ``x`` streams ``x`` to the
@@ -32,7 +32,7 @@ from typing import Any
 
 from redis import Redis, RedisCluster
 
-from .._entryhead import Head, decode_head, encode_head, key_digest
+from .._entryhead import Head, decode_head, encode_head, head_length, key_digest
 from .._errors import ConfigError, NotFound
 from .._metadata import Metadata
 from .._record import CorruptRecord
@@ -44,25 +44,27 @@ __all__ = ["RedisStore"]
 
 DEFAULT_CHUNK_SIZE = 1 << 20
 
-_FIELDS = (b"m", b"n", b"b", b"v")
+_VERSION_SIZE = 16
+_INLINE = b"0" * _VERSION_SIZE
+_PREFIX = _VERSION_SIZE + 8  # version id, body length
+_STAT_READ = 4096  # bytes a stat reads first: enough for the head of most entries
 
-# KEYS: head, version key.  ARGV: head, version, body length, first chunk, staged chunk count, ttl ms, grace ms.
+# KEYS: head, version key.  ARGV: new head value, version, staged chunk count, ttl ms, grace ms.
 _PUBLISH = """
-local head, staged = KEYS[1], tonumber(ARGV[5])
-local ttl, grace = tonumber(ARGV[6]), tonumber(ARGV[7])
+local head, staged = KEYS[1], tonumber(ARGV[3])
+local ttl, grace = tonumber(ARGV[4]), tonumber(ARGV[5])
 if staged > 0 and redis.call('HLEN', KEYS[2]) ~= staged then
   return redis.error_reply('ERR daramjwee: the staged chunks expired before commit (staging_ttl)')
 end
-local previous = redis.call('HGET', head, 'v')
-redis.call('DEL', head)
-redis.call('HSET', head, 'm', ARGV[1], 'n', ARGV[3], 'b', ARGV[4], 'v', ARGV[2])
+local previous = redis.call('GETRANGE', head, 0, 15)
 if ttl > 0 then
-  redis.call('PEXPIRE', head, ttl)
+  redis.call('SET', head, ARGV[1], 'PX', ttl)
   if staged > 0 then redis.call('PEXPIRE', KEYS[2], ttl + grace) end
-elseif staged > 0 then
-  redis.call('PERSIST', KEYS[2])
+else
+  redis.call('SET', head, ARGV[1])
+  if staged > 0 then redis.call('PERSIST', KEYS[2]) end
 end
-if previous and previous ~= '' and previous ~= ARGV[2] then
+if previous ~= '' and previous ~= '0000000000000000' and previous ~= ARGV[2] then
   local old = head .. ':' .. previous
   local left = redis.call('PTTL', old)
   if left == -1 or left > grace then redis.call('PEXPIRE', old, grace) end
@@ -72,9 +74,9 @@ return 1
 
 # KEYS: head.  ARGV: grace ms.
 _DELETE = """
-local previous = redis.call('HGET', KEYS[1], 'v')
+local previous = redis.call('GETRANGE', KEYS[1], 0, 15)
 redis.call('DEL', KEYS[1])
-if previous and previous ~= '' then
+if previous ~= '' and previous ~= '0000000000000000' then
   local old = KEYS[1] .. ':' .. previous
   local left = redis.call('PTTL', old)
   local grace = tonumber(ARGV[1])
@@ -146,16 +148,20 @@ class RedisStore:
     def get_stream(self, key: str, /) -> tuple[BytesReader | _RedisReader, Metadata]:
         """Open the entry of ``key``; raise :class:`daramjwee.NotFound` when there is none (or it is corrupt).
 
-        One ``HMGET`` brings the metadata and the first chunk; the receiver owns the reader.
+        One ``GET`` brings the metadata and the first chunk; the receiver owns the reader.
         """
         head_key = self._head_key(key)
-        stored_head, length, first, version = self._client.hmget(head_key, _FIELDS)
-        head = self._check_head(head_key, key, stored_head)
+        stored: bytes | None = self._client.get(head_key)
+        if stored is None:
+            raise NotFound(key)
         try:
-            remaining = int(length) - len(first)
-        except (TypeError, ValueError):
-            remaining = -1
-        if remaining < 0 or (remaining and not version):
+            version, length, head = _parse(stored, key)
+        except CorruptRecord:
+            self._client.delete(head_key)
+            raise NotFound(key) from None
+        first = memoryview(stored)[_PREFIX + head.length :]
+        remaining = length - len(first)
+        if remaining < 0 or (remaining and version == _INLINE):
             self._client.delete(head_key)
             raise NotFound(key)
         if not remaining:
@@ -163,23 +169,22 @@ class RedisStore:
         return _RedisReader(self._client, b"%s:%s" % (head_key, version), key, first, remaining), head.metadata
 
     def stat(self, key: str, /) -> Metadata:
-        """Metadata of ``key``; raise :class:`daramjwee.NotFound` when there is none (or it is corrupt)."""
-        head_key = self._head_key(key)
-        head = self._check_head(head_key, key, self._client.hget(head_key, b"m"))
-        return head.metadata
+        """Metadata of ``key``; raise :class:`daramjwee.NotFound` when there is none (or it is corrupt).
 
-    def _check_head(self, head_key: bytes, key: str, stored: bytes | None) -> Head:
-        """The decoded head of ``key``; ``NotFound`` when missing, corrupt (then removed) or another key's."""
-        if stored is None:
-            raise NotFound(key)
+        Reads the start of the entry only (one ``GETRANGE``; two for a head over 4 KiB).
+        """
+        head_key = self._head_key(key)
+        stored: bytes = self._client.getrange(head_key, 0, _STAT_READ - 1)
         try:
-            head = decode_head(stored)
+            if len(stored) > _PREFIX:
+                needed = _PREFIX + head_length(memoryview(stored)[_PREFIX:])
+                if len(stored) < needed:
+                    stored += self._client.getrange(head_key, len(stored), needed - 1)
+            return _parse(stored, key)[2].metadata
         except CorruptRecord:
-            self._client.delete(head_key)
+            if stored:
+                self._client.delete(head_key)
             raise NotFound(key) from None
-        if head.key != key:
-            raise NotFound(key)
-        return head
 
     def begin_set(self, key: str, metadata: Metadata, /) -> _RedisSink:
         """Start writing ``key`` (no I/O until the first chunk fills); the old value stays readable until commit."""
@@ -212,6 +217,16 @@ class RedisStore:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} prefix={self.prefix!r} chunk_size={self._chunk_size}>"
+
+
+def _parse(stored: bytes, key: str) -> tuple[bytes, int, Head]:
+    """Version id, body length and head of a stored entry of ``key``; :class:`CorruptRecord` if it is not one."""
+    if len(stored) < _PREFIX:
+        raise CorruptRecord(f"entry of {len(stored)} bytes is shorter than its {_PREFIX}-byte prefix")
+    head = decode_head(memoryview(stored)[_PREFIX:])
+    if head.key != key:
+        raise CorruptRecord("the entry belongs to another key (digest collision)")
+    return stored[:_VERSION_SIZE], int.from_bytes(stored[_VERSION_SIZE:_PREFIX], "little"), head
 
 
 def _milliseconds(value: float | datetime.timedelta, name: str) -> int:
@@ -252,7 +267,7 @@ class _RedisReader:
 
     __slots__ = ("_chunk", "_client", "_index", "_key", "_offset", "_remaining", "_version_key")
 
-    def __init__(self, client: Any, version_key: bytes, key: str, first: bytes, remaining: int) -> None:
+    def __init__(self, client: Any, version_key: bytes, key: str, first: Buffer, remaining: int) -> None:
         self._client = client
         self._version_key = version_key
         self._key = key
@@ -285,7 +300,7 @@ class _RedisReader:
         self._offset = end
         return memoryview(chunk)[start:end]
 
-    def _next_chunk(self) -> bytes:
+    def _next_chunk(self) -> Buffer:
         self._index += 1
         chunk: bytes | None = self._client.hget(self._version_key, b"%d" % self._index)
         if chunk is None or not chunk or len(chunk) > self._remaining:
@@ -318,7 +333,7 @@ class _RedisSink:
         self._store = store
         self._head_key = head_key
         self._head = head
-        self._version = secrets.token_hex(8).encode("ascii")
+        self._version = secrets.token_hex(_VERSION_SIZE // 2).encode("ascii")
         self._first: bytes | None = None
         self._buffer = bytearray()
         self._length = 0
@@ -368,8 +383,9 @@ class _RedisSink:
                 self._stage(bytes(self._buffer))
                 self._buffer = bytearray()
             store = self._store
-            version = self._version if self._staged else b""
-            args = [self._head, version, self._length, self._first, self._staged, store._ttl_ms, store._grace_ms]
+            version = self._version if self._staged else _INLINE
+            value = b"".join((version, self._length.to_bytes(8, "little"), self._head, self._first))
+            args = [value, version, self._staged, store._ttl_ms, store._grace_ms]
             store._publish(keys=[self._head_key, self._version_key], args=args)
         except BaseException:
             self.abort()
