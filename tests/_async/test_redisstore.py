@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import time
+from pathlib import Path
 
 import pytest
 import redis.asyncio
@@ -236,6 +237,24 @@ async def test_a_corrupt_head_is_a_miss_and_is_removed(
         assert await raw.exists(head) == 0
     finally:
         await store.close()
+
+
+async def test_an_entry_whose_chunks_the_server_evicted_is_a_miss_for_the_next_tier(
+    redis_server: RedisServer, redis_prefix: str, raw: redis.asyncio.Redis, tmp_path: Path
+) -> None:
+    redis_tier = dj.AsyncRedisStore(redis_server.url, prefix=redis_prefix, chunk_size=1000)
+    disk = dj.AsyncFileStore(tmp_path / "disk")
+    value = bytes(range(256)) * 40
+    await _put(redis_tier, "k", value)
+    await _put(disk, "k", value)
+    (version_key,) = [key for key in await _keys(raw, redis_prefix) if not key.endswith(b"}")]
+    await raw.delete(version_key)  # as allkeys-lru would
+    async with dj.AsyncCache(stores=[redis_tier, disk], positive_fresh_for=None) as cache:
+        response = await cache.get("k", Origin({}).fetcher("k"))
+        async with response:
+            assert response.source == 1
+            assert bytes(await response.read()) == value
+    assert await _keys(raw, redis_prefix) != [], "the promotion wrote it back whole"
 
 
 async def test_stat_reads_a_head_longer_than_its_first_range(redis_server: RedisServer, redis_prefix: str) -> None:

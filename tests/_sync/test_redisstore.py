@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import time
+from pathlib import Path
 
 import pytest
 import redis
@@ -237,6 +238,24 @@ def test_a_corrupt_head_is_a_miss_and_is_removed(
         assert raw.exists(head) == 0
     finally:
         store.close()
+
+
+def test_an_entry_whose_chunks_the_server_evicted_is_a_miss_for_the_next_tier(
+    redis_server: RedisServer, redis_prefix: str, raw: redis.Redis, tmp_path: Path
+) -> None:
+    redis_tier = dj.RedisStore(redis_server.url, prefix=redis_prefix, chunk_size=1000)
+    disk = dj.FileStore(tmp_path / "disk")
+    value = bytes(range(256)) * 40
+    _put(redis_tier, "k", value)
+    _put(disk, "k", value)
+    (version_key,) = [key for key in _keys(raw, redis_prefix) if not key.endswith(b"}")]
+    raw.delete(version_key)  # as allkeys-lru would
+    with dj.Cache(stores=[redis_tier, disk], positive_fresh_for=None) as cache:
+        response = cache.get("k", Origin({}).fetcher("k"))
+        with response:
+            assert response.source == 1
+            assert bytes(response.read()) == value
+    assert _keys(raw, redis_prefix) != [], "the promotion wrote it back whole"
 
 
 def test_stat_reads_a_head_longer_than_its_first_range(redis_server: RedisServer, redis_prefix: str) -> None:

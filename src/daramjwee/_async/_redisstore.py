@@ -147,7 +147,10 @@ class AsyncRedisStore:
     async def get_stream(self, key: str, /) -> tuple[AsyncBytesReader | _AsyncRedisReader, Metadata]:
         """Open the entry of ``key``; raise :class:`daramjwee.NotFound` when there is none (or it is corrupt).
 
-        One ``GET`` brings the metadata and the first chunk; the receiver owns the reader.
+        One ``GET`` brings the metadata and the first chunk; the receiver owns
+        the reader.  An entry of more than one chunk whose chunks Redis has
+        evicted is removed and is a miss, so the cache can go on to the next
+        tier instead of failing mid-stream.
         """
         head_key = self._head_key(key)
         stored: bytes | None = await self._client.get(head_key)
@@ -165,7 +168,11 @@ class AsyncRedisStore:
             raise NotFound(key)
         if not remaining:
             return AsyncBytesReader(first), head.metadata
-        return _AsyncRedisReader(self._client, b"%s:%s" % (head_key, version), key, first, remaining), head.metadata
+        version_key = b"%s:%s" % (head_key, version)
+        if not await self._client.exists(version_key):  # evicted by the server's maxmemory-policy
+            await self._client.delete(head_key)
+            raise NotFound(key)
+        return _AsyncRedisReader(self._client, version_key, key, first, remaining), head.metadata
 
     async def stat(self, key: str, /) -> Metadata:
         """Metadata of ``key``; raise :class:`daramjwee.NotFound` when there is none (or it is corrupt).

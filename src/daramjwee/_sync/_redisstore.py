@@ -148,7 +148,10 @@ class RedisStore:
     def get_stream(self, key: str, /) -> tuple[BytesReader | _RedisReader, Metadata]:
         """Open the entry of ``key``; raise :class:`daramjwee.NotFound` when there is none (or it is corrupt).
 
-        One ``GET`` brings the metadata and the first chunk; the receiver owns the reader.
+        One ``GET`` brings the metadata and the first chunk; the receiver owns
+        the reader.  An entry of more than one chunk whose chunks Redis has
+        evicted is removed and is a miss, so the cache can go on to the next
+        tier instead of failing mid-stream.
         """
         head_key = self._head_key(key)
         stored: bytes | None = self._client.get(head_key)
@@ -166,7 +169,11 @@ class RedisStore:
             raise NotFound(key)
         if not remaining:
             return BytesReader(first), head.metadata
-        return _RedisReader(self._client, b"%s:%s" % (head_key, version), key, first, remaining), head.metadata
+        version_key = b"%s:%s" % (head_key, version)
+        if not self._client.exists(version_key):  # evicted by the server's maxmemory-policy
+            self._client.delete(head_key)
+            raise NotFound(key)
+        return _RedisReader(self._client, version_key, key, first, remaining), head.metadata
 
     def stat(self, key: str, /) -> Metadata:
         """Metadata of ``key``; raise :class:`daramjwee.NotFound` when there is none (or it is corrupt).
