@@ -33,7 +33,16 @@ from typing import NamedTuple
 from ._metadata import Metadata
 from ._record import MAX_KEY_BYTES, MAX_METADATA_BYTES, CorruptRecord, decode_key, decode_metadata, encode_metadata
 
-__all__ = ["HEAD_MAGIC", "PREFIX_SIZE", "Head", "decode_head", "encode_head", "head_length", "key_digest"]
+__all__ = [
+    "HEAD_MAGIC",
+    "PREFIX_SIZE",
+    "Head",
+    "decode_exact_head",
+    "decode_head",
+    "encode_head",
+    "head_length",
+    "key_digest",
+]
 
 HEAD_MAGIC = b"DJWHEAD\n"
 FORMAT_VERSION = 1
@@ -92,18 +101,25 @@ def decode_head(data: bytes | bytearray | memoryview) -> Head:
     """Decode the head at the start of ``data`` (which may continue with the body).
 
     Raises :class:`CorruptRecord` when ``data`` is shorter than the head it
-    starts, or the checksum, key or metadata are not valid.  Memoized on the
-    head's bytes: every hit of an entry decodes the same head.
+    starts, or the checksum, key or metadata are not valid.
     """
     length = head_length(data)
     if len(data) < length:
         raise CorruptRecord(f"entry of {len(data)} bytes is shorter than its {length}-byte head")
-    return _decode(bytes(memoryview(data)[:length]))
+    return decode_exact_head(bytes(memoryview(data)[:length]))
 
 
 @functools.lru_cache(maxsize=4096)
-def _decode(data: bytes) -> Head:
-    length = len(data)
+def decode_exact_head(data: bytes) -> Head:
+    """Decode ``data``, which must be exactly one head (a store that recorded the head's length slices it).
+
+    Raises :class:`CorruptRecord` as :func:`decode_head` does, and when
+    ``data`` is not exactly as long as the head it starts.  Memoized: every
+    hit of an entry decodes the same head.
+    """
+    length = head_length(data)
+    if len(data) != length:
+        raise CorruptRecord(f"a head of {length} bytes was stored as {len(data)} bytes")
     view = memoryview(data)
     key_length, _, checksum = struct.unpack_from("<III", view, 12)
     key_end = PREFIX_SIZE + key_length

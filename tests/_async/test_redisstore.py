@@ -222,7 +222,7 @@ async def test_a_corrupt_head_is_a_miss_and_is_removed(
     try:
         await _put(store, "k", b"value")
         (head,) = await _keys(raw, redis_prefix)
-        await raw.setrange(head, 24, b"DJWHEAD\n garbage")  # after the version id and the length
+        await raw.setrange(head, 28, b"DJWHEAD\n garbage")  # after the version id and the two lengths
         with pytest.raises(dj.NotFound):
             await store.get_stream("k")
         assert await raw.exists(head) == 0
@@ -231,7 +231,7 @@ async def test_a_corrupt_head_is_a_miss_and_is_removed(
         with pytest.raises(dj.NotFound):
             await store.get_stream("k")
         await _put(store, "k", b"value")
-        await raw.setrange(head, 30, b"\xff")  # inside the head: its checksum no longer matches
+        await raw.setrange(head, 34, b"\xff")  # inside the head: its checksum no longer matches
         with pytest.raises(dj.NotFound):
             await store.stat("k")
         assert await raw.exists(head) == 0

@@ -223,7 +223,7 @@ def test_a_corrupt_head_is_a_miss_and_is_removed(
     try:
         _put(store, "k", b"value")
         (head,) = _keys(raw, redis_prefix)
-        raw.setrange(head, 24, b"DJWHEAD\n garbage")  # after the version id and the length
+        raw.setrange(head, 28, b"DJWHEAD\n garbage")  # after the version id and the two lengths
         with pytest.raises(dj.NotFound):
             store.get_stream("k")
         assert raw.exists(head) == 0
@@ -232,7 +232,7 @@ def test_a_corrupt_head_is_a_miss_and_is_removed(
         with pytest.raises(dj.NotFound):
             store.get_stream("k")
         _put(store, "k", b"value")
-        raw.setrange(head, 30, b"\xff")  # inside the head: its checksum no longer matches
+        raw.setrange(head, 34, b"\xff")  # inside the head: its checksum no longer matches
         with pytest.raises(dj.NotFound):
             store.stat("k")
         assert raw.exists(head) == 0

@@ -5,6 +5,7 @@ Layout of one entry of key ``k`` under ``prefix`` (``D`` = :func:`key_digest` of
 
     {prefix}{D}            string  version id (16 ASCII bytes; "0" * 16 when the first chunk is all of it)
                                    body length (u64, little-endian)
+                                   head length (u32, little-endian)
                                    head (key + metadata, see daramjwee._entryhead)
                                    the first chunk of the body (up to chunk_size bytes)
     {prefix}{D}:{version}  hash    "1", "2", ...: the following chunks, in order
@@ -28,11 +29,12 @@ from __future__ import annotations
 import datetime
 import math
 import secrets
+import struct
 from typing import Any
 
 from redis import Redis, RedisCluster
 
-from .._entryhead import Head, decode_head, encode_head, head_length, key_digest
+from .._entryhead import Head, decode_exact_head, encode_head, key_digest
 from .._errors import ConfigError, NotFound
 from .._metadata import Metadata
 from .._record import CorruptRecord
@@ -46,7 +48,8 @@ DEFAULT_CHUNK_SIZE = 1 << 20
 
 _VERSION_SIZE = 16
 _INLINE = b"0" * _VERSION_SIZE
-_PREFIX = _VERSION_SIZE + 8  # version id, body length
+_LAYOUT = struct.Struct("<16sQI")  # version id, body length, head length
+_PREFIX = _LAYOUT.size
 _STAT_READ = 4096  # bytes a stat reads first: enough for the head of most entries
 
 # KEYS: head, version key.  ARGV: new head value, version, staged chunk count, ttl ms, grace ms.
@@ -183,8 +186,8 @@ class RedisStore:
         head_key = self._head_key(key)
         stored: bytes = self._client.getrange(head_key, 0, _STAT_READ - 1)
         try:
-            if len(stored) > _PREFIX:
-                needed = _PREFIX + head_length(memoryview(stored)[_PREFIX:])
+            if len(stored) >= _PREFIX:
+                needed = _PREFIX + _LAYOUT.unpack_from(stored)[2]
                 if len(stored) < needed:
                     stored += self._client.getrange(head_key, len(stored), needed - 1)
             return _parse(stored, key)[2].metadata
@@ -230,10 +233,11 @@ def _parse(stored: bytes, key: str) -> tuple[bytes, int, Head]:
     """Version id, body length and head of a stored entry of ``key``; :class:`CorruptRecord` if it is not one."""
     if len(stored) < _PREFIX:
         raise CorruptRecord(f"entry of {len(stored)} bytes is shorter than its {_PREFIX}-byte prefix")
-    head = decode_head(memoryview(stored)[_PREFIX:])
+    version, length, head_size = _LAYOUT.unpack_from(stored)
+    head = decode_exact_head(stored[_PREFIX : _PREFIX + head_size])
     if head.key != key:
         raise CorruptRecord("the entry belongs to another key (digest collision)")
-    return stored[:_VERSION_SIZE], int.from_bytes(stored[_VERSION_SIZE:_PREFIX], "little"), head
+    return version, length, head
 
 
 def _milliseconds(value: float | datetime.timedelta, name: str) -> int:
@@ -391,7 +395,8 @@ class _RedisSink:
                 self._buffer = bytearray()
             store = self._store
             version = self._version if self._staged else _INLINE
-            value = b"".join((version, self._length.to_bytes(8, "little"), self._head, self._first))
+            prefix = _LAYOUT.pack(version, self._length, len(self._head))
+            value = b"".join((prefix, self._head, self._first))
             args = [value, version, self._staged, store._ttl_ms, store._grace_ms]
             store._publish(keys=[self._head_key, self._version_key], args=args)
         except BaseException:
