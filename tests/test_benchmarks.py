@@ -53,3 +53,21 @@ def test_filestore_benchmark_reports_every_case_and_ratio(tmp_path: Path) -> Non
     assert all(case["best"] > 0 for case in report["cases"].values())  # type: ignore[operator]
     assert_ratios_reported(report, "hit: filestore/diskcache", "stream: filestore/raw")
     assert "hit: filestore/diskcache" in stdout
+
+
+def test_shared_tiers_benchmark_reports_every_case_and_ratio(tmp_path: Path) -> None:
+    stdout, report = run_benchmark("bench_shared_tiers.py", tmp_path / "shared.json", "--quick", "--rounds", "1")
+    assert set(report["cases"]) == {
+        "redis-1k",
+        "raw-redis-1k",
+        "redis-1m",
+        "raw-redis-1m",
+        "s3-1m",
+        "raw-s3-1m",
+        "s3-large",
+        "raw-s3-large",
+    }
+    assert all(case["best"] > 0 for case in report["cases"].values())  # type: ignore[operator]
+    assert_ratios_reported(report, "redis-1k: cache/raw", "redis-1m: cache/raw", "s3-1m: cache/raw")
+    assert_ratios_reported(report, "s3-large: cache/raw")
+    assert "redis-1k: cache/raw" in stdout
