@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["MotoServer", "RedisServer", "free_port"]
+__all__ = ["MotoServer", "RedisCluster", "RedisServer", "free_port"]
 
 _START_TIMEOUT = 30.0
 
@@ -45,7 +45,7 @@ def _wait_until(ready: Callable[[], bool], what: str, process: subprocess.Popen[
 class RedisServer:
     """A ``redis-server`` child process without persistence; can be killed and restarted on the same port."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, cluster: bool = False) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError(
@@ -54,6 +54,7 @@ class RedisServer:
             )
         self.binary = binary
         self.directory = directory
+        self.cluster = cluster
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -73,6 +74,8 @@ class RedisServer:
         self.directory.mkdir(parents=True, exist_ok=True)
         command = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
         command += ["--dir", str(self.directory), "--protected-mode", "no", "--loglevel", "warning"]
+        if self.cluster:
+            command += ["--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{self.port}.conf"]
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         _wait_until(self._ping, "redis-server", self.process)
 
@@ -92,6 +95,38 @@ class RedisServer:
                 self.process.kill()
                 self.process.wait()
         self.process = None
+
+
+class RedisCluster:
+    """A Redis Cluster of ``size`` primaries (no replicas) on loopback, made with ``redis-cli --cluster create``."""
+
+    def __init__(self, directory: Path, size: int = 3) -> None:
+        self.nodes = [RedisServer(directory / f"node-{index}", cluster=True) for index in range(size)]
+
+    def start(self) -> None:
+        for node in self.nodes:
+            node.start()
+        addresses = [f"127.0.0.1:{node.port}" for node in self.nodes]
+        command = ["redis-cli", "--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes"]
+        subprocess.run(command, check=True, capture_output=True, timeout=60)
+        _wait_until(self._ready, "redis cluster", self.nodes[0].process)  # type: ignore[arg-type]
+
+    def _ready(self) -> bool:
+        for node in self.nodes:
+            with socket.create_connection(("127.0.0.1", node.port), timeout=1) as connection:
+                connection.sendall(b"CLUSTER INFO\r\n")
+                if b"cluster_state:ok" not in connection.recv(4096):
+                    return False
+        return True
+
+    @property
+    def port(self) -> int:
+        """The port of one node: a cluster client discovers the others from it."""
+        return self.nodes[0].port
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
 
 
 class MotoServer:

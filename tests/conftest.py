@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from _servers import MotoServer, RedisServer
+from _servers import MotoServer, RedisCluster, RedisServer
 
 
 @pytest.fixture(autouse=True)
@@ -49,3 +49,12 @@ def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
+    """A three-primary Redis Cluster for the session."""
+    cluster = RedisCluster(tmp_path_factory.mktemp("redis-cluster"))
+    cluster.start()
+    yield cluster
+    cluster.stop()
