@@ -42,7 +42,23 @@ def _wait_until(ready: Callable[[], bool], what: str, process: subprocess.Popen[
     raise RuntimeError(f"{what} did not answer within {_START_TIMEOUT} s")
 
 
-class RedisServer:
+class _ChildServer:
+    """A server running as a child process of the tests."""
+
+    process: subprocess.Popen[bytes] | None = None
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+
+class RedisServer(_ChildServer):
     """A ``redis-server`` child process without persistence; can be killed and restarted on the same port."""
 
     def __init__(self, directory: Path, *, cluster: bool = False) -> None:
@@ -86,16 +102,6 @@ class RedisServer:
             self.process.wait()
         self.process = None
 
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None
-
 
 class RedisCluster:
     """A Redis Cluster of ``size`` primaries (no replicas) on loopback, made with ``redis-cli --cluster create``."""
@@ -129,7 +135,7 @@ class RedisCluster:
             node.stop()
 
 
-class MotoServer:
+class MotoServer(_ChildServer):
     """moto's S3 API server (``python -m moto.server``) on loopback; ``bucket()`` makes a fresh bucket."""
 
     access_key = "daramjwee-test"
@@ -175,13 +181,3 @@ class MotoServer:
             "region": self.region,
             "client_options": {"allow_http": True},
         }
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None

@@ -164,13 +164,14 @@ class AsyncRedisStore:
         except CorruptRecord:
             await self._client.delete(head_key)
             raise NotFound(key) from None
-        first = memoryview(stored)[_PREFIX + head.length :]
-        remaining = length - len(first)
+        body_start = _PREFIX + head.length
+        remaining = length - (len(stored) - body_start)
         if remaining < 0 or (remaining and version == _INLINE):
             await self._client.delete(head_key)
             raise NotFound(key)
-        if not remaining:
-            return AsyncBytesReader(first), head.metadata
+        if not remaining:  # the whole value: one copy now, none when the caller reads it all
+            return AsyncBytesReader(stored[body_start:]), head.metadata
+        first = memoryview(stored)[body_start:]
         version_key = b"%s:%s" % (head_key, version)
         if not await self._client.exists(version_key):  # evicted by the server's maxmemory-policy
             await self._client.delete(head_key)

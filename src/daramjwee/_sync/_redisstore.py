@@ -165,13 +165,14 @@ class RedisStore:
         except CorruptRecord:
             self._client.delete(head_key)
             raise NotFound(key) from None
-        first = memoryview(stored)[_PREFIX + head.length :]
-        remaining = length - len(first)
+        body_start = _PREFIX + head.length
+        remaining = length - (len(stored) - body_start)
         if remaining < 0 or (remaining and version == _INLINE):
             self._client.delete(head_key)
             raise NotFound(key)
-        if not remaining:
-            return BytesReader(first), head.metadata
+        if not remaining:  # the whole value: one copy now, none when the caller reads it all
+            return BytesReader(stored[body_start:]), head.metadata
+        first = memoryview(stored)[body_start:]
         version_key = b"%s:%s" % (head_key, version)
         if not self._client.exists(version_key):  # evicted by the server's maxmemory-policy
             self._client.delete(head_key)
