@@ -27,6 +27,7 @@ returns a mix of two values or a short value.
 from __future__ import annotations
 
 import datetime
+import functools
 import math
 import secrets
 import struct
@@ -146,7 +147,7 @@ class RedisStore:
         self._closed = False
 
     def _head_key(self, key: str) -> bytes:
-        return b"%s{%s}" % (self._prefix, key_digest(key).encode("ascii"))
+        return _head_key(self._prefix, key)
 
     def get_stream(self, key: str, /) -> tuple[BytesReader | _RedisReader, Metadata]:
         """Open the entry of ``key``; raise :class:`daramjwee.NotFound` when there is none (or it is corrupt).
@@ -228,6 +229,12 @@ class RedisStore:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} prefix={self.prefix!r} chunk_size={self._chunk_size}>"
+
+
+@functools.lru_cache(maxsize=4096)
+def _head_key(prefix: bytes, key: str) -> bytes:
+    """``{prefix}{D}``: the Redis key of the entry of ``key`` (memoized: every hit of a key names it again)."""
+    return b"%s{%s}" % (prefix, key_digest(key).encode("ascii"))
 
 
 def _parse(stored: bytes, key: str) -> tuple[bytes, int, Head]:
