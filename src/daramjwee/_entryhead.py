@@ -60,7 +60,6 @@ class Head(NamedTuple):
     length: int
 
 
-@functools.lru_cache(maxsize=4096)
 def key_digest(key: str) -> str:
     """64 lowercase hex digits of SHA-256 over the key's stored form: the key's name in a remote store."""
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
@@ -109,14 +108,20 @@ def decode_head(data: bytes | bytearray | memoryview) -> Head:
     return decode_exact_head(bytes(memoryview(data)[:length]))
 
 
-@functools.lru_cache(maxsize=4096)
 def decode_exact_head(data: bytes) -> Head:
     """Decode ``data``, which must be exactly one head (a store that recorded the head's length slices it).
 
     Raises :class:`CorruptRecord` as :func:`decode_head` does, and when
-    ``data`` is not exactly as long as the head it starts.  Memoized: every
-    hit of an entry decodes the same head.
+    ``data`` is not exactly as long as the head it starts.  Heads of up to
+    4 KiB are memoized (every hit of an entry decodes the same head; the
+    bound keeps the memo's memory small whatever the keys and metadata).
     """
+    if len(data) <= _MEMO_LIMIT:
+        return _decode_memoized(data)
+    return _decode(data)
+
+
+def _decode(data: bytes) -> Head:
     length = head_length(data)
     if len(data) != length:
         raise CorruptRecord(f"a head of {length} bytes was stored as {len(data)} bytes")
@@ -128,3 +133,7 @@ def decode_exact_head(data: bytes) -> Head:
     if zlib.crc32(metadata_bytes, zlib.crc32(key_bytes, zlib.crc32(view[:_CHECKED]))) != checksum:
         raise CorruptRecord("entry head checksum mismatch")
     return Head(decode_key(key_bytes), decode_metadata(metadata_bytes), length)
+
+
+_MEMO_LIMIT = 4096
+_decode_memoized = functools.lru_cache(maxsize=4096)(_decode)

@@ -146,7 +146,9 @@ class AsyncRedisStore:
         self._closed = False
 
     def _head_key(self, key: str) -> bytes:
-        return _head_key(self._prefix, key)
+        if len(key) <= _MEMO_KEY_LIMIT:
+            return _memoized_head_key(self._prefix, key)
+        return _entry_key(self._prefix, key)
 
     async def get_stream(self, key: str, /) -> tuple[AsyncBytesReader | _AsyncRedisReader, Metadata]:
         """Open the entry of ``key``; raise :class:`daramjwee.NotFound` when there is none (or it is corrupt).
@@ -230,10 +232,13 @@ class AsyncRedisStore:
         return f"<{type(self).__name__} prefix={self.prefix!r} chunk_size={self._chunk_size}>"
 
 
-@functools.lru_cache(maxsize=4096)
-def _head_key(prefix: bytes, key: str) -> bytes:
-    """``{prefix}{D}``: the Redis key of the entry of ``key`` (memoized: every hit of a key names it again)."""
+def _entry_key(prefix: bytes, key: str) -> bytes:
+    """``{prefix}{D}``: the Redis key of the entry of ``key``."""
     return b"%s{%s}" % (prefix, key_digest(key).encode("ascii"))
+
+
+_MEMO_KEY_LIMIT = 256
+_memoized_head_key = functools.lru_cache(maxsize=4096)(_entry_key)  # every hit of a key names it again
 
 
 def _parse(stored: bytes, key: str) -> tuple[bytes, int, Head]:
