@@ -121,10 +121,26 @@ async def test_seed06_stale_hit_read_to_eof_schedules_refresh_before_close() -> 
     async with dj.AsyncCache(stores=mem_tiers(1), positive_fresh_for=0) as cache:
         await cache.get_bytes("k", origin.fetcher("k"))
         response = await cache.get("k", origin.fetcher("k"))
+        assert response.stale
         assert await response.read() == b"v"
         assert cache.stats().refreshes_scheduled == 1
         await response.aclose()
         assert cache.stats().stale_hits == 1
+
+
+async def test_a_response_says_whether_it_served_a_stale_entry() -> None:
+    tiers = mem_tiers(2)
+    async with dj.AsyncCache(stores=tiers, tier_fresh_for={0: (3600, 60), 1: (0, 60)}) as cache:
+        await put(tiers[0], "fresh", b"f")
+        await put(tiers[1], "old", b"o")
+        async with await cache.get("fresh", Origin().fetcher("fresh")) as response:
+            assert not response.stale
+        async with await cache.get("old", Origin({"old": b"n"}).fetcher("old")) as response:
+            assert response.stale
+            assert response.source == 1
+        async with await cache.get("miss", Origin({"miss": b"m"}).fetcher("miss")) as response:
+            assert not response.stale
+            assert response.source is None
 
 
 async def test_pitfall_freshness_zero_means_always_stale() -> None:

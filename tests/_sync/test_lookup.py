@@ -122,10 +122,26 @@ def test_seed06_stale_hit_read_to_eof_schedules_refresh_before_close() -> None:
     with dj.Cache(stores=mem_tiers(1), positive_fresh_for=0) as cache:
         cache.get_bytes("k", origin.fetcher("k"))
         response = cache.get("k", origin.fetcher("k"))
+        assert response.stale
         assert response.read() == b"v"
         assert cache.stats().refreshes_scheduled == 1
         response.close()
         assert cache.stats().stale_hits == 1
+
+
+def test_a_response_says_whether_it_served_a_stale_entry() -> None:
+    tiers = mem_tiers(2)
+    with dj.Cache(stores=tiers, tier_fresh_for={0: (3600, 60), 1: (0, 60)}) as cache:
+        put(tiers[0], "fresh", b"f")
+        put(tiers[1], "old", b"o")
+        with cache.get("fresh", Origin().fetcher("fresh")) as response:
+            assert not response.stale
+        with cache.get("old", Origin({"old": b"n"}).fetcher("old")) as response:
+            assert response.stale
+            assert response.source == 1
+        with cache.get("miss", Origin({"miss": b"m"}).fetcher("miss")) as response:
+            assert not response.stale
+            assert response.source is None
 
 
 def test_pitfall_freshness_zero_means_always_stale() -> None:

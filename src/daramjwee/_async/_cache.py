@@ -225,7 +225,8 @@ class AsyncCache:
                     self._generations.end(ticket)
             raise NotFound(key)
         tee = None
-        if positive is not None and is_stale(metadata, positive, time.time()):
+        stale = positive is not None and is_stale(metadata, positive, time.time())
+        if stale:
             self._stats.add("stale_hits")
             tee = AsyncTee(self, key, (), None, self._on_done_refresh(key, fetch, metadata))
         elif tier:
@@ -234,8 +235,8 @@ class AsyncCache:
             await self._discard_reader(tier, key, reader)
             if tee is not None:
                 await tee.abort()
-            return AsyncResponse(_NOT_MODIFIED, metadata, tier, EMPTY_READER, None, self._chunk_size)
-        return AsyncResponse(_OK, metadata, tier, reader, tee, self._chunk_size)
+            return AsyncResponse(_NOT_MODIFIED, metadata, tier, EMPTY_READER, None, self._chunk_size, stale=stale)
+        return AsyncResponse(_OK, metadata, tier, reader, tee, self._chunk_size, stale=stale)
 
     async def _promotion(self, tier: int, key: str, metadata: Metadata) -> AsyncTee | None:
         """Open sinks on every tier above ``tier`` for a streaming promotion (``None`` if none opened)."""

@@ -25,9 +25,11 @@ class AsyncResponse:
             when ``if_none_match`` matched.
         metadata: the entry's :class:`Metadata` (immutable).
         source: index of the tier that served the body, or ``None`` for the origin.
+        stale: whether the served entry was stale (a background refresh was
+            scheduled for when the response is read to the end or closed).
     """
 
-    __slots__ = ("_chunk_size", "_closed", "_reader", "_tee", "metadata", "source", "status")
+    __slots__ = ("_chunk_size", "_closed", "_reader", "_tee", "metadata", "source", "stale", "status")
 
     def __init__(
         self,
@@ -37,10 +39,13 @@ class AsyncResponse:
         reader: AsyncReader,
         tee: AsyncTee | None,
         chunk_size: int,
+        *,
+        stale: bool = False,
     ) -> None:
         self.status = status
         self.metadata = metadata
         self.source = source
+        self.stale = stale
         self._reader = reader
         self._tee = tee
         self._chunk_size = chunk_size
@@ -126,6 +131,7 @@ class AsyncBytesResponse(AsyncResponse):
     """
 
     __slots__ = ("_data", "_position")
+    stale = False  # a class attribute: a fresh hit sets nothing more than it must
 
     def __init__(self, metadata: Metadata, source: int, data: bytes, chunk_size: int) -> None:
         self.status = _OK

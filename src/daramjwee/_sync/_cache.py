@@ -226,7 +226,8 @@ class Cache:
                     self._generations.end(ticket)
             raise NotFound(key)
         tee = None
-        if positive is not None and is_stale(metadata, positive, time.time()):
+        stale = positive is not None and is_stale(metadata, positive, time.time())
+        if stale:
             self._stats.add("stale_hits")
             tee = Tee(self, key, (), None, self._on_done_refresh(key, fetch, metadata))
         elif tier:
@@ -235,8 +236,8 @@ class Cache:
             self._discard_reader(tier, key, reader)
             if tee is not None:
                 tee.abort()
-            return Response(_NOT_MODIFIED, metadata, tier, EMPTY_READER, None, self._chunk_size)
-        return Response(_OK, metadata, tier, reader, tee, self._chunk_size)
+            return Response(_NOT_MODIFIED, metadata, tier, EMPTY_READER, None, self._chunk_size, stale=stale)
+        return Response(_OK, metadata, tier, reader, tee, self._chunk_size, stale=stale)
 
     def _promotion(self, tier: int, key: str, metadata: Metadata) -> Tee | None:
         """Open sinks on every tier above ``tier`` for a streaming promotion (``None`` if none opened)."""
