@@ -90,8 +90,9 @@ class RedisServer(_ChildServer):
         self.directory.mkdir(parents=True, exist_ok=True)
         command = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
         command += ["--dir", str(self.directory), "--protected-mode", "no", "--loglevel", "warning"]
-        if self.cluster:
+        if self.cluster:  # the bus port is given: the default, port + 10000, may be past 65535
             command += ["--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{self.port}.conf"]
+            command += ["--cluster-port", str(free_port())]
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         _wait_until(self._ping, "redis-server", self.process)
 
