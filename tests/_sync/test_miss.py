@@ -9,8 +9,10 @@ import time
 import pytest
 
 import daramjwee as dj
+from daramjwee._sync._primitives import sleep
 from daramjwee.testing import FaultyStore
 
+from ._flavour import run_concurrently
 from ._helpers import Origin, eventually, holding, holds, mem_tiers, stat_of
 
 MiB = 1 << 20
@@ -166,3 +168,34 @@ def test_fan_out_of_an_entry_evicted_from_a_tier0_without_peek_is_counted_as_fai
         eventually(lambda: cache.stats().fanouts + cache.stats().fanouts_failed == 3)
         assert cache.stats().fanouts_failed == 1
         assert not holds(lower, "a")
+
+
+def test_a_value_declared_larger_than_tier0_fills_the_first_tier_that_can_hold_it() -> None:
+    value = bytes(range(250)) * 20  # 5,000 bytes
+    calls = 0
+
+    def fetch(old: dj.Metadata | None) -> dj.FetchResult:
+        nonlocal calls
+        calls += 1
+        sleep(0.05)
+        return dj.FetchResult([value[:2500], value[2500:]], dj.Metadata(attrs={"content-length": str(len(value))}))
+
+    tiers = [dj.MemStore(capacity=1000), dj.MemStore(capacity=10_000), dj.MemStore()]
+    with dj.Cache(stores=tiers, positive_fresh_for=None) as cache:
+        results = run_concurrently([lambda: cache.get_bytes("big", fetch) for _ in range(5)])
+        assert results == [value] * 5
+        assert calls == 1, "the waiters were served from the tier the leader filled"
+        eventually(lambda: "big" in tiers[2])
+        assert ["big" in tier for tier in tiers] == [False, True, True]
+        with cache.get("big", fetch) as response:
+            assert response.source == 1
+            assert bytes(response.read()) == value
+        assert calls == 1
+
+
+def test_a_value_of_unknown_length_fills_tier0_as_before() -> None:
+    tiers = [dj.MemStore(capacity=1000), dj.MemStore()]
+    with dj.Cache(stores=tiers) as cache:
+        assert cache.get_bytes("big", Origin({"big": b"x" * 5000}).fetcher("big")) == b"x" * 5000
+        assert cache.stats().fills_aborted == 1
+        assert "big" not in tiers[1], "nothing declared the length, so nothing could be filled"

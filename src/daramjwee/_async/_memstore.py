@@ -55,6 +55,11 @@ class AsyncMemStore:
         """Nothing to release; entries stay readable by streams already open."""
 
     @property
+    def capacity(self) -> int | None:
+        """The byte capacity, or ``None`` when unbounded."""
+        return self._table.capacity
+
+    @property
     def used(self) -> int:
         """Value bytes stored."""
         return self._table.used

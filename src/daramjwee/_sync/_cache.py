@@ -52,11 +52,12 @@ _EMPTY_METADATA = Metadata()
 class _Flight:
     """One in-progress origin fetch that concurrent misses of the key wait for."""
 
-    __slots__ = ("done", "published")
+    __slots__ = ("done", "published", "tier")
 
     def __init__(self) -> None:
         self.done = Event()
         self.published = False
+        self.tier = 0  # the tier the leader fills (a value too large for tier 0 fills a lower one)
 
 
 class Cache:
@@ -99,6 +100,7 @@ class Cache:
         self._tier_chain = tuple(enumerate(self._tiers))  # (index, store) pairs: no enumerate() per get
         self._memory_lookup = memory_lookup(stores[0])
         self._memory_peek = memory_peek(stores[0])
+        self._capacities = tuple(_capacity(store) for store in stores)
         self._freshness = tuple(config.freshness(tier) for tier in range(len(stores)))
         self._positive_fresh_for_0 = self._freshness[0][0]
         self._logger = config.logger
@@ -278,7 +280,7 @@ class Cache:
                 self._forget_flight(key, flight)
                 return self._fetch_uncached(key, fetch, if_none_match)
             if flight.published:
-                response = self._top_hit(key, fetch, if_none_match)
+                response = self._top_hit(key, fetch, if_none_match, flight.tier)
                 if response is not None:
                     return response
             if time.monotonic() >= deadline:
@@ -296,21 +298,21 @@ class Cache:
         self._land(key, flight, True)
         return response
 
-    def _top_hit(self, key: str, fetch: Fetcher, if_none_match: str | None) -> Response | None:
-        """Serve ``key`` from tier 0 as it is now; ``None`` if tier 0 lacks it or fails."""
+    def _top_hit(self, key: str, fetch: Fetcher, if_none_match: str | None, tier: int = 0) -> Response | None:
+        """Serve ``key`` from ``tier`` (where a fill lands) as it is now; ``None`` if it lacks it or fails."""
         try:
-            reader, metadata = self._tiers[0].get_stream(key)
+            reader, metadata = self._tiers[tier].get_stream(key)
         except NotFound:
             return None
         except Exception as error:
-            self._store_failed(0, "get_stream", key, error)
+            self._store_failed(tier, "get_stream", key, error)
             return None
         if type(metadata) is not Metadata:
-            self._discard_reader(0, key, reader)
-            self._store_failed(0, "get_stream", key, StoreContractError(f"returned {metadata!r} as metadata"))
+            self._discard_reader(tier, key, reader)
+            self._store_failed(tier, "get_stream", key, StoreContractError(f"returned {metadata!r} as metadata"))
             return None
-        self._stats.tier(0, "hits")
-        return self._serve_hit(0, key, reader, metadata, fetch, if_none_match)
+        self._stats.tier(tier, "hits")
+        return self._serve_hit(tier, key, reader, metadata, fetch, if_none_match)
 
     def _forget_flight(self, key: str, flight: _Flight) -> None:
         with self._state_lock:
@@ -325,7 +327,12 @@ class Cache:
             flight.done.set()
 
     def _fetch(self, key: str, fetch: Fetcher, if_none_match: str | None, flight: _Flight | None) -> Response:
-        """Fetch from the origin and stream the body while filling tier 0 (SPEC §3.4)."""
+        """Fetch from the origin and stream the body while filling tier 0 (SPEC §3.4).
+
+        A body whose length the origin declared (``attrs["content-length"]``)
+        and that tier 0 cannot hold fills the first tier that can; the
+        fan-out then copies it from there to the tiers below.
+        """
         try:
             self._stats.add("origin_fetches")
             result = call_fetcher(fetch, None)
@@ -342,7 +349,10 @@ class Cache:
             self._land(key, flight, False)
             raise
         ticket = self._generations.begin(key)
-        targets = self._open_sinks(key, range(1), metadata)
+        fill = self._fill_tier(metadata)
+        if flight is not None:
+            flight.tier = fill
+        targets = self._open_sinks(key, range(fill, fill + 1), metadata)
         if not targets:
             self._generations.end(ticket)
             self._land(key, flight, False)
@@ -352,7 +362,7 @@ class Cache:
             if tiers:
                 self._stats.add("fills_published")
                 self._land(key, flight, True)
-                self._schedule_fan_out(key, ticket)
+                self._schedule_fan_out(key, ticket, fill)
             else:
                 self._stats.add("fills_aborted")
                 self._land(key, flight, False)
@@ -541,31 +551,33 @@ class Cache:
 
     # -- background work -----------------------------------------------------------
 
-    def _schedule_fan_out(self, key: str, ticket: Ticket) -> None:
-        """Copy tier 0's entry of ``key`` to every lower tier in the background; ends ``ticket``.
+    def _schedule_fan_out(self, key: str, ticket: Ticket, source: int = 0) -> None:
+        """Copy tier ``source``'s entry of ``key`` to every lower tier in the background; ends ``ticket``.
 
         A memory tier 0 that can ``peek`` is read now, just after the publish:
         a busy small tier 0 may evict the entry before the job runs, and the
         lower tiers would then never get it.
         """
-        if len(self._stores) == 1:
+        if source == len(self._stores) - 1:
             self._generations.end(ticket)
             return
         snapshot = None
-        if self._memory_peek is not None:
+        if source == 0 and self._memory_peek is not None:
             try:
                 snapshot = self._memory_peek(key)
             except NotFound:
                 pass
         try:
-            self._runtime.submit("fan-out", lambda: self._fan_out(key, ticket, snapshot))
+            self._runtime.submit("fan-out", lambda: self._fan_out(key, ticket, snapshot, source))
         except BackgroundJobRejected as error:
             self._generations.end(ticket)
             self._stats.add("fanouts_failed")
             self._logger.warning("fan-out of %r to lower tiers dropped: %s", key, error, extra={"key": key})
 
-    def _fan_out(self, key: str, ticket: Ticket, snapshot: tuple[bytes, Metadata] | None = None) -> None:
-        """Background job: copy tier 0's entry (or ``snapshot`` of it) to the lower tiers; owns ``ticket``."""
+    def _fan_out(
+        self, key: str, ticket: Ticket, snapshot: tuple[bytes, Metadata] | None = None, source: int = 0
+    ) -> None:
+        """Background job: copy tier ``source``'s entry (or ``snapshot`` of it) to the lower tiers; owns ``ticket``."""
         deadline = time.monotonic() + self._config.worker_timeout
         try:
             if not self._generations.may_publish(ticket):
@@ -573,16 +585,19 @@ class Cache:
             with cancel_after(self._config.worker_timeout):
                 try:
                     if snapshot is None:
-                        reader, metadata = self._tiers[0].get_stream(key)
+                        reader, metadata = self._tiers[source].get_stream(key)
                     else:
                         reader, metadata = BytesReader(snapshot[0]), snapshot[1]
                 except NotFound:
                     self._stats.add("fanouts_failed")
                     self._logger.warning(
-                        "fan-out of %r skipped: tier 0 no longer holds it (evicted or deleted)", key, extra={"key": key}
+                        "fan-out of %r skipped: tier %d no longer holds it (evicted or deleted)",
+                        key,
+                        source,
+                        extra={"key": key, "tier": source},
                     )
                     return
-                tiers = range(1, len(self._stores))
+                tiers = range(source + 1, len(self._stores))
                 published = self._write_entry(key, tiers, metadata, reader, ticket, deadline)
             self._stats.add("fanouts" if len(published) == len(tiers) else "fanouts_failed")
         except Exception as error:
@@ -640,9 +655,9 @@ class Cache:
             with cancel_after(self._config.worker_timeout):
                 published = self._refetch(key, fetch, ticket, hint, deadline)
             self._stats.add("refreshes_completed")
-            if published and len(self._stores) > 1:
+            if published and published[0] < len(self._stores) - 1:
                 fanned_out = True
-                self._fan_out(key, ticket)
+                self._fan_out(key, ticket, source=published[0])
         except Exception as error:
             self._stats.add("refreshes_failed")
             self._logger.warning("background refresh of %r failed: %r", key, error, extra={"key": key})
@@ -668,7 +683,19 @@ class Cache:
             negative = NEGATIVE.replace(cached_at=time.time())
             return self._write_entry(key, range(1), negative, EMPTY_READER, ticket)
         metadata = _origin_metadata(result.metadata)
-        return self._write_entry(key, range(1), metadata, open_body(result.body), ticket, deadline)
+        fill = self._fill_tier(metadata)
+        return self._write_entry(key, range(fill, fill + 1), metadata, open_body(result.body), ticket, deadline)
+
+    def _fill_tier(self, metadata: Metadata) -> int:
+        """Tier 0, or the first tier able to hold a body longer than tier 0's capacity, as the origin declared it."""
+        declared = metadata.attrs.get("content-length")
+        if declared is None or not declared.isdigit():
+            return 0
+        size = int(declared)
+        for tier, capacity in enumerate(self._capacities):
+            if capacity is None or size <= capacity:
+                return tier
+        return 0
 
     def _current_metadata(self, key: str) -> Metadata | None:
         """Metadata of the fastest tier holding ``key`` (for a conditional refetch)."""
@@ -747,6 +774,12 @@ class Cache:
     def __repr__(self) -> str:
         chain = " -> ".join(type(store).__name__ for store in self._stores)
         return f"<{type(self).__name__} [{chain}]{' closed' if self._closed else ''}>"
+
+
+def _capacity(store: object) -> int | None:
+    """A store's optional ``capacity`` (bytes it can hold at most), or ``None`` when it declares none."""
+    capacity = getattr(store, "capacity", None)
+    return capacity if isinstance(capacity, int) and not isinstance(capacity, bool) else None
 
 
 def _origin_metadata(metadata: Metadata | None) -> Metadata:
