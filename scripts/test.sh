@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
-# The full check of the project, as CI runs it: install (Python packages, redis-server), generated-code drift,
+# The full check of the project, as CI runs it: install (Python packages, redis-server, curl), generated-code drift,
 # lint, types, tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v redis-server >/dev/null; then
-    echo "== installing redis-server (Debian package) for the Redis tier tests"
+# Debian packages the tests run for real: redis-server (Redis tier), curl (an HTTP client of the proxy tests).
+missing=""
+command -v redis-server >/dev/null || missing="$missing redis-server"
+command -v curl >/dev/null || missing="$missing curl"
+if [ -n "$missing" ]; then
+    echo "== installing$missing (Debian packages)"
     SUDO=""
     if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server >/dev/null
+    # shellcheck disable=SC2086
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
 fi
 python3 -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 

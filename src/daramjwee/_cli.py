@@ -1,8 +1,8 @@
-"""The ``daramjwee`` command line: ``daramjwee demo``.
+"""The ``daramjwee`` command line: ``daramjwee demo`` and ``daramjwee serve``.
 
-The command modules import ``rich``, an optional dependency (``pip install
-'daramjwee[cli]'``), so they are imported only when their command runs:
-``import daramjwee`` never needs it.
+The command modules import optional dependencies (``rich`` for the demo,
+uvicorn and httpx for the server), so they are imported only when their
+command runs: ``import daramjwee`` never needs them.
 """
 
 from __future__ import annotations
@@ -46,7 +46,38 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--seed", type=int, default=7, help="random seed of the workload (default: 7)")
     demo.set_defaults(handler=_demo)
+    _add_serve(commands)
     return parser
+
+
+def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    serve = commands.add_parser(
+        "serve",
+        help="run a streaming HTTP caching proxy in front of an origin",
+        description="Serve GET and HEAD of an origin (http(s):// URL, s3:// URL or directory) through memory and "
+        "file tiers (plus optional Redis and object-storage tiers). Flags override the --config TOML file.",
+        argument_default=argparse.SUPPRESS,
+    )
+    serve.add_argument("--config", metavar="FILE", help="TOML file with any of the settings below")
+    serve.add_argument("--origin", metavar="URL_OR_DIR", help="what to cache: http(s)://..., s3://... or a directory")
+    serve.add_argument("--host", help="address to listen on (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default: 8080)")
+    serve.add_argument("--memory", metavar="SIZE", help="memory tier capacity (default: 256MiB)")
+    serve.add_argument("--disk", metavar="SIZE", help="file tier capacity (default: 10GiB)")
+    serve.add_argument("--cache-dir", metavar="DIR", help="file tier directory (default: ./daramjwee-cache)")
+    serve.add_argument("--redis", metavar="URL", help="add a Redis tier, e.g. redis://127.0.0.1:6379/0")
+    serve.add_argument("--s3", metavar="URL", help="add an object-storage tier, e.g. s3://bucket/cache")
+    serve.add_argument("--fresh-for", type=float, metavar="SECONDS", help="freshness of entries (default: 60)")
+    serve.add_argument("--negative-fresh-for", type=float, metavar="SECONDS", help="freshness of 404s (default: 10)")
+    serve.add_argument("--include-query", action="store_true", help="make the query string part of the cache key")
+    serve.add_argument(
+        "--server-name", dest="server_names", action="append", metavar="HOST",
+        help="a Host to serve besides the local ones (repeatable; '*' serves any)",
+    )  # fmt: skip
+    serve.add_argument("--origin-timeout", type=float, metavar="SECONDS", help="origin timeout (default: 30)")
+    serve.add_argument("--graceful-timeout", type=float, metavar="SECONDS", help="drain time on SIGTERM (default: 30)")
+    serve.add_argument("--log-level", choices=("critical", "error", "warning", "info", "debug"))
+    serve.set_defaults(handler=_serve)
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -59,6 +90,28 @@ def _demo(args: argparse.Namespace) -> int:
         print("daramjwee demo needs rich: pip install 'daramjwee[cli]'", file=sys.stderr)
         return 2
     return run_demo(DemoOptions(duration=args.duration, requests=args.requests, seed=args.seed))
+
+
+def _serve(args: argparse.Namespace) -> int:
+    """``daramjwee serve``."""
+    from ._errors import ConfigError  # noqa: PLC0415
+
+    options = {key: value for key, value in vars(args).items() if key not in ("handler", "config")}
+    try:
+        from .server._serve import serve  # noqa: PLC0415 (lazy: uvicorn and httpx are optional)
+        from .server._settings import load_settings  # noqa: PLC0415
+
+        settings = load_settings(getattr(args, "config", None), options)
+    except ModuleNotFoundError as error:
+        if error.name not in ("uvicorn", "httpx"):
+            raise
+        print("daramjwee serve needs uvicorn and httpx: pip install 'daramjwee[serve]'", file=sys.stderr)
+        return 2
+    except ConfigError as error:
+        print(f"daramjwee serve: {error}", file=sys.stderr)
+        return 2
+    serve(settings)
+    return 0
 
 
 def _positive_float(text: str) -> float:

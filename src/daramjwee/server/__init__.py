@@ -1,0 +1,21 @@
+"""``daramjwee serve``: the tier chain as a streaming HTTP caching proxy (an ASGI application).
+
+Needs the ``serve`` extra (``pip install 'daramjwee[serve]'``: uvicorn and httpx).
+"""
+
+from ._app import CacheApp
+from ._origins import Origin, OriginError, OriginTimeout, open_origin
+from ._serve import build_app, serve
+from ._settings import ServeSettings, load_settings
+
+__all__ = [
+    "CacheApp",
+    "Origin",
+    "OriginError",
+    "OriginTimeout",
+    "ServeSettings",
+    "build_app",
+    "load_settings",
+    "open_origin",
+    "serve",
+]

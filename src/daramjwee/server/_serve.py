@@ -1,0 +1,68 @@
+"""Building the app from settings, and running it on uvicorn (``daramjwee serve``)."""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+
+from .._async._cache import AsyncCache
+from .._async._filestore import AsyncFileStore
+from .._async._memstore import AsyncMemStore
+from .._async._store import AsyncStore
+from ._app import CacheApp
+from ._origins import open_origin
+from ._settings import ServeSettings
+
+__all__ = ["build_app", "serve"]
+
+
+def build_app(settings: ServeSettings) -> CacheApp:
+    """The app ``settings`` describe: memory, file, then the optional Redis and object-storage tiers."""
+    stores: list[AsyncStore] = [
+        AsyncMemStore(settings.memory),
+        AsyncFileStore(Path(settings.cache_dir).expanduser(), settings.disk),
+    ]
+    names = ["memory", "file"]
+    if settings.redis is not None:
+        from .._async._redisstore import AsyncRedisStore  # noqa: PLC0415 (optional dependency)
+
+        stores.append(AsyncRedisStore(settings.redis, prefix="daramjwee-serve:"))
+        names.append("redis")
+    if settings.s3 is not None:
+        from .._async._objectstore import AsyncObjectStore  # noqa: PLC0415 (optional dependency)
+
+        stores.append(AsyncObjectStore(settings.s3))
+        names.append("object")
+    cache = AsyncCache(
+        stores=stores,
+        positive_fresh_for=settings.fresh_for,
+        negative_fresh_for=settings.negative_fresh_for,
+    )
+    origin = open_origin(settings.origin, timeout=settings.origin_timeout)
+    return CacheApp(
+        cache,
+        origin,
+        include_query=settings.include_query,
+        allowed_hosts=settings.allowed_hosts,
+        max_target_length=settings.max_target_length,
+        tier_names=names,
+    )
+
+
+def serve(settings: ServeSettings) -> None:
+    """Run the app on uvicorn until SIGINT/SIGTERM; in-flight responses get ``graceful_timeout`` to finish."""
+    import uvicorn  # noqa: PLC0415 (optional dependency)
+
+    logging.getLogger("daramjwee").setLevel(settings.log_level.upper())
+    app = build_app(settings)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        lifespan="on",
+        server_header=False,
+        timeout_graceful_shutdown=math.ceil(settings.graceful_timeout),
+        h11_max_incomplete_event_size=settings.max_target_length + 16 * 1024,
+    )

@@ -1,0 +1,141 @@
+"""The settings of ``daramjwee serve``: flags, a TOML file, defaults, validation (pure: no I/O but reading the file).
+
+A TOML file holds the same settings as the flags, under the same names
+(``cache-dir`` or ``cache_dir``), at the top level::
+
+    origin = "https://artifacts.internal"
+    port = 8080
+    memory = "512MiB"
+    disk = "50GiB"
+    cache-dir = "/var/cache/daramjwee"
+    redis = "redis://cache.internal:6379/0"
+    fresh-for = 300
+    server-names = ["cdn.example.com"]
+
+Flags given on the command line override the file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from .._errors import ConfigError
+from .._units import parse_capacity
+
+__all__ = ["ServeSettings", "load_settings"]
+
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+@dataclasses.dataclass(frozen=True)
+class ServeSettings:
+    """Everything ``daramjwee serve`` needs; :meth:`validated` checks and normalizes it.
+
+    ``origin``: an ``http(s)://`` URL, an ``s3://`` (``gs://``, ``az://``)
+    URL or a local directory.  The tiers are memory (``memory`` bytes), then
+    files under ``cache_dir`` (``disk`` bytes), then optionally Redis
+    (``redis`` URL) and object storage (``s3`` URL).  ``fresh_for`` and
+    ``negative_fresh_for`` are seconds (``None``: never stale).
+    ``server_names`` are the ``Host`` values served besides the local ones
+    and ``host``; ``["*"]`` serves any.
+    """
+
+    origin: str
+    host: str = "127.0.0.1"
+    port: int = 8080
+    memory: str | int = "256MiB"
+    disk: str | int = "10GiB"
+    cache_dir: str = "daramjwee-cache"
+    redis: str | None = None
+    s3: str | None = None
+    fresh_for: float | None = 60.0
+    negative_fresh_for: float | None = 10.0
+    include_query: bool = False
+    server_names: tuple[str, ...] = ()
+    origin_timeout: float = 30.0
+    max_target_length: int = 8192
+    graceful_timeout: float = 30.0
+    log_level: str = "warning"
+
+    def validated(self) -> ServeSettings:
+        """A copy with sizes and durations checked; :class:`ConfigError` names the bad setting."""
+        if not isinstance(self.origin, str) or not self.origin.strip():
+            raise ConfigError("origin is required: an http(s):// URL, an s3:// URL or a directory")
+        if not isinstance(self.port, int) or isinstance(self.port, bool) or not 0 <= self.port <= 65535:
+            raise ConfigError(f"port must be an integer in 0..65535, got {self.port!r}")
+        parse_capacity(self.memory, "memory")
+        parse_capacity(self.disk, "disk")
+        for name in ("fresh_for", "negative_fresh_for"):
+            value = getattr(self, name)
+            if value is not None and (not _is_number(value) or value < 0):
+                raise ConfigError(f"{name.replace('_', '-')} must be seconds >= 0 or absent, got {value!r}")
+        for name in ("origin_timeout", "graceful_timeout"):
+            value = getattr(self, name)
+            if not _is_number(value) or not 0 < value < math.inf:
+                raise ConfigError(f"{name.replace('_', '-')} must be seconds > 0, got {value!r}")
+        if not isinstance(self.max_target_length, int) or self.max_target_length < 64:
+            raise ConfigError(f"max-target-length must be an integer >= 64, got {self.max_target_length!r}")
+        if self.log_level not in ("critical", "error", "warning", "info", "debug"):
+            raise ConfigError(f"log-level must be critical, error, warning, info or debug, got {self.log_level!r}")
+        names = tuple(str(name).lower() for name in self.server_names)
+        return dataclasses.replace(self, origin=self.origin.strip(), server_names=names)
+
+    @property
+    def allowed_hosts(self) -> tuple[str, ...] | None:
+        """The ``Host`` values to serve, or ``None`` for any (``server_names`` contains ``"*"``)."""
+        if "*" in self.server_names:
+            return None
+        return (*LOCAL_HOSTS, self.host.lower(), *self.server_names)
+
+
+def load_settings(config: str | Path | None, overrides: Mapping[str, Any]) -> ServeSettings:
+    """Settings from the TOML file ``config`` (if any) with ``overrides`` (flags given) on top, validated.
+
+    Keys may use ``-`` or ``_``; an unknown key or a value of the wrong type
+    raises :class:`ConfigError` naming it.
+    """
+    values: dict[str, Any] = {}
+    if config is not None:
+        try:
+            with open(config, "rb") as file:
+                values.update(_normalize_keys(tomllib.load(file), f"config file {config}"))
+        except OSError as error:
+            raise ConfigError(f"cannot read the config file {config}: {error.strerror or error}") from None
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f"config file {config} is not valid TOML: {error}") from None
+    values.update(_normalize_keys(overrides, "flags"))
+    if "server_names" in values:
+        names = values["server_names"]
+        if isinstance(names, str) or not isinstance(names, list | tuple):
+            raise ConfigError(f"server-names must be a list of host names, got {names!r}")
+        values["server_names"] = tuple(names)
+    try:
+        settings = ServeSettings(**values)
+    except TypeError as error:
+        if "origin" not in values:
+            raise ConfigError("origin is required: --origin or origin = ... in the config file") from None
+        raise ConfigError(str(error)) from None
+    return settings.validated()
+
+
+_FIELDS = {field.name for field in dataclasses.fields(ServeSettings)}
+
+
+def _normalize_keys(values: Mapping[str, Any], where: str) -> dict[str, Any]:
+    normalized = {}
+    for key, value in values.items():
+        name = key.replace("-", "_")
+        if name not in _FIELDS:
+            known = ", ".join(sorted(field.replace("_", "-") for field in _FIELDS))
+            raise ConfigError(f"unknown setting {key!r} in {where}; known settings: {known}")
+        normalized[name] = value
+    return normalized
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)

@@ -1,0 +1,258 @@
+"""``daramjwee serve`` as a subprocess on a free loopback port, in front of a real HTTP origin and a directory.
+
+Clients are real: httpx, curl, and raw sockets for requests httpx would
+refuse to send.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from _servers import free_port
+
+from ._origin_http import OriginHTTPServer
+
+SMALL = bytes(range(256)) * 80  # 20 KiB
+BIG = os.urandom(16 * 1024 * 1024)
+
+
+class Proxy:
+    def __init__(self, origin: str, cache_dir: Path, *extra: str) -> None:
+        self.port = free_port()
+        command = [sys.executable, "-m", "daramjwee", "serve", "--origin", origin, "--port", str(self.port)]
+        command += ["--cache-dir", str(cache_dir), "--origin-timeout", "1", "--graceful-timeout", "10", *extra]
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while True:
+            if self.process.poll() is not None:
+                output = self.process.stdout.read().decode() if self.process.stdout else ""
+                raise RuntimeError(f"daramjwee serve exited with {self.process.returncode}: {output}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("daramjwee serve did not answer /healthz in 30 s")
+            time.sleep(0.05)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def raw(self, request: bytes) -> bytes:
+        """Send ``request`` as is on a new connection; the response's status line and headers."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as connection:
+            connection.sendall(request)
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = connection.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            return data
+
+    def stop(self) -> int:
+        """SIGTERM and wait; the exit status (uvicorn re-raises the signal after a clean shutdown: -SIGTERM)."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=30)
+
+
+@pytest.fixture
+def origin() -> Iterator[OriginHTTPServer]:
+    server = OriginHTTPServer().start()
+    server.files.update({"small.bin": SMALL, "big.bin": BIG, **{f"f{index}.bin": SMALL for index in range(8)}})
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def proxy(origin: OriginHTTPServer, tmp_path: Path) -> Iterator[Proxy]:
+    server = Proxy(origin.url, tmp_path / "cache", "--memory", "64KiB", "--fresh-for", "3600")
+    yield server
+    server.stop()
+
+
+def test_miss_then_memory_hit_with_metadata_headers(proxy: Proxy, origin: OriginHTTPServer) -> None:
+    first = httpx.get(f"{proxy.url}/files/small.bin")
+    assert (first.status_code, first.headers["x-cache"], first.content) == (200, "MISS", SMALL)
+    second = httpx.get(f"{proxy.url}/files/small.bin")
+    assert (second.status_code, second.headers["x-cache"], second.content) == (200, "HIT tier=0", SMALL)
+    for response in (first, second):
+        assert response.headers["etag"].startswith('"')
+        assert response.headers["content-type"] == "application/x-test"
+        assert response.headers["content-length"] == str(len(SMALL))
+        assert response.headers["last-modified"] == "Tue, 24 Nov 2026 00:00:00 GMT"
+    assert origin.hits("/files/small.bin") == 1
+
+
+def test_a_lower_tier_hit_is_promoted_to_memory(proxy: Proxy, origin: OriginHTTPServer) -> None:
+    assert httpx.get(f"{proxy.url}/files/f0.bin").headers["x-cache"] == "MISS"
+    _wait_for_fanouts(proxy, 1)
+    for index in range(1, 8):  # 7 x 20 KiB through a 64 KiB memory tier: f0 is evicted from it
+        httpx.get(f"{proxy.url}/files/f{index}.bin")
+    _wait_for_fanouts(proxy, 8)
+    assert httpx.get(f"{proxy.url}/files/f0.bin").headers["x-cache"] == "HIT tier=1"
+    again = httpx.get(f"{proxy.url}/files/f0.bin")
+    assert (again.headers["x-cache"], again.content) == ("HIT tier=0", SMALL)
+    assert origin.hits("/files/f0.bin") == 1
+
+
+def _wait_for_fanouts(proxy: Proxy, count: int) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if f"daramjwee_fanouts_total {count}" in httpx.get(f"{proxy.url}/metrics").text:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"fan-outs did not reach {count}")
+
+
+def test_if_none_match_answers_304(proxy: Proxy) -> None:
+    etag = httpx.get(f"{proxy.url}/files/small.bin").headers["etag"]
+    response = httpx.get(f"{proxy.url}/files/small.bin", headers={"If-None-Match": etag})
+    assert (response.status_code, response.content, response.headers["etag"]) == (304, b"", etag)
+    assert httpx.get(f"{proxy.url}/files/small.bin", headers={"If-None-Match": '"other"'}).status_code == 200
+
+
+def test_an_origin_404_is_cached_as_negative(proxy: Proxy, origin: OriginHTTPServer) -> None:
+    first = httpx.get(f"{proxy.url}/files/missing.bin")
+    second = httpx.get(f"{proxy.url}/files/missing.bin")
+    assert (first.status_code, first.headers["x-cache"]) == (404, "MISS")
+    assert (second.status_code, second.headers["x-cache"]) == (404, "NEGATIVE")
+    assert origin.hits("/files/missing.bin") == 1
+
+
+def test_an_origin_500_is_a_502_and_never_cached(proxy: Proxy, origin: OriginHTTPServer) -> None:
+    assert [httpx.get(f"{proxy.url}/error").status_code for _ in range(2)] == [502, 502]
+    assert origin.hits("/error") == 2
+
+
+def test_an_origin_timeout_is_a_504(proxy: Proxy) -> None:
+    started = time.monotonic()
+    assert httpx.get(f"{proxy.url}/hang", timeout=10).status_code == 504
+    assert time.monotonic() - started < 5
+
+
+def test_curl_sees_the_same_headers(proxy: Proxy) -> None:
+    output = subprocess.run(
+        ["curl", "-sS", "-D", "-", "-o", "/dev/null", f"{proxy.url}/files/small.bin"],
+        capture_output=True, text=True, timeout=30, check=True,
+    ).stdout.lower()  # fmt: skip
+    assert output.startswith("http/1.1 200")
+    assert "x-cache: miss" in output
+    assert f"content-length: {len(SMALL)}" in output
+    head = subprocess.run(
+        ["curl", "-sS", "-I", f"{proxy.url}/files/small.bin"], capture_output=True, text=True, timeout=30, check=True
+    ).stdout.lower()
+    assert "x-cache: hit tier=0" in head
+
+
+async def test_twenty_concurrent_cold_requests_make_one_origin_request(proxy: Proxy, origin: OriginHTTPServer) -> None:
+    async with httpx.AsyncClient(timeout=30) as client:
+        responses = await asyncio.gather(*(client.get(f"{proxy.url}/slow/small.bin") for _ in range(20)))
+    assert all(response.content == SMALL for response in responses)
+    assert origin.hits("/slow/small.bin") == 1
+
+
+def test_a_client_leaving_mid_body_publishes_nothing(proxy: Proxy, origin: OriginHTTPServer) -> None:
+    with httpx.stream("GET", f"{proxy.url}/drip/big.bin") as response:
+        assert response.headers["x-cache"] == "MISS"
+        received = 0
+        for chunk in response.iter_raw(4096):
+            received += len(chunk)
+            if received >= 4096:
+                break
+    time.sleep(0.5)
+    again = httpx.get(f"{proxy.url}/drip/big.bin", timeout=60)
+    assert (again.headers["x-cache"], len(again.content)) == ("MISS", len(BIG)), "no tier kept a partial value"
+    assert again.content == BIG
+    third = httpx.get(f"{proxy.url}/drip/big.bin", timeout=60)
+    assert third.headers["x-cache"].startswith("HIT")
+    assert third.content == BIG
+    assert origin.hits("/drip/big.bin") == 2
+
+
+@pytest.mark.parametrize(
+    ("request_line", "host"),
+    [
+        (b"GET /../../etc/passwd HTTP/1.1", b"127.0.0.1"),
+        (b"GET /%2e%2e/%2e%2e/etc/passwd HTTP/1.1", b"127.0.0.1"),
+        (b"GET /files/..%2f..%2fetc/passwd HTTP/1.1", b"127.0.0.1"),
+        (b"GET http://127.0.0.1:1/files/small.bin HTTP/1.1", b"127.0.0.1"),
+        (b"GET /files/small.bin HTTP/1.1", b"evil.example"),
+        (b"GET /" + b"a" * 100_000 + b" HTTP/1.1", b"127.0.0.1"),
+        (b"POST /files/small.bin HTTP/1.1", b"127.0.0.1"),
+    ],
+)
+def test_hostile_requests_get_a_4xx_and_never_reach_anything_else(
+    proxy: Proxy, origin: OriginHTTPServer, request_line: bytes, host: bytes
+) -> None:
+    answer = proxy.raw(request_line + b"\r\nHost: " + host + b"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+    status = int(answer.split(b" ", 2)[1])
+    assert 400 <= status < 500, answer[:200]
+    assert origin.requests == [], "the origin saw none of them"
+
+
+def test_sigterm_lets_an_in_flight_response_finish(origin: OriginHTTPServer, tmp_path: Path) -> None:
+    proxy = Proxy(origin.url, tmp_path / "cache")
+    origin.drip_pause = 0.01  # 256 chunks: about 3 s
+    with httpx.stream("GET", f"{proxy.url}/drip/big.bin", timeout=60) as response:
+        proxy.process.send_signal(signal.SIGTERM)
+        body = response.read()
+    assert body == BIG
+    assert proxy.stop() == -signal.SIGTERM
+
+
+def test_a_directory_origin(tmp_path: Path) -> None:
+    root = tmp_path / "www"
+    (root / "docs").mkdir(parents=True)
+    (root / "docs" / "a.txt").write_bytes(b"hello")
+    (tmp_path / "secret.txt").write_bytes(b"secret")
+    proxy = Proxy(str(root), tmp_path / "cache")
+    try:
+        first = httpx.get(f"{proxy.url}/docs/a.txt")
+        assert (first.status_code, first.content, first.headers["x-cache"]) == (200, b"hello", "MISS")
+        assert first.headers["content-type"].startswith("text/plain")
+        assert httpx.get(f"{proxy.url}/docs/a.txt").headers["x-cache"] == "HIT tier=0"
+        assert httpx.get(f"{proxy.url}/docs/missing.txt").status_code == 404
+        assert httpx.get(f"{proxy.url}/docs").status_code == 404
+        answer = proxy.raw(b"GET /../secret.txt HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        assert answer.startswith(b"HTTP/1.1 400")
+    finally:
+        assert proxy.stop() == -signal.SIGTERM
+
+
+def test_metrics_and_health(proxy: Proxy) -> None:
+    httpx.get(f"{proxy.url}/files/small.bin")
+    httpx.get(f"{proxy.url}/files/small.bin")
+    assert httpx.get(f"{proxy.url}/healthz").text == "ok\n"
+    metrics = httpx.get(f"{proxy.url}/metrics")
+    assert metrics.headers["content-type"].startswith("text/plain; version=0.0.4")
+    text = metrics.text
+    assert 'daramjwee_requests_total{method="GET",status="200",outcome="miss"} 1' in text
+    assert 'daramjwee_requests_total{method="GET",status="200",outcome="hit"} 1' in text
+    assert "daramjwee_request_duration_seconds_bucket" in text
+    assert "daramjwee_origin_fetches_total 1" in text
+
+
+def test_bad_settings_exit_with_a_clear_message(tmp_path: Path) -> None:
+    config = tmp_path / "serve.toml"
+    config.write_text('origin = "http://127.0.0.1:1"\nmemroy = "1GiB"\n')
+    result = subprocess.run(
+        [sys.executable, "-m", "daramjwee", "serve", "--config", str(config)],
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "unknown setting 'memroy'" in result.stderr
