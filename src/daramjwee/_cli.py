@@ -76,6 +76,7 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )  # fmt: skip
     serve.add_argument("--origin-timeout", type=float, metavar="SECONDS", help="origin timeout (default: 30)")
     serve.add_argument("--graceful-timeout", type=float, metavar="SECONDS", help="drain time on SIGTERM (default: 30)")
+    serve.add_argument("--workers", type=int, help="server processes sharing the port and the file tier (default: 1)")
     serve.add_argument("--log-level", choices=("critical", "error", "warning", "info", "debug"))
     serve.set_defaults(handler=_serve)
 

@@ -205,3 +205,15 @@ async def test_entry_too_large_is_one_class_in_both_flavours() -> None:
         with pytest.raises(dj.TierError) as raised:
             await cache.set_bytes("k", b"x" * 100)
         assert isinstance(raised.value.__cause__, dj.EntryTooLarge)
+
+
+async def test_promotion_skips_a_tier_too_small_for_the_declared_length(caplog: pytest.LogCaptureFixture) -> None:
+    tiers = [dj.AsyncMemStore(capacity=1000), dj.AsyncMemStore(capacity=10_000), dj.AsyncMemStore()]
+    value = b"v" * 5000
+    await put(tiers[2], "k", value, dj.Metadata(cached_at=time.time(), attrs={"content-length": "5000"}))
+    async with dj.AsyncCache(stores=tiers, positive_fresh_for=None) as cache:
+        with caplog.at_level(logging.DEBUG, logger="daramjwee"):
+            assert await cache.get_bytes("k", Origin().fetcher("k")) == value
+        assert ["k" in tier for tier in tiers] == [False, True, True]
+        assert "refused" not in caplog.text, "no sink was opened on a tier that cannot hold the value"
+        assert cache.stats().tiers[1].promotions == 1

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import json
 import logging
 import math
+import os
 from pathlib import Path
 
 from .._async._cache import AsyncCache
@@ -50,18 +54,52 @@ def build_app(settings: ServeSettings) -> CacheApp:
     )
 
 
+_SETTINGS_VARIABLE = "DARAMJWEE_SERVE_SETTINGS"
+
+
+def app_from_environment() -> CacheApp:
+    """The app of one worker process: settings come from the parent through the environment."""
+    values = json.loads(os.environ[_SETTINGS_VARIABLE])
+    values["server_names"] = tuple(values["server_names"])
+    settings = ServeSettings(**values)
+    logging.getLogger("daramjwee").setLevel(settings.log_level.upper())
+    return build_app(settings)
+
+
+def _http_protocol() -> type[asyncio.Protocol] | str:
+    """httptools (fast) keeping absolute-form targets visible, or h11 (which passes targets as sent) without it."""
+    try:
+        from ._httptools import TargetKeepingHttpToolsProtocol  # noqa: PLC0415 (httptools is optional)
+    except ImportError:
+        return "h11"
+    return TargetKeepingHttpToolsProtocol
+
+
 def serve(settings: ServeSettings) -> None:
-    """Run the app on uvicorn until SIGINT/SIGTERM; in-flight responses get ``graceful_timeout`` to finish."""
+    """Run the app on uvicorn until SIGINT/SIGTERM; in-flight responses get ``graceful_timeout`` to finish.
+
+    With ``workers > 1``, uvicorn starts that many processes on one socket;
+    each builds its own app (its own memory tier; the file tier's directory
+    is shared, which ``FileStore`` supports).
+    """
     import uvicorn  # noqa: PLC0415 (optional dependency)
 
     logging.getLogger("daramjwee").setLevel(settings.log_level.upper())
-    app = build_app(settings)
+    app: CacheApp | str
+    if settings.workers > 1:
+        os.environ[_SETTINGS_VARIABLE] = json.dumps(dataclasses.asdict(settings))
+        app = f"{__name__}:app_from_environment"
+    else:
+        app = build_app(settings)
     uvicorn.run(
         app,
+        factory=settings.workers > 1,
+        workers=settings.workers,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
         lifespan="on",
+        http=_http_protocol(),
         server_header=False,
         timeout_graceful_shutdown=math.ceil(settings.graceful_timeout),
         h11_max_incomplete_event_size=settings.max_target_length + 16 * 1024,

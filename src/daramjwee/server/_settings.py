@@ -42,7 +42,8 @@ class ServeSettings:
     (``redis`` URL) and object storage (``s3`` URL).  ``fresh_for`` and
     ``negative_fresh_for`` are seconds (``None``: never stale).
     ``server_names`` are the ``Host`` values served besides the local ones
-    and ``host``; ``["*"]`` serves any.
+    and ``host``; ``["*"]`` serves any.  ``workers`` server processes share
+    the port and the file tier's directory; each has its own memory tier.
     """
 
     origin: str
@@ -61,6 +62,7 @@ class ServeSettings:
     max_target_length: int = 8192
     graceful_timeout: float = 30.0
     log_level: str = "warning"
+    workers: int = 1
 
     def validated(self) -> ServeSettings:
         """A copy with sizes and durations checked; :class:`ConfigError` names the bad setting."""
@@ -80,6 +82,8 @@ class ServeSettings:
                 raise ConfigError(f"{name.replace('_', '-')} must be seconds > 0, got {value!r}")
         if not isinstance(self.max_target_length, int) or self.max_target_length < 64:
             raise ConfigError(f"max-target-length must be an integer >= 64, got {self.max_target_length!r}")
+        if not isinstance(self.workers, int) or isinstance(self.workers, bool) or self.workers < 1:
+            raise ConfigError(f"workers must be an integer >= 1, got {self.workers!r}")
         if self.log_level not in ("critical", "error", "warning", "info", "debug"):
             raise ConfigError(f"log-level must be critical, error, warning, info or debug, got {self.log_level!r}")
         names = tuple(str(name).lower() for name in self.server_names)
