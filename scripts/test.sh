@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# The full check of the project, as CI runs it: install (Python packages, redis-server, curl), generated-code drift,
+# The full check of the project, as CI runs it: install (Python packages, Debian packages), generated-code drift,
 # lint, types, tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the tests run for real: redis-server (Redis tier), curl (an HTTP client of the proxy tests).
+# Debian packages the tests run for real: redis-server (Redis tier), curl (an HTTP client of the proxy tests),
+# nginx and wrk (the proxy benchmark's peer and load generator).
 missing=""
 command -v redis-server >/dev/null || missing="$missing redis-server"
 command -v curl >/dev/null || missing="$missing curl"
+command -v nginx >/dev/null || missing="$missing nginx"  # bench_serve's peer (its smoke test)
+command -v wrk >/dev/null || missing="$missing wrk"
 if [ -n "$missing" ]; then
     echo "== installing$missing (Debian packages)"
     SUDO=""

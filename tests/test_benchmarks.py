@@ -71,3 +71,14 @@ def test_shared_tiers_benchmark_reports_every_case_and_ratio(tmp_path: Path) -> 
     assert_ratios_reported(report, "redis-1k: cache/raw", "redis-1m: cache/raw", "s3-1m: cache/raw")
     assert_ratios_reported(report, "s3-large: cache/raw")
     assert "redis-1k: cache/raw" in stdout
+
+
+def test_serve_benchmark_reports_every_case_and_ratio(tmp_path: Path) -> None:
+    stdout, report = run_benchmark("bench_serve.py", tmp_path / "serve.json", "--quick", "--workers", "1")
+    sizes = ("1k", "1m")
+    servers = ("nginx", "dj-memory", "dj-file")
+    assert set(report["cases"]) == {f"{server}-{size}" for server in servers for size in sizes}
+    assert all(case["best"] > 0 for case in report["cases"].values())  # type: ignore[operator]
+    for tier in ("memory", "file"):
+        assert_ratios_reported(report, *(f"{size} {tier} hit: daramjwee/nginx req/s" for size in sizes))
+    assert "p99 latency" in stdout

@@ -26,3 +26,10 @@ class TestDurableFileStoreConformance(TestFileStoreConformance):
 
     async def make_store(self) -> dj.AsyncStore:
         return dj.AsyncFileStore(self.directory / f"store-{next(self.stores)}", fsync=True, capacity="256MiB")
+
+
+class TestInlineOpenFileStoreConformance(TestFileStoreConformance):
+    """``inline_open=True`` changes which thread opens an entry, never what readers see."""
+
+    async def make_store(self) -> dj.AsyncStore:
+        return dj.AsyncFileStore(self.directory / f"store-{next(self.stores)}", inline_open=True)

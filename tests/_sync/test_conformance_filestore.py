@@ -27,3 +27,10 @@ class TestDurableFileStoreConformance(TestFileStoreConformance):
 
     def make_store(self) -> dj.Store:
         return dj.FileStore(self.directory / f"store-{next(self.stores)}", fsync=True, capacity="256MiB")
+
+
+class TestInlineOpenFileStoreConformance(TestFileStoreConformance):
+    """``inline_open=True`` changes which thread opens an entry, never what readers see."""
+
+    def make_store(self) -> dj.Store:
+        return dj.FileStore(self.directory / f"store-{next(self.stores)}", inline_open=True)

@@ -76,7 +76,7 @@ class CacheApp:
         include_query: bool = False,
         allowed_hosts: Collection[str] | None = None,
         max_target_length: int = 8192,
-        chunk_size: int = 256 * 1024,
+        chunk_size: int = 1024 * 1024,
         tier_names: Collection[str] = (),
     ) -> None:
         self.cache = cache

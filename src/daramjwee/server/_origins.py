@@ -352,11 +352,14 @@ class HttpOrigin:
         return self._base.copy_with(raw_path=target.encode("ascii"))
 
     def fetcher(self, path: str) -> AsyncFetcher:
-        """An async fetcher that GETs ``path`` from the origin (see the class docstring for the outcomes)."""
-        url = self.url(path)
+        """An async fetcher that GETs ``path`` from the origin (see the class docstring for the outcomes).
+
+        Cheap: the URL is built when the fetcher is called (most requests are hits and never call it).
+        """
+        _split_path(path)
 
         async def fetch(old: Metadata | None) -> FetchResult:
-            return await self._fetch(url, path, _conditional(old))
+            return await self._fetch(self.url(path), path, _conditional(old))
 
         return fetch
 
@@ -541,9 +544,9 @@ class DirectoryOrigin:
     def fetcher(self, path: str) -> AsyncFetcher:
         """An async fetcher of the file at ``path`` under the root (see the class docstring for the outcomes)."""
         name, _ = _split_path(path)
-        segments = _safe_segments(name)
 
         async def fetch(old: Metadata | None) -> FetchResult:
+            segments = _safe_segments(name)
             if segments is None:
                 raise CacheableNotFound(path)
             opened = await _in_thread(functools.partial(self._open, segments), _close_opened)
@@ -769,12 +772,11 @@ class ObjectOrigin:
     def fetcher(self, path: str) -> AsyncFetcher:
         """An async fetcher of the object at ``path`` (see the class docstring for the outcomes)."""
         name, _ = _split_path(path)
-        object_path = None if _safe_segments(name) is None else name[1:]
 
         async def fetch(old: Metadata | None) -> FetchResult:
-            if object_path is None:
+            if _safe_segments(name) is None:
                 raise CacheableNotFound(path)
-            return await self._fetch(object_path, path, _conditional(old))
+            return await self._fetch(name[1:], path, _conditional(old))
 
         return fetch
 

@@ -25,7 +25,8 @@ def build_app(settings: ServeSettings) -> CacheApp:
     """The app ``settings`` describe: memory, file, then the optional Redis and object-storage tiers."""
     stores: list[AsyncStore] = [
         AsyncMemStore(settings.memory),
-        AsyncFileStore(Path(settings.cache_dir).expanduser(), settings.disk),
+        # A proxy's file tier is mostly page-cached: open and read small entries without a thread hand-off.
+        AsyncFileStore(Path(settings.cache_dir).expanduser(), settings.disk, inline_open=True),
     ]
     names = ["memory", "file"]
     if settings.redis is not None:
@@ -101,6 +102,7 @@ def serve(settings: ServeSettings) -> None:
         lifespan="on",
         http=_http_protocol(),
         server_header=False,
+        proxy_headers=False,  # the app never looks at the client's address
         timeout_graceful_shutdown=math.ceil(settings.graceful_timeout),
         h11_max_incomplete_event_size=settings.max_target_length + 16 * 1024,
     )
