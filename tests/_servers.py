@@ -94,7 +94,11 @@ class RedisServer(_ChildServer):
             command += ["--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{self.port}.conf"]
             command += ["--cluster-port", str(free_port())]
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _wait_until(self._ping, "redis-server", self.process)
+        try:
+            _wait_until(self._ping, "redis-server", self.process)
+        except BaseException:
+            self.stop()
+            raise
 
     def kill(self) -> None:
         """SIGKILL the server (no shutdown, no save), as a crash would."""
@@ -111,12 +115,17 @@ class RedisCluster:
         self.nodes = [RedisServer(directory / f"node-{index}", cluster=True) for index in range(size)]
 
     def start(self) -> None:
-        for node in self.nodes:
-            node.start()
-        addresses = [f"127.0.0.1:{node.port}" for node in self.nodes]
-        command = ["redis-cli", "--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes"]
-        subprocess.run(command, check=True, capture_output=True, timeout=60)
-        _wait_until(self._ready, "redis cluster", self.nodes[0].process)  # type: ignore[arg-type]
+        """Start every node and join them; on any failure, stop the nodes already started, then raise."""
+        try:
+            for node in self.nodes:
+                node.start()
+            addresses = [f"127.0.0.1:{node.port}" for node in self.nodes]
+            command = ["redis-cli", "--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes"]
+            subprocess.run(command, check=True, capture_output=True, timeout=60)
+            _wait_until(self._ready, "redis cluster", self.nodes[0].process)  # type: ignore[arg-type]
+        except BaseException:
+            self.stop()
+            raise
 
     def _ready(self) -> bool:
         for node in self.nodes:
@@ -163,7 +172,11 @@ class MotoServer(_ChildServer):
     def start(self) -> None:
         command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)]
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _wait_until(self._answers, "moto server", self.process)
+        try:
+            _wait_until(self._answers, "moto server", self.process)
+        except BaseException:
+            self.stop()
+            raise
 
     def bucket(self) -> str:
         """Create a new, empty bucket and return its name."""
