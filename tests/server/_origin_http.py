@@ -74,7 +74,7 @@ class OriginHTTPServer:
 
             def _answer(self, *, send_body: bool) -> None:
                 origin._record(self.command, self.path)
-                route, _, name = self.path.lstrip("/").partition("/")
+                route, _, name = self.path.partition("?")[0].lstrip("/").partition("/")
                 if route == "hang":
                     time.sleep(origin.hang_seconds)
                     return self._status(200, b"late")

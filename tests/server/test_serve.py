@@ -256,3 +256,51 @@ def test_bad_settings_exit_with_a_clear_message(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 2
     assert "unknown setting 'memroy'" in result.stderr
+
+
+def test_a_miss_streams_its_first_bytes_before_the_origin_has_finished(proxy: Proxy, origin: OriginHTTPServer) -> None:
+    origin.drip_pause = 0.004  # 256 chunks of 64 KiB: the origin takes about a second
+    started = time.monotonic()
+    with httpx.stream("GET", f"{proxy.url}/drip/big.bin", timeout=60) as response:
+        chunks = response.iter_raw(65536)
+        first = next(chunks)
+        first_byte = time.monotonic() - started
+        rest = b"".join(chunks)
+    total = time.monotonic() - started
+    assert first + rest == BIG
+    assert response.headers["x-cache"] == "MISS"
+    assert first_byte < total / 4, f"first byte after {first_byte:.3f} s of {total:.3f} s"
+
+
+def test_a_stale_entry_is_served_and_revalidated_in_the_background(origin: OriginHTTPServer, tmp_path: Path) -> None:
+    proxy = Proxy(origin.url, tmp_path / "cache", "--fresh-for", "0")
+    try:
+        assert httpx.get(f"{proxy.url}/files/small.bin").headers["x-cache"] == "MISS"
+        stale = httpx.get(f"{proxy.url}/files/small.bin")
+        assert (stale.headers["x-cache"], stale.content) == ("STALE tier=0", SMALL)
+        deadline = time.monotonic() + 10
+        while origin.hits("/files/small.bin") < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert origin.hits("/files/small.bin") == 2, "one background revalidation"
+    finally:
+        proxy.stop()
+
+
+def test_the_query_is_part_of_the_key_only_when_configured(origin: OriginHTTPServer, tmp_path: Path) -> None:
+    proxy = Proxy(origin.url, tmp_path / "cache", "--include-query")
+    try:
+        labels = [
+            httpx.get(f"{proxy.url}/files/small.bin?{query}").headers["x-cache"]
+            for query in ("b=2&a=1", "a=1&b=2", "c=3")
+        ]
+        assert labels == ["MISS", "HIT tier=0", "MISS"], "parameter order does not matter, values do"
+        assert origin.hits("/files/small.bin?a=1&b=2") == 1
+        assert origin.hits("/files/small.bin?c=3") == 1
+    finally:
+        proxy.stop()
+    plain = Proxy(origin.url, tmp_path / "cache-plain")
+    try:
+        labels = [httpx.get(f"{plain.url}/files/small.bin?{query}").headers["x-cache"] for query in ("x=1", "y=2")]
+        assert labels == ["MISS", "HIT tier=0"]
+    finally:
+        plain.stop()
