@@ -1,4 +1,4 @@
-"""Origins of ``daramjwee serve`` (``daramjwee.server._origins``) against real components.
+"""Origins of ``daramjwee serve`` (``daramjwee.server._origins`` and its kinds) against real components.
 
 A real HTTP server in a thread (every status the proxy maps, slow, stalled and
 dropped responses, an 8 MiB body), real files in a temporary directory
@@ -30,15 +30,10 @@ from obstore.store import S3Store
 import daramjwee as dj
 from _servers import MotoServer, free_port
 from daramjwee._async._body import open_body
-from daramjwee.server._origins import (
-    DirectoryOrigin,
-    HttpOrigin,
-    ObjectOrigin,
-    Origin,
-    OriginError,
-    OriginTimeout,
-    open_origin,
-)
+from daramjwee.server._directory_origin import DirectoryOrigin
+from daramjwee.server._http_origin import HttpOrigin
+from daramjwee.server._object_origin import ObjectOrigin
+from daramjwee.server._origins import Origin, OriginError, OriginTimeout, open_origin
 
 TIMEOUT = 1.0
 """The origins' read timeout in these tests; the slow routes take ``SLOW`` seconds."""
