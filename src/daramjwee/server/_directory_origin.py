@@ -15,7 +15,7 @@ from typing import TypeVar
 from .._async._cache import AsyncFetcher
 from .._errors import CacheableNotFound, ConfigError, NotModified
 from .._metadata import FetchResult, Metadata
-from ._origin_common import CHUNK_SIZE, conditional, guess_type, http_date, safe_segments, split_path
+from ._origin_common import CHUNK_SIZE, guess_type, http_date, revalidation_basis, safe_segments, split_path
 from ._origins import OriginError
 
 __all__ = ["DirectoryOrigin"]
@@ -85,7 +85,7 @@ class DirectoryOrigin:
             fd, status = opened
             try:
                 etag = f'"{status.st_mtime_ns:x}-{status.st_size:x}"'
-                previous = conditional(old)
+                previous = revalidation_basis(old)
                 if previous is not None and previous.etag == etag:
                     raise NotModified(path)
                 attrs = {

@@ -13,7 +13,7 @@ from .. import __version__
 from .._async._cache import AsyncFetcher
 from .._errors import CacheableNotFound, ConfigError, NotModified
 from .._metadata import FetchResult, Metadata
-from ._origin_common import DEFAULT_CONTENT_TYPE, HTTP_SCHEMES, conditional, split_path
+from ._origin_common import DEFAULT_CONTENT_TYPE, HTTP_SCHEMES, revalidation_basis, split_path
 from ._origins import OriginError, OriginTimeout
 
 __all__ = ["HttpOrigin"]
@@ -118,7 +118,7 @@ class HttpOrigin:
         split_path(path)
 
         async def fetch(old: Metadata | None) -> FetchResult:
-            return await self._fetch(self.url(path), path, conditional(old))
+            return await self._fetch(self.url(path), path, revalidation_basis(old))
 
         return fetch
 

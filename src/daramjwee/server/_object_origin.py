@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from .._async._cache import AsyncFetcher
 from .._errors import CacheableNotFound, ConfigError, NotModified
 from .._metadata import FetchResult, Metadata
-from ._origin_common import CHUNK_SIZE, conditional, guess_type, http_date, safe_segments, split_path
+from ._origin_common import CHUNK_SIZE, guess_type, http_date, revalidation_basis, safe_segments, split_path
 from ._origins import OriginError, OriginTimeout
 
 if TYPE_CHECKING:
@@ -106,7 +106,7 @@ class ObjectOrigin:
         async def fetch(old: Metadata | None) -> FetchResult:
             if safe_segments(name) is None:
                 raise CacheableNotFound(path)
-            return await self._fetch(name[1:], path, conditional(old))
+            return await self._fetch(name[1:], path, revalidation_basis(old))
 
         return fetch
 

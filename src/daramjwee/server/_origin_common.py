@@ -15,9 +15,9 @@ __all__ = [
     "CHUNK_SIZE",
     "DEFAULT_CONTENT_TYPE",
     "HTTP_SCHEMES",
-    "conditional",
     "guess_type",
     "http_date",
+    "revalidation_basis",
     "safe_segments",
     "split_path",
 ]
@@ -68,7 +68,7 @@ def http_date(timestamp: float) -> str:
     return email.utils.formatdate(timestamp, usegmt=True)
 
 
-def conditional(old: Metadata | None) -> Metadata | None:
+def revalidation_basis(old: Metadata | None) -> Metadata | None:
     """``old`` when it describes a positive entry a conditional request can revalidate."""
     if old is None or old.is_negative or not (old.etag or old.attrs.get("last-modified")):
         return None
