@@ -13,13 +13,16 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from obstore.store import S3Store
 
-from _servers import free_port
+import daramjwee as dj
+from _servers import MotoServer, RedisServer, free_port
 
 from ._origin_http import OriginHTTPServer
 
@@ -28,11 +31,12 @@ BIG = os.urandom(16 * 1024 * 1024)
 
 
 class Proxy:
-    def __init__(self, origin: str, cache_dir: Path, *extra: str) -> None:
+    def __init__(self, origin: str, cache_dir: Path, *extra: str, env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         command = [sys.executable, "-m", "daramjwee", "serve", "--origin", origin, "--port", str(self.port)]
         command += ["--cache-dir", str(cache_dir), "--origin-timeout", "1", "--graceful-timeout", "10", *extra]
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        environment = {**os.environ, **(env or {})}
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=environment)
         deadline = time.monotonic() + 30
         while True:
             if self.process.poll() is not None:
@@ -304,3 +308,33 @@ def test_the_query_is_part_of_the_key_only_when_configured(origin: OriginHTTPSer
         assert labels == ["MISS", "HIT tier=0"]
     finally:
         plain.stop()
+
+
+def test_two_proxies_share_their_redis_and_s3_tiers(
+    origin: OriginHTTPServer, tmp_path: Path, redis_server: RedisServer, s3_server: MotoServer
+) -> None:
+    name = f"shared-{uuid.uuid4().hex}.bin"
+    origin.files[name] = SMALL
+    bucket = s3_server.bucket()
+    env = {  # obstore reads the S3 endpoint and credentials from the environment
+        "AWS_ENDPOINT_URL": s3_server.endpoint,
+        "AWS_ACCESS_KEY_ID": s3_server.access_key,
+        "AWS_SECRET_ACCESS_KEY": s3_server.secret_key,
+        "AWS_REGION": s3_server.region,
+        "AWS_ALLOW_HTTP": "true",
+    }
+    shared = ("--redis", redis_server.url, "--s3", f"s3://{bucket}/cache")
+    first = Proxy(origin.url, tmp_path / "cache-a", *shared, env=env)
+    second = Proxy(origin.url, tmp_path / "cache-b", *shared, env=env)
+    try:
+        assert httpx.get(f"{first.url}/files/{name}").headers["x-cache"] == "MISS"
+        _wait_for_fanouts(first, 1)
+        labels = [httpx.get(f"{second.url}/files/{name}").headers["x-cache"] for _ in range(2)]
+        assert labels == ["HIT tier=2", "HIT tier=0"], "from the shared Redis tier, then promoted"
+        assert origin.hits(f"/files/{name}") == 1
+        assert "daramjwee_tier_hits_total" in httpx.get(f"{second.url}/metrics").text
+        objects = dj.ObjectStore(S3Store(bucket, **s3_server.store_options()), "cache")  # type: ignore[arg-type]
+        assert objects.stat(f"/files/{name}").etag, "the fan-out reached the S3 tier too"
+    finally:
+        first.stop()
+        second.stop()
