@@ -34,12 +34,6 @@ def assert_ratios_reported(report: dict[str, dict[str, dict[str, object]]], *nam
         assert ratio["verdict"] in ("PASS", "FAIL")
 
 
-def test_seed17_hot_path_benchmark_reports_every_ratio(tmp_path: Path) -> None:
-    _, report = run_benchmark("bench_hot_path.py", tmp_path / "hot_path.json", "--quick")
-    assert set(report["cases"]) >= {"baseline", "sync-1tier", "sync-8tier", "async-1tier"}
-    assert_ratios_reported(report, "sync/baseline", "async/sync", "8-tier/1-tier (sync)")
-
-
 def test_filestore_benchmark_reports_every_case_and_ratio(tmp_path: Path) -> None:
     arguments = ("--quick", "--rounds", "2", "--stream-mib", "8")
     stdout, report = run_benchmark("bench_filestore.py", tmp_path / "filestore.json", *arguments)

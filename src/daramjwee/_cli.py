@@ -1,4 +1,4 @@
-"""The ``daramjwee`` command line: ``daramjwee demo`` and ``daramjwee serve``.
+"""The ``daramjwee`` command line: ``daramjwee demo``, ``daramjwee serve`` and ``daramjwee bench``.
 
 The command modules import optional dependencies (``rich`` for the demo,
 uvicorn and httpx for the server), so they are imported only when their
@@ -47,7 +47,29 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=7, help="random seed of the workload (default: 7)")
     demo.set_defaults(handler=_demo)
     _add_serve(commands)
+    bench = commands.add_parser(
+        "bench",
+        help="run the benchmark suite and write a report (JSON, markdown, PNG)",
+        description="Run benchmark scenarios (all by default) side by side with their peers, in shuffled rounds, "
+        "and write report.json, report.md and one PNG per scenario.",
+    )
+    bench.add_argument("scenarios", nargs="*", metavar="SCENARIO", help="scenario names (default: all)")
+    bench.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    bench.add_argument("--quick", action="store_true", help="few iterations and rounds: a smoke run")
+    bench.add_argument("--rounds", type=_positive_int, help="samples per case (default: 15, quick: 3)")
+    bench.add_argument("--out", default="bench-report", metavar="DIR", help="report directory (default: bench-report)")
+    bench.set_defaults(handler=_bench)
     return parser
+
+
+def _bench(args: argparse.Namespace) -> int:
+    """``daramjwee bench``."""
+    try:
+        from .bench._cli import run_bench  # noqa: PLC0415 (lazy: rich, matplotlib and the peers are optional)
+    except ModuleNotFoundError as error:
+        print(f"daramjwee bench needs {error.name}: pip install 'daramjwee[bench]'", file=sys.stderr)
+        return 2
+    return run_bench(args.scenarios, listing=args.list, quick=args.quick, rounds=args.rounds, out=args.out)
 
 
 def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

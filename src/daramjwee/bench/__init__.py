@@ -1,0 +1,12 @@
+"""``daramjwee bench``: the benchmark suite (SPEC §8) as a product feature.
+
+Scenarios compare daramjwee with what its users would otherwise pick, side by
+side in one run; the report is JSON, a markdown table and PNG plots, with the
+machine and library versions recorded.  Needs the ``bench`` extra.
+"""
+
+from ._model import Case, Ratio, ScenarioResult
+from ._runner import machine, run_scenarios, write_report
+from ._scenarios import SCENARIOS, Options
+
+__all__ = ["SCENARIOS", "Case", "Options", "Ratio", "ScenarioResult", "machine", "run_scenarios", "write_report"]

@@ -1,0 +1,103 @@
+"""Running scenarios and writing the report: ``report.json``, ``report.md`` and one PNG per scenario."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import random
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from ._model import ScenarioResult, markdown
+from ._scenarios import SCENARIOS, Options
+
+__all__ = ["Progress", "machine", "run_scenarios", "write_report"]
+
+Progress = Callable[[str, int, int], None]
+"""``progress(scenario, done, total)``: called after each sample (and once with ``done=0`` to start)."""
+
+_VERSIONS = ("daramjwee", "cachetools", "diskcache", "redis", "obstore", "uvicorn", "httpx", "matplotlib")
+
+
+def machine() -> dict[str, Any]:
+    """What the numbers were measured on: platform, CPUs, Python and the versions of the libraries involved."""
+    versions = {}
+    for name in _VERSIONS:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return {
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "versions": versions,
+    }
+
+
+def run_scenarios(names: Sequence[str], options: Options, progress: Progress, *, seed: int = 0) -> list[ScenarioResult]:
+    """Run the named scenarios in order; each samples its cases ``options.rounds`` times in shuffled rounds.
+
+    Raises ``KeyError`` naming an unknown scenario before running anything.
+    """
+    unknown = [name for name in names if name not in SCENARIOS]
+    if unknown:
+        raise KeyError(f"unknown scenario {unknown[0]!r}; known: {', '.join(SCENARIOS)}")
+    shuffler = random.Random(seed)
+    results = []
+    for name in names:
+        title, build = SCENARIOS[name]
+        with ExitStack() as cleanups:
+            cases, ratios = build(options, cleanups)
+            total = len(cases) * options.rounds
+            progress(name, 0, total)
+            for case in cases:  # warm-up sample, discarded
+                case.run()
+            order = list(cases)
+            for round_ in range(options.rounds):
+                shuffler.shuffle(order)
+                for index, case in enumerate(order):
+                    case.samples.append(case.run())
+                    progress(name, round_ * len(cases) + index + 1, total)
+        results.append(ScenarioResult(name, title, cases, ratios))
+    return results
+
+
+def write_report(results: list[ScenarioResult], directory: Path, *, plots: bool = True) -> list[Path]:
+    """Write ``report.json``, ``report.md`` and (with matplotlib) ``<scenario>.png`` into ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    host = machine()
+    written = [directory / "report.json", directory / "report.md"]
+    report = {"machine": host, "scenarios": {result.name: result.to_json() for result in results}}
+    written[0].write_text(json.dumps(report, indent=2) + "\n")
+    written[1].write_text(markdown(results, host))
+    if plots:
+        written += [_plot(result, directory / f"{result.name}.png") for result in results]
+    return written
+
+
+def _plot(result: ScenarioResult, path: Path) -> Path:
+    """A horizontal bar per case: the best sample, with the median as a tick."""
+    import matplotlib  # noqa: PLC0415 (optional: the bench extra)
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot  # noqa: PLC0415
+
+    cases = list(reversed(result.cases))
+    figure, axes = pyplot.subplots(figsize=(8, 0.5 * len(cases) + 1.5))
+    positions = range(len(cases))
+    axes.barh(positions, [case.best for case in cases], color="#4c72b0", label="best")
+    axes.scatter([case.median for case in cases], positions, color="#dd8452", marker="|", s=300, label="median")
+    axes.set_yticks(list(positions), [case.name for case in cases])
+    axes.set_xlabel(cases[0].unit if len({case.unit for case in cases}) == 1 else "mixed units")
+    axes.set_title(result.title)
+    axes.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=2, frameon=False)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    pyplot.close(figure)
+    return path

@@ -1,0 +1,65 @@
+"""``daramjwee bench``: scenarios by name, a report in JSON, markdown and PNG, the machine recorded.
+
+The numbers are not asserted: benchmarks are reports, not timed tests.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from daramjwee.bench import SCENARIOS, Case, Ratio, ScenarioResult
+from daramjwee.bench._model import markdown
+
+
+def _bench(*arguments: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "daramjwee", "bench", *arguments]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_a_quick_run_writes_json_markdown_and_a_plot_per_scenario(tmp_path: Path) -> None:
+    result = _bench("--quick", "--out", str(tmp_path), "hot-path", "n-tier")
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["machine"]["cpus"] >= 1
+    assert report["machine"]["versions"]["daramjwee"]
+    assert set(report["scenarios"]) == {"hot-path", "n-tier"}
+    sync = report["scenarios"]["hot-path"]["cases"]["sync"]
+    assert len(sync["samples"]) == 3
+    assert sync["best"] == min(sync["samples"]) > 0
+    assert min(sync["samples"]) <= sync["median"] <= max(sync["samples"])
+    assert set(report["scenarios"]["n-tier"]["cases"]) == {"1-tier", "2-tier", "3-tier", "5-tier", "8-tier"}
+    assert report["scenarios"]["hot-path"]["ratios"]["sync / cachetools"]["verdict"] in ("PASS", "FAIL")
+    text = (tmp_path / "report.md").read_text()
+    assert "| sync / cachetools |" in text
+    assert "## N-tier scaling of a tier-0 hit (`n-tier`)" in text
+    for name in ("hot-path", "n-tier"):
+        assert (tmp_path / f"{name}.png").read_bytes().startswith(b"\x89PNG")
+    assert "sync / cachetools" in result.stdout
+
+
+def test_list_names_every_scenario_and_an_unknown_one_is_refused(tmp_path: Path) -> None:
+    listing = _bench("--list")
+    assert listing.returncode == 0
+    assert all(name in listing.stdout for name in SCENARIOS)
+    unknown = _bench("--out", str(tmp_path), "no-such-scenario")
+    assert unknown.returncode == 2
+    assert "unknown scenario 'no-such-scenario'" in unknown.stdout
+    assert not (tmp_path / "report.json").exists()
+
+
+def test_ratios_judge_rates_and_times_by_their_direction() -> None:
+    fast = Case("fast", "", "MiB/s", lambda: 0.0, [900.0, 1000.0])
+    slow = Case("slow", "", "MiB/s", lambda: 0.0, [400.0, 500.0])
+    assert fast.best == 1000.0
+    cases = {"fast": fast, "slow": slow}
+    assert Ratio("slow/fast", "slow", "fast", 0.4, at_most=False).verdict(cases) == "PASS"
+    assert Ratio("slow/fast", "slow", "fast", 0.6, at_most=False).verdict(cases) == "FAIL"
+    quick = Case("quick", "", "ns/op", lambda: 0.0, [10.0, 12.0])
+    assert quick.best == 10.0
+    assert Ratio("info", "quick", "quick").verdict({"quick": quick}) == "info"
+    text = markdown([ScenarioResult("s", "Title", [fast, slow], [Ratio("r", "slow", "fast", 0.4, False)])], {"cpus": 2})
+    assert "| r | 0.50 | ≥ 0.4 | PASS |" in text
+    assert "- **cpus**: 2" in text
