@@ -7,6 +7,6 @@ machine and library versions recorded.  Needs the ``bench`` extra.
 
 from ._model import Case, Ratio, ScenarioResult
 from ._runner import machine, run_scenarios, write_report
-from ._scenarios import SCENARIOS, Options
+from .scenarios import SCENARIOS, Options
 
 __all__ = ["SCENARIOS", "Case", "Options", "Ratio", "ScenarioResult", "machine", "run_scenarios", "write_report"]

@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ._runner import run_scenarios, write_report
-from ._scenarios import SCENARIOS, Options
+from .scenarios import SCENARIOS, Options
 
 __all__ = ["run_bench"]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ._model import ScenarioResult, markdown
-from ._scenarios import SCENARIOS, Options
+from .scenarios import SCENARIOS, Options
 
 __all__ = ["Progress", "machine", "run_scenarios", "write_report"]
 
