@@ -40,6 +40,20 @@ def test_a_quick_run_writes_json_markdown_and_a_plot_per_scenario(tmp_path: Path
     assert "sync / cachetools" in result.stdout
 
 
+def test_the_peer_disk_and_streaming_scenarios_report_their_cases(tmp_path: Path) -> None:
+    result = _bench("--quick", "--out", str(tmp_path), "memory-peers", "disk-hits", "streaming")
+    assert result.returncode == 0, result.stderr
+    scenarios = json.loads((tmp_path / "report.json").read_text())["scenarios"]
+    peers = {"daramjwee-sync", "cachebox", "theine", "dogpile", "daramjwee-async", "cashews", "aiocache"}
+    assert set(scenarios["memory-peers"]["cases"]) == peers
+    assert set(scenarios["disk-hits"]["cases"]) == {"filestore-1k", "diskcache-1k", "filestore-1m", "diskcache-1m"}
+    assert set(scenarios["streaming"]["cases"]) == {"memory-stream", "file-stream", "raw-read"}
+    stream = scenarios["streaming"]["cases"]["file-stream"]
+    assert stream["unit"] == "MiB/s"
+    assert stream["best"] == max(stream["samples"])
+    assert scenarios["streaming"]["ratios"]["file-stream / raw-read"]["at_most"] is False
+
+
 def test_list_names_every_scenario_and_an_unknown_one_is_refused(tmp_path: Path) -> None:
     listing = _bench("--list")
     assert listing.returncode == 0

@@ -34,21 +34,6 @@ def assert_ratios_reported(report: dict[str, dict[str, dict[str, object]]], *nam
         assert ratio["verdict"] in ("PASS", "FAIL")
 
 
-def test_filestore_benchmark_reports_every_case_and_ratio(tmp_path: Path) -> None:
-    arguments = ("--quick", "--rounds", "2", "--stream-mib", "8")
-    stdout, report = run_benchmark("bench_filestore.py", tmp_path / "filestore.json", *arguments)
-    assert set(report["cases"]) == {
-        "filestore-hit",
-        "filestore-hit-2tier",
-        "diskcache-get",
-        "filestore-stream",
-        "raw-read",
-    }
-    assert all(case["best"] > 0 for case in report["cases"].values())  # type: ignore[operator]
-    assert_ratios_reported(report, "hit: filestore/diskcache", "stream: filestore/raw")
-    assert "hit: filestore/diskcache" in stdout
-
-
 def test_shared_tiers_benchmark_reports_every_case_and_ratio(tmp_path: Path) -> None:
     stdout, report = run_benchmark("bench_shared_tiers.py", tmp_path / "shared.json", "--quick", "--rounds", "1")
     assert set(report["cases"]) == {
