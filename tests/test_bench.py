@@ -54,6 +54,21 @@ def test_the_peer_disk_and_streaming_scenarios_report_their_cases(tmp_path: Path
     assert scenarios["streaming"]["ratios"]["file-stream / raw-read"]["at_most"] is False
 
 
+def test_the_path_latency_and_concurrency_scenarios_report_their_cases(tmp_path: Path) -> None:
+    names = ("tier-paths", "miss-latency", "threads", "stampede", "cacheme")
+    result = _bench("--quick", "--rounds", "2", "--out", str(tmp_path), *names)
+    assert result.returncode == 0, result.stderr
+    scenarios = json.loads((tmp_path / "report.json").read_text())["scenarios"]
+    assert set(scenarios) == set(names)
+    assert {"promote-8", "miss-1", "miss-8"} <= set(scenarios["tier-paths"]["cases"])
+    assert {"cache-ttfb", "origin-ttfb", "cache-total", "origin-total"} == set(scenarios["miss-latency"]["cases"])
+    assert scenarios["stampede"]["cases"]["sync-origin-fetches"]["samples"] == [1.0, 1.0], "one origin fetch"
+    assert scenarios["stampede"]["cases"]["async-origin-fetches"]["samples"] == [1.0, 1.0], "one origin fetch"
+    cacheme = scenarios["cacheme"]["cases"]
+    assert {"daramjwee-seconds", "cashews-seconds", "aiocache-seconds"} <= set(cacheme)
+    assert set(scenarios["threads"]["cases"]) == {f"threads-{count}" for count in (1, 2, 4, 8, 16)}
+
+
 def test_list_names_every_scenario_and_an_unknown_one_is_refused(tmp_path: Path) -> None:
     listing = _bench("--list")
     assert listing.returncode == 0

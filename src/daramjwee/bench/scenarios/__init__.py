@@ -7,9 +7,11 @@ rounds.  One module per group of scenarios; this registry names them.
 """
 
 from ._common import Options, Scenario
+from ._concurrency import cacheme, stampede, threads
 from ._disk import disk_hits, streaming
 from ._memory_hits import hot_path, n_tier
 from ._memory_peers import memory_peers
+from ._tier_paths import miss_latency, tier_paths
 
 __all__ = ["SCENARIOS", "Options", "Scenario"]
 
@@ -19,5 +21,10 @@ SCENARIOS: dict[str, tuple[str, Scenario]] = {
     "memory-peers": ("Memory hit, 1 KiB, against Python memory caches", memory_peers),
     "disk-hits": ("File-tier hit, 1 KiB and 1 MiB, against diskcache", disk_hits),
     "streaming": ("Streaming a large value through memory and file tiers against a raw read", streaming),
+    "tier-paths": ("Promotion from the last tier and misses, 1 to 8 tiers", tier_paths),
+    "miss-latency": ("Time to first byte and total time of a miss against the origin alone", miss_latency),
+    "threads": ("1 to 16 threads of mixed get/set on Zipf keys", threads),
+    "stampede": ("100 concurrent misses of one key: origin fetches", stampede),
+    "cacheme": ("20k Zipf requests over 6k keys, 100 ms origin, concurrency 1000", cacheme),
 }
 """Every scenario by name: (title, builder)."""
