@@ -92,3 +92,6 @@ def test_ratios_judge_rates_and_times_by_their_direction() -> None:
     text = markdown([ScenarioResult("s", "Title", [fast, slow], [Ratio("r", "slow", "fast", 0.4, False)])], {"cpus": 2})
     assert "| r | 0.50 | ≥ 0.4 | PASS |" in text
     assert "- **cpus**: 2" in text
+    assert "| fast | 1,000 | 950 | MiB/s | 2 |" in text
+    seconds = Case("wall", "", "s", lambda: 0.0, [1.234, 1.5])
+    assert "| wall | 1.23 | 1.37 | s | 2 |" in markdown([ScenarioResult("t", "T", [seconds], [])], {})

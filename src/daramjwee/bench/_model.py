@@ -108,7 +108,7 @@ def markdown(results: list[ScenarioResult], machine: Mapping[str, Any]) -> str:
         lines += ["| case | best | median | unit | samples | what |", "|---|---:|---:|---|---:|---|"]
         for case in result.cases:
             lines.append(
-                f"| {case.name} | {case.best:,.0f} | {case.median:,.0f} | {case.unit} | {len(case.samples)} "
+                f"| {case.name} | {_number(case.best)} | {_number(case.median)} | {case.unit} | {len(case.samples)} "
                 f"| {case.description} |"
             )
         if result.ratios:
@@ -117,3 +117,8 @@ def markdown(results: list[ScenarioResult], machine: Mapping[str, Any]) -> str:
                 goal = "" if ratio.goal is None else f"{'≤' if ratio.at_most else '≥'} {ratio.goal:g}"
                 lines.append(f"| {ratio.name} | {ratio.value(cases):.2f} | {goal} | {ratio.verdict(cases)} |")
     return "\n".join(lines) + "\n"
+
+
+def _number(value: float) -> str:
+    """Thousands separators for large values; three significant digits for small ones (seconds, ratios)."""
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
