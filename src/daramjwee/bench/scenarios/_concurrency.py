@@ -123,19 +123,23 @@ def _threads_run(cache: Cache, ops: Sequence[tuple[bool, str]], count: int) -> C
             except BaseException as error:  # reported by the main thread
                 errors.append(error)
 
-        workers = [threading.Thread(target=work, args=(chunk,)) for chunk in chunks]
-        for worker in workers:
-            worker.start()
-        barrier.wait()
-        start = time.perf_counter()
-        for worker in workers:
-            worker.join()
-        elapsed = time.perf_counter() - start
+        elapsed = _run_together([threading.Thread(target=work, args=(chunk,)) for chunk in chunks], barrier)
         if errors:
             raise errors[0]
         return len(ops) / elapsed
 
     return run
+
+
+def _run_together(workers: list[threading.Thread], barrier: threading.Barrier) -> float:
+    """Start ``workers``, release them through ``barrier`` (whose last party is the caller); seconds until all end."""
+    for worker in workers:
+        worker.start()
+    barrier.wait()
+    start = time.perf_counter()
+    for worker in workers:
+        worker.join()
+    return time.perf_counter() - start
 
 
 def threads(options: Options, cleanups: ExitStack) -> tuple[list[Case], list[Ratio]]:
@@ -190,14 +194,7 @@ def _sync_stampede() -> tuple[float, float]:
             except BaseException as error:  # reported by the main thread
                 errors.append(error)
 
-        workers = [threading.Thread(target=work) for _ in range(STAMPEDE_CALLERS)]
-        for worker in workers:
-            worker.start()
-        barrier.wait()
-        start = time.perf_counter()
-        for worker in workers:
-            worker.join()
-        elapsed = time.perf_counter() - start
+        elapsed = _run_together([threading.Thread(target=work) for _ in range(STAMPEDE_CALLERS)], barrier)
     if errors:
         raise errors[0]
     if len(results) != STAMPEDE_CALLERS or any(result != VALUE for result in results):

@@ -88,18 +88,23 @@ def _promote_loop(stores: list[MemStore], cleanups: ExitStack) -> Callable[[int]
                 sink = last.begin_set(key, metadata)
                 sink.write(VALUE)
                 sink.commit()
-        get = cache.get
-        counter = time.perf_counter_ns
-        start = counter()
-        for key in keys:
-            with get(key, fetch) as response:
-                response.read()
-        elapsed = counter() - start
+        elapsed = _read_each(cache, keys)
         if keys[-1] not in stores[0]:
             raise RuntimeError("the hit in the last tier was not promoted into tier 0")
         return elapsed
 
     return loop
+
+
+def _read_each(cache: Cache, keys: list[str]) -> int:
+    """ns to get, read and close each of ``keys`` in turn."""
+    get = cache.get
+    counter = time.perf_counter_ns
+    start = counter()
+    for key in keys:
+        with get(key, fetch) as response:
+            response.read()
+    return counter() - start
 
 
 def _miss_loop(stores: list[MemStore], queue: int, cleanups: ExitStack) -> Callable[[int], int]:
@@ -115,13 +120,7 @@ def _miss_loop(stores: list[MemStore], queue: int, cleanups: ExitStack) -> Calla
         _await_fan_outs(cache, scheduled)
         for key in keys:
             cache.delete(key)
-        get = cache.get
-        counter = time.perf_counter_ns
-        start = counter()
-        for key in keys:
-            with get(key, fetch) as response:
-                response.read()
-        elapsed = counter() - start
+        elapsed = _read_each(cache, keys)
         if fans_out:
             scheduled += n
         return elapsed
