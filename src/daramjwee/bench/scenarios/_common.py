@@ -2,15 +2,32 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import gc
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 from contextlib import ExitStack
 
+from ..._async._cache import AsyncCache, AsyncFetcher
 from ..._metadata import FetchResult, Metadata
+from ..._sync._cache import Cache, Fetcher
 from .._model import Case, Ratio
 
-__all__ = ["KEY", "VALUE", "Options", "Scenario", "afetch", "fetch", "ns_per_op"]
+__all__ = [
+    "KEY",
+    "VALUE",
+    "Options",
+    "Scenario",
+    "afetch",
+    "async_cache_hit_loop",
+    "async_get_loop",
+    "cache_hit_loop",
+    "fetch",
+    "get_loop",
+    "ns_per_op",
+    "timed_pass",
+]
 
 KEY = "bench:key"
 VALUE = bytes(range(256)) * 4  # 1 KiB
@@ -49,5 +66,82 @@ def ns_per_op(loop: Callable[[int], int], iterations: int) -> Callable[[], float
             return loop(iterations) / iterations
         finally:
             gc.enable()
+
+    return run
+
+
+def cache_hit_loop(cache: Cache, fetcher: Fetcher = fetch) -> Callable[[int], int]:
+    """A loop for :func:`ns_per_op`: ``n`` times ``with cache.get(KEY, fetcher) as r: r.read()``."""
+
+    def loop(n: int) -> int:
+        get = cache.get
+        counter = time.perf_counter_ns
+        start = counter()
+        for _ in range(n):
+            with get(KEY, fetcher) as response:
+                response.read()
+        return counter() - start
+
+    return loop
+
+
+def async_cache_hit_loop(
+    runner: asyncio.Runner, cache: AsyncCache, fetcher: AsyncFetcher = afetch
+) -> Callable[[int], int]:
+    """The async twin of :func:`cache_hit_loop`: ``n`` hits looped inside one ``runner.run``."""
+
+    async def timed(n: int) -> int:
+        get = cache.get
+        counter = time.perf_counter_ns
+        start = counter()
+        for _ in range(n):
+            async with await get(KEY, fetcher) as response:
+                await response.read()
+        return counter() - start
+
+    return lambda n: runner.run(timed(n))
+
+
+def get_loop(get: Callable[[str], object]) -> Callable[[int], int]:
+    """A loop for :func:`ns_per_op`: ``n`` calls of a peer's ``get(KEY)`` (the bound method, called directly)."""
+
+    def loop(n: int) -> int:
+        counter = time.perf_counter_ns
+        start = counter()
+        for _ in range(n):
+            get(KEY)
+        return counter() - start
+
+    return loop
+
+
+def async_get_loop(runner: asyncio.Runner, get: Callable[[str], Awaitable[object]]) -> Callable[[int], int]:
+    """The async twin of :func:`get_loop`: ``n`` awaited ``get(KEY)`` calls inside one ``runner.run``."""
+
+    async def timed(n: int) -> int:
+        counter = time.perf_counter_ns
+        start = counter()
+        for _ in range(n):
+            await get(KEY)
+        return counter() - start
+
+    return lambda n: runner.run(timed(n))
+
+
+def timed_pass(size: int, one_pass: Callable[[], int]) -> Callable[[], float]:
+    """A sample in MiB/s of ``one_pass()``, which moves ``size`` bytes and returns how many it moved; GC off."""
+
+    def run() -> float:
+        gc.collect()
+        gc.disable()
+        try:
+            start = time.perf_counter_ns()
+            moved = one_pass()
+            elapsed = time.perf_counter_ns() - start
+        finally:
+            gc.enable()
+        if moved != size:
+            raise RuntimeError(f"moved {moved} bytes, expected {size}")
+        return size / (1 << 20) / (elapsed / 1e9)
 
     return run

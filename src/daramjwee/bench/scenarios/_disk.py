@@ -22,7 +22,6 @@ through ``store.begin_set``, never held whole in one ``bytes``.
 
 from __future__ import annotations
 
-import gc
 import os
 import tempfile
 import time
@@ -38,7 +37,7 @@ from ..._sync._filestore import FileStore
 from ..._sync._memstore import MemStore
 from ..._sync._store import Store
 from .._model import Case, Ratio
-from ._common import KEY, VALUE, Options, ns_per_op
+from ._common import KEY, VALUE, Options, cache_hit_loop, get_loop, ns_per_op, timed_pass
 
 __all__ = ["disk_hits", "streaming"]
 
@@ -71,17 +70,7 @@ def _filestore_hit_loop(directory: Path, value: bytes, cleanups: ExitStack) -> C
     with cache.get(KEY, fetch) as response:
         if response.source != 0 or response.read() != value:
             raise RuntimeError("the file-store warm-up read was not a tier-0 hit of the value")
-
-    def loop(n: int) -> int:
-        get = cache.get
-        counter = time.perf_counter_ns
-        start = counter()
-        for _ in range(n):
-            with get(KEY, fetch) as response:
-                response.read()
-        return counter() - start
-
-    return loop
+    return cache_hit_loop(cache, fetch)
 
 
 def _diskcache_hit_loop(directory: Path, value: bytes, cleanups: ExitStack) -> Callable[[int], int]:
@@ -91,16 +80,7 @@ def _diskcache_hit_loop(directory: Path, value: bytes, cleanups: ExitStack) -> C
     cache.set(KEY, value)
     if cache.get(KEY) != value:
         raise RuntimeError("diskcache did not return the stored value")
-
-    def loop(n: int) -> int:
-        get = cache.get
-        counter = time.perf_counter_ns
-        start = counter()
-        for _ in range(n):
-            get(KEY)
-        return counter() - start
-
-    return loop
+    return get_loop(cache.get)
 
 
 def disk_hits(options: Options, cleanups: ExitStack) -> tuple[list[Case], list[Ratio]]:
@@ -141,10 +121,6 @@ def disk_hits(options: Options, cleanups: ExitStack) -> tuple[list[Case], list[R
     return cases, ratios
 
 
-def _mib_per_s(size: int, elapsed_ns: int) -> float:
-    return size / MIB / (elapsed_ns / 1e9)
-
-
 def _cache_stream(store: Store, size: int, cleanups: ExitStack) -> Callable[[], float]:
     """One full pass over a ``size``-byte value (written in 1 MiB blocks) on ``Cache([store])``, in MiB/s."""
     sink = store.begin_set(STREAM_KEY, Metadata(cached_at=time.time()))
@@ -154,24 +130,14 @@ def _cache_stream(store: Store, size: int, cleanups: ExitStack) -> Callable[[], 
     cache = Cache(stores=[store])
     cleanups.callback(cache.close)
 
-    def run() -> float:
-        gc.collect()
-        gc.disable()
-        try:
-            total = 0
-            counter = time.perf_counter_ns
-            start = counter()
-            with cache.get(STREAM_KEY, _never_fetch) as response:
-                for chunk in response:
-                    total += len(chunk)
-            elapsed = counter() - start
-        finally:
-            gc.enable()
-        if total != size:
-            raise RuntimeError(f"streamed {total} bytes, expected {size}")
-        return _mib_per_s(size, elapsed)
+    def one_pass() -> int:
+        total = 0
+        with cache.get(STREAM_KEY, _never_fetch) as response:
+            for chunk in response:
+                total += len(chunk)
+        return total
 
-    return run
+    return timed_pass(size, one_pass)
 
 
 def _raw_read(path: Path, size: int) -> Callable[[], float]:
@@ -180,24 +146,14 @@ def _raw_read(path: Path, size: int) -> Callable[[], float]:
         for _ in range(size // MIB):
             file.write(VALUE_1M)
 
-    def run() -> float:
-        gc.collect()
-        gc.disable()
-        try:
-            total = 0
-            counter = time.perf_counter_ns
-            start = counter()
-            with open(path, "rb", buffering=0) as file:
-                while chunk := file.read(CHUNK):
-                    total += len(chunk)
-            elapsed = counter() - start
-        finally:
-            gc.enable()
-        if total != size:
-            raise RuntimeError(f"read {total} bytes, expected {size}")
-        return _mib_per_s(size, elapsed)
+    def one_pass() -> int:
+        total = 0
+        with open(path, "rb", buffering=0) as file:
+            while chunk := file.read(CHUNK):
+                total += len(chunk)
+        return total
 
-    return run
+    return timed_pass(size, one_pass)
 
 
 def streaming(options: Options, cleanups: ExitStack) -> tuple[list[Case], list[Ratio]]:

@@ -16,9 +16,9 @@ from ..._async._memstore import AsyncMemStore
 from ..._sync._cache import Cache
 from ..._sync._memstore import MemStore
 from .._model import Case, Ratio
-from ._common import KEY, VALUE, Options, afetch, fetch, ns_per_op
+from ._common import KEY, VALUE, Options, afetch, async_cache_hit_loop, cache_hit_loop, fetch, ns_per_op
 
-__all__ = ["hot_path", "n_tier"]
+__all__ = ["async_hit_loop", "hot_path", "n_tier", "sync_hit_loop"]
 
 
 def _locked_lru_loop() -> Callable[[int], int]:
@@ -38,7 +38,7 @@ def _locked_lru_loop() -> Callable[[int], int]:
     return loop
 
 
-def _sync_hit_loop(stores: list[MemStore], cleanups: ExitStack) -> Callable[[int], int]:
+def sync_hit_loop(stores: list[MemStore], cleanups: ExitStack) -> Callable[[int], int]:
     """Timed tier-0 hits on a cache over ``stores``, after a miss filled every tier."""
     cache = Cache(stores=stores)
     cleanups.callback(cache.close)
@@ -48,44 +48,31 @@ def _sync_hit_loop(stores: list[MemStore], cleanups: ExitStack) -> Callable[[int
         if time.monotonic() > deadline:
             raise RuntimeError("the warm-up value never reached every tier")
         time.sleep(0.001)
-
-    def loop(n: int) -> int:
-        get = cache.get
-        counter = time.perf_counter_ns
-        start = counter()
-        for _ in range(n):
-            with get(KEY, fetch) as response:
-                response.read()
-        return counter() - start
-
-    return loop
+    return cache_hit_loop(cache)
 
 
-def _async_hit_loop(cleanups: ExitStack) -> Callable[[int], int]:
-    runner = cleanups.enter_context(asyncio.Runner())
+def async_hit_loop(runner: asyncio.Runner, cleanups: ExitStack) -> Callable[[int], int]:
+    """Timed tier-0 hits on ``AsyncCache([AsyncMemStore()])`` run by ``runner``, after a miss filled it."""
     cache = AsyncCache(stores=[AsyncMemStore()])
     cleanups.callback(lambda: runner.run(cache.close()))
-    runner.run(cache.get_bytes(KEY, afetch))
-
-    async def timed(n: int) -> int:
-        get = cache.get
-        counter = time.perf_counter_ns
-        start = counter()
-        for _ in range(n):
-            async with await get(KEY, afetch) as response:
-                await response.read()
-        return counter() - start
-
-    return lambda n: runner.run(timed(n))
+    if runner.run(cache.get_bytes(KEY, afetch)) != VALUE:
+        raise RuntimeError("the async warm-up read did not return the value")
+    return async_cache_hit_loop(runner, cache)
 
 
 def hot_path(options: Options, cleanups: ExitStack) -> tuple[list[Case], list[Ratio]]:
     """Tier-0 memory hit of 1 KiB (get + read + close) against cachetools under a lock with a BytesIO read."""
     n = options.iterations
+    runner = cleanups.enter_context(asyncio.Runner())
     cases = [
         Case("cachetools", "LRUCache + threading.Lock + BytesIO(v).read()", "ns/op", ns_per_op(_locked_lru_loop(), n)),
-        Case("sync", "Cache([MemStore])", "ns/op", ns_per_op(_sync_hit_loop([MemStore()], cleanups), n)),
-        Case("async", "AsyncCache([AsyncMemStore])", "ns/op", ns_per_op(_async_hit_loop(cleanups), n)),
+        Case("sync", "Cache([MemStore])", "ns/op", ns_per_op(sync_hit_loop([MemStore()], cleanups), n)),
+        Case(
+            "async",
+            "AsyncCache([AsyncMemStore])",
+            "ns/op",
+            ns_per_op(async_hit_loop(runner, cleanups), n),
+        ),
     ]
     ratios = [
         Ratio("sync / cachetools", "sync", "cachetools", 3.0),
@@ -104,7 +91,7 @@ def n_tier(options: Options, cleanups: ExitStack) -> tuple[list[Case], list[Rati
             f"{count}-tier",
             f"Cache([MemStore] * {count}), tier-0 hit",
             "ns/op",
-            ns_per_op(_sync_hit_loop([MemStore() for _ in range(count)], cleanups), options.iterations),
+            ns_per_op(sync_hit_loop([MemStore() for _ in range(count)], cleanups), options.iterations),
         )
         for count in TIER_COUNTS
     ]

@@ -19,7 +19,6 @@ response.  Async cases loop inside one coroutine, one ``asyncio.Runner.run`` per
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from contextlib import ExitStack
 
@@ -29,12 +28,10 @@ import cashews
 import theine
 from dogpile.cache import make_region
 
-from ..._async._cache import AsyncCache
-from ..._async._memstore import AsyncMemStore
 from ..._sync._memstore import MemStore
 from .._model import Case, Ratio
-from ._common import KEY, VALUE, Options, afetch, ns_per_op
-from ._memory_hits import _sync_hit_loop
+from ._common import KEY, VALUE, Options, async_get_loop, get_loop, ns_per_op
+from ._memory_hits import async_hit_loop, sync_hit_loop
 
 __all__ = ["memory_peers"]
 
@@ -43,16 +40,7 @@ def _cachebox_loop() -> Callable[[int], int]:
     lru: cachebox.LRUCache[str, bytes] = cachebox.LRUCache(maxsize=1024)
     lru[KEY] = VALUE
     assert lru.get(KEY) == VALUE
-
-    def loop(n: int) -> int:
-        get = lru.get
-        counter = time.perf_counter_ns
-        start = counter()
-        for _ in range(n):
-            get(KEY)
-        return counter() - start
-
-    return loop
+    return get_loop(lru.get)
 
 
 def _theine_loop(cleanups: ExitStack) -> Callable[[int], int]:
@@ -60,41 +48,20 @@ def _theine_loop(cleanups: ExitStack) -> Callable[[int], int]:
     cleanups.callback(cache.close)
     cache.set(KEY, VALUE)
     assert cache.get(KEY) == (VALUE, True)
-
-    def loop(n: int) -> int:
-        get = cache.get
-        counter = time.perf_counter_ns
-        start = counter()
-        for _ in range(n):
-            get(KEY)
-        return counter() - start
-
-    return loop
+    return get_loop(cache.get)
 
 
 def _dogpile_loop() -> Callable[[int], int]:
     region = make_region().configure("dogpile.cache.memory")
     region.set(KEY, VALUE)
     assert region.get(KEY) == VALUE
-
-    def loop(n: int) -> int:
-        get = region.get
-        counter = time.perf_counter_ns
-        start = counter()
-        for _ in range(n):
-            get(KEY)
-        return counter() - start
-
-    return loop
+    return get_loop(region.get)
 
 
 def _async_loops(cleanups: ExitStack) -> dict[str, Callable[[int], int]]:
     """One runner for the three async cases: daramjwee, cashews and aiocache, each filled and checked once."""
     runner = cleanups.enter_context(asyncio.Runner())
-
-    cache = AsyncCache(stores=[AsyncMemStore()])
-    cleanups.callback(lambda: runner.run(cache.close()))
-    assert runner.run(cache.get_bytes(KEY, afetch)) == VALUE
+    daramjwee = async_hit_loop(runner, cleanups)
 
     mem = cashews.Cache()
     mem.setup("mem://")
@@ -107,35 +74,10 @@ def _async_loops(cleanups: ExitStack) -> dict[str, Callable[[int], int]]:
     runner.run(simple.set(KEY, VALUE))
     assert runner.run(simple.get(KEY)) == VALUE
 
-    async def daramjwee_timed(n: int) -> int:
-        get = cache.get
-        counter = time.perf_counter_ns
-        start = counter()
-        for _ in range(n):
-            async with await get(KEY, afetch) as response:
-                await response.read()
-        return counter() - start
-
-    async def cashews_timed(n: int) -> int:
-        get = mem.get
-        counter = time.perf_counter_ns
-        start = counter()
-        for _ in range(n):
-            await get(KEY)
-        return counter() - start
-
-    async def aiocache_timed(n: int) -> int:
-        get = simple.get
-        counter = time.perf_counter_ns
-        start = counter()
-        for _ in range(n):
-            await get(KEY)
-        return counter() - start
-
     return {
-        "daramjwee-async": lambda n: runner.run(daramjwee_timed(n)),
-        "cashews": lambda n: runner.run(cashews_timed(n)),
-        "aiocache": lambda n: runner.run(aiocache_timed(n)),
+        "daramjwee-async": daramjwee,
+        "cashews": async_get_loop(runner, mem.get),
+        "aiocache": async_get_loop(runner, simple.get),
     }
 
 
@@ -148,7 +90,7 @@ def memory_peers(options: Options, cleanups: ExitStack) -> tuple[list[Case], lis
             "daramjwee-sync",
             "Cache([MemStore]), get + read + close",
             "ns/op",
-            ns_per_op(_sync_hit_loop([MemStore()], cleanups), n),
+            ns_per_op(sync_hit_loop([MemStore()], cleanups), n),
         ),
         Case("cachebox", "cachebox.LRUCache.get", "ns/op", ns_per_op(_cachebox_loop(), n)),
         Case("theine", "theine.Cache.get (locked)", "ns/op", ns_per_op(_theine_loop(cleanups), n)),
