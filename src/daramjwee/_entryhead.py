@@ -27,11 +27,18 @@ from __future__ import annotations
 import functools
 import hashlib
 import struct
-import zlib
 from typing import NamedTuple
 
 from ._metadata import Metadata
-from ._record import MAX_KEY_BYTES, MAX_METADATA_BYTES, CorruptRecord, decode_key, decode_metadata, encode_metadata
+from ._record import (
+    CorruptRecord,
+    check_lengths,
+    checksum,
+    decode_key,
+    decode_metadata,
+    encode_key,
+    encode_metadata,
+)
 
 __all__ = [
     "HEAD_MAGIC",
@@ -67,13 +74,11 @@ def key_digest(key: str) -> str:
 
 def encode_head(key: str, metadata: Metadata) -> bytes:
     """The head of an entry of ``key`` with ``metadata``; ``ValueError`` if either is past the format's limits."""
-    key_bytes = key.encode("utf-8", "surrogatepass")
-    if len(key_bytes) > MAX_KEY_BYTES:
-        raise ValueError(f"key of {len(key_bytes)} bytes is longer than the limit of {MAX_KEY_BYTES}")
+    key_bytes = encode_key(key)
     metadata_bytes = encode_metadata(metadata)
     fields = _PREFIX.pack(HEAD_MAGIC, FORMAT_VERSION, 0, len(key_bytes), len(metadata_bytes), 0)[:_CHECKED]
-    checksum = zlib.crc32(metadata_bytes, zlib.crc32(key_bytes, zlib.crc32(fields)))
-    return b"".join((fields, checksum.to_bytes(4, "little"), key_bytes, metadata_bytes))
+    crc = checksum(fields, key_bytes, metadata_bytes)
+    return b"".join((fields, crc.to_bytes(4, "little"), key_bytes, metadata_bytes))
 
 
 def head_length(prefix: bytes | bytearray | memoryview) -> int:
@@ -91,8 +96,7 @@ def head_length(prefix: bytes | bytearray | memoryview) -> int:
         raise CorruptRecord(f"entry head version {version} is not supported (this is version {FORMAT_VERSION})")
     if flags:
         raise CorruptRecord(f"entry head flags {flags:#x} are not supported")
-    if key_length == 0 or key_length > MAX_KEY_BYTES or metadata_length > MAX_METADATA_BYTES:
-        raise CorruptRecord(f"implausible lengths: key {key_length}, metadata {metadata_length}")
+    check_lengths(key_length, metadata_length)
     return PREFIX_SIZE + int(key_length) + int(metadata_length)
 
 
@@ -126,11 +130,11 @@ def _decode(data: bytes) -> Head:
     if len(data) != length:
         raise CorruptRecord(f"a head of {length} bytes was stored as {len(data)} bytes")
     view = memoryview(data)
-    key_length, _, checksum = struct.unpack_from("<III", view, 12)
+    key_length, _, stored_checksum = struct.unpack_from("<III", view, 12)
     key_end = PREFIX_SIZE + key_length
     key_bytes = bytes(view[PREFIX_SIZE:key_end])
     metadata_bytes = bytes(view[key_end:length])
-    if zlib.crc32(metadata_bytes, zlib.crc32(key_bytes, zlib.crc32(view[:_CHECKED]))) != checksum:
+    if checksum(view[:_CHECKED], key_bytes, metadata_bytes) != stored_checksum:
         raise CorruptRecord("entry head checksum mismatch")
     return Head(decode_key(key_bytes), decode_metadata(metadata_bytes), length)
 

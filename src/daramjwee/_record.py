@@ -55,6 +55,8 @@ __all__ = [
     "MAX_METADATA_BYTES",
     "CorruptRecord",
     "Header",
+    "check_lengths",
+    "checksum",
     "decode_key",
     "decode_metadata",
     "encode_header",
@@ -107,7 +109,7 @@ def encode_key(key: str) -> bytes:
     """The stored form of ``key`` (UTF-8, lone surrogates kept); ``ValueError`` past :data:`MAX_KEY_BYTES`."""
     data = key.encode("utf-8", "surrogatepass")
     if len(data) > MAX_KEY_BYTES:
-        raise ValueError(f"key of {len(data)} bytes is longer than the file store's limit of {MAX_KEY_BYTES}")
+        raise ValueError(f"key of {len(data)} bytes is longer than the limit of {MAX_KEY_BYTES}")
     return data
 
 
@@ -131,7 +133,7 @@ def encode_metadata(metadata: Metadata) -> bytes:
         separators=(",", ":"),
     ).encode("ascii")
     if len(data) > MAX_METADATA_BYTES:
-        raise ValueError(f"metadata of {len(data)} bytes is longer than the file store's limit of {MAX_METADATA_BYTES}")
+        raise ValueError(f"metadata of {len(data)} bytes is longer than the limit of {MAX_METADATA_BYTES}")
     return data
 
 
@@ -152,11 +154,25 @@ def decode_metadata(data: bytes) -> Metadata:
         raise CorruptRecord(f"stored metadata is not valid: {error}") from None
 
 
+def checksum(fields: bytes | memoryview, key: bytes, metadata: bytes) -> int:
+    """CRC-32 (zlib) of a header's checked fields, then the key, then the metadata.
+
+    Both formats that carry a key and metadata (this record and the remote
+    entry head of :mod:`daramjwee._entryhead`) checksum them this way.
+    """
+    return zlib.crc32(metadata, zlib.crc32(key, zlib.crc32(fields)))
+
+
+def check_lengths(key_length: int, metadata_length: int) -> None:
+    """Raise :class:`CorruptRecord` unless a header's key and metadata lengths are plausible."""
+    if key_length == 0 or key_length > MAX_KEY_BYTES or metadata_length > MAX_METADATA_BYTES:
+        raise CorruptRecord(f"implausible lengths: key {key_length}, metadata {metadata_length}")
+
+
 def encode_header(key: bytes, metadata: bytes, body_length: int) -> bytes:
     """The 32-byte header of a record with these key and metadata bytes and ``body_length`` body bytes."""
     fields = _HEADER.pack(MAGIC, FORMAT_VERSION, 0, len(key), len(metadata), body_length, 0)[:_CHECKED]
-    checksum = zlib.crc32(metadata, zlib.crc32(key, zlib.crc32(fields)))
-    return fields + checksum.to_bytes(4, "little")
+    return fields + checksum(fields, key, metadata).to_bytes(4, "little")
 
 
 def parse_header(data: bytes) -> Header:
@@ -175,8 +191,7 @@ def parse_header(data: bytes) -> Header:
         raise CorruptRecord(f"record format version {version} is not supported (this is version {FORMAT_VERSION})")
     if flags:
         raise CorruptRecord(f"record flags {flags:#x} are not supported")
-    if key_length == 0 or key_length > MAX_KEY_BYTES or metadata_length > MAX_METADATA_BYTES:
-        raise CorruptRecord(f"implausible lengths: key {key_length}, metadata {metadata_length}")
+    check_lengths(key_length, metadata_length)
     return Header(key_length, metadata_length, body_length, checksum)
 
 
@@ -192,7 +207,7 @@ def verify_head(header: Header, head: bytes) -> tuple[bytes, bytes]:
         raise CorruptRecord(f"record of {len(head)} bytes is shorter than its {head_end}-byte head")
     key = head[HEADER_SIZE:key_end]
     metadata = head[key_end:head_end]
-    if zlib.crc32(metadata, zlib.crc32(key, zlib.crc32(head[:_CHECKED]))) != header.checksum:
+    if checksum(head[:_CHECKED], key, metadata) != header.checksum:
         raise CorruptRecord("header checksum mismatch")
     return key, metadata
 
