@@ -61,6 +61,17 @@ class Metadata:
     def __reduce__(self) -> tuple[type[Metadata], tuple[str, bool, float, dict[str, str]]]:
         return (type(self), (self.etag, self.is_negative, self.cached_at, dict(self.attrs)))
 
+    @property
+    def declared_length(self) -> int | None:
+        """The body length ``attrs["content-length"]`` declares (ASCII decimal digits only), else ``None``.
+
+        The cache fills, and promotes into, only tiers whose capacity can hold a declared length.
+        """
+        declared = self.attrs.get("content-length")
+        if declared is None or not (declared.isascii() and declared.isdigit()):
+            return None
+        return int(declared)
+
     def replace(self, **changes: object) -> Metadata:
         """Return a copy with the given fields changed."""
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]

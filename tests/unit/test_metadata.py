@@ -276,3 +276,21 @@ def test_fetch_result_repr_does_not_dump_the_body() -> None:
     assert "bytes" in text
     assert "etag='e'" in text
     assert len(text) < 300
+
+
+@pytest.mark.parametrize(
+    ("attrs", "expected"),
+    [
+        ({}, None),
+        ({"content-length": "1024"}, 1024),
+        ({"content-length": "0"}, 0),
+        ({"content-length": ""}, None),
+        ({"content-length": "-1"}, None),
+        ({"content-length": "1e3"}, None),
+        ({"content-length": " 12"}, None),
+        ({"content-length": "\u00b2"}, None),  # a digit to str.isdigit, not to int(): a latin-1 header value
+        ({"content-type": "text/plain"}, None),
+    ],
+)
+def test_declared_length_reads_only_a_plain_decimal_content_length(attrs: dict[str, str], expected: int | None) -> None:
+    assert dj.Metadata(attrs=attrs).declared_length == expected

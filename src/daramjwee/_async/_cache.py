@@ -498,7 +498,7 @@ class AsyncCache:
     async def _open_sinks(self, key: str, tiers: range, metadata: Metadata) -> list[Target]:
         """Sinks on ``tiers`` for an entry; a tier that declares a capacity below the declared length is skipped."""
         targets: list[Target] = []
-        size = _declared_length(metadata)
+        size = metadata.declared_length
         for tier in tiers:
             capacity = self._capacities[tier]
             if size is not None and capacity is not None and size > capacity:
@@ -700,7 +700,7 @@ class AsyncCache:
 
     def _fill_tier(self, metadata: Metadata) -> int:
         """Tier 0, or the first tier able to hold a body longer than tier 0's capacity, as the origin declared it."""
-        size = _declared_length(metadata)
+        size = metadata.declared_length
         if size is None:
             return 0
         for tier, capacity in enumerate(self._capacities):
@@ -785,12 +785,6 @@ class AsyncCache:
     def __repr__(self) -> str:
         chain = " -> ".join(type(store).__name__ for store in self._stores)
         return f"<{type(self).__name__} [{chain}]{' closed' if self._closed else ''}>"
-
-
-def _declared_length(metadata: Metadata) -> int | None:
-    """The body length the entry's metadata declares (``attrs["content-length"]``), if any."""
-    declared = metadata.attrs.get("content-length")
-    return int(declared) if declared is not None and declared.isdigit() else None
 
 
 def _capacity(store: object) -> int | None:

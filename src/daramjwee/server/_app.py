@@ -191,8 +191,8 @@ class CacheApp:
         A hit whose declared length fits in one chunk is one read and one
         send: there is nothing to stop midway, so no disconnect watcher.
         """
-        length = response.metadata.attrs.get("content-length")
-        if response.source is not None and length is not None and length.isdigit() and int(length) <= self.chunk_size:
+        length = response.metadata.declared_length
+        if response.source is not None and length is not None and length <= self.chunk_size:
             await send({"type": "http.response.body", "body": await response.read()})
             return
         disconnected = asyncio.ensure_future(_wait_for_disconnect(receive))
