@@ -165,21 +165,19 @@ class RedisStore:
             raise NotFound(key)
         try:
             version, length, head = _parse(stored, key)
+            body_start = _PREFIX + head.length
+            remaining = length - (len(stored) - body_start)
+            if remaining < 0 or (remaining and version == _INLINE):
+                raise CorruptRecord(f"the entry's first chunk does not fit its length of {length} bytes")
+            if not remaining:  # the whole value: one copy now, none when the caller reads it all
+                return BytesReader(stored[body_start:]), head.metadata
+            version_key = b"%s:%s" % (head_key, version)
+            if not self._client.exists(version_key):
+                raise CorruptRecord("the entry's chunks were evicted by the server's maxmemory-policy")
         except CorruptRecord:
             self._client.delete(head_key)
             raise NotFound(key) from None
-        body_start = _PREFIX + head.length
-        remaining = length - (len(stored) - body_start)
-        if remaining < 0 or (remaining and version == _INLINE):
-            self._client.delete(head_key)
-            raise NotFound(key)
-        if not remaining:  # the whole value: one copy now, none when the caller reads it all
-            return BytesReader(stored[body_start:]), head.metadata
         first = memoryview(stored)[body_start:]
-        version_key = b"%s:%s" % (head_key, version)
-        if not self._client.exists(version_key):  # evicted by the server's maxmemory-policy
-            self._client.delete(head_key)
-            raise NotFound(key)
         return _RedisReader(self._client, version_key, key, first, remaining), head.metadata
 
     def stat(self, key: str, /) -> Metadata:
