@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -38,7 +39,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from _report import Case, Ratio, measure, render, to_json
+from daramjwee.bench import Case, Ratio, ScenarioResult, machine, markdown, measure
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from _servers import free_port  # the test suite's helpers
@@ -153,14 +154,12 @@ def wrk(url: str, connections: int, seconds: int, p99: dict[str, list[float]], n
     return run
 
 
-def ratios(by_name: dict[str, Case]) -> list[Ratio]:
-    """daramjwee's requests per second over nginx's, per object size and serving tier, against the goals."""
-    results = []
-    for tier in ("memory", "file"):
-        for size, goal in (("1k", 0.25), ("1m", 0.5)):
-            ours, theirs = by_name[f"dj-{tier}-{size}"].best, by_name[f"nginx-{size}"].best
-            results.append(Ratio(f"{size} {tier} hit: daramjwee/nginx req/s", ours / theirs, goal, at_most=False))
-    return results
+# daramjwee's requests per second over nginx's, per object size and serving tier.
+RATIOS = [
+    Ratio(f"{size} {tier} hit: daramjwee/nginx req/s", f"dj-{tier}-{size}", f"nginx-{size}", goal, at_most=False)
+    for tier in ("memory", "file")
+    for size, goal in (("1k", 0.25), ("1m", 0.5))
+]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -212,20 +211,20 @@ def main(argv: list[str] | None = None) -> int:
                         Case(case_name, f"wrk -c{connections} {server.url(name)}", "req/s",
                              wrk(server.url(name), connections, seconds, p99, case_name))
                     )  # fmt: skip
-            measure(cases, rounds, args.seed)
+            measure(cases, rounds, random.Random(args.seed))
         finally:
             for server in reversed(servers):
                 server.stop()
 
-    results = ratios({case.name: case for case in cases})
     title = f"daramjwee serve vs nginx proxy_cache, wrk {seconds:g} s x {rounds} rounds, {args.workers} workers"
-    print(render(title, cases, results))
-    print("\np99 latency (best round):")
+    result = ScenarioResult("serve", title, cases, RATIOS)
+    print(markdown([result], machine()))
+    print("p99 latency (best round):")
     for name, values in p99.items():
         print(f"  {name:<14} {min(values) * 1000:8.2f} ms")
     if args.json is not None:
-        report = to_json(cases, results, rounds=rounds, seconds=seconds, workers=args.workers)
-        report["p99_seconds"] = {name: min(values) for name, values in p99.items()}
+        report = {**result.to_json(), "machine": machine(), "rounds": rounds, "seconds": seconds}
+        report |= {"workers": args.workers, "p99_seconds": {name: min(values) for name, values in p99.items()}}
         args.json.write_text(json.dumps(report, indent=2) + "\n")
         print(f"\nwrote {args.json}")
     return 0

@@ -9,7 +9,7 @@ of the test suite), so both sides of every comparison talk to the same
 server over the same connection kind; the servers are pinned to the last CPU
 and the benchmark to the others.  This is a report, not a test: it
 always exits 0.  Cases run in rounds, shuffled each round (see
-``_report.py``); each keeps its best round.  A sample of a single-hit case is
+``daramjwee.bench.measure``); each keeps its best round.  A sample of a single-hit case is
 the median of many hits, each timed beside a call of the other side of its
 comparison (alternating), so both sides meet the same moments of the machine.
 
@@ -34,6 +34,7 @@ import gc
 import json
 import logging
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -44,10 +45,10 @@ from pathlib import Path
 
 import obstore
 import redis
-from _report import Case, Ratio, measure, render, to_json
 from obstore.store import S3Store
 
 import daramjwee as dj
+from daramjwee.bench import Case, Ratio, ScenarioResult, machine, markdown, measure
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from _servers import MotoServer, RedisServer  # the test suite's server launchers
@@ -150,19 +151,13 @@ def cache_stream(cache: dj.Cache, key: str) -> Callable[[], int]:
     return stream
 
 
-def ratios(by_name: dict[str, Case]) -> list[Ratio]:
-    """Each cache case against its raw twin: time over time (a rate is inverted into time)."""
-
-    def overhead(name: str, raw: str, *, rate: bool = False) -> Ratio:
-        ours, theirs = by_name[name].best, by_name[raw].best
-        return Ratio(f"{name}: cache/raw", theirs / ours if rate else ours / theirs, OVERHEAD_GOAL, at_most=True)
-
-    return [
-        overhead("redis-1k", "raw-redis-1k"),
-        overhead("redis-1m", "raw-redis-1m"),
-        overhead("s3-1m", "raw-s3-1m"),
-        overhead("s3-large", "raw-s3-large", rate=True),
-    ]
+# Each cache case against its raw twin, time over time (for the rate case, the raw rate over ours).
+RATIOS = [
+    Ratio("redis-1k: cache/raw", "redis-1k", "raw-redis-1k", OVERHEAD_GOAL),
+    Ratio("redis-1m: cache/raw", "redis-1m", "raw-redis-1m", OVERHEAD_GOAL),
+    Ratio("s3-1m: cache/raw", "s3-1m", "raw-s3-1m", OVERHEAD_GOAL),
+    Ratio("s3-large: cache/raw", "raw-s3-large", "s3-large", OVERHEAD_GOAL),
+]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -230,20 +225,20 @@ def main(argv: list[str] | None = None) -> int:
                 Case("raw-s3-large", f"obstore.get(...).stream(1 MiB), {large_mib} MiB", "MiB/s",
                      _rate(len(large), raw_s3_stream)),
             ]  # fmt: skip
-            measure(cases, rounds, args.seed)
+            measure(cases, rounds, random.Random(args.seed))
         finally:
             for cleanup in reversed(cleanups):
                 cleanup()
             redis_server.stop()
             s3_server.stop()
 
-    results = ratios({case.name: case for case in cases})
     title = f"daramjwee shared tiers: a hit through the cache vs the raw client, {rounds} rounds per case"
-    print(render(title, cases, results))
+    result = ScenarioResult("shared-tiers", title, cases, RATIOS)
+    print(markdown([result], machine()))
     if args.json is not None:
-        report = to_json(cases, results, rounds=rounds, large_mib=large_mib)
+        report = {**result.to_json(), "machine": machine(), "rounds": rounds, "large_mib": large_mib}
         args.json.write_text(json.dumps(report, indent=2) + "\n")
-        print(f"\nwrote {args.json}")
+        print(f"wrote {args.json}")
     return 0
 
 

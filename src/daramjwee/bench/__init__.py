@@ -5,8 +5,19 @@ side in one run; the report is JSON, a markdown table and PNG plots, with the
 machine and library versions recorded.  Needs the ``bench`` extra.
 """
 
-from ._model import Case, Ratio, ScenarioResult
-from ._runner import machine, run_scenarios, write_report
+from ._model import Case, Ratio, ScenarioResult, markdown
+from ._runner import machine, measure, run_scenarios, write_report
 from .scenarios import SCENARIOS, Options
 
-__all__ = ["SCENARIOS", "Case", "Options", "Ratio", "ScenarioResult", "machine", "run_scenarios", "write_report"]
+__all__ = [
+    "SCENARIOS",
+    "Case",
+    "Options",
+    "Ratio",
+    "ScenarioResult",
+    "machine",
+    "markdown",
+    "measure",
+    "run_scenarios",
+    "write_report",
+]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
@@ -12,10 +13,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from ._model import ScenarioResult, markdown
+from ._model import Case, ScenarioResult, markdown
 from .scenarios import SCENARIOS, Options
 
-__all__ = ["Progress", "machine", "run_scenarios", "write_report"]
+__all__ = ["Progress", "machine", "measure", "run_scenarios", "write_report"]
 
 Progress = Callable[[str, int, int], None]
 """``progress(scenario, done, total)``: called after each sample (and once with ``done=0`` to start)."""
@@ -54,18 +55,33 @@ def run_scenarios(names: Sequence[str], options: Options, progress: Progress, *,
         title, build = SCENARIOS[name]
         with ExitStack() as cleanups:
             cases, ratios = build(options, cleanups)
-            total = len(cases) * options.rounds
-            progress(name, 0, total)
-            for case in cases:  # warm-up sample, discarded
-                case.run()
-            order = list(cases)
-            for round_ in range(options.rounds):
-                shuffler.shuffle(order)
-                for index, case in enumerate(order):
-                    case.samples.append(case.run())
-                    progress(name, round_ * len(cases) + index + 1, total)
+            measure(cases, options.rounds, shuffler, functools.partial(progress, name))
         results.append(ScenarioResult(name, title, cases, ratios))
     return results
+
+
+def measure(
+    cases: list[Case],
+    rounds: int,
+    shuffler: random.Random,
+    progress: Callable[[int, int], None] | None = None,
+) -> None:
+    """One discarded warm-up sample of every case, then ``rounds`` samples each, in a new shuffled order per round.
+
+    ``progress(done, total)`` is called before the first sample and after each one.
+    """
+    total = len(cases) * rounds
+    if progress is not None:
+        progress(0, total)
+    for case in cases:
+        case.run()
+    order = list(cases)
+    for round_ in range(rounds):
+        shuffler.shuffle(order)
+        for index, case in enumerate(order):
+            case.samples.append(case.run())
+            if progress is not None:
+                progress(round_ * len(cases) + index + 1, total)
 
 
 def write_report(results: list[ScenarioResult], directory: Path, *, plots: bool = True) -> list[Path]:
