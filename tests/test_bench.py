@@ -90,8 +90,19 @@ def test_ratios_judge_rates_and_times_by_their_direction() -> None:
     assert quick.best == 10.0
     assert Ratio("info", "quick", "quick").verdict({"quick": quick}) == "info"
     text = markdown([ScenarioResult("s", "Title", [fast, slow], [Ratio("r", "slow", "fast", 0.4, False)])], {"cpus": 2})
-    assert "| r | 0.50 | ≥ 0.4 | PASS |" in text
+    assert "| r | best | 0.50 | ≥ 0.4 | PASS |" in text
     assert "- **cpus**: 2" in text
-    assert "| fast | 1,000 | 950 | MiB/s | 2 |" in text
+    assert "| fast | 1,000 | 950 | 900 | MiB/s | 2 |" in text
     seconds = Case("wall", "", "s", lambda: 0.0, [1.234, 1.5])
-    assert "| wall | 1.23 | 1.37 | s | 2 |" in markdown([ScenarioResult("t", "T", [seconds], [])], {})
+    assert "| wall | 1.23 | 1.37 | 1.5 | s | 2 |" in markdown([ScenarioResult("t", "T", [seconds], [])], {})
+
+
+def test_a_worst_of_ratio_fails_when_any_sample_misses_the_goal() -> None:
+    fetches = Case("fetches", "", "fetches", lambda: 0.0, [1.0, 2.0, 1.0])
+    one = Case("one", "", "fetches", lambda: 1.0, [1.0, 1.0, 1.0])
+    cases = {"fetches": fetches, "one": one}
+    assert (fetches.best, fetches.worst) == (1.0, 2.0)
+    assert Ratio("best", "fetches", "one", 1.0).verdict(cases) == "PASS"
+    assert Ratio("worst", "fetches", "one", 1.0, of="worst").verdict(cases) == "FAIL"
+    rate = Case("rate", "", "hit %", lambda: 0.0, [40.0, 50.0])
+    assert (rate.best, rate.worst) == (50.0, 40.0)

@@ -20,8 +20,8 @@ def run_bench(names: Sequence[str], *, listing: bool, quick: bool, rounds: int |
     """Run the scenarios ``names`` (all when empty) and write the report to ``out``; the exit code."""
     console = Console()
     if listing:
-        for name, (title, _) in SCENARIOS.items():
-            console.print(f"{name:<12} {title}")
+        for name, scenario in SCENARIOS.items():
+            console.print(f"{name:<14} {scenario.title}")
         return 0
     selected = list(names) or list(SCENARIOS)
     unknown = [name for name in selected if name not in SCENARIOS]

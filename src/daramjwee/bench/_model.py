@@ -5,11 +5,11 @@ from __future__ import annotations
 import dataclasses
 import statistics
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 __all__ = ["Case", "Ratio", "ScenarioResult", "markdown"]
 
-HIGHER_IS_BETTER = frozenset({"MiB/s", "req/s", "ops/s"})
+HIGHER_IS_BETTER = frozenset({"MiB/s", "req/s", "ops/s", "hit %"})
 
 
 @dataclasses.dataclass
@@ -17,7 +17,8 @@ class Case:
     """One way of doing a thing; ``run()`` measures it once and returns one sample in ``unit``.
 
     ``unit`` is ``"ns/op"`` (lower is better) or a rate such as ``"MiB/s"``
-    (higher is better); ``best`` is the best sample, ``median`` the median.
+    (higher is better); ``best`` is the most favourable sample, ``worst`` the
+    least, ``median`` the median.
     """
 
     name: str
@@ -35,6 +36,10 @@ class Case:
         return max(self.samples) if self.higher_is_better else min(self.samples)
 
     @property
+    def worst(self) -> float:
+        return min(self.samples) if self.higher_is_better else max(self.samples)
+
+    @property
     def median(self) -> float:
         return statistics.median(self.samples)
 
@@ -44,22 +49,31 @@ class Case:
             "unit": self.unit,
             "best": self.best,
             "median": self.median,
+            "worst": self.worst,
             "samples": list(self.samples),
         }
 
 
 @dataclasses.dataclass(frozen=True)
 class Ratio:
-    """``numerator``'s best over ``denominator``'s best; ``goal`` is an upper bound (``at_most``) or a lower one."""
+    """``numerator`` over ``denominator``, each at its best sample; ``goal`` bounds it above (``at_most``) or below.
+
+    ``of="worst"`` takes both cases at their worst sample instead: for a
+    property that must hold on every run, such as one origin fetch per stampede.
+    """
 
     name: str
     numerator: str
     denominator: str
     goal: float | None = None
     at_most: bool = True
+    of: Literal["best", "worst"] = "best"
 
     def value(self, cases: Mapping[str, Case]) -> float:
-        return cases[self.numerator].best / cases[self.denominator].best
+        numerator, denominator = cases[self.numerator], cases[self.denominator]
+        if self.of == "worst":
+            return numerator.worst / denominator.worst
+        return numerator.best / denominator.best
 
     def verdict(self, cases: Mapping[str, Case]) -> str:
         if self.goal is None:
@@ -91,6 +105,7 @@ class ScenarioResult:
                     "value": ratio.value(cases),
                     "goal": ratio.goal,
                     "at_most": ratio.at_most,
+                    "of": ratio.of,
                     "verdict": ratio.verdict(cases),
                 }
                 for ratio in self.ratios
@@ -105,17 +120,19 @@ def markdown(results: list[ScenarioResult], machine: Mapping[str, Any]) -> str:
     for result in results:
         cases = result.by_name
         lines += ["", f"## {result.title} (`{result.name}`)", ""]
-        lines += ["| case | best | median | unit | samples | what |", "|---|---:|---:|---|---:|---|"]
+        lines += ["| case | best | median | worst | unit | samples | what |", "|---|---:|---:|---:|---|---:|---|"]
         for case in result.cases:
             lines.append(
-                f"| {case.name} | {_number(case.best)} | {_number(case.median)} | {case.unit} | {len(case.samples)} "
-                f"| {case.description} |"
+                f"| {case.name} | {_number(case.best)} | {_number(case.median)} | {_number(case.worst)} | {case.unit} "
+                f"| {len(case.samples)} | {case.description} |"
             )
         if result.ratios:
-            lines += ["", "| ratio | value | goal | verdict |", "|---|---:|---:|---|"]
+            lines += ["", "| ratio | of | value | goal | verdict |", "|---|---|---:|---:|---|"]
             for ratio in result.ratios:
                 goal = "" if ratio.goal is None else f"{'≤' if ratio.at_most else '≥'} {ratio.goal:g}"
-                lines.append(f"| {ratio.name} | {ratio.value(cases):.2f} | {goal} | {ratio.verdict(cases)} |")
+                lines.append(
+                    f"| {ratio.name} | {ratio.of} | {ratio.value(cases):.2f} | {goal} | {ratio.verdict(cases)} |"
+                )
     return "\n".join(lines) + "\n"
 
 

@@ -52,11 +52,11 @@ def run_scenarios(names: Sequence[str], options: Options, progress: Progress, *,
     shuffler = random.Random(seed)
     results = []
     for name in names:
-        title, build = SCENARIOS[name]
+        scenario = SCENARIOS[name]
         with ExitStack() as cleanups:
-            cases, ratios = build(options, cleanups)
+            cases, ratios = scenario.build(options, cleanups)
             measure(cases, options.rounds, shuffler, functools.partial(progress, name))
-        results.append(ScenarioResult(name, title, cases, ratios))
+        results.append(ScenarioResult(name, scenario.title, cases, ratios))
     return results
 
 
@@ -93,11 +93,16 @@ def write_report(results: list[ScenarioResult], directory: Path, *, plots: bool 
     written[0].write_text(json.dumps(report, indent=2) + "\n")
     written[1].write_text(markdown(results, host))
     if plots:
-        written += [_plot(result, directory / f"{result.name}.png") for result in results]
+        for result in results:
+            path = directory / f"{result.name}.png"
+            scenario = SCENARIOS.get(result.name)
+            plot = _bars if scenario is None or scenario.plot is None else scenario.plot
+            plot(result, path)
+            written.append(path)
     return written
 
 
-def _plot(result: ScenarioResult, path: Path) -> Path:
+def _bars(result: ScenarioResult, path: Path) -> None:
     """A horizontal bar per case: the best sample, with the median as a tick."""
     import matplotlib  # noqa: PLC0415 (optional: the bench extra)
 
@@ -116,4 +121,3 @@ def _plot(result: ScenarioResult, path: Path) -> Path:
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     pyplot.close(figure)
-    return path

@@ -1,4 +1,4 @@
-"""What every scenario shares: options, the measured value, fetchers and the timing helper."""
+"""What every scenario shares: options, the scenario record, the measured value, fetchers and the timed loops."""
 
 from __future__ import annotations
 
@@ -8,16 +8,19 @@ import gc
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import ExitStack
+from pathlib import Path
 
 from ..._async._cache import AsyncCache, AsyncFetcher
 from ..._metadata import FetchResult, Metadata
 from ..._sync._cache import Cache, Fetcher
-from .._model import Case, Ratio
+from .._model import Case, Ratio, ScenarioResult
 
 __all__ = [
     "KEY",
     "VALUE",
+    "Builder",
     "Options",
+    "Plotter",
     "Scenario",
     "afetch",
     "async_cache_hit_loop",
@@ -45,7 +48,30 @@ class Options:
         return cls(iterations=2_000, rounds=3)
 
 
-Scenario = Callable[[Options, ExitStack], tuple[list[Case], list[Ratio]]]
+Builder = Callable[[Options, ExitStack], tuple[list[Case], list[Ratio]]]
+"""Sets a scenario up (registering what must be closed on the stack) and returns its cases and ratios."""
+
+Plotter = Callable[[ScenarioResult, Path], None]
+"""Draws a scenario's result as a PNG at the path."""
+
+
+def _runs_anywhere(options: Options) -> str | None:
+    return None
+
+
+@dataclasses.dataclass(frozen=True)
+class Scenario:
+    """A named group of cases: its title, its builder, and optionally its own plot and prerequisites.
+
+    ``missing(options)`` says what this machine lacks to run it (a program, a
+    server URL), or ``None`` when it can run.  ``plot`` replaces the runner's
+    default bar chart when the cases read better another way.
+    """
+
+    title: str
+    build: Builder
+    plot: Plotter | None = None
+    missing: Callable[[Options], str | None] = _runs_anywhere
 
 
 def fetch(old: Metadata | None) -> FetchResult:
