@@ -5,11 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the tests run for real: redis-server (Redis tier), curl (an HTTP client of the proxy tests),
-# nginx and wrk (the proxy benchmark's peer and load generator).
+# nginx and wrk (the `daramjwee bench serve` peer and load generator, run by its smoke test).
 missing=""
 command -v redis-server >/dev/null || missing="$missing redis-server"
 command -v curl >/dev/null || missing="$missing curl"
-command -v nginx >/dev/null || missing="$missing nginx"  # bench_serve's peer (its smoke test)
+command -v nginx >/dev/null || missing="$missing nginx"
 command -v wrk >/dev/null || missing="$missing wrk"
 if [ -n "$missing" ]; then
     echo "== installing$missing (Debian packages)"
@@ -24,8 +24,8 @@ python3 -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 echo "== unasync drift check"
 python3 scripts/unasync.py --check
 echo "== ruff"
-python3 -m ruff check src tests scripts benchmarks examples
-python3 -m ruff format --check src tests scripts benchmarks examples
+python3 -m ruff check src tests scripts examples
+python3 -m ruff format --check src tests scripts examples
 echo "== mypy --strict"
 python3 -m mypy
 echo "== pytest"

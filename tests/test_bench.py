@@ -10,8 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from daramjwee.bench import SCENARIOS, Case, Ratio, ScenarioResult
 from daramjwee.bench._model import markdown
+from daramjwee.policy import POLICIES
 
 
 def _bench(*arguments: str) -> subprocess.CompletedProcess[str]:
@@ -77,6 +80,10 @@ def test_list_names_every_scenario_and_an_unknown_one_is_refused(tmp_path: Path)
     assert unknown.returncode == 2
     assert "unknown scenario 'no-such-scenario'" in unknown.stdout
     assert not (tmp_path / "report.json").exists()
+    no_trace = _bench("--out", str(tmp_path), "--trace", str(tmp_path / "absent.trace"), "eviction")
+    assert no_trace.returncode == 2
+    assert "no trace file at" in no_trace.stdout
+    assert not (tmp_path / "report.json").exists()
 
 
 def test_ratios_judge_rates_and_times_by_their_direction() -> None:
@@ -106,3 +113,81 @@ def test_a_worst_of_ratio_fails_when_any_sample_misses_the_goal() -> None:
     assert Ratio("worst", "fetches", "one", 1.0, of="worst").verdict(cases) == "FAIL"
     rate = Case("rate", "", "hit %", lambda: 0.0, [40.0, 50.0])
     assert (rate.best, rate.worst) == (50.0, 40.0)
+
+
+def test_the_eviction_scenario_reports_every_policy_under_the_optimum(tmp_path: Path) -> None:
+    mine = tmp_path / "mine.trace"
+    mine.write_text("".join(f"k{index % 50}\nhot\n" for index in range(2_000)))
+    result = _bench("--quick", "--rounds", "1", "--out", str(tmp_path), "--trace", str(mine), "eviction")
+    assert result.returncode == 0, result.stderr
+    scenario = json.loads((tmp_path / "report.json").read_text())["scenarios"]["eviction"]
+    cases = scenario["cases"]
+    assert cases["mine.trace@10%:lru"]["best"] == pytest.approx(100 * 1_999 / 4_000)  # only "hot" hits, after once
+    traces = ("zipf-0.7", "zipf-0.9", "zipf-1.1", "scan-mix", "loop", "mine.trace")
+    expected = {
+        f"{trace}@{fraction}:{column}"
+        for trace in traces
+        for fraction in ("1%", "10%")
+        for column in (*POLICIES, "belady")
+    }
+    assert set(cases) == expected
+    for name, case in cases.items():
+        assert case["unit"] == "hit %"
+        assert all(0.0 <= sample <= 100.0 for sample in case["samples"]), name
+    for trace in traces:
+        for fraction in ("1%", "10%"):
+            optimum = cases[f"{trace}@{fraction}:belady"]["best"]
+            assert optimum > 0
+            for policy in POLICIES:
+                assert cases[f"{trace}@{fraction}:{policy}"]["best"] <= optimum, (trace, fraction, policy)
+    assert {ratio["verdict"] for ratio in scenario["ratios"].values()} == {"info"}
+    assert (tmp_path / "eviction.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_the_memory_scenario_reports_peak_growth_of_each_phase_against_the_budget(tmp_path: Path) -> None:
+    result = _bench("--quick", "--rounds", "1", "--out", str(tmp_path), "memory")
+    assert result.returncode == 0, result.stderr
+    scenario = json.loads((tmp_path / "report.json").read_text())["scenarios"]["memory"]
+    cases = scenario["cases"]
+    growths = ("miss-rss-growth", "promotion-rss-growth", "miss-tracemalloc-peak", "promotion-tracemalloc-peak")
+    assert set(cases) == {*growths, "budget"}
+    for name in growths:
+        assert cases[name]["unit"] == "MiB"
+        assert len(cases[name]["samples"]) == 1
+        assert all(0.0 <= sample < float("inf") for sample in cases[name]["samples"]), name
+    assert cases["budget"]["samples"] == [32.0]
+    ratios = scenario["ratios"]
+    assert set(ratios) == {f"{name} / budget" for name in growths}
+    for name in ("miss-rss-growth / budget", "promotion-rss-growth / budget"):
+        assert (ratios[name]["goal"], ratios[name]["of"]) == (1.0, "worst")
+        assert ratios[name]["verdict"] in ("PASS", "FAIL")
+    assert ratios["miss-tracemalloc-peak / budget"]["verdict"] == "info"
+
+
+def test_the_read_through_scenario_reports_first_byte_times_throughputs_and_ratios(tmp_path: Path) -> None:
+    result = _bench("--quick", "--rounds", "1", "--out", str(tmp_path), "read-through")
+    assert result.returncode == 0, result.stderr
+    scenario = json.loads((tmp_path / "report.json").read_text())["scenarios"]["read-through"]
+    units = {name: case["unit"] for name, case in scenario["cases"].items()}
+    assert units == {
+        "daramjwee-cold-ttfb": "s",
+        "fsspec-cold-ttfb": "s",
+        "daramjwee-cold": "MiB/s",
+        "fsspec-cold": "MiB/s",
+        "daramjwee-warm": "MiB/s",
+        "fsspec-warm": "MiB/s",
+        "raw-read": "MiB/s",
+    }
+    for case in scenario["cases"].values():
+        assert len(case["samples"]) == 1
+        assert min(case["samples"]) <= case["median"] <= max(case["samples"])
+        assert case["best"] in case["samples"]
+        assert case["best"] > 0
+    assert set(scenario["ratios"]) == {
+        "daramjwee-cold-ttfb / fsspec-cold-ttfb",
+        "daramjwee-cold / fsspec-cold",
+        "daramjwee-warm / fsspec-warm",
+        "daramjwee-warm / raw-read",
+    }
+    assert all(ratio["verdict"] == "info" for ratio in scenario["ratios"].values())
+    assert (tmp_path / "read-through.png").stat().st_size > 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 __all__ = ["main"]
 
@@ -58,6 +59,14 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--quick", action="store_true", help="few iterations and rounds: a smoke run")
     bench.add_argument("--rounds", type=_positive_int, help="samples per case (default: 15, quick: 3)")
     bench.add_argument("--out", default="bench-report", metavar="DIR", help="report directory (default: bench-report)")
+    bench.add_argument(
+        "--trace",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="FILE",
+        help="a trace file (one key per line) for the eviction scenario to replay too; repeatable",
+    )
     bench.set_defaults(handler=_bench)
     return parser
 
@@ -69,7 +78,9 @@ def _bench(args: argparse.Namespace) -> int:
     except ModuleNotFoundError as error:
         print(f"daramjwee bench needs {error.name}: pip install 'daramjwee[bench]'", file=sys.stderr)
         return 2
-    return run_bench(args.scenarios, listing=args.list, quick=args.quick, rounds=args.rounds, out=args.out)
+    return run_bench(
+        args.scenarios, listing=args.list, quick=args.quick, rounds=args.rounds, out=args.out, traces=args.trace
+    )
 
 
 def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

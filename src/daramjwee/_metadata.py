@@ -95,16 +95,16 @@ class SupportsAsyncRead(Protocol):
     def read(self, size: int = -1, /) -> Awaitable[bytes]: ...
 
 
-FetchBody: TypeAlias = (
-    bytes | bytearray | memoryview | SupportsRead | SupportsAsyncRead | Iterable[bytes] | AsyncIterable[bytes]
-)
+BytesLike: TypeAlias = bytes | bytearray | memoryview
+
+FetchBody: TypeAlias = BytesLike | SupportsRead | SupportsAsyncRead | Iterable[BytesLike] | AsyncIterable[BytesLike]
 
 
 class FetchResult:
     """What a fetcher returns: a body and optional metadata.
 
     The body may be ``bytes``/``bytearray``/``memoryview``, a binary file-like
-    object with ``read``, or an iterable of bytes chunks; with
+    object with ``read``, or an iterable of bytes-like chunks; with
     :class:`AsyncCache` also an async iterable or an object whose ``read`` is a
     coroutine.  **The cache owns the body**: it reads it once and closes it
     (``close``/``aclose`` when present), also on errors.

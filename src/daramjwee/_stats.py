@@ -35,6 +35,8 @@ class CacheStats:
     fills_aborted: int = 0
     fanouts: int = 0
     fanouts_failed: int = 0
+    transit_hits: int = 0
+    """Misses in every tier served from a value a fan-out was still copying to the lower tiers."""
 
     def as_dict(self) -> dict[str, object]:
         """Plain dict form, with ``tiers`` as a list of dicts."""

@@ -156,6 +156,47 @@ async def test_pitfall_fan_out_reaches_lower_tiers_even_when_a_busy_tier0_evicts
             assert bytes(await reader.read()) == value
 
 
+async def test_pitfall_a_value_evicted_from_tier0_before_its_fan_out_lands_is_served_in_transit() -> None:
+    """A busy small tier 0 must not send a value back to the origin while it is still being copied down."""
+    lower = mem_tiers(1)[0]
+    lower.latency = 0.1
+    values = {key: key.encode() * 800 for key in "ab"}
+    origin = Origin(values)
+    async with dj.AsyncCache(stores=[dj.AsyncMemStore(capacity=1000), lower], workers=1) as cache:
+        await cache.get_bytes("a", origin.fetcher("a"))
+        await cache.get_bytes("b", origin.fetcher("b"))  # evicts "a" from tier 0
+        async with await cache.get("a", origin.fetcher("a")) as response:
+            assert response.source == 0
+            assert await response.read() == values["a"]
+        assert origin.calls == 2, "the value in transit was served, not fetched again"
+        assert cache.stats().transit_hits == 1
+        await eventually(lambda: cache.stats().fanouts == 2)
+        async with await cache.get("a", origin.fetcher("a")) as response:
+            assert response.source == 1, "once copied down, the lower tier serves it"
+            assert await response.read() == values["a"]
+        assert origin.calls == 2
+
+
+@pytest.mark.parametrize("change", ["delete", "set"])
+async def test_a_value_in_transit_is_not_served_after_a_later_delete_or_set(change: str) -> None:
+    lower = mem_tiers(1)[0]
+    lower.latency = 0.1
+    values = {key: key.encode() * 800 for key in "ab"}
+    origin = Origin(values)
+    async with dj.AsyncCache(stores=[dj.AsyncMemStore(capacity=1000), lower], workers=1) as cache:
+        await cache.get_bytes("a", origin.fetcher("a"))
+        if change == "delete":
+            await cache.delete("a")
+            expected, calls = values["a"], 3
+        else:
+            await cache.set_bytes("a", b"new" * 300)
+            expected, calls = b"new" * 300, 2
+        await cache.get_bytes("b", origin.fetcher("b"))  # evicts "a" from tier 0
+        assert await cache.get_bytes("a", origin.fetcher("a")) == expected
+        assert cache.stats().transit_hits == (0 if change == "delete" else 1)
+        assert origin.calls == calls
+
+
 async def test_fan_out_of_an_entry_evicted_from_a_tier0_without_peek_is_counted_as_failed() -> None:
     tier0 = AsyncFaultyStore(dj.AsyncMemStore(capacity=1000))  # no peek: the job reads tier 0 when it runs
     lower = mem_tiers(1)[0]

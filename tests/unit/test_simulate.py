@@ -1,11 +1,8 @@
-"""The hit-ratio simulator (SPEC §8): traces, replay, Belady's optimum, and the benchmark runner."""
+"""The hit-ratio simulator (SPEC §8): traces, replay and Belady's optimum."""
 
 from __future__ import annotations
 
 import functools
-import json
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -16,8 +13,6 @@ from hypothesis import strategies as st
 
 from daramjwee.policy import LRU, POLICIES, make_policy
 from daramjwee.policy._simulate import belady, loop_trace, read_trace, replay, scan_mix_trace, zipf_trace
-
-BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_policies.py"
 
 # --- traces -----------------------------------------------------------------------------------------
 
@@ -138,30 +133,3 @@ def test_belady_bounds_every_policy(trace: list[str], capacity: int) -> None:
     optimum = belady(trace, capacity)
     for name in POLICIES:
         assert replay(trace, make_policy(name), capacity) <= optimum
-
-
-# --- the benchmark runner ---------------------------------------------------------------------------
-
-
-def test_bench_policies_quick_runs_and_reports_every_policy(tmp_path: Path) -> None:
-    output = tmp_path / "policies.json"
-    trace = tmp_path / "trace.txt"
-    trace.write_text("\n".join(loop_trace(30, 300)), encoding="utf-8")
-    plot = tmp_path / "policies.png"
-    result = subprocess.run(
-        [sys.executable, str(BENCHMARK), "--quick", "--trace", str(trace), "--json", str(output), "--plot", str(plot)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "belady" in result.stdout
-    assert plot.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
-    report = json.loads(output.read_text())
-    traces = {row["trace"] for row in report["results"]}
-    assert traces == {"zipf-0.7", "zipf-0.9", "zipf-1.1", "scan-mix", "loop", "trace.txt"}
-    for row in report["results"]:
-        ratios = row["hit_ratio"]
-        assert set(ratios) == {*POLICIES, "belady"}
-        assert all(ratios["belady"] >= ratios[name] for name in POLICIES)

@@ -43,7 +43,7 @@ def open_body(body: FetchBody) -> AsyncReader:
 def _check_chunk(chunk: object) -> Buffer:
     if isinstance(chunk, _BUFFERS):
         return chunk
-    raise TypeError(f"fetch body produced {type(chunk).__name__}; body chunks must be bytes")
+    raise TypeError(f"fetch body produced {type(chunk).__name__}; body chunks must be bytes, bytearray or memoryview")
 
 
 async def _close_body(body: object) -> None:

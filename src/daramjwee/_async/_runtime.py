@@ -66,6 +66,7 @@ class BackgroundRunner:
             try:
                 await self._run(name, job)
             finally:
+                del job  # an idle worker must not keep the last job (and the value it captured) alive
                 queue.task_done()
 
     async def _run(self, name: str, job: Job) -> None:

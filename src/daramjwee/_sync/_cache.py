@@ -60,6 +60,17 @@ class _Flight:
         self.tier = 0  # the tier the leader fills (a value too large for tier 0 fills a lower one)
 
 
+class _Transit:
+    """A tier-0 value a fan-out is copying to the lower tiers, with the fan-out's write ticket."""
+
+    __slots__ = ("metadata", "ticket", "value")
+
+    def __init__(self, value: bytes, metadata: Metadata, ticket: Ticket) -> None:
+        self.value = value
+        self.metadata = metadata
+        self.ticket = ticket
+
+
 class Cache:
     """An ordered chain of cache tiers in front of a slow origin.
 
@@ -118,6 +129,7 @@ class Cache:
         )
         self._state_lock = threading.Lock()
         self._flights: dict[str, _Flight] = {}
+        self._in_transit: dict[str, _Transit] = {}
         self._refreshing: set[str] = set()
         self._closed = False
         self._close_done = Event()
@@ -263,6 +275,9 @@ class Cache:
     def _serve_miss(self, key: str, fetch: Fetcher, if_none_match: str | None, walk_failed: bool) -> Response:
         if self._logger.isEnabledFor(_DEBUG):
             self._logger.debug("miss in every tier", extra={"key": key})
+        response = self._transit_hit(key, fetch, if_none_match)
+        if response is not None:
+            return response
         if walk_failed or not self._config.coalesce_wait:
             return self._fetch(key, fetch, if_none_match, None)
         deadline = time.monotonic() + self._config.op_timeout
@@ -287,9 +302,11 @@ class Cache:
                 return self._fetch_uncached(key, fetch, if_none_match)
 
     def _lead(self, key: str, fetch: Fetcher, if_none_match: str | None, flight: _Flight) -> Response:
-        """Fetch as the flight's leader, unless a flight that just landed already filled tier 0."""
+        """Fetch as the leader, unless a flight that just landed already filled tier 0 or the value is in transit."""
         try:
             response = self._top_hit(key, fetch, if_none_match)
+            if response is None:
+                response = self._transit_hit(key, fetch, if_none_match)
         except BaseException:
             self._land(key, flight, True)
             raise
@@ -561,7 +578,9 @@ class Cache:
 
         A memory tier 0 that can ``peek`` is read now, just after the publish:
         a busy small tier 0 may evict the entry before the job runs, and the
-        lower tiers would then never get it.
+        lower tiers would then never get it.  Until the job ends, that snapshot
+        is *in transit*: a miss in every tier serves it (see ``_transit_hit``)
+        instead of fetching the value again.
         """
         if source == len(self._stores) - 1:
             self._generations.end(ticket)
@@ -572,9 +591,13 @@ class Cache:
                 snapshot = self._memory_peek(key)
             except NotFound:
                 pass
+            else:
+                with self._state_lock:
+                    self._in_transit[key] = _Transit(snapshot[0], snapshot[1], ticket)
         try:
             self._runtime.submit("fan-out", lambda: self._fan_out(key, ticket, snapshot, source))
         except BackgroundJobRejected as error:
+            self._leave_transit(key, ticket)
             self._generations.end(ticket)
             self._stats.add("fanouts_failed")
             self._logger.warning("fan-out of %r to lower tiers dropped: %s", key, error, extra={"key": key})
@@ -609,7 +632,32 @@ class Cache:
             self._stats.add("fanouts_failed")
             self._logger.warning("fan-out of %r failed: %r", key, error, extra={"key": key})
         finally:
+            if snapshot is not None:
+                self._leave_transit(key, ticket)
             self._generations.end(ticket)
+
+    def _transit_hit(self, key: str, fetch: Fetcher, if_none_match: str | None) -> Response | None:
+        """Serve the value of ``key`` a fan-out is still copying down; ``None`` if there is none.
+
+        A value is served only while no ``set`` or ``delete`` of the key began
+        after its fan-out: those make the value in transit an old one.
+        """
+        if not self._in_transit:
+            return None
+        with self._state_lock:
+            transit = self._in_transit.get(key)
+        if transit is None or not self._generations.may_publish(transit.ticket):
+            return None
+        self._stats.add("transit_hits")
+        reader = BytesReader(transit.value)
+        return self._serve_hit(0, key, reader, transit.metadata, fetch, if_none_match)
+
+    def _leave_transit(self, key: str, ticket: Ticket) -> None:
+        """The fan-out holding ``ticket`` ended: its snapshot is no longer served (a later one's still is)."""
+        with self._state_lock:
+            transit = self._in_transit.get(key)
+            if transit is not None and transit.ticket is ticket:
+                del self._in_transit[key]
 
     def schedule_refresh(self, key: str, fetch: Fetcher) -> None:
         """Refetch ``key`` into tier 0 in the background (then copy it to the lower tiers).

@@ -70,6 +70,7 @@ class BackgroundRunner:
     def _work(self) -> None:
         while (item := self._queue.get()) is not None:
             self._run_one(*item)
+            del item  # an idle worker must not keep the last job (and the value it captured) alive
 
     def _run_one(self, name: str, job: Job) -> None:
         started = time.monotonic()

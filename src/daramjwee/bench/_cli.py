@@ -10,14 +10,26 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ._runner import run_scenarios, write_report
+from ._runner import run_scenarios, unavailable, write_report
 from .scenarios import SCENARIOS, Options
 
 __all__ = ["run_bench"]
 
 
-def run_bench(names: Sequence[str], *, listing: bool, quick: bool, rounds: int | None, out: str) -> int:
-    """Run the scenarios ``names`` (all when empty) and write the report to ``out``; the exit code."""
+def run_bench(
+    names: Sequence[str],
+    *,
+    listing: bool,
+    quick: bool,
+    rounds: int | None,
+    out: str,
+    traces: Sequence[Path] = (),
+) -> int:
+    """Run the scenarios ``names`` (all when empty) and write the report to ``out``; the exit code.
+
+    A scenario this machine cannot run (a missing program or package) is
+    skipped with a note when running all, and is an error (exit 2) when named.
+    """
     console = Console()
     if listing:
         for name, scenario in SCENARIOS.items():
@@ -28,9 +40,20 @@ def run_bench(names: Sequence[str], *, listing: bool, quick: bool, rounds: int |
     if unknown:
         console.print(f"[red]unknown scenario {unknown[0]!r}[/red]; known: {', '.join(SCENARIOS)}")
         return 2
+    unreadable = [path for path in traces if not path.is_file()]
+    if unreadable:
+        console.print(f"[red]no trace file at {unreadable[0]}[/red]: --trace takes a file of one key per line")
+        return 2
     options = Options.quick() if quick else Options()
+    options = dataclasses.replace(options, traces=tuple(traces))
     if rounds is not None:
         options = dataclasses.replace(options, rounds=rounds)
+    lacking = unavailable(selected, options)
+    for name, reason in lacking.items():
+        console.print(f"[yellow]skipping {name}[/yellow]: {reason}" if not names else f"[red]{name}[/red]: {reason}")
+    if lacking and names:
+        return 2
+    selected = [name for name in selected if name not in lacking]
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console) as progress:
         tasks: dict[str, int] = {}

@@ -16,7 +16,7 @@ from typing import Any
 from ._model import Case, ScenarioResult, markdown
 from .scenarios import SCENARIOS, Options
 
-__all__ = ["Progress", "machine", "measure", "run_scenarios", "write_report"]
+__all__ = ["Progress", "machine", "measure", "run_scenarios", "unavailable", "write_report"]
 
 Progress = Callable[[str, int, int], None]
 """``progress(scenario, done, total)``: called after each sample (and once with ``done=0`` to start)."""
@@ -41,14 +41,27 @@ def machine() -> dict[str, Any]:
     }
 
 
+def unavailable(names: Sequence[str], options: Options) -> dict[str, str]:
+    """The named scenarios this machine cannot run, each with what it lacks (a program, a package)."""
+    found = {}
+    for name in names:
+        reason = SCENARIOS[name].missing(options)
+        if reason is not None:
+            found[name] = reason
+    return found
+
+
 def run_scenarios(names: Sequence[str], options: Options, progress: Progress, *, seed: int = 0) -> list[ScenarioResult]:
     """Run the named scenarios in order; each samples its cases ``options.rounds`` times in shuffled rounds.
 
-    Raises ``KeyError`` naming an unknown scenario before running anything.
+    Raises ``KeyError`` naming an unknown scenario, and ``RuntimeError`` naming
+    one this machine cannot run and why, before running anything.
     """
     unknown = [name for name in names if name not in SCENARIOS]
     if unknown:
         raise KeyError(f"unknown scenario {unknown[0]!r}; known: {', '.join(SCENARIOS)}")
+    for name, reason in unavailable(names, options).items():
+        raise RuntimeError(f"scenario {name!r} cannot run here: {reason}")
     shuffler = random.Random(seed)
     results = []
     for name in names:

@@ -9,8 +9,13 @@ rounds.  One module per group of scenarios; this registry names them.
 from ._common import Builder, Options, Plotter, Scenario
 from ._concurrency import cacheme, stampede, threads
 from ._disk import disk_hits, streaming
+from ._eviction import eviction, plot_eviction
 from ._memory_hits import hot_path, n_tier
 from ._memory_peers import memory_peers
+from ._memory_profile import memory_missing, memory_profile
+from ._read_through import plot_read_through, read_through
+from ._serve import serve, serve_missing
+from ._shared_tiers import shared_tiers, shared_tiers_missing
 from ._tier_paths import miss_latency, tier_paths
 
 __all__ = ["SCENARIOS", "Builder", "Options", "Plotter", "Scenario"]
@@ -26,5 +31,16 @@ SCENARIOS: dict[str, Scenario] = {
     "threads": Scenario("1 to 16 threads of mixed get/set on Zipf keys", threads),
     "stampede": Scenario("100 concurrent misses of one key: origin fetches", stampede),
     "cacheme": Scenario("20k Zipf requests over 6k keys, 100 ms origin, concurrency 1000", cacheme),
+    "shared-tiers": Scenario(
+        "Redis and S3 tier hits against the raw clients", shared_tiers, missing=shared_tiers_missing
+    ),
+    "serve": Scenario("daramjwee serve against nginx proxy_cache under wrk", serve, missing=serve_missing),
+    "eviction": Scenario("Eviction: hit ratios of every policy beside Belady's optimum", eviction, plot=plot_eviction),
+    "read-through": Scenario(
+        "Large-file read-through against fsspec simplecache", read_through, plot=plot_read_through
+    ),
+    "memory": Scenario(
+        "Peak memory streaming 1 GiB through a 3-tier miss and a promotion", memory_profile, missing=memory_missing
+    ),
 }
 """Every scenario by name."""

@@ -20,6 +20,7 @@ __all__ = [
     "VALUE",
     "Builder",
     "Options",
+    "Paired",
     "Plotter",
     "Scenario",
     "afetch",
@@ -38,10 +39,12 @@ VALUE = bytes(range(256)) * 4  # 1 KiB
 
 @dataclasses.dataclass(frozen=True)
 class Options:
-    """How much to measure: operations per sample, samples per case."""
+    """How much to measure (operations per sample, samples per case), and trace files to replay."""
 
     iterations: int = 40_000
     rounds: int = 15
+    traces: tuple[Path, ...] = ()
+    """Trace files (one key per request per line) the ``eviction`` scenario replays beside its synthetic traces."""
 
     @classmethod
     def quick(cls) -> Options:
@@ -72,6 +75,31 @@ class Scenario:
     build: Builder
     plot: Plotter | None = None
     missing: Callable[[Options], str | None] = _runs_anywhere
+
+
+class Paired:
+    """One measured run feeding several cases: the first case asked runs it, the others take the values it left.
+
+    ``run()`` returns one value per case, in case order.  Within a round the
+    runner asks each case once (in shuffled order), so a round costs one run
+    and all samples of the round come from the same run.
+    """
+
+    def __init__(self, run: Callable[[], tuple[float, ...]]) -> None:
+        self._run = run
+        self._pending: dict[int, float] = {}
+
+    def case(self, index: int) -> Callable[[], float]:
+        """The ``run()`` of the case fed by value ``index``."""
+
+        def sample() -> float:
+            if index in self._pending:
+                return self._pending.pop(index)
+            values = self._run()
+            self._pending = {other: value for other, value in enumerate(values) if other != index}
+            return values[index]
+
+        return sample
 
 
 def fetch(old: Metadata | None) -> FetchResult:

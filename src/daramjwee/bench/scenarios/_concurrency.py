@@ -23,7 +23,7 @@
   stampede cost exactly one origin call.
 
   A ``*-seconds`` sample and its ``*-origin-fetches`` sample come from the same run
-  (one run serves both cases; see ``_Paired``).  Each caller checks it got the value.
+  (one run serves both cases; see ``Paired``).  Each caller checks it got the value.
 
 ``cacheme`` — a cacheme-style load run (a fresh cache per sample, one run per sample):
 20,000 requests for keys Zipf-distributed (exponent 1.1) over 6,000 keys, each
@@ -34,13 +34,23 @@ miss costs one origin call that sleeps 100 ms and returns 1 KiB.  With quick opt
 
 - ``daramjwee-seconds`` (s): wall time of the run with ``await cache.get_bytes(key, fetch)``
   on ``AsyncCache(stores=[AsyncMemStore()])`` (concurrent misses of a key share one fetch);
+- ``daramjwee-2tier-seconds``: the same on the two tiers of cacheme's own benchmark (a local
+  cache in front of a shared one): ``AsyncMemStore`` bounded to 1/6 of the values' bytes
+  (1,000 of 6,000) in front of an ``AsyncFileStore`` in a temporary directory;
 - ``cashews-seconds``: the same with ``cashews.Cache`` on ``"mem://"`` (size raised above the
   key count so nothing is evicted) and the plain pattern ``get``, on ``None`` load then
   ``set``: no single-flight (cashews offers one only through its decorators with a lock,
   which this does not use), so concurrent misses of a key each load;
 - ``aiocache-seconds``: the same get / load / set pattern on ``aiocache.SimpleMemoryCache``;
-- ``{peer}-origin-loads`` (loads): the number of origin calls in that same run.  The number
-  of distinct keys requested is the floor (every key must load once).
+- ``{peer}-origin-loads`` (loads): the number of origin calls in that same run;
+- ``daramjwee-2tier-lower-tier-reads`` (reads): hits in the file tier in that same run,
+  requests the bounded memory tier had evicted and the lower tier served without the origin;
+- ``distinct-keys`` (loads): the number of distinct keys requested, a constant: the floor,
+  as every key must load once.
+
+Ratios: each daramjwee run's time over each peer's (goal < 1.0), and each daramjwee run's
+origin loads over the distinct keys (goal <= 1.01, at the worst sample: within 1 % of the
+floor on every run).
 """
 
 from __future__ import annotations
@@ -48,6 +58,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
+import tempfile
 import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -57,12 +68,14 @@ import aiocache  # type: ignore[import-untyped]
 import cashews
 
 from ..._async._cache import AsyncCache
+from ..._async._filestore import AsyncFileStore
 from ..._async._memstore import AsyncMemStore
+from ..._async._store import AsyncStore
 from ..._metadata import FetchResult, Metadata
 from ..._sync._cache import Cache
 from ..._sync._memstore import MemStore
 from .._model import Case, Ratio
-from ._common import KEY, VALUE, Options, fetch
+from ._common import KEY, VALUE, Options, Paired, fetch
 
 __all__ = ["cacheme", "stampede", "threads"]
 
@@ -74,28 +87,6 @@ def _zipf_keys(rng: random.Random, keys: int, exponent: float, count: int) -> li
     names = [f"bench:zipf:{rank}" for rank in range(keys)]
     cumulative = list(itertools.accumulate(1.0 / (rank + 1) ** exponent for rank in range(keys)))
     return rng.choices(names, cum_weights=cumulative, k=count)
-
-
-class _Paired:
-    """One measured run feeding two cases: the first case asked runs it, the other takes the value it left.
-
-    Within a round the runner asks each case once (in shuffled order), so a round
-    costs one run and both samples of the round come from the same run.
-    """
-
-    def __init__(self, run: Callable[[], tuple[float, float]]) -> None:
-        self._run = run
-        self._pending: dict[int, float] = {}
-
-    def case(self, index: int) -> Callable[[], float]:
-        def sample() -> float:
-            if index in self._pending:
-                return self._pending.pop(index)
-            values = self._run()
-            self._pending = {other: values[other] for other in (0, 1) if other != index}
-            return values[index]
-
-        return sample
 
 
 # --- threads -----------------------------------------------------------------------------------------
@@ -228,8 +219,8 @@ async def _async_stampede() -> tuple[float, float]:
 def stampede(options: Options, cleanups: ExitStack) -> tuple[list[Case], list[Ratio]]:
     """100 concurrent misses of one key with a 50 ms origin: how many origin calls, how long."""
     runner = cleanups.enter_context(asyncio.Runner())
-    sync = _Paired(_sync_stampede)
-    aio = _Paired(lambda: runner.run(_async_stampede()))
+    sync = Paired(_sync_stampede)
+    aio = Paired(lambda: runner.run(_async_stampede()))
     what = f"{STAMPEDE_CALLERS} concurrent misses of one key, {STAMPEDE_ORIGIN * 1000:.0f} ms origin"
     cases = [
         Case("sync-origin-fetches", f"Cache([MemStore]), {what}: origin calls", "fetches", sync.case(0)),
@@ -247,11 +238,12 @@ def stampede(options: Options, cleanups: ExitStack) -> tuple[list[Case], list[Ra
 
 # --- cacheme -----------------------------------------------------------------------------------------
 
-PEERS = ("daramjwee", "cashews", "aiocache")
+PEERS = ("daramjwee", "daramjwee-2tier", "cashews", "aiocache")
+DARAMJWEE_RUNS = ("daramjwee", "daramjwee-2tier")
 
 
-async def _cacheme_run(peer: str, keys: Sequence[str], concurrency: int, delay: float) -> tuple[float, float]:
-    """(seconds, origin loads) of one run of ``keys`` through a fresh cache of ``peer``."""
+async def _cacheme_run(peer: str, keys: Sequence[str], concurrency: int, delay: float) -> tuple[float, ...]:
+    """(seconds, origin loads, lower-tier reads) of one run of ``keys`` through a fresh cache of ``peer``."""
     loads = 0
 
     async def load() -> bytes:
@@ -264,50 +256,60 @@ async def _cacheme_run(peer: str, keys: Sequence[str], concurrency: int, delay: 
         return FetchResult(await load())
 
     get: Callable[[str], Awaitable[bytes]]
-    close: Callable[[], Awaitable[object]]
-    if peer == "daramjwee":
-        cache = AsyncCache(stores=[AsyncMemStore()])
+    with tempfile.TemporaryDirectory(prefix="daramjwee-bench-cacheme-") as directory:
+        if peer in DARAMJWEE_RUNS:
+            stores: list[AsyncStore] = [AsyncMemStore()]
+            if peer == "daramjwee-2tier":
+                local_bytes = len(VALUE) * len(set(keys)) // 6
+                stores = [AsyncMemStore(capacity=local_bytes), AsyncFileStore(directory)]
+            cache = AsyncCache(stores=stores)
 
-        async def get(key: str) -> bytes:
-            return await cache.get_bytes(key, fetcher)
+            async def get(key: str) -> bytes:
+                return await cache.get_bytes(key, fetcher)
 
-        close = cache.close
-    else:
-        if peer == "cashews":
-            peer_cache = cashews.Cache()
-            peer_cache.setup("mem://", size=len(keys) + 1)  # its default size is 1,000 entries
+            async def close() -> int:
+                tiers = cache.stats().tiers
+                await cache.close()
+                return tiers[1].hits if len(tiers) > 1 else 0
+
         else:
-            peer_cache = aiocache.SimpleMemoryCache()
+            if peer == "cashews":
+                peer_cache = cashews.Cache()
+                peer_cache.setup("mem://", size=len(keys) + 1)  # its default size is 1,000 entries
+            else:
+                peer_cache = aiocache.SimpleMemoryCache()
 
-        async def get(key: str) -> bytes:
-            value = await peer_cache.get(key)
-            if value is None:
-                value = await load()
-                await peer_cache.set(key, value)
-            return value
+            async def get(key: str) -> bytes:
+                value = await peer_cache.get(key)
+                if value is None:
+                    value = await load()
+                    await peer_cache.set(key, value)
+                return value
 
-        close = peer_cache.close
+            async def close() -> int:
+                await peer_cache.close()
+                return 0
 
-    semaphore = asyncio.Semaphore(concurrency)
+        semaphore = asyncio.Semaphore(concurrency)
 
-    async def request(key: str) -> bytes:
-        async with semaphore:
-            return await get(key)
+        async def request(key: str) -> bytes:
+            async with semaphore:
+                return await get(key)
 
-    try:
-        start = time.perf_counter()
-        results = await asyncio.gather(*(request(key) for key in keys))
-        elapsed = time.perf_counter() - start
-    finally:
-        await close()
+        try:
+            start = time.perf_counter()
+            results = await asyncio.gather(*(request(key) for key in keys))
+            elapsed = time.perf_counter() - start
+        finally:
+            lower_reads = await close()
     if any(result != VALUE for result in results):
         raise RuntimeError(f"{peer}: a request did not get the value")
-    return elapsed, float(loads)
+    return elapsed, float(loads), float(lower_reads)
 
 
 def _cacheme_sampler(
     runner: asyncio.Runner, peer: str, keys: Sequence[str], concurrency: int, delay: float
-) -> Callable[[], tuple[float, float]]:
+) -> Callable[[], tuple[float, ...]]:
     return lambda: runner.run(_cacheme_run(peer, keys, concurrency, delay))
 
 
@@ -326,25 +328,28 @@ def cacheme(options: Options, cleanups: ExitStack) -> tuple[list[Case], list[Rat
     )
     how = {
         "daramjwee": "AsyncCache([AsyncMemStore]) get_bytes (single-flight)",
+        "daramjwee-2tier": "AsyncCache([AsyncMemStore(1/6 of the bytes), AsyncFileStore]) get_bytes (single-flight)",
         "cashews": 'cashews "mem://" get, load, set on miss (no single-flight)',
         "aiocache": "aiocache.SimpleMemoryCache get, load, set on miss (no single-flight)",
     }
-    cases = []
+    floor = f"the floor: the {distinct:,} distinct keys requested (constant)"
+    cases = [Case("distinct-keys", floor, "loads", lambda: float(distinct))]
     for peer in PEERS:
-        paired = _Paired(_cacheme_sampler(runner, peer, keys, concurrency, delay))
+        paired = Paired(_cacheme_sampler(runner, peer, keys, concurrency, delay))
         cases += [
             Case(f"{peer}-seconds", f"{how[peer]}, {what}: wall time", "s", paired.case(0)),
-            Case(
-                f"{peer}-origin-loads",
-                f"{how[peer]}, {what}: origin calls ({distinct:,} distinct keys requested)",
-                "loads",
-                paired.case(1),
-            ),
+            Case(f"{peer}-origin-loads", f"{how[peer]}, {what}: origin calls", "loads", paired.case(1)),
         ]
-    ratios = [
-        Ratio("daramjwee-seconds / cashews-seconds", "daramjwee-seconds", "cashews-seconds", 1.0),
-        Ratio("daramjwee-seconds / aiocache-seconds", "daramjwee-seconds", "aiocache-seconds", 1.0),
-        Ratio("daramjwee-origin-loads / cashews-origin-loads", "daramjwee-origin-loads", "cashews-origin-loads"),
-        Ratio("daramjwee-origin-loads / aiocache-origin-loads", "daramjwee-origin-loads", "aiocache-origin-loads"),
-    ]
+        if peer == "daramjwee-2tier":
+            reads = f"{how[peer]}, {what}: hits in the file tier"
+            cases.append(Case(f"{peer}-lower-tier-reads", reads, "reads", paired.case(2)))
+    ratios = []
+    for ours in DARAMJWEE_RUNS:
+        ratios += [
+            Ratio(f"{ours}-seconds / {peer}-seconds", f"{ours}-seconds", f"{peer}-seconds", 1.0)
+            for peer in ("cashews", "aiocache")
+        ]
+        ratios.append(
+            Ratio(f"{ours}-origin-loads / distinct-keys", f"{ours}-origin-loads", "distinct-keys", 1.01, of="worst")
+        )
     return cases, ratios

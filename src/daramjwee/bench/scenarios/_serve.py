@@ -1,0 +1,169 @@
+"""Scenario ``serve``: ``daramjwee serve`` against nginx ``proxy_cache`` in front of the same origin, under ``wrk``.
+
+Everything runs on loopback from a temporary directory, sharing the
+machine's cores with ``wrk``, as a same-machine comparison must:
+
+- the origin: nginx serving static files of 1 KiB and 1 MiB;
+- ``nginx``: nginx with ``proxy_cache`` in front of it (its cache is files on
+  disk, read through the page cache; ``worker_processes auto``);
+- ``dj-memory``: ``daramjwee serve`` with a memory tier large enough for both
+  objects, so hits come from memory;
+- ``dj-file``: ``daramjwee serve`` with a memory tier too small for them, so
+  every hit comes from the file tier.
+
+Both ``daramjwee serve`` instances run one worker process per CPU, sharing
+their file tier's directory.  Every proxy is warmed (each object fetched
+twice) before measuring.  A sample is one ``wrk -t2`` run of 2 s (1 s quick)
+against one object: ``-c32`` for the 1 KiB object, ``-c8`` for the 1 MiB one.
+
+- ``{proxy}-{1k,1m}`` (req/s): the run's requests per second;
+- ``{proxy}-{1k,1m}-p99`` (s): the same run's 99th-percentile latency.
+
+Ratios: daramjwee's requests per second over nginx's, per object size and
+serving tier, with goals of at least 0.25 (1 KiB) and 0.5 (1 MiB).
+
+Needs ``nginx`` and ``wrk`` on ``PATH`` (Debian packages) and the ``serve`` extra.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import urllib.request
+from collections.abc import Callable
+from contextlib import ExitStack
+from pathlib import Path
+
+from ..._loopback import HttpServer, free_port
+from .._model import Case, Ratio
+from ._common import Options, Paired
+
+__all__ = ["serve", "serve_missing"]
+
+OBJECTS = {"1k": ("/small.bin", 1 << 10, 32), "1m": ("/big.bin", 1 << 20, 8)}
+"""Object label: (path, size, wrk connections)."""
+
+GOALS = {"1k": 0.25, "1m": 0.5}
+
+_NGINX = """
+worker_processes auto;
+error_log {root}/error-{name}.log error;
+pid {root}/nginx-{name}.pid;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_requests 100000;
+    {extra}
+    server {{
+        listen 127.0.0.1:{port};
+        {location}
+    }}
+}}
+"""
+_ORIGIN_LOCATION = "location / {{ root {root}/www; etag on; }}"
+_PROXY_CACHE = (
+    "proxy_cache_path {root}/nginx-cache levels=1:2 keys_zone=bench:10m max_size=1g inactive=1h use_temp_path=off;"
+)
+_PROXY_LOCATION = """location / {{
+            proxy_pass http://127.0.0.1:{origin_port};
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_cache bench;
+            proxy_cache_valid 200 1h;
+        }}"""
+_LATENCY_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0}
+
+
+def serve_missing(options: Options) -> str | None:
+    """What this machine lacks to run the scenario, or ``None``."""
+    for program in ("nginx", "wrk"):
+        if shutil.which(program) is None:
+            return f"{program} is not on PATH (Debian: apt-get install {program})"
+    if importlib.util.find_spec("uvicorn") is None:
+        return "uvicorn is missing: pip install 'daramjwee[serve]'"
+    return None
+
+
+def _started(server: HttpServer, cleanups: ExitStack) -> HttpServer:
+    server.start()
+    cleanups.callback(server.stop)
+    return server
+
+
+def _nginx(root: Path, name: str, *, extra: str = "", location: str) -> HttpServer:
+    port = free_port()
+    config = root / f"nginx-{name}.conf"
+    config.write_text(_NGINX.format(root=root, name=name, port=port, extra=extra, location=location))
+    command = ["nginx", "-p", str(root), "-c", str(config), "-g", "daemon off;"]
+    return HttpServer(command, port, probe=OBJECTS["1k"][0])
+
+
+def _daramjwee(root: Path, name: str, origin: HttpServer, memory: str) -> HttpServer:
+    port = free_port()
+    command = [sys.executable, "-m", "daramjwee", "serve", "--origin", origin.url(""), "--port", str(port)]
+    command += ["--memory", memory, "--cache-dir", str(root / f"cache-{name}"), "--fresh-for", "3600"]
+    command += ["--workers", str(os.cpu_count() or 1)]
+    return HttpServer(command, port, probe=OBJECTS["1k"][0])
+
+
+def _warm(url: str) -> None:
+    """Fetch ``url`` twice: the first fills the proxy's cache, the second is already a hit."""
+    for _ in range(2):
+        with urllib.request.urlopen(url, timeout=30) as response:
+            response.read()
+
+
+def _wrk(url: str, connections: int, seconds: int) -> Callable[[], tuple[float, float]]:
+    """One ``wrk`` run: (requests per second, p99 latency in seconds); ``RuntimeError`` on any failed request."""
+
+    def run() -> tuple[float, float]:
+        command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url]
+        output = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
+        rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
+        tail = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", output)
+        if rate is None or tail is None or "Non-2xx or 3xx responses" in output or "Socket errors" in output:
+            raise RuntimeError(f"wrk failed against {url}:\n{output}")
+        return float(rate.group(1)), float(tail.group(1)) * _LATENCY_UNITS[tail.group(2)]
+
+    return run
+
+
+def serve(options: Options, cleanups: ExitStack) -> tuple[list[Case], list[Ratio]]:
+    """wrk against nginx proxy_cache and daramjwee serve (memory hits, file hits) in front of one origin."""
+    seconds = 1 if options.iterations < Options().iterations else 2
+    root = Path(cleanups.enter_context(tempfile.TemporaryDirectory(prefix="daramjwee-bench-serve-")))
+    root.chmod(0o755)  # nginx workers may run as another user
+    (root / "www").mkdir()
+    for path, length, _ in OBJECTS.values():
+        (root / "www" / path.lstrip("/")).write_bytes(os.urandom(length))
+    origin = _started(_nginx(root, "origin", location=_ORIGIN_LOCATION.format(root=root)), cleanups)
+    proxy_location = _PROXY_LOCATION.format(origin_port=origin.port)
+    proxies = {
+        "nginx": _nginx(root, "proxy", extra=_PROXY_CACHE.format(root=root), location=proxy_location),
+        "dj-memory": _daramjwee(root, "memory", origin, "256MiB"),
+        "dj-file": _daramjwee(root, "file", origin, "512B"),
+    }
+    cases = []
+    for label, proxy in proxies.items():
+        _started(proxy, cleanups)
+        for size, (path, _, connections) in OBJECTS.items():
+            _warm(proxy.url(path))
+            paired = Paired(_wrk(proxy.url(path), connections, seconds))
+            what = f"wrk -t2 -c{connections} -d{seconds}s {label} {path}"
+            cases += [
+                Case(f"{label}-{size}", f"{what}: requests per second", "req/s", paired.case(0)),
+                Case(f"{label}-{size}-p99", f"{what}: 99th-percentile latency", "s", paired.case(1)),
+            ]
+    ratios = [
+        Ratio(f"{size} {tier} hit: daramjwee / nginx req/s", f"dj-{tier}-{size}", f"nginx-{size}", goal, at_most=False)
+        for tier in ("memory", "file")
+        for size, goal in GOALS.items()
+    ]
+    return cases, ratios
