@@ -68,7 +68,14 @@ def test_the_path_latency_and_concurrency_scenarios_report_their_cases(tmp_path:
     assert scenarios["stampede"]["cases"]["sync-origin-fetches"]["samples"] == [1.0, 1.0], "one origin fetch"
     assert scenarios["stampede"]["cases"]["async-origin-fetches"]["samples"] == [1.0, 1.0], "one origin fetch"
     cacheme = scenarios["cacheme"]["cases"]
-    assert {"daramjwee-seconds", "cashews-seconds", "aiocache-seconds"} <= set(cacheme)
+    runs = ("daramjwee", "daramjwee-2tier", "cashews", "aiocache")
+    expected = {f"{run}-{what}" for run in runs for what in ("seconds", "origin-loads")}
+    assert set(cacheme) == expected | {"daramjwee-2tier-lower-tier-reads", "distinct-keys"}
+    distinct = cacheme["distinct-keys"]["best"]
+    for run in ("daramjwee", "daramjwee-2tier"):
+        assert distinct <= min(cacheme[f"{run}-origin-loads"]["samples"]), "every distinct key loads once"
+    assert cacheme["daramjwee-origin-loads"]["samples"] == [distinct] * 2, "single-flight: one load per key"
+    assert cacheme["daramjwee-2tier-lower-tier-reads"]["best"] >= 0
     assert set(scenarios["threads"]["cases"]) == {f"threads-{count}" for count in (1, 2, 4, 8, 16)}
 
 

@@ -174,6 +174,10 @@ class AsyncCache:
                     raise StoreContractError(f"lookup returned {metadata!r} as metadata")
             except NotFound:
                 self._stats.tier(0, "misses")
+                if self._in_transit:  # before the lower tiers: a fan-out may land there meanwhile and leave transit
+                    response = await self._transit_hit(key, fetch, if_none_match)
+                    if response is not None:
+                        return response
             except Exception as error:
                 self._store_failed(0, "lookup", key, error)
                 walk_failed = True
