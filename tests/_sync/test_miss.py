@@ -160,7 +160,7 @@ def test_pitfall_fan_out_reaches_lower_tiers_even_when_a_busy_tier0_evicts_first
 def test_pitfall_a_value_evicted_from_tier0_before_its_fan_out_lands_is_served_in_transit() -> None:
     """A busy small tier 0 must not send a value back to the origin while it is still being copied down."""
     lower = mem_tiers(1)[0]
-    lower.latency = 0.1
+    lower.delay("begin_set", 0.3)  # the fan-outs stay queued while the test reads
     values = {key: key.encode() * 800 for key in "ab"}
     origin = Origin(values)
     with dj.Cache(stores=[dj.MemStore(capacity=1000), lower], workers=1) as cache:
@@ -181,7 +181,7 @@ def test_pitfall_a_value_evicted_from_tier0_before_its_fan_out_lands_is_served_i
 @pytest.mark.parametrize("change", ["delete", "set"])
 def test_a_value_in_transit_is_not_served_after_a_later_delete_or_set(change: str) -> None:
     lower = mem_tiers(1)[0]
-    lower.latency = 0.1
+    lower.delay("begin_set", 0.3)  # the fan-outs stay queued while the test reads
     values = {key: key.encode() * 800 for key in "ab"}
     origin = Origin(values)
     with dj.Cache(stores=[dj.MemStore(capacity=1000), lower], workers=1) as cache:
@@ -196,6 +196,22 @@ def test_a_value_in_transit_is_not_served_after_a_later_delete_or_set(change: st
         assert cache.get_bytes("a", origin.fetcher("a")) == expected
         assert cache.stats().transit_hits == (0 if change == "delete" else 1)
         assert origin.calls == calls
+
+
+def test_values_in_transit_hold_at_most_the_larger_of_tier0_capacity_and_64_mib() -> None:
+    """Past the budget a fan-out keeps no snapshot, so a burst of large misses cannot pin unbounded memory."""
+    lower = mem_tiers(1)[0]
+    lower.delay("begin_set", 0.3)  # the fan-outs stay queued while the test reads
+    values = {key: key.encode() * (40 * MiB) for key in "abc"}  # 40 MiB each; tier 0 holds one
+    origin = Origin(values)
+    with dj.Cache(stores=[dj.MemStore(capacity=50 * MiB), lower], workers=1) as cache:
+        for key in "abc":  # "a" is held in transit (40 MiB); "b" and "c" would pass 64 MiB, so are not
+            cache.get_bytes(key, origin.fetcher(key))
+        assert cache.get_bytes("a", origin.fetcher("a")) == values["a"]
+        assert cache.stats().transit_hits == 1
+        assert cache.get_bytes("b", origin.fetcher("b")) == values["b"]
+        assert cache.stats().transit_hits == 1
+        assert origin.calls == 4, "b was evicted from tier 0 and not held in transit: fetched again"
 
 
 def test_fan_out_of_an_entry_evicted_from_a_tier0_without_peek_is_counted_as_failed() -> None:

@@ -59,6 +59,10 @@ class _Flight:
         self.tier = 0  # the tier the leader fills (a value too large for tier 0 fills a lower one)
 
 
+_TRANSIT_FLOOR = 64 << 20
+"""Snapshots in transit may always hold this many bytes, however small tier 0 is."""
+
+
 class _Transit:
     """A tier-0 value a fan-out is copying to the lower tiers, with the fan-out's write ticket."""
 
@@ -129,6 +133,8 @@ class AsyncCache:
         self._state_lock = threading.Lock()
         self._flights: dict[str, _Flight] = {}
         self._in_transit: dict[str, _Transit] = {}
+        self._transit_bytes = 0
+        self._transit_budget = None if self._capacities[0] is None else max(self._capacities[0], _TRANSIT_FLOOR)
         self._refreshing: set[str] = set()
         self._closed = False
         self._close_done = Event()
@@ -589,7 +595,10 @@ class AsyncCache:
         a busy small tier 0 may evict the entry before the job runs, and the
         lower tiers would then never get it.  Until the job ends, that snapshot
         is *in transit*: a miss in every tier serves it (see ``_transit_hit``)
-        instead of fetching the value again.
+        instead of fetching the value again.  Snapshots held by queued jobs
+        never add up to more than tier 0's capacity (or 64 MiB when that is
+        less): past that, a job reads tier 0 when it runs, as it does without
+        ``peek``, so a burst of large misses cannot pin unbounded memory.
         """
         if source == len(self._stores) - 1:
             self._generations.end(ticket)
@@ -601,12 +610,12 @@ class AsyncCache:
             except NotFound:
                 pass
             else:
-                with self._state_lock:
-                    self._in_transit[key] = _Transit(snapshot[0], snapshot[1], ticket)
+                snapshot = self._enter_transit(key, snapshot, ticket)
         try:
             self._runtime.submit("fan-out", lambda: self._fan_out(key, ticket, snapshot, source))
         except BackgroundJobRejected as error:
-            self._leave_transit(key, ticket)
+            if snapshot is not None:
+                self._leave_transit(key, len(snapshot[0]), ticket)
             self._generations.end(ticket)
             self._stats.add("fanouts_failed")
             self._logger.warning("fan-out of %r to lower tiers dropped: %s", key, error, extra={"key": key})
@@ -642,7 +651,7 @@ class AsyncCache:
             self._logger.warning("fan-out of %r failed: %r", key, error, extra={"key": key})
         finally:
             if snapshot is not None:
-                self._leave_transit(key, ticket)
+                self._leave_transit(key, len(snapshot[0]), ticket)
             self._generations.end(ticket)
 
     async def _transit_hit(self, key: str, fetch: AsyncFetcher, if_none_match: str | None) -> AsyncResponse | None:
@@ -661,9 +670,22 @@ class AsyncCache:
         reader = AsyncBytesReader(transit.value)
         return await self._serve_hit(0, key, reader, transit.metadata, fetch, if_none_match)
 
-    def _leave_transit(self, key: str, ticket: Ticket) -> None:
-        """The fan-out holding ``ticket`` ended: its snapshot is no longer served (a later one's still is)."""
+    def _enter_transit(
+        self, key: str, snapshot: tuple[bytes, Metadata], ticket: Ticket
+    ) -> tuple[bytes, Metadata] | None:
+        """Hold ``snapshot`` for the fan-out of ``ticket`` and serve it meanwhile; ``None`` past the byte budget."""
+        size = len(snapshot[0])
         with self._state_lock:
+            if self._transit_budget is not None and self._transit_bytes + size > self._transit_budget:
+                return None
+            self._transit_bytes += size
+            self._in_transit[key] = _Transit(snapshot[0], snapshot[1], ticket)
+        return snapshot
+
+    def _leave_transit(self, key: str, size: int, ticket: Ticket) -> None:
+        """The fan-out holding ``ticket`` ended: its ``size``-byte snapshot is released and no longer served."""
+        with self._state_lock:
+            self._transit_bytes -= size
             transit = self._in_transit.get(key)
             if transit is not None and transit.ticket is ticket:
                 del self._in_transit[key]
