@@ -105,10 +105,10 @@ class _ChunkReader:
             while chunk := await self._next_chunk():
                 parts.append(bytes(chunk))
             return b"".join(parts)
-        while not self._pending:
+        if not self._pending:
             chunk = await self._next_chunk()
-            if not chunk:
-                return b""
+            if len(chunk) <= size:
+                return chunk  # the whole chunk (or b"" at the end): no slice, and bytes stay bytes
             self._pending = memoryview(chunk)
         head, self._pending = self._pending[:size], self._pending[size:]
         return head
