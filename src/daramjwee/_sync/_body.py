@@ -94,10 +94,10 @@ class _ChunkReader:
             while chunk := self._next_chunk():
                 parts.append(bytes(chunk))
             return b"".join(parts)
-        while not self._pending:
+        if not self._pending:
             chunk = self._next_chunk()
-            if not chunk:
-                return b""
+            if len(chunk) <= size:
+                return chunk  # the whole chunk (or b"" at the end): no slice, and bytes stay bytes
             self._pending = memoryview(chunk)
         head, self._pending = self._pending[:size], self._pending[size:]
         return head
