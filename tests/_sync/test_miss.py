@@ -157,13 +157,18 @@ def test_pitfall_fan_out_reaches_lower_tiers_even_when_a_busy_tier0_evicts_first
             assert bytes(reader.read()) == value
 
 
+def _slow_fan_out_cache() -> dj.Cache:
+    """Tier 0 holds one 800-byte value; fan-outs to tier 1 stay queued for a while (one worker, slow begin_set)."""
+    lower = mem_tiers(1)[0]
+    lower.delay("begin_set", 0.3)
+    return dj.Cache(stores=[dj.MemStore(capacity=1000), lower], workers=1)
+
+
 def test_pitfall_a_value_evicted_from_tier0_before_its_fan_out_lands_is_served_in_transit() -> None:
     """A busy small tier 0 must not send a value back to the origin while it is still being copied down."""
-    lower = mem_tiers(1)[0]
-    lower.delay("begin_set", 0.3)  # the fan-outs stay queued while the test reads
     values = {key: key.encode() * 800 for key in "ab"}
     origin = Origin(values)
-    with dj.Cache(stores=[dj.MemStore(capacity=1000), lower], workers=1) as cache:
+    with _slow_fan_out_cache() as cache:
         cache.get_bytes("a", origin.fetcher("a"))
         cache.get_bytes("b", origin.fetcher("b"))  # evicts "a" from tier 0
         with cache.get("a", origin.fetcher("a")) as response:
@@ -180,11 +185,9 @@ def test_pitfall_a_value_evicted_from_tier0_before_its_fan_out_lands_is_served_i
 
 @pytest.mark.parametrize("change", ["delete", "set"])
 def test_a_value_in_transit_is_not_served_after_a_later_delete_or_set(change: str) -> None:
-    lower = mem_tiers(1)[0]
-    lower.delay("begin_set", 0.3)  # the fan-outs stay queued while the test reads
     values = {key: key.encode() * 800 for key in "ab"}
     origin = Origin(values)
-    with dj.Cache(stores=[dj.MemStore(capacity=1000), lower], workers=1) as cache:
+    with _slow_fan_out_cache() as cache:
         cache.get_bytes("a", origin.fetcher("a"))
         if change == "delete":
             cache.delete("a")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -115,6 +116,8 @@ class AsyncCache:
         self._memory_lookup = memory_lookup(stores[0])
         self._memory_peek = memory_peek(stores[0])
         self._capacities = tuple(_capacity(store) for store in stores)
+        room = [math.inf if capacity is None else capacity for capacity in self._capacities]
+        self._room_above = tuple(max(room[:tier], default=0) for tier in range(len(stores)))
         self._freshness = tuple(config.freshness(tier) for tier in range(len(stores)))
         self._positive_fresh_for_0 = self._freshness[0][0]
         self._logger = config.logger
@@ -264,6 +267,9 @@ class AsyncCache:
 
     async def _promotion(self, tier: int, key: str, metadata: Metadata) -> AsyncTee | None:
         """Open sinks on every tier above ``tier`` for a streaming promotion (``None`` if none opened)."""
+        size = metadata.declared_length
+        if size is not None and size > self._room_above[tier]:
+            return None  # no faster tier can hold it
         if self._probation is not None and not self._probation.admit(key):
             return None
         ticket = self._generations.begin(key)

@@ -99,6 +99,11 @@ class AsyncFileStore:
         self._inline_open = bool(inline_open)
         self._directory = FileDirectory(os.fspath(path), size, make_policy(policy), fsync=bool(fsync))
 
+    @property
+    def get_stream_inline(self) -> bool:
+        """Whether ``get_stream`` opens entries without awaiting (``inline_open``)."""
+        return self._inline_open
+
     async def get_stream(self, key: str, /) -> tuple[AsyncBytesReader | _AsyncFileReader, Metadata]:
         """Open the entry of ``key``; raise :class:`daramjwee.NotFound` when there is none (or it is corrupt)."""
         if self._inline_open:

@@ -121,10 +121,14 @@ def bound_store_calls(store: AsyncStore, seconds: float) -> AsyncStore:
     A call that runs out raises ``TimeoutError``, which the cache treats like
     any store failure.  Streams and sinks are not bounded: they belong to the
     caller once handed out.  In-memory stores (with ``lookup``) never block and
-    are returned as they are.
+    are returned as they are.  A store whose ``get_stream_inline`` is true opens
+    entries without awaiting (``AsyncFileStore(inline_open=True)``): no timeout
+    could interrupt that call, so it is not wrapped in one.
     """
     if memory_lookup(store) is not None:
         return store
+    if getattr(store, "get_stream_inline", False) is True:
+        return _InlineGetBoundedStore(store, seconds)
     return _BoundedStore(store, seconds)
 
 
@@ -154,6 +158,15 @@ class _BoundedStore:
     async def close(self) -> None:
         async with asyncio.timeout(self._seconds):
             await self._store.close()
+
+
+class _InlineGetBoundedStore(_BoundedStore):
+    """A bounded store whose ``get_stream`` runs inline, so it gets no timeout (the timer would cost, not help)."""
+
+    __slots__ = ()
+
+    async def get_stream(self, key: str, /) -> tuple[Any, Metadata]:
+        return await self._store.get_stream(key)
 
 
 async def run_blocking(function: Callable[..., T], /, *args: Any) -> T:
