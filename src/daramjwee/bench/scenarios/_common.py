@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..._async._cache import AsyncCache, AsyncFetcher
 from ..._metadata import FetchResult, Metadata
+from ..._stats import CacheStats
 from ..._sync._cache import Cache, Fetcher
 from .._model import Case, Ratio, ScenarioResult
 
@@ -26,6 +27,7 @@ __all__ = [
     "afetch",
     "async_cache_hit_loop",
     "async_get_loop",
+    "await_fan_outs",
     "cache_hit_loop",
     "fetch",
     "get_loop",
@@ -100,6 +102,21 @@ class Paired:
             return values[index]
 
         return sample
+
+
+def await_fan_outs(cache: Cache, finished: int, *, timeout: float = 30.0) -> CacheStats:
+    """Wait until ``finished`` fan-out jobs in all have ended (published, failed or rejected); the stats then.
+
+    Raises ``RuntimeError`` when they have not within ``timeout`` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        stats = cache.stats()
+        if stats.fanouts + stats.fanouts_failed >= finished:
+            return stats
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"background fan-outs did not finish in {timeout:g} s")
+        time.sleep(0.0005)
 
 
 def fetch(old: Metadata | None) -> FetchResult:

@@ -76,7 +76,7 @@ from ..._sync._cache import Cache
 from ..._sync._filestore import FileStore
 from ..._sync._memstore import MemStore
 from .._model import Case, Ratio
-from ._common import Options, Paired
+from ._common import Options, Paired, await_fan_outs
 
 __all__ = ["main", "memory_missing", "memory_profile"]
 
@@ -185,29 +185,17 @@ def _check_bytes(phase: str, got: tuple[int, int], origin: _Origin) -> None:
         )
 
 
-def _await_fan_outs(cache: Cache, expected: int) -> None:
-    """Wait until ``expected`` fan-outs in all have finished; raise if one failed."""
-    deadline = time.monotonic() + FAN_OUT_TIMEOUT
-    while True:
-        stats = cache.stats()
-        if stats.fanouts_failed:
-            raise RuntimeError(f"{stats.fanouts_failed} fan-out(s) to the lower tiers failed")
-        if stats.fanouts >= expected:
-            return
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"the fan-out to the last tier did not finish in {FAN_OUT_TIMEOUT:.0f} s")
-        time.sleep(0.002)
-
-
 def _miss(cache: Cache, stores: Sequence[MemStore | FileStore], key: str, origin: _Origin) -> None:
     """A miss of ``key`` read to the end, then its fan-out to the last tier awaited."""
-    fanouts = cache.stats().fanouts
+    before = cache.stats()
     with cache.get(key, origin) as response:
         if response.source is not None:
             raise RuntimeError(f"the miss of {key!r} was served by tier {response.source}")
         got = _read_all(response)
     _check_bytes(f"miss of {key!r}", got, origin)
-    _await_fan_outs(cache, fanouts + 1)
+    stats = await_fan_outs(cache, before.fanouts + before.fanouts_failed + 1, timeout=FAN_OUT_TIMEOUT)
+    if stats.fanouts_failed > before.fanouts_failed:
+        raise RuntimeError(f"the fan-out of {key!r} to the lower tiers failed")
     if key not in stores[-1]:
         raise RuntimeError(f"the fan-out did not copy {key!r} to the last tier")
 

@@ -46,7 +46,7 @@ from ..._metadata import FetchResult, Metadata
 from ..._sync._cache import Cache
 from ..._sync._memstore import MemStore
 from .._model import Case, Ratio
-from ._common import KEY, VALUE, Options, fetch, ns_per_op
+from ._common import KEY, VALUE, Options, await_fan_outs, fetch, ns_per_op
 
 __all__ = ["miss_latency", "tier_paths"]
 
@@ -57,18 +57,6 @@ CHUNK_DELAY = 0.001
 
 def _operations(options: Options) -> int:
     return max(100, options.iterations // 10)
-
-
-def _await_fan_outs(cache: Cache, expected: int) -> None:
-    """Wait until ``expected`` fan-out jobs in all have finished (published, failed or rejected)."""
-    deadline = time.monotonic() + 30
-    while True:
-        stats = cache.stats()
-        if stats.fanouts + stats.fanouts_failed >= expected:
-            return
-        if time.monotonic() > deadline:
-            raise RuntimeError("background fan-outs did not finish in 30 s")
-        time.sleep(0.0005)
 
 
 def _promote_loop(stores: list[MemStore], cleanups: ExitStack) -> Callable[[int], int]:
@@ -117,7 +105,7 @@ def _miss_loop(stores: list[MemStore], queue: int, cleanups: ExitStack) -> Calla
     def loop(n: int) -> int:
         nonlocal scheduled
         keys = [f"{KEY}:miss:{i}" for i in range(n)]
-        _await_fan_outs(cache, scheduled)
+        await_fan_outs(cache, scheduled)
         for key in keys:
             cache.delete(key)
         elapsed = _read_each(cache, keys)
@@ -194,7 +182,7 @@ def _cache_fetch(size: int, cleanups: ExitStack) -> Callable[[], tuple[int, int]
 
     def one() -> tuple[int, int]:
         nonlocal scheduled
-        _await_fan_outs(cache, scheduled)
+        await_fan_outs(cache, scheduled)
         cache.delete(KEY)
         counter = time.perf_counter_ns
         start = counter()
