@@ -21,7 +21,23 @@ __all__ = ["Progress", "machine", "measure", "run_scenarios", "unavailable", "wr
 Progress = Callable[[str, int, int], None]
 """``progress(scenario, done, total)``: called after each sample (and once with ``done=0`` to start)."""
 
-_VERSIONS = ("daramjwee", "cachetools", "diskcache", "redis", "obstore", "uvicorn", "httpx", "matplotlib")
+_VERSIONS = (
+    "daramjwee",
+    "cachetools",
+    "cachebox",
+    "theine",
+    "dogpile.cache",
+    "cashews",
+    "aiocache",
+    "diskcache",
+    "fsspec",
+    "redis",
+    "obstore",
+    "moto",
+    "uvicorn",
+    "httpx",
+    "matplotlib",
+)
 
 
 def machine() -> dict[str, Any]:
