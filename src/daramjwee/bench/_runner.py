@@ -132,21 +132,30 @@ def write_report(results: list[ScenarioResult], directory: Path, *, plots: bool 
 
 
 def _bars(result: ScenarioResult, path: Path) -> None:
-    """A horizontal bar per case: the best sample, with the median as a tick."""
+    """One panel per unit, a horizontal bar per case (its best sample) with its median as a tick."""
     import matplotlib  # noqa: PLC0415 (optional: the bench extra)
 
     matplotlib.use("Agg")
     from matplotlib import pyplot  # noqa: PLC0415
 
-    cases = list(reversed(result.cases))
-    figure, axes = pyplot.subplots(figsize=(8, 0.5 * len(cases) + 1.5))
-    positions = range(len(cases))
-    axes.barh(positions, [case.best for case in cases], color="#4c72b0", label="best")
-    axes.scatter([case.median for case in cases], positions, color="#dd8452", marker="|", s=300, label="median")
-    axes.set_yticks(list(positions), [case.name for case in cases])
-    axes.set_xlabel(cases[0].unit if len({case.unit for case in cases}) == 1 else "mixed units")
-    axes.set_title(result.title)
-    axes.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=2, frameon=False)
-    figure.tight_layout()
+    panels: dict[str, list[Case]] = {}
+    for case in result.cases:
+        panels.setdefault(case.unit, []).append(case)
+    heights = [len(cases) for cases in panels.values()]
+    figure, axes = pyplot.subplots(
+        len(panels), 1, figsize=(8, 0.45 * sum(heights) + 1.2 * len(panels) + 0.8), height_ratios=heights, squeeze=False
+    )
+    for axis, (unit, cases) in zip(axes[:, 0], panels.items(), strict=True):
+        cases = list(reversed(cases))
+        positions = range(len(cases))
+        axis.barh(positions, [case.best for case in cases], color="#4c72b0", label="best")
+        axis.scatter([case.median for case in cases], positions, color="#dd8452", marker="|", s=300, label="median")
+        axis.set_yticks(list(positions), [case.name for case in cases])
+        better = "higher" if cases[0].higher_is_better else "lower"
+        axis.set_xlabel(f"{unit} ({better} is better)")
+    figure.suptitle(result.title)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="lower center", ncols=2, frameon=False)
+    figure.tight_layout(rect=(0, 0.06, 1, 1))
     figure.savefig(path, dpi=100)
     pyplot.close(figure)

@@ -13,7 +13,7 @@ from ._eviction import eviction, plot_eviction
 from ._memory_hits import hot_path, n_tier
 from ._memory_peers import memory_peers
 from ._memory_profile import memory_missing, memory_profile
-from ._read_through import plot_read_through, read_through
+from ._read_through import read_through
 from ._serve import serve, serve_missing
 from ._shared_tiers import shared_tiers, shared_tiers_missing
 from ._tier_paths import miss_latency, tier_paths
@@ -36,9 +36,7 @@ SCENARIOS: dict[str, Scenario] = {
     ),
     "serve": Scenario("daramjwee serve against nginx proxy_cache under wrk", serve, missing=serve_missing),
     "eviction": Scenario("Eviction: hit ratios of every policy beside Belady's optimum", eviction, plot=plot_eviction),
-    "read-through": Scenario(
-        "Large-file read-through against fsspec simplecache", read_through, plot=plot_read_through
-    ),
+    "read-through": Scenario("Large-file read-through against fsspec simplecache", read_through),
     "memory": Scenario(
         "Peak memory streaming 1 GiB through a 3-tier miss and a promotion", memory_profile, missing=memory_missing
     ),

@@ -67,10 +67,10 @@ import fsspec  # type: ignore[import-untyped]
 from ..._metadata import FetchResult, Metadata
 from ..._sync._cache import Cache, Fetcher
 from ..._sync._filestore import FileStore
-from .._model import Case, Ratio, ScenarioResult
+from .._model import Case, Ratio
 from ._common import Options, timed_pass
 
-__all__ = ["plot_read_through", "read_through"]
+__all__ = ["read_through"]
 
 MIB = 1 << 20
 KEY = "bench:read-through"
@@ -291,39 +291,3 @@ def read_through(options: Options, cleanups: ExitStack) -> tuple[list[Case], lis
         Ratio("daramjwee-warm / raw-read", "daramjwee-warm", "raw-read"),
     ]
     return cases, ratios
-
-
-def plot_read_through(result: ScenarioResult, path: Path) -> None:
-    """Two panels: first-byte times (s, lower is better) and throughputs (MiB/s); best as a bar, median as a tick."""
-    import matplotlib  # noqa: PLC0415 (optional: the bench extra)
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot  # noqa: PLC0415
-
-    panels = [
-        ("time to first byte, s (lower is better)", [case for case in result.cases if case.unit == "s"]),
-        ("throughput, MiB/s (higher is better)", [case for case in result.cases if case.unit != "s"]),
-    ]
-    from matplotlib.lines import Line2D  # noqa: PLC0415
-    from matplotlib.patches import Patch  # noqa: PLC0415
-
-    daramjwee, others, median = "#4c72b0", "#8c8c8c", "#dd8452"
-    figure, axes = pyplot.subplots(1, 2, figsize=(13, 4), gridspec_kw={"width_ratios": [2, 5]})
-    for axis, (label, cases) in zip(axes, panels, strict=True):
-        cases = list(reversed(cases))
-        positions = range(len(cases))
-        colours = [daramjwee if case.name.startswith("daramjwee") else others for case in cases]
-        axis.barh(positions, [case.best for case in cases], color=colours)
-        axis.scatter([case.median for case in cases], positions, color=median, marker="|", s=300)
-        axis.set_yticks(list(positions), [case.name for case in cases])
-        axis.set_xlabel(label)
-    handles = [
-        Patch(color=daramjwee, label="daramjwee, best"),
-        Patch(color=others, label="fsspec / raw, best"),
-        Line2D([], [], color=median, marker="|", linestyle="", markersize=15, label="median"),
-    ]
-    axes[1].legend(handles=handles, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=3, frameon=False)
-    figure.suptitle(result.title)
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    pyplot.close(figure)
