@@ -77,6 +77,23 @@ class Metadata:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
 
+def with_cached_at(metadata: Metadata, cached_at: float) -> Metadata:
+    """``metadata.replace(cached_at=cached_at)``, without checking the other fields again (they were checked).
+
+    The cache stamps every entry it publishes; ``dataclasses.replace`` runs the
+    whole constructor: about 4 us of a 32 us in-memory miss.
+    """
+    if type(cached_at) is not float or not cached_at >= 0.0:
+        return metadata.replace(cached_at=cached_at)
+    stamped = object.__new__(Metadata)
+    assign = object.__setattr__
+    assign(stamped, "etag", metadata.etag)
+    assign(stamped, "is_negative", metadata.is_negative)
+    assign(stamped, "cached_at", cached_at)
+    assign(stamped, "attrs", metadata.attrs)
+    return stamped
+
+
 NEGATIVE = Metadata(is_negative=True)
 
 

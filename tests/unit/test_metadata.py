@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 import daramjwee as dj
 from daramjwee import FetchResult, Metadata, Status
+from daramjwee._metadata import with_cached_at
 
 _ATTRS = st.dictionaries(st.text(max_size=8), st.text(max_size=8), max_size=4)
 _METADATA = st.builds(
@@ -294,3 +295,30 @@ def test_fetch_result_repr_does_not_dump_the_body() -> None:
 )
 def test_declared_length_reads_only_a_plain_decimal_content_length(attrs: dict[str, str], expected: int | None) -> None:
     assert dj.Metadata(attrs=attrs).declared_length == expected
+
+
+@given(
+    etag=st.text(max_size=8),
+    negative=st.booleans(),
+    attrs=st.dictionaries(st.text(max_size=4), st.text(max_size=4), max_size=3),
+    cached_at=st.floats(min_value=0.0, max_value=4e9),
+)
+def test_with_cached_at_equals_replace_and_leaves_the_original(
+    etag: str, negative: bool, attrs: dict[str, str], cached_at: float
+) -> None:
+    original = Metadata(etag=etag, is_negative=negative, attrs=attrs)
+    stamped = with_cached_at(original, cached_at)
+    assert stamped == original.replace(cached_at=cached_at)
+    assert type(stamped.cached_at) is float
+    assert original.cached_at == 0.0
+    assert hash(stamped) == hash(original.replace(cached_at=cached_at))
+
+
+def test_with_cached_at_checks_a_stamp_that_is_not_a_plain_float_like_the_constructor() -> None:
+    assert with_cached_at(Metadata(), 5).cached_at == 5.0
+    with pytest.raises(ValueError, match="cached_at must be >= 0"):
+        with_cached_at(Metadata(), -1.0)
+    with pytest.raises(ValueError, match="cached_at must be >= 0"):
+        with_cached_at(Metadata(), math.nan)
+    with pytest.raises(TypeError, match="cached_at must be a number"):
+        with_cached_at(Metadata(), "now")  # type: ignore[arg-type]

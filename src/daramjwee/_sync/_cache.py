@@ -27,7 +27,7 @@ from .._etag import if_none_match_matches
 from .._freshness import is_stale
 from .._generations import Generations, Ticket
 from .._keys import check_key
-from .._metadata import NEGATIVE, FetchResult, Metadata, Status
+from .._metadata import NEGATIVE, FetchResult, Metadata, Status, with_cached_at
 from .._probation import Probation
 from .._stats import CacheStats, StatsRecorder
 from ._body import open_body
@@ -463,7 +463,7 @@ class Cache:
             raise CacheClosed("this cache was closed; create a new one")
         ticket = self._generations.begin(key, replaces=True)
         try:
-            sink = self._tiers[0].begin_set(key, metadata.replace(cached_at=time.time()))
+            sink = self._tiers[0].begin_set(key, with_cached_at(metadata, time.time()))
         except Exception as error:
             self._generations.end(ticket)
             self._store_failed(0, "begin_set", key, error)
@@ -559,7 +559,7 @@ class Cache:
     def _store_negative(self, key: str) -> bool:
         """Write a negative entry to tier 0 and fan it out; True if tier 0 published it."""
         ticket = self._generations.begin(key)
-        metadata = NEGATIVE.replace(cached_at=time.time())
+        metadata = with_cached_at(NEGATIVE, time.time())
         if self._write_entry(key, range(1), metadata, EMPTY_READER, ticket):
             self._schedule_fan_out(key, ticket)
             return True
@@ -581,7 +581,7 @@ class Cache:
                 except Exception as error:
                     self._store_failed(tier, "get_stream", key, error)
                     continue
-                fresh = metadata.replace(cached_at=time.time())
+                fresh = with_cached_at(metadata, time.time())
                 return bool(self._write_entry(key, range(1), fresh, reader, ticket))
             return False
         finally:
@@ -765,7 +765,7 @@ class Cache:
                 raise DaramjweeError(f"refresh of {key!r}: NotModified, but no tier holds a copy") from None
             return (0,)
         except CacheableNotFound:
-            negative = NEGATIVE.replace(cached_at=time.time())
+            negative = with_cached_at(NEGATIVE, time.time())
             return self._write_entry(key, range(1), negative, EMPTY_READER, ticket)
         metadata = _origin_metadata(result.metadata)
         fill = self._fill_tier(metadata)
@@ -872,4 +872,4 @@ def _origin_metadata(metadata: Metadata | None) -> Metadata:
         metadata = _EMPTY_METADATA
     elif metadata.is_negative:
         raise TypeError("fetcher returned metadata with is_negative=True; raise daramjwee.CacheableNotFound instead")
-    return metadata.replace(cached_at=time.time())
+    return with_cached_at(metadata, time.time())
