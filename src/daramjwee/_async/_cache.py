@@ -50,12 +50,16 @@ _EMPTY_METADATA = Metadata()
 
 
 class _Flight:
-    """One in-progress origin fetch that concurrent misses of the key wait for."""
+    """One in-progress origin fetch that concurrent misses of the key wait for.
+
+    ``done`` is made by the first waiter (under the cache's state lock, while
+    the flight is still registered), so a miss nobody waits for makes none.
+    """
 
     __slots__ = ("done", "published", "tier")
 
     def __init__(self) -> None:
-        self.done = Event()
+        self.done: Event | None = None
         self.published = False
         self.tier = 0  # the tier the leader fills (a value too large for tier 0 fills a lower one)
 
@@ -301,14 +305,18 @@ class AsyncCache:
         while True:
             with self._state_lock:
                 flight = self._flights.get(key)
-                leading = flight is None
                 if flight is None:
                     flight = self._flights[key] = _Flight()
-            if leading:
+                    done = None
+                else:
+                    done = flight.done
+                    if done is None:
+                        done = flight.done = Event()
+            if done is None:
                 return await self._lead(key, fetch, if_none_match, flight)
             self._stats.add("coalesced_waiters")
             remaining = deadline - time.monotonic()
-            if not await flight.done.wait(min(self._config.coalesce_wait, remaining)):
+            if not await done.wait(min(self._config.coalesce_wait, remaining)):
                 self._forget_flight(key, flight)
                 return await self._fetch_uncached(key, fetch, if_none_match)
             if flight.published:
@@ -357,10 +365,15 @@ class AsyncCache:
 
     def _land(self, key: str, flight: _Flight | None, published: bool) -> None:
         """Resolve a flight: wake its waiters and let the next miss lead a new one."""
-        if flight is not None:
-            self._forget_flight(key, flight)
+        if flight is None:
+            return
+        with self._state_lock:
+            if self._flights.get(key) is flight:
+                del self._flights[key]
             flight.published = published
-            flight.done.set()
+            done = flight.done
+        if done is not None:
+            done.set()
 
     async def _fetch(
         self, key: str, fetch: AsyncFetcher, if_none_match: str | None, flight: _Flight | None

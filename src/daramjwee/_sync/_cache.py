@@ -51,12 +51,16 @@ _EMPTY_METADATA = Metadata()
 
 
 class _Flight:
-    """One in-progress origin fetch that concurrent misses of the key wait for."""
+    """One in-progress origin fetch that concurrent misses of the key wait for.
+
+    ``done`` is made by the first waiter (under the cache's state lock, while
+    the flight is still registered), so a miss nobody waits for makes none.
+    """
 
     __slots__ = ("done", "published", "tier")
 
     def __init__(self) -> None:
-        self.done = Event()
+        self.done: Event | None = None
         self.published = False
         self.tier = 0  # the tier the leader fills (a value too large for tier 0 fills a lower one)
 
@@ -300,14 +304,18 @@ class Cache:
         while True:
             with self._state_lock:
                 flight = self._flights.get(key)
-                leading = flight is None
                 if flight is None:
                     flight = self._flights[key] = _Flight()
-            if leading:
+                    done = None
+                else:
+                    done = flight.done
+                    if done is None:
+                        done = flight.done = Event()
+            if done is None:
                 return self._lead(key, fetch, if_none_match, flight)
             self._stats.add("coalesced_waiters")
             remaining = deadline - time.monotonic()
-            if not flight.done.wait(min(self._config.coalesce_wait, remaining)):
+            if not done.wait(min(self._config.coalesce_wait, remaining)):
                 self._forget_flight(key, flight)
                 return self._fetch_uncached(key, fetch, if_none_match)
             if flight.published:
@@ -354,10 +362,15 @@ class Cache:
 
     def _land(self, key: str, flight: _Flight | None, published: bool) -> None:
         """Resolve a flight: wake its waiters and let the next miss lead a new one."""
-        if flight is not None:
-            self._forget_flight(key, flight)
+        if flight is None:
+            return
+        with self._state_lock:
+            if self._flights.get(key) is flight:
+                del self._flights[key]
             flight.published = published
-            flight.done.set()
+            done = flight.done
+        if done is not None:
+            done.set()
 
     def _fetch(self, key: str, fetch: Fetcher, if_none_match: str | None, flight: _Flight | None) -> Response:
         """Fetch from the origin and stream the body while filling tier 0 (SPEC §3.4).
