@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from daramjwee.bench import Options
-from daramjwee.bench._runner import unavailable
+from daramjwee.bench import Options, unavailable
 
 
 def _bench(*arguments: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

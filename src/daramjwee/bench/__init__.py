@@ -6,18 +6,20 @@ machine and library versions recorded.  Needs the ``bench`` extra.
 """
 
 from ._model import Case, Ratio, ScenarioResult, markdown
-from ._runner import machine, measure, run_scenarios, write_report
-from .scenarios import SCENARIOS, Options
+from ._runner import machine, measure, run_scenarios, unavailable, write_report
+from .scenarios import SCENARIOS, Options, Scenario
 
 __all__ = [
     "SCENARIOS",
     "Case",
     "Options",
     "Ratio",
+    "Scenario",
     "ScenarioResult",
     "machine",
     "markdown",
     "measure",
     "run_scenarios",
+    "unavailable",
     "write_report",
 ]
