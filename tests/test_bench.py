@@ -198,3 +198,18 @@ def test_the_read_through_scenario_reports_first_byte_times_throughputs_and_rati
     }
     assert all(ratio["verdict"] == "info" for ratio in scenario["ratios"].values())
     assert (tmp_path / "read-through.png").stat().st_size > 0
+
+
+def test_a_scenario_that_fails_is_reported_and_the_others_still_run(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.trace"
+    broken.write_bytes(b"key\n\xff\xfe not utf-8\n")
+    result = _bench("--quick", "--rounds", "1", "--out", str(tmp_path), "--trace", str(broken), "eviction", "n-tier")
+    assert result.returncode == 1
+    assert "1 scenario(s) failed" in result.stdout
+    scenarios = json.loads((tmp_path / "report.json").read_text())["scenarios"]
+    assert scenarios["eviction"]["error"].startswith("UnicodeDecodeError")
+    assert scenarios["eviction"]["cases"] == {}
+    assert len(scenarios["n-tier"]["cases"]["8-tier"]["samples"]) == 1, "the scenario after it still ran"
+    assert "**Failed:** UnicodeDecodeError" in (tmp_path / "report.md").read_text()
+    assert (tmp_path / "n-tier.png").exists()
+    assert not (tmp_path / "eviction.png").exists()

@@ -29,6 +29,8 @@ def run_bench(
 
     A scenario this machine cannot run (a missing program or package) is
     skipped with a note when running all, and is an error (exit 2) when named.
+    A scenario that fails while it runs is reported, the others still run and
+    are written, and the exit code is 1.
     """
     console = Console()
     if listing:
@@ -67,6 +69,9 @@ def run_bench(
     written = write_report(results, Path(out))
     table = Table("scenario", "ratio", "value", "goal", "verdict")
     for result in results:
+        if result.error is not None:
+            table.add_row(result.name, "[red]failed[/red]", "", "", result.error)
+            continue
         cases = result.by_name
         for ratio in result.ratios:
             goal = "" if ratio.goal is None else f"{'<=' if ratio.at_most else '>='} {ratio.goal:g}"
@@ -74,4 +79,8 @@ def run_bench(
     console.print(table)
     for path in written:
         console.print(f"wrote {path}")
+    failed = [result.name for result in results if result.error is not None]
+    if failed:
+        console.print(f"[red]{len(failed)} scenario(s) failed[/red]: {', '.join(failed)} (see the report)")
+        return 1
     return 0

@@ -84,18 +84,21 @@ class Ratio:
 
 @dataclasses.dataclass
 class ScenarioResult:
-    """The cases and ratios of one scenario after a run."""
+    """The cases and ratios of one scenario after a run; ``error`` says why it failed (then it has none)."""
 
     name: str
     title: str
     cases: list[Case]
     ratios: list[Ratio]
+    error: str | None = None
 
     @property
     def by_name(self) -> dict[str, Case]:
         return {case.name: case for case in self.cases}
 
     def to_json(self) -> dict[str, Any]:
+        if self.error is not None:
+            return {"title": self.title, "error": self.error, "cases": {}, "ratios": {}}
         cases = self.by_name
         return {
             "title": self.title,
@@ -120,6 +123,9 @@ def markdown(results: list[ScenarioResult], machine: Mapping[str, Any]) -> str:
     for result in results:
         cases = result.by_name
         lines += ["", f"## {result.title} (`{result.name}`)", ""]
+        if result.error is not None:
+            lines.append(f"**Failed:** {result.error}")
+            continue
         lines += ["| case | best | median | worst | unit | samples | what |", "|---|---:|---:|---:|---|---:|---|"]
         for case in result.cases:
             lines.append(

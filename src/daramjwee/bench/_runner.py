@@ -71,7 +71,8 @@ def run_scenarios(names: Sequence[str], options: Options, progress: Progress, *,
     """Run the named scenarios in order; each samples its cases ``options.rounds`` times in shuffled rounds.
 
     Raises ``KeyError`` naming an unknown scenario, and ``RuntimeError`` naming
-    one this machine cannot run and why, before running anything.
+    one this machine cannot run and why, before running anything.  A scenario
+    that raises while it runs is reported with its ``error`` and the run goes on.
     """
     unknown = [name for name in names if name not in SCENARIOS]
     if unknown:
@@ -82,10 +83,14 @@ def run_scenarios(names: Sequence[str], options: Options, progress: Progress, *,
     results = []
     for name in names:
         scenario = SCENARIOS[name]
-        with ExitStack() as cleanups:
-            cases, ratios = scenario.build(options, cleanups)
-            measure(cases, options.rounds, shuffler, functools.partial(progress, name))
-        results.append(ScenarioResult(name, scenario.title, cases, ratios))
+        try:
+            with ExitStack() as cleanups:
+                cases, ratios = scenario.build(options, cleanups)
+                measure(cases, options.rounds, shuffler, functools.partial(progress, name))
+        except Exception as error:  # one failing scenario must not lose the others' results
+            results.append(ScenarioResult(name, scenario.title, [], [], error=f"{type(error).__name__}: {error}"))
+        else:
+            results.append(ScenarioResult(name, scenario.title, cases, ratios))
     return results
 
 
@@ -123,6 +128,8 @@ def write_report(results: list[ScenarioResult], directory: Path, *, plots: bool 
     written[1].write_text(markdown(results, host))
     if plots:
         for result in results:
+            if result.error is not None:
+                continue
             path = directory / f"{result.name}.png"
             scenario = SCENARIOS.get(result.name)
             plot = _bars if scenario is None or scenario.plot is None else scenario.plot
