@@ -6,6 +6,8 @@ The numbers are not asserted: benchmarks are reports, not timed tests.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -213,3 +215,20 @@ def test_a_scenario_that_fails_is_reported_and_the_others_still_run(tmp_path: Pa
     assert "**Failed:** UnicodeDecodeError" in (tmp_path / "report.md").read_text()
     assert (tmp_path / "n-tier.png").exists()
     assert not (tmp_path / "eviction.png").exists()
+
+
+def test_ctrl_c_writes_the_scenarios_done_so_far_and_exits_130(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "daramjwee", "bench", "--quick", "--out", str(tmp_path), "n-tier", "cacheme"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) as child:
+        assert child.stdout is not None
+        for line in child.stdout:
+            if "n-tier done" in line:
+                break
+        child.send_signal(signal.SIGINT)
+        output, _ = child.communicate(timeout=60)
+    assert child.returncode == 130, output
+    assert "interrupted during cacheme" in output
+    scenarios = json.loads((tmp_path / "report.json").read_text())["scenarios"]
+    assert len(scenarios["n-tier"]["cases"]["1-tier"]["samples"]) == 3
+    assert scenarios["cacheme"]["error"] == "interrupted"

@@ -10,7 +10,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ._runner import run_scenarios, unavailable, write_report
+from ._model import ScenarioResult
+from ._runner import iter_scenarios, unavailable, write_report
 from .scenarios import SCENARIOS, Options
 
 __all__ = ["run_bench"]
@@ -30,7 +31,8 @@ def run_bench(
     A scenario this machine cannot run (a missing program or package) is
     skipped with a note when running all, and is an error (exit 2) when named.
     A scenario that fails while it runs is reported, the others still run and
-    are written, and the exit code is 1.
+    are written, and the exit code is 1.  Ctrl-C writes the report of the
+    scenarios done so far and exits with 130.
     """
     console = Console()
     if listing:
@@ -65,7 +67,15 @@ def run_bench(
                 tasks[scenario] = int(progress.add_task(scenario, total=total))
             progress.update(tasks[scenario], completed=done)  # type: ignore[arg-type]
 
-        results = run_scenarios(selected, options, report)
+        results: list[ScenarioResult] = []
+        try:
+            for result in iter_scenarios(selected, options, report):
+                results.append(result)
+                progress.console.print(f"{result.name} done" if result.error is None else f"{result.name} failed")
+        except KeyboardInterrupt:
+            if len(results) < len(selected):
+                interrupted = selected[len(results)]
+                results.append(ScenarioResult(interrupted, SCENARIOS[interrupted].title, [], [], error="interrupted"))
     written = write_report(results, Path(out))
     table = Table("scenario", "ratio", "value", "goal", "verdict")
     for result in results:
@@ -79,6 +89,9 @@ def run_bench(
     console.print(table)
     for path in written:
         console.print(f"wrote {path}")
+    if results and results[-1].error == "interrupted":
+        console.print(f"[red]interrupted[/red] during {results[-1].name}: the scenarios before it are in the report")
+        return 130
     failed = [result.name for result in results if result.error is not None]
     if failed:
         console.print(f"[red]{len(failed)} scenario(s) failed[/red]: {', '.join(failed)} (see the report)")

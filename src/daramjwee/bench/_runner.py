@@ -7,7 +7,7 @@ import json
 import os
 import platform
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from importlib import metadata
 from pathlib import Path
@@ -16,7 +16,7 @@ from typing import Any
 from ._model import Case, ScenarioResult, markdown
 from .scenarios import SCENARIOS, Options
 
-__all__ = ["Progress", "machine", "measure", "run_scenarios", "unavailable", "write_report"]
+__all__ = ["Progress", "iter_scenarios", "machine", "measure", "run_scenarios", "unavailable", "write_report"]
 
 Progress = Callable[[str, int, int], None]
 """``progress(scenario, done, total)``: called after each sample (and once with ``done=0`` to start)."""
@@ -74,13 +74,22 @@ def run_scenarios(names: Sequence[str], options: Options, progress: Progress, *,
     one this machine cannot run and why, before running anything.  A scenario
     that raises while it runs is reported with its ``error`` and the run goes on.
     """
+    return list(iter_scenarios(names, options, progress, seed=seed))
+
+
+def iter_scenarios(
+    names: Sequence[str], options: Options, progress: Progress, *, seed: int = 0
+) -> Iterator[ScenarioResult]:
+    """:func:`run_scenarios`, yielding each scenario's result as soon as it is measured.
+
+    The names are checked before the first scenario runs (on the first ``next``).
+    """
     unknown = [name for name in names if name not in SCENARIOS]
     if unknown:
         raise KeyError(f"unknown scenario {unknown[0]!r}; known: {', '.join(SCENARIOS)}")
     for name, reason in unavailable(names, options).items():
         raise RuntimeError(f"scenario {name!r} cannot run here: {reason}")
     shuffler = random.Random(seed)
-    results = []
     for name in names:
         scenario = SCENARIOS[name]
         try:
@@ -88,10 +97,9 @@ def run_scenarios(names: Sequence[str], options: Options, progress: Progress, *,
                 cases, ratios = scenario.build(options, cleanups)
                 measure(cases, options.rounds, shuffler, functools.partial(progress, name))
         except Exception as error:  # one failing scenario must not lose the others' results
-            results.append(ScenarioResult(name, scenario.title, [], [], error=f"{type(error).__name__}: {error}"))
+            yield ScenarioResult(name, scenario.title, [], [], error=f"{type(error).__name__}: {error}")
         else:
-            results.append(ScenarioResult(name, scenario.title, cases, ratios))
-    return results
+            yield ScenarioResult(name, scenario.title, cases, ratios)
 
 
 def measure(
