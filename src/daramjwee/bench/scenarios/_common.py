@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import gc
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -30,6 +31,7 @@ __all__ = [
     "await_fan_outs",
     "cache_hit_loop",
     "fetch",
+    "gc_paused",
     "get_loop",
     "ns_per_op",
     "timed_pass",
@@ -127,16 +129,23 @@ async def afetch(old: Metadata | None) -> FetchResult:
     return FetchResult(VALUE)
 
 
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Collect garbage now, then keep the collector off for the block: no sample pays for an earlier one's garbage."""
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def ns_per_op(loop: Callable[[int], int], iterations: int) -> Callable[[], float]:
     """A sample: ns per operation of ``loop(n)`` (which returns elapsed ns for ``n`` operations), GC off."""
 
     def run() -> float:
-        gc.collect()
-        gc.disable()
-        try:
+        with gc_paused():
             return loop(iterations) / iterations
-        finally:
-            gc.enable()
 
     return run
 
@@ -203,14 +212,10 @@ def timed_pass(size: int, one_pass: Callable[[], int]) -> Callable[[], float]:
     """A sample in MiB/s of ``one_pass()``, which moves ``size`` bytes and returns how many it moved; GC off."""
 
     def run() -> float:
-        gc.collect()
-        gc.disable()
-        try:
+        with gc_paused():
             start = time.perf_counter_ns()
             moved = one_pass()
             elapsed = time.perf_counter_ns() - start
-        finally:
-            gc.enable()
         if moved != size:
             raise RuntimeError(f"moved {moved} bytes, expected {size}")
         return size / (1 << 20) / (elapsed / 1e9)

@@ -53,7 +53,6 @@ download.
 
 from __future__ import annotations
 
-import gc
 import os
 import tempfile
 import time
@@ -68,7 +67,7 @@ from ..._metadata import FetchResult, Metadata
 from ..._sync._cache import Cache, Fetcher
 from ..._sync._filestore import FileStore
 from .._model import Case, Ratio
-from ._common import Options, timed_pass
+from ._common import Options, gc_paused, timed_pass
 
 __all__ = ["read_through"]
 
@@ -152,12 +151,8 @@ def _ttfb(opener: Opener, reset: Callable[[], None], block: bytes, size: int) ->
 
     def run() -> float:
         reset()
-        gc.collect()
-        gc.disable()
-        try:
+        with gc_paused():
             first, _, moved = _read(opener, block)
-        finally:
-            gc.enable()
         if moved != size:
             raise RuntimeError(f"read {moved} bytes, expected {size}")
         return first / 1e9

@@ -31,7 +31,6 @@ packages (all in the ``bench`` extra, except the Debian package ``redis-server``
 
 from __future__ import annotations
 
-import gc
 import importlib.util
 import logging
 import os
@@ -48,7 +47,7 @@ from ..._metadata import FetchResult, Metadata
 from ..._sync._cache import Cache
 from ..._sync._store import Store
 from .._model import Case, Ratio
-from ._common import Options, timed_pass
+from ._common import Options, gc_paused, timed_pass
 
 __all__ = ["shared_tiers", "shared_tiers_missing"]
 
@@ -87,9 +86,7 @@ def _interleaved(measured: Callable[[], object], other: Callable[[], object], it
     def run() -> float:
         counter = time.perf_counter_ns
         times = []
-        gc.collect()
-        gc.disable()
-        try:
+        with gc_paused():
             for index in range(iterations):
                 if index % 2:
                     other()
@@ -98,8 +95,6 @@ def _interleaved(measured: Callable[[], object], other: Callable[[], object], it
                 times.append(counter() - start)
                 if not index % 2:
                     other()
-        finally:
-            gc.enable()
         return float(statistics.median(times))
 
     return run
