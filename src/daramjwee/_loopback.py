@@ -58,6 +58,15 @@ class _ChildServer:
             raise RuntimeError(f"{type(self).__name__} is not running: call start() first")
         return self.process.pid
 
+    def _launch(self, command: list[str], ready: Callable[[], bool], what: str) -> None:
+        """Start ``command`` as this server's child and wait until ``ready()``; stop it again if it never is."""
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_until(ready, what, self.process)
+        except BaseException:
+            self.stop()
+            raise
+
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
@@ -104,12 +113,7 @@ class RedisServer(_ChildServer):
         if self.cluster:  # the bus port is given: the default, port + 10000, may be past 65535
             command += ["--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{self.port}.conf"]
             command += ["--cluster-port", str(free_port())]
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            wait_until(self._ping, "redis-server", self.process)
-        except BaseException:
-            self.stop()
-            raise
+        self._launch(command, self._ping, "redis-server")
 
     def kill(self) -> None:
         """SIGKILL the server (no shutdown, no save), as a crash would."""
@@ -145,12 +149,7 @@ class MotoServer(_ChildServer):
 
     def start(self) -> None:
         command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)]
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            wait_until(self._answers, "moto server", self.process)
-        except BaseException:
-            self.stop()
-            raise
+        self._launch(command, self._answers, "moto server")
 
     def bucket(self) -> str:
         """Create a new, empty bucket and return its name."""
@@ -192,9 +191,4 @@ class HttpServer(_ChildServer):
             return False
 
     def start(self) -> None:
-        self.process = subprocess.Popen(self.command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            wait_until(self._answers, self.command[0], self.process)
-        except BaseException:
-            self.stop()
-            raise
+        self._launch(self.command, self._answers, self.command[0])
