@@ -7,6 +7,7 @@ __all__ = [
     "CacheClosed",
     "CacheableNotFound",
     "ConfigError",
+    "CorruptEntry",
     "DaramjweeError",
     "EntryTooLarge",
     "NotFound",
@@ -57,6 +58,17 @@ class ConfigError(DaramjweeError, ValueError):
 
 class BackgroundJobRejected(DaramjweeError):
     """A background job could not be queued (queue full, or the cache is closing)."""
+
+
+class CorruptEntry(DaramjweeError, ValueError):
+    """Stored bytes failed verification: a bad header, a wrong length, a checksum mismatch, a foreign entry.
+
+    Stores raise it from ``get_stream`` (the cache then treats the entry as a
+    miss) and from a reader's ``read`` when the damage shows only while
+    streaming (a body checksum is verified at the end).  A store removes an
+    entry it found corrupt.  Mid-stream, the cache reports it to the caller as
+    the ``__cause__`` of a :class:`TierError` with ``op="read"``.
+    """
 
 
 class TierError(DaramjweeError):

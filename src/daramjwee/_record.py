@@ -44,7 +44,7 @@ import struct
 import zlib
 from typing import NamedTuple
 
-from ._errors import DaramjweeError
+from ._errors import CorruptEntry
 from ._metadata import Metadata
 
 __all__ = [
@@ -82,8 +82,8 @@ _ENTRY_NAME = re.compile(r"[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{64}")
 _METADATA_FIELDS = frozenset({"etag", "is_negative", "cached_at", "attrs"})
 
 
-class CorruptRecord(DaramjweeError, ValueError):
-    """Bytes that are not a valid record of this format (bad magic, version, flags, lengths or checksum)."""
+CorruptRecord = CorruptEntry
+"""Bytes that are not a valid record of this format (bad magic, version, flags, lengths or checksum)."""
 
 
 class Header(NamedTuple):
