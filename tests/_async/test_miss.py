@@ -28,7 +28,7 @@ async def test_seed16_three_tier_miss_fills_tier0_then_fans_out_and_survives_a_r
             assert await response.read() == value
         assert holding(tiers, "k")[0]
         await eventually(lambda: holding(tiers, "k") == [True, True, True])
-        assert cache.stats().fanouts == 1
+        await eventually(lambda: cache.stats().fanouts == 1)
         assert cache.stats().fills_published == 1
     fresh_tier0 = mem_tiers(1)[0]
     restarted = [fresh_tier0, tiers[1], tiers[2]]

@@ -78,8 +78,10 @@ async def test_source_read_error_aborts_every_sink_and_reaches_the_caller() -> N
         response = await cache.get("k", Origin().fetcher("k"))
         await response.read(1000)
         await response.read(1000)
-        with pytest.raises(dj.testing.StoreFault):
+        with pytest.raises(dj.TierError) as raised:
             await response.read(1000)
+        assert (raised.value.tier, raised.value.op, raised.value.key) == (2, "read", "k")
+        assert isinstance(raised.value.__cause__, dj.testing.StoreFault)
         await response.aclose()
         assert holding(tiers, "k") == [False, False, True]
 
@@ -182,7 +184,7 @@ async def test_lower_hit_is_served_when_no_upper_sink_opens() -> None:
             assert response.source == 2
             assert await response.read() == b"value"
         assert holding(tiers, "k") == [False, False, True]
-        assert len(cache._generations) == 0
+        assert cache._writes.in_flight() == 0
 
 
 async def test_value_too_large_for_tier0_is_refused_quietly_and_still_promoted_below(

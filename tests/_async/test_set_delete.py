@@ -201,7 +201,7 @@ async def test_generation_tables_drain_after_work_completes() -> None:
         await cache.set_bytes("b", b"x")
         await cache.delete("a")
         await eventually(lambda: holding(tiers, "b") == [True, True, True])
-        await eventually(lambda: len(cache._generations) == 0 and len(cache._key_locks) == 0)
+        await eventually(lambda: cache._writes.in_flight() == 0)
 
 
 async def test_pitfall_open_writer_never_blocks_other_keys_or_a_delete() -> None:
@@ -253,7 +253,7 @@ async def test_failing_set_commit_raises_tier_error_and_keeps_the_old_value() ->
             await cache.set_bytes("k", b"new")
         tiers[0].heal()
         assert await cache.get_bytes("k", Origin().fetcher("k")) == b"old"
-        await eventually(lambda: len(cache._generations) == 0)
+        await eventually(lambda: cache._writes.in_flight() == 0)
 
 
 async def test_writer_opened_after_close_raises_cache_closed() -> None:

@@ -30,7 +30,8 @@ def test_seed05_walk_serves_from_the_first_tier_holding_the_key() -> None:
             assert response.source == 2
             assert response.read() == b"from two"
         assert origin.calls == 0
-        assert tiers[0].calls["get_stream"] == 1
+        # the fast lookup, then once more under the write ticket that fences the promotion (SPEC §13)
+        assert tiers[0].calls["get_stream"] == 2
         assert tiers[1].calls["get_stream"] == 1
         stats = cache.stats()
         assert [tier.misses for tier in stats.tiers] == [1, 1, 0]

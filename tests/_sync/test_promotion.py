@@ -79,8 +79,10 @@ def test_source_read_error_aborts_every_sink_and_reaches_the_caller() -> None:
         response = cache.get("k", Origin().fetcher("k"))
         response.read(1000)
         response.read(1000)
-        with pytest.raises(dj.testing.StoreFault):
+        with pytest.raises(dj.TierError) as raised:
             response.read(1000)
+        assert (raised.value.tier, raised.value.op, raised.value.key) == (2, "read", "k")
+        assert isinstance(raised.value.__cause__, dj.testing.StoreFault)
         response.close()
         assert holding(tiers, "k") == [False, False, True]
 
@@ -183,7 +185,7 @@ def test_lower_hit_is_served_when_no_upper_sink_opens() -> None:
             assert response.source == 2
             assert response.read() == b"value"
         assert holding(tiers, "k") == [False, False, True]
-        assert len(cache._generations) == 0
+        assert cache._writes.in_flight() == 0
 
 
 def test_value_too_large_for_tier0_is_refused_quietly_and_still_promoted_below(

@@ -202,7 +202,7 @@ def test_generation_tables_drain_after_work_completes() -> None:
         cache.set_bytes("b", b"x")
         cache.delete("a")
         eventually(lambda: holding(tiers, "b") == [True, True, True])
-        eventually(lambda: len(cache._generations) == 0 and len(cache._key_locks) == 0)
+        eventually(lambda: cache._writes.in_flight() == 0)
 
 
 def test_pitfall_open_writer_never_blocks_other_keys_or_a_delete() -> None:
@@ -254,7 +254,7 @@ def test_failing_set_commit_raises_tier_error_and_keeps_the_old_value() -> None:
             cache.set_bytes("k", b"new")
         tiers[0].heal()
         assert cache.get_bytes("k", Origin().fetcher("k")) == b"old"
-        eventually(lambda: len(cache._generations) == 0)
+        eventually(lambda: cache._writes.in_flight() == 0)
 
 
 def test_writer_opened_after_close_raises_cache_closed() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -410,3 +411,40 @@ def test_random_interleavings_follow_the_reference_model(ops: list[tuple[str, ob
     for write in writes:
         generations.end(write.ticket)
     assert len(generations) == 0
+
+
+# --- ownership: every ticket ends exactly once ---------------------------------------------------------
+
+
+def test_ending_a_ticket_twice_frees_its_place_once() -> None:
+    generations = Generations()
+    first = generations.begin("k")
+    second = generations.begin("k")
+    generations.invalidate("k")
+    first.end()
+    first.end()  # a second end must not free the place still held by ``second``
+    assert len(generations) == 1
+    assert not generations.may_publish(second)
+    second.end()
+    assert len(generations) == 0
+
+
+def test_hand_off_moves_the_place_to_a_new_ticket() -> None:
+    generations = Generations()
+    ticket = generations.begin("k")
+    moved = ticket.hand_off()
+    assert ticket.ended
+    assert not moved.ended
+    ticket.end()  # the old owner's ``finally`` is harmless
+    assert len(generations) == 1
+    assert generations.may_publish(moved)
+    moved.end()
+    assert len(generations) == 0
+
+
+def test_a_ticket_cannot_be_handed_off_after_it_ended() -> None:
+    generations = Generations()
+    ticket = generations.begin("k")
+    ticket.end()
+    with pytest.raises(RuntimeError, match="already ended"):
+        ticket.hand_off()

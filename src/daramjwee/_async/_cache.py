@@ -20,23 +20,22 @@ from .._errors import (
     NotFound,
     NotModified,
     StoreContractError,
-    TierError,
 )
 from .._etag import if_none_match_matches
 from .._freshness import is_stale
-from .._generations import Generations, Ticket
+from .._generations import Ticket
 from .._keys import check_key
 from .._metadata import NEGATIVE, FetchResult, Metadata, Status, with_cached_at
 from .._probation import Probation
 from .._stats import CacheStats, StatsRecorder
 from ._body import open_body
-from ._primitives import Event, KeyLocks, bound_store_calls, call_fetcher, cancel_after, check_flavour
+from ._primitives import Event, bound_store_calls, call_fetcher, cancel_after, check_flavour, shielded
 from ._readers import EMPTY_READER, AsyncBytesReader
 from ._response import AsyncBytesResponse, AsyncResponse
 from ._runtime import BackgroundRunner
 from ._store import AsyncReader, AsyncSink, AsyncStore, memory_lookup, memory_peek
-from ._tee import AsyncTee, Target
 from ._writer import AsyncWriter
+from ._writes import AsyncTee, AsyncWrites, OnDone
 
 __all__ = ["AsyncCache", "AsyncFetcher"]
 
@@ -56,10 +55,11 @@ class _Flight:
     the flight is still registered), so a miss nobody waits for makes none.
     """
 
-    __slots__ = ("done", "published", "tier")
+    __slots__ = ("done", "landed", "published", "tier")
 
     def __init__(self) -> None:
         self.done: Event | None = None
+        self.landed = False
         self.published = False
         self.tier = 0  # the tier the leader fills (a value too large for tier 0 fills a lower one)
 
@@ -127,8 +127,9 @@ class AsyncCache:
         self._logger = config.logger
         self._chunk_size = config.chunk_size
         self._stats = StatsRecorder(len(stores))
-        self._generations = Generations()
-        self._key_locks = KeyLocks()
+        self._writes = AsyncWrites(
+            self._tiers, stores, self._capacities, self._store_failed, lambda: self._closed, config.chunk_size
+        )
         self._probation = Probation(config.promotion_probation) if config.promotion_probation else None
         self._runtime = BackgroundRunner(
             strategy=config.worker_strategy,
@@ -170,48 +171,81 @@ class AsyncCache:
         the returned response and must close it.
 
         Raises :class:`NotFound` when the key is known to be missing,
-        :class:`CacheClosed` after :meth:`close`, and whatever ``fetch`` raises.
+        :class:`CacheClosed` after :meth:`close`, ``TypeError`` for a bad
+        argument (before anything changes), and whatever ``fetch`` raises.
         """
         if self._closed:
             raise CacheClosed("this cache was closed; create a new one")
         if type(key) is not str or not key:
             key = check_key(key)
-        walk_failed = False
-        chain = self._tier_chain
+        tier0_failed = False
         lookup = self._memory_lookup
-        if lookup is not None:
-            # Tier 0 keeps whole values in memory: a fresh hit needs no coroutine and no reader.
+        if lookup is not None and if_none_match is None:
+            # Tier 0 keeps whole values in memory: a fresh hit needs no coroutine, no reader and no ticket.
             try:
                 value, metadata = lookup(key)
-                if type(metadata) is not Metadata:
-                    raise StoreContractError(f"lookup returned {metadata!r} as metadata")
             except NotFound:
-                self._stats.tier(0, "misses")
-                if self._in_transit:  # before the lower tiers: a fan-out may land there meanwhile and leave transit
-                    response = await self._transit_hit(key, fetch, if_none_match)
-                    if response is not None:
-                        return response
+                pass  # the walk below reads tier 0 again under a write ticket, and counts the miss
             except Exception as error:
                 self._store_failed(0, "lookup", key, error)
-                walk_failed = True
+                tier0_failed = True
             else:
-                self._stats.tier(0, "hits")
-                if self._logger.isEnabledFor(_DEBUG):
-                    self._logger.debug("hit in tier %d", 0, extra={"tier": 0, "key": key})
                 fresh_for = self._positive_fresh_for_0
                 if (
-                    if_none_match is None
+                    type(metadata) is Metadata
                     and not metadata.is_negative
                     and (fresh_for is None or not is_stale(metadata, fresh_for, time.time()))
                 ):
+                    self._stats.tier(0, "hits")
+                    if self._logger.isEnabledFor(_DEBUG):
+                        self._logger.debug("hit in tier %d", 0, extra={"tier": 0, "key": key})
                     return AsyncBytesResponse(metadata, 0, value, self._chunk_size)
-                return await self._serve_hit(0, key, AsyncBytesReader(value), metadata, fetch, if_none_match)
-            chain = chain[1:]
-        for tier, store in chain:
+        return await self._get(key, fetch, if_none_match, tier0_failed)
+
+    async def get_bytes(self, key: str, fetch: AsyncFetcher) -> bytes:
+        """``get`` the whole value as bytes."""
+        async with await self.get(key, fetch) as response:
+            return await response.read()
+
+    async def _get(self, key: str, fetch: AsyncFetcher, if_none_match: str | None, tier0_failed: bool) -> AsyncResponse:
+        """Everything but a fresh tier-0 hit, under a write ticket taken before any tier is read.
+
+        A fill, promotion, negative marker or refresh that this read leads to
+        writes under that ticket, so a ``set`` or ``delete`` that lands while
+        the read is under way fences it (SPEC §13).  The ticket is ended here
+        unless an owner took it over.
+        """
+        if if_none_match is not None and not isinstance(if_none_match, str):
+            raise TypeError(
+                "if_none_match must be a str (an If-None-Match header value) or None, "
+                f"got {type(if_none_match).__name__}"
+            )
+        if not callable(fetch):
+            raise TypeError(f"fetch must be a callable fetch(old) -> FetchResult, got {type(fetch).__name__}")
+        ticket = self._writes.begin(key)
+        try:
+            return await self._walk(key, fetch, if_none_match, ticket, tier0_failed)
+        finally:
+            ticket.end()
+
+    async def _walk(
+        self, key: str, fetch: AsyncFetcher, if_none_match: str | None, ticket: Ticket, tier0_failed: bool
+    ) -> AsyncResponse:
+        """The one loop over the tiers (SPEC §3.1); a miss in all of them goes to the origin."""
+        missed: list[int] = []  # tiers known not to hold the key: the only ones a promotion may write
+        walk_failed = tier0_failed
+        for tier, store in self._tier_chain:
+            if not tier and tier0_failed:
+                continue
             try:
                 reader, metadata = await store.get_stream(key)
             except NotFound:
                 self._stats.tier(tier, "misses")
+                missed.append(tier)
+                if not tier and self._in_transit:  # before the lower tiers: a fan-out landing there leaves transit
+                    response = await self._transit_hit(key, fetch, if_none_match, ticket)
+                    if response is not None:
+                        return response
                 continue
             except Exception as error:
                 self._store_failed(tier, "get_stream", key, error)
@@ -225,13 +259,8 @@ class AsyncCache:
             self._stats.tier(tier, "hits")
             if self._logger.isEnabledFor(_DEBUG):
                 self._logger.debug("hit in tier %d", tier, extra={"tier": tier, "key": key})
-            return await self._serve_hit(tier, key, reader, metadata, fetch, if_none_match)
-        return await self._serve_miss(key, fetch, if_none_match, walk_failed)
-
-    async def get_bytes(self, key: str, fetch: AsyncFetcher) -> bytes:
-        """``get`` the whole value as bytes."""
-        async with await self.get(key, fetch) as response:
-            return await response.read()
+            return await self._serve_hit(tier, key, reader, metadata, fetch, if_none_match, ticket, missed)
+        return await self._serve_miss(key, fetch, if_none_match, walk_failed, ticket)
 
     async def _serve_hit(
         self,
@@ -241,66 +270,75 @@ class AsyncCache:
         metadata: Metadata,
         fetch: AsyncFetcher,
         if_none_match: str | None,
+        ticket: Ticket,
+        missed: Sequence[int],
     ) -> AsyncResponse:
+        """Serve an entry found in ``tier``; ``missed`` are the faster tiers known not to hold the key."""
         positive, negative = self._freshness[tier]
         if metadata.is_negative:
             await self._discard_reader(tier, key, reader)
             self._stats.add("negative_hits")
             if is_stale(metadata, negative, time.time()):
-                await self._refresh_quietly(key, fetch, metadata)
-            elif tier:
-                ticket = self._generations.begin(key)
-                try:
-                    await self._write_entry(key, range(tier), metadata, EMPTY_READER, ticket)
-                finally:
-                    self._generations.end(ticket)
+                self._refresh_quietly(key, fetch, metadata, ticket.hand_off())
+            elif missed:
+                await self._writes.write_entry(key, missed, metadata, EMPTY_READER, ticket)
             raise NotFound(key)
         tee = None
         stale = positive is not None and is_stale(metadata, positive, time.time())
         if stale:
             self._stats.add("stale_hits")
-            tee = AsyncTee(self, key, (), None, self._on_done_refresh(key, fetch, metadata))
-        elif tier:
-            tee = await self._promotion(tier, key, metadata)
-        if if_none_match is not None and if_none_match_matches(if_none_match, metadata):
-            await self._discard_reader(tier, key, reader)
+            tee = AsyncTee(self._writes, key, (), ticket.hand_off(), self._refresh_when_read(key, fetch, metadata))
+        elif missed:
+            tee = await self._promotion(tier, key, metadata, ticket, missed)
+        try:
+            if if_none_match is not None and if_none_match_matches(if_none_match, metadata):
+                await self._discard_reader(tier, key, reader)
+                if tee is not None:
+                    await tee.abort()
+                return AsyncResponse(_NOT_MODIFIED, metadata, tier, EMPTY_READER, None, self._chunk_size, stale=stale)
+        except BaseException:
             if tee is not None:
                 await tee.abort()
-            return AsyncResponse(_NOT_MODIFIED, metadata, tier, EMPTY_READER, None, self._chunk_size, stale=stale)
-        return AsyncResponse(_OK, metadata, tier, reader, tee, self._chunk_size, stale=stale)
+            raise
+        return AsyncResponse(
+            _OK, metadata, tier, reader, tee, self._chunk_size, stale=stale, key=key, store=self._stores[tier]
+        )
 
-    async def _promotion(self, tier: int, key: str, metadata: Metadata) -> AsyncTee | None:
-        """Open sinks on every tier above ``tier`` for a streaming promotion (``None`` if none opened)."""
+    async def _promotion(
+        self, tier: int, key: str, metadata: Metadata, ticket: Ticket, missed: Sequence[int]
+    ) -> AsyncTee | None:
+        """Open sinks on the faster tiers that missed, for a streaming promotion (``None`` if none opened).
+
+        A faster tier whose read failed is not written: its content is
+        unknown, and it may hold a newer value.
+        """
         size = metadata.declared_length
         if size is not None and size > self._room_above[tier]:
             return None  # no faster tier can hold it
         if self._probation is not None and not self._probation.admit(key):
             return None
-        ticket = self._generations.begin(key)
-        targets = await self._open_sinks(key, range(tier), metadata)
+        targets = await self._writes.open_sinks(key, missed, metadata)
         if not targets:
-            self._generations.end(ticket)
             return None
+        return AsyncTee(self._writes, key, targets, ticket.hand_off(), self._promoted(tier, key))
 
-        async def promoted(tiers: tuple[int, ...]) -> None:
-            self._generations.end(ticket)
+    def _promoted(self, tier: int, key: str) -> OnDone:
+        async def promoted(tiers: tuple[int, ...], ticket: Ticket) -> None:
             for upper in tiers:
                 self._stats.tier(upper, "promotions")
             if tiers and self._logger.isEnabledFor(_DEBUG):
                 self._logger.debug("promoted from tier %d to %s", tier, tiers, extra={"tier": tier, "key": key})
 
-        return AsyncTee(self, key, targets, ticket, promoted)
+        return promoted
 
     async def _serve_miss(
-        self, key: str, fetch: AsyncFetcher, if_none_match: str | None, walk_failed: bool
+        self, key: str, fetch: AsyncFetcher, if_none_match: str | None, walk_failed: bool, ticket: Ticket
     ) -> AsyncResponse:
+        """A miss in every tier: fetch once per key (single-flight, SPEC §3.5) and fill."""
         if self._logger.isEnabledFor(_DEBUG):
             self._logger.debug("miss in every tier", extra={"key": key})
-        response = await self._transit_hit(key, fetch, if_none_match)
-        if response is not None:
-            return response
         if walk_failed or not self._config.coalesce_wait:
-            return await self._fetch(key, fetch, if_none_match, None)
+            return await self._fetch(key, fetch, if_none_match, None, ticket)
         deadline = time.monotonic() + self._config.op_timeout
         while True:
             with self._state_lock:
@@ -313,35 +351,40 @@ class AsyncCache:
                     if done is None:
                         done = flight.done = Event()
             if done is None:
-                return await self._lead(key, fetch, if_none_match, flight)
+                return await self._lead(key, fetch, if_none_match, flight, ticket)
             self._stats.add("coalesced_waiters")
             remaining = deadline - time.monotonic()
             if not await done.wait(min(self._config.coalesce_wait, remaining)):
                 self._forget_flight(key, flight)
                 return await self._fetch_uncached(key, fetch, if_none_match)
             if flight.published:
-                response = await self._top_hit(key, fetch, if_none_match, flight.tier)
+                response = await self._top_hit(key, fetch, if_none_match, flight.tier, ticket)
                 if response is not None:
                     return response
             if time.monotonic() >= deadline:
                 return await self._fetch_uncached(key, fetch, if_none_match)
 
-    async def _lead(self, key: str, fetch: AsyncFetcher, if_none_match: str | None, flight: _Flight) -> AsyncResponse:
-        """Fetch as the leader, unless a flight that just landed already filled tier 0 or the value is in transit."""
+    async def _lead(
+        self, key: str, fetch: AsyncFetcher, if_none_match: str | None, flight: _Flight, ticket: Ticket
+    ) -> AsyncResponse:
+        """Fetch as the leader, unless a flight that just landed already filled tier 0 or the value is in transit.
+
+        The flight lands on every path: by the fill when it ends, else here.
+        """
         try:
-            response = await self._top_hit(key, fetch, if_none_match)
+            response = await self._top_hit(key, fetch, if_none_match, 0, ticket)
             if response is None:
-                response = await self._transit_hit(key, fetch, if_none_match)
+                response = await self._transit_hit(key, fetch, if_none_match, ticket)
+            if response is None:
+                return await self._fetch(key, fetch, if_none_match, flight, ticket)
         except BaseException:
-            self._land(key, flight, True)
+            self._land(key, flight, False)
             raise
-        if response is None:
-            return await self._fetch(key, fetch, if_none_match, flight)
         self._land(key, flight, True)
         return response
 
     async def _top_hit(
-        self, key: str, fetch: AsyncFetcher, if_none_match: str | None, tier: int = 0
+        self, key: str, fetch: AsyncFetcher, if_none_match: str | None, tier: int, ticket: Ticket
     ) -> AsyncResponse | None:
         """Serve ``key`` from ``tier`` (where a fill lands) as it is now; ``None`` if it lacks it or fails."""
         try:
@@ -356,7 +399,7 @@ class AsyncCache:
             self._store_failed(tier, "get_stream", key, StoreContractError(f"returned {metadata!r} as metadata"))
             return None
         self._stats.tier(tier, "hits")
-        return await self._serve_hit(tier, key, reader, metadata, fetch, if_none_match)
+        return await self._serve_hit(tier, key, reader, metadata, fetch, if_none_match, ticket, ())
 
     def _forget_flight(self, key: str, flight: _Flight) -> None:
         with self._state_lock:
@@ -364,10 +407,13 @@ class AsyncCache:
                 del self._flights[key]
 
     def _land(self, key: str, flight: _Flight | None, published: bool) -> None:
-        """Resolve a flight: wake its waiters and let the next miss lead a new one."""
+        """Resolve a flight once: wake its waiters and let the next miss lead a new one.  Idempotent."""
         if flight is None:
             return
         with self._state_lock:
+            if flight.landed:
+                return
+            flight.landed = True
             if self._flights.get(key) is flight:
                 del self._flights[key]
             flight.published = published
@@ -376,54 +422,57 @@ class AsyncCache:
             done.set()
 
     async def _fetch(
-        self, key: str, fetch: AsyncFetcher, if_none_match: str | None, flight: _Flight | None
+        self, key: str, fetch: AsyncFetcher, if_none_match: str | None, flight: _Flight | None, ticket: Ticket
     ) -> AsyncResponse:
         """Fetch from the origin and stream the body while filling tier 0 (SPEC §3.4).
 
         A body whose length the origin declared (``attrs["content-length"]``)
         and that tier 0 cannot hold fills the first tier that can; the
-        fan-out then copies it from there to the tiers below.
+        fan-out then copies it from there to the tiers below.  ``flight``
+        lands on every path: through the fill once it ends, else here.
         """
+        published = False
         try:
             self._stats.add("origin_fetches")
-            result = await call_fetcher(fetch, None)
+            try:
+                result = await call_fetcher(fetch, None)
+            except NotModified:
+                raise _not_modified_on_miss(key) from None
+            except CacheableNotFound:
+                published = await self._store_negative(key, ticket)
+                raise NotFound(key) from None
             metadata = _origin_metadata(result.metadata)
             body = open_body(result.body)
-        except NotModified:
-            self._land(key, flight, False)
-            return await self._serve_not_modified(key, fetch, if_none_match)
-        except CacheableNotFound:
-            published = await self._store_negative(key)
+            fill = self._fill_tier(metadata)
+            if flight is not None:
+                flight.tier = fill
+            try:
+                targets = await self._writes.open_sinks(key, (fill,), metadata)
+            except BaseException:
+                await shielded(body.aclose())
+                raise
+            if not targets:
+                return self._origin_response(metadata, body, if_none_match)
+            tee = AsyncTee(self._writes, key, targets, ticket.hand_off(), self._filled(key, flight, fill))
+            flight = None  # the fill lands it
+            if if_none_match is not None and if_none_match_matches(if_none_match, metadata):
+                await tee.drain(body, self._chunk_size)
+                return AsyncResponse(_NOT_MODIFIED, metadata, None, EMPTY_READER, None, self._chunk_size)
+            return AsyncResponse(_OK, metadata, None, body, tee, self._chunk_size)
+        finally:
             self._land(key, flight, published)
-            raise NotFound(key) from None
-        except BaseException:
-            self._land(key, flight, False)
-            raise
-        ticket = self._generations.begin(key)
-        fill = self._fill_tier(metadata)
-        if flight is not None:
-            flight.tier = fill
-        targets = await self._open_sinks(key, range(fill, fill + 1), metadata)
-        if not targets:
-            self._generations.end(ticket)
-            self._land(key, flight, False)
-            return self._origin_response(metadata, body, if_none_match)
 
-        async def filled(tiers: tuple[int, ...]) -> None:
+    def _filled(self, key: str, flight: _Flight | None, fill: int) -> OnDone:
+        async def filled(tiers: tuple[int, ...], ticket: Ticket) -> None:
             if tiers:
                 self._stats.add("fills_published")
                 self._land(key, flight, True)
-                self._schedule_fan_out(key, ticket, fill)
+                self._schedule_fan_out(key, ticket.hand_off(), fill)
             else:
                 self._stats.add("fills_aborted")
                 self._land(key, flight, False)
-                self._generations.end(ticket)
 
-        tee = AsyncTee(self, key, targets, ticket, filled)
-        if if_none_match is not None and if_none_match_matches(if_none_match, metadata):
-            await tee.drain(body, self._chunk_size)
-            return AsyncResponse(_NOT_MODIFIED, metadata, None, EMPTY_READER, None, self._chunk_size)
-        return AsyncResponse(_OK, metadata, None, body, tee, self._chunk_size)
+        return filled
 
     async def _fetch_uncached(self, key: str, fetch: AsyncFetcher, if_none_match: str | None) -> AsyncResponse:
         """Fetch for this caller alone, caching nothing (a coalesced wait ran out)."""
@@ -431,7 +480,7 @@ class AsyncCache:
         try:
             result = await call_fetcher(fetch, None)
         except NotModified:
-            return await self._serve_not_modified(key, fetch, if_none_match)
+            raise _not_modified_on_miss(key) from None
         except CacheableNotFound:
             raise NotFound(key) from None
         return self._origin_response(_origin_metadata(result.metadata), open_body(result.body), if_none_match)
@@ -440,16 +489,6 @@ class AsyncCache:
         if if_none_match is not None and if_none_match_matches(if_none_match, metadata):
             return AsyncResponse(_NOT_MODIFIED, metadata, None, body, None, self._chunk_size)
         return AsyncResponse(_OK, metadata, None, body, None, self._chunk_size)
-
-    async def _serve_not_modified(self, key: str, fetch: AsyncFetcher, if_none_match: str | None) -> AsyncResponse:
-        """The origin said our copy is current: bump tier 0's ``cached_at`` and serve it."""
-        response = await self._top_hit(key, fetch, if_none_match) if await self._touch(key) else None
-        if response is None:
-            raise DaramjweeError(
-                f"the fetcher raised NotModified for {key!r}, but tier 0 holds no copy of it to serve; "
-                "raise NotModified only when the fetcher was given old metadata"
-            )
-        return response
 
     # -- writing -------------------------------------------------------------------
 
@@ -460,7 +499,7 @@ class AsyncCache:
         tiers in the background.  ``metadata`` is never mutated; the stored copy
         gets ``cached_at`` set to the time the write began.  Raises
         :class:`TierError` if tier 0 cannot open a writer (no other tier is
-        tried).
+        tried); such a ``set`` changes nothing, and fences no other write.
         """
         if self._closed:
             raise CacheClosed("this cache was closed; create a new one")
@@ -473,40 +512,27 @@ class AsyncCache:
 
     async def set_bytes(self, key: str, data: bytes | bytearray | memoryview, metadata: Metadata | None = None) -> None:
         """Store ``data`` as the value of ``key``."""
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise TypeError(f"set_bytes needs bytes, bytearray or memoryview, got {type(data).__name__}")
         async with self.set(key, metadata) as writer:
             await writer.write(data)
 
     async def _begin_set(self, key: str, metadata: Metadata) -> tuple[AsyncSink, Ticket]:
-        if self._closed:
-            raise CacheClosed("this cache was closed; create a new one")
-        ticket = self._generations.begin(key, replaces=True)
-        try:
-            sink = await self._tiers[0].begin_set(key, with_cached_at(metadata, time.time()))
-        except Exception as error:
-            self._generations.end(ticket)
-            self._store_failed(0, "begin_set", key, error)
-            raise TierError(0, "begin_set", key, self._stores[0]) from error
-        return sink, ticket
+        return await self._writes.begin_set(key, with_cached_at(metadata, time.time()))
 
     async def _finish_set(self, key: str, sink: AsyncSink, ticket: Ticket) -> bool:
-        try:
-            published = await self._publish(0, key, sink, ticket)
-        except Exception as error:
-            self._generations.end(ticket)
-            self._store_failed(0, "commit", key, error)
-            await self._abort_sink(0, key, sink)
-            raise TierError(0, "commit", key, self._stores[0]) from error
-        if published:
-            self._schedule_fan_out(key, self._generations.published(ticket))
-        else:
-            self._generations.end(ticket)
-        return published
+        """Publish a ``set`` and schedule its fan-out; owns ``ticket``."""
+        follow_up = await self._writes.finish_set(key, sink, ticket)
+        if follow_up is None:
+            return False
+        self._schedule_fan_out(key, follow_up)
+        return True
 
     async def _abort_set(self, key: str, sink: AsyncSink, ticket: Ticket) -> None:
         try:
-            await self._abort_sink(0, key, sink)
+            await self._writes.abort_sink(0, key, sink)
         finally:
-            self._generations.end(ticket)
+            ticket.end()
 
     async def delete(self, key: str) -> None:
         """Remove ``key`` from every tier, the last tier first.
@@ -517,98 +543,45 @@ class AsyncCache:
         """
         if self._closed:
             raise CacheClosed("this cache was closed; create a new one")
-        key = check_key(key)
-        first_failure: TierError | None = None
-        async with self._key_locks.hold(key):
-            self._generations.invalidate(key)
-            for tier in reversed(range(len(self._tiers))):
-                try:
-                    await self._tiers[tier].delete(key)
-                except Exception as error:
-                    self._store_failed(tier, "delete", key, error)
-                    if first_failure is None:
-                        first_failure = TierError(tier, "delete", key, self._stores[tier])
-                        first_failure.__cause__ = error
-        if first_failure is not None:
-            raise first_failure
+        failure = await self._writes.delete(check_key(key))
+        if failure is not None:
+            raise failure
 
-    async def _publish(self, tier: int, key: str, sink: AsyncSink, ticket: Ticket) -> bool:
-        """Commit ``sink`` unless a newer set or a delete of ``key`` began after ``ticket``."""
-        async with self._key_locks.hold(key):
-            if not self._generations.may_publish(ticket):
-                await sink.abort()
-                return False
-            await sink.commit()
-        return True
-
-    async def _open_sinks(self, key: str, tiers: range, metadata: Metadata) -> list[Target]:
-        """Sinks on ``tiers`` for an entry; a tier that declares a capacity below the declared length is skipped."""
-        targets: list[Target] = []
-        size = metadata.declared_length
-        for tier in tiers:
-            capacity = self._capacities[tier]
-            if size is not None and capacity is not None and size > capacity:
-                continue
-            try:
-                targets.append((tier, await self._tiers[tier].begin_set(key, metadata)))
-            except Exception as error:
-                self._store_failed(tier, "begin_set", key, error)
-        return targets
-
-    async def _write_entry(
-        self,
-        key: str,
-        tiers: range,
-        metadata: Metadata,
-        reader: AsyncReader,
-        ticket: Ticket,
-        deadline: float | None = None,
-    ) -> tuple[int, ...]:
-        """Copy ``reader`` into ``tiers`` as one entry; return the tiers that published.
-
-        ``deadline`` is a ``time.monotonic()`` value after which the copy is aborted.
-        """
-        targets = await self._open_sinks(key, tiers, metadata)
-        if not targets:
-            await reader.aclose()
-            return ()
-        return await AsyncTee(self, key, targets, ticket).drain(reader, self._chunk_size, deadline)
-
-    async def _store_negative(self, key: str) -> bool:
-        """Write a negative entry to tier 0 and fan it out; True if tier 0 published it."""
-        ticket = self._generations.begin(key)
+    async def _store_negative(self, key: str, ticket: Ticket) -> bool:
+        """Write a negative entry to tier 0 under ``ticket`` and fan it out; True if tier 0 published it."""
         metadata = with_cached_at(NEGATIVE, time.time())
-        if await self._write_entry(key, range(1), metadata, EMPTY_READER, ticket):
-            self._schedule_fan_out(key, ticket)
+        if await self._writes.write_entry(key, (0,), metadata, EMPTY_READER, ticket):
+            self._schedule_fan_out(key, ticket.hand_off())
             return True
-        self._generations.end(ticket)
         return False
 
-    async def _touch(self, key: str) -> bool:
-        """Copy the fastest cached copy of ``key`` into tier 0 with ``cached_at=now``.
+    async def _touch(self, key: str, validated: Metadata, ticket: Ticket, deadline: float) -> bool:
+        """Re-stamp the entry the origin just validated (a 304): copy it into tier 0 with ``cached_at=now``.
 
-        Returns False if no tier holds the key (or tier 0 could not take it).
+        Only that exact entry: if the fastest copy is no longer the one whose
+        metadata was ``validated`` (it changed, or became negative or
+        positive meanwhile), nothing is written.  Returns whether tier 0
+        published the re-stamped copy.
         """
-        ticket = self._generations.begin(key)
-        try:
-            for tier, store in self._tier_chain:
-                try:
-                    reader, metadata = await store.get_stream(key)
-                except NotFound:
-                    continue
-                except Exception as error:
-                    self._store_failed(tier, "get_stream", key, error)
-                    continue
-                fresh = with_cached_at(metadata, time.time())
-                return bool(await self._write_entry(key, range(1), fresh, reader, ticket))
-            return False
-        finally:
-            self._generations.end(ticket)
+        for tier, store in self._tier_chain:
+            try:
+                reader, metadata = await store.get_stream(key)
+            except NotFound:
+                continue
+            except Exception as error:
+                self._store_failed(tier, "get_stream", key, error)
+                continue
+            if metadata != validated:
+                await self._discard_reader(tier, key, reader)
+                return False
+            fresh = with_cached_at(metadata, time.time())
+            return bool(await self._writes.write_entry(key, (0,), fresh, reader, ticket, deadline))
+        return False
 
     # -- background work -----------------------------------------------------------
 
     def _schedule_fan_out(self, key: str, ticket: Ticket, source: int = 0) -> None:
-        """Copy tier ``source``'s entry of ``key`` to every lower tier in the background; ends ``ticket``.
+        """Copy tier ``source``'s entry of ``key`` to every lower tier in the background; owns ``ticket``.
 
         A memory tier 0 that can ``peek`` is read now, just after the publish:
         a busy small tier 0 may evict the entry before the job runs, and the
@@ -620,7 +593,7 @@ class AsyncCache:
         ``peek``, so a burst of large misses cannot pin unbounded memory.
         """
         if source == len(self._stores) - 1:
-            self._generations.end(ticket)
+            ticket.end()
             return
         snapshot = None
         if source == 0 and self._memory_peek is not None:
@@ -635,7 +608,7 @@ class AsyncCache:
         except BackgroundJobRejected as error:
             if snapshot is not None:
                 self._leave_transit(key, len(snapshot[0]), ticket)
-            self._generations.end(ticket)
+            ticket.end()
             self._stats.add("fanouts_failed")
             self._logger.warning("fan-out of %r to lower tiers dropped: %s", key, error, extra={"key": key})
 
@@ -645,7 +618,7 @@ class AsyncCache:
         """Background job: copy tier ``source``'s entry (or ``snapshot`` of it) to the lower tiers; owns ``ticket``."""
         deadline = time.monotonic() + self._config.worker_timeout
         try:
-            if not self._generations.may_publish(ticket):
+            if not self._writes.may_publish(ticket):
                 return
             async with cancel_after(self._config.worker_timeout):
                 try:
@@ -663,7 +636,7 @@ class AsyncCache:
                     )
                     return
                 tiers = range(source + 1, len(self._stores))
-                published = await self._write_entry(key, tiers, metadata, reader, ticket, deadline)
+                published = await self._writes.write_entry(key, tiers, metadata, reader, ticket, deadline)
             self._stats.add("fanouts" if len(published) == len(tiers) else "fanouts_failed")
         except Exception as error:
             self._stats.add("fanouts_failed")
@@ -671,9 +644,11 @@ class AsyncCache:
         finally:
             if snapshot is not None:
                 self._leave_transit(key, len(snapshot[0]), ticket)
-            self._generations.end(ticket)
+            ticket.end()
 
-    async def _transit_hit(self, key: str, fetch: AsyncFetcher, if_none_match: str | None) -> AsyncResponse | None:
+    async def _transit_hit(
+        self, key: str, fetch: AsyncFetcher, if_none_match: str | None, ticket: Ticket
+    ) -> AsyncResponse | None:
         """Serve the value of ``key`` a fan-out is still copying down; ``None`` if there is none.
 
         A value is served only while no ``set`` or ``delete`` of the key began
@@ -683,11 +658,11 @@ class AsyncCache:
             return None
         with self._state_lock:
             transit = self._in_transit.get(key)
-        if transit is None or not self._generations.may_publish(transit.ticket):
+        if transit is None or not self._writes.may_publish(transit.ticket):
             return None
         self._stats.add("transit_hits")
         reader = AsyncBytesReader(transit.value)
-        return await self._serve_hit(0, key, reader, transit.metadata, fetch, if_none_match)
+        return await self._serve_hit(0, key, reader, transit.metadata, fetch, if_none_match, ticket, ())
 
     def _enter_transit(
         self, key: str, snapshot: tuple[bytes, Metadata], ticket: Ticket
@@ -714,63 +689,65 @@ class AsyncCache:
 
         At most one refresh per key is queued or running; a second call while
         one is pending returns without queueing.  Raises
-        :class:`BackgroundJobRejected` when the job queue is full and
+        :class:`BackgroundJobRejected` when the job queue is full,
+        ``TypeError`` for a ``fetch`` that is not callable and
         :class:`CacheClosed` after :meth:`close`.
         """
         if self._closed:
             raise CacheClosed("this cache was closed; create a new one")
-        self._submit_refresh(check_key(key), fetch, None)
+        key = check_key(key)
+        if not callable(fetch):
+            raise TypeError(f"fetch must be a callable fetch(old) -> FetchResult, got {type(fetch).__name__}")
+        self._submit_refresh(key, fetch, None, self._writes.begin(key))
 
-    def _submit_refresh(self, key: str, fetch: AsyncFetcher, hint: Metadata | None) -> None:
+    def _submit_refresh(self, key: str, fetch: AsyncFetcher, hint: Metadata | None, ticket: Ticket) -> None:
+        """Queue a refresh job that owns ``ticket`` (ended here when the job is not queued)."""
         with self._state_lock:
             if key in self._refreshing:
+                ticket.end()
                 return
             self._refreshing.add(key)
-        ticket = self._generations.begin(key)
         try:
             self._runtime.submit("refresh", lambda: self._refresh(key, fetch, ticket, hint))
         except BackgroundJobRejected:
             with self._state_lock:
                 self._refreshing.discard(key)
-            self._generations.end(ticket)
+            ticket.end()
             self._stats.add("refreshes_rejected")
             raise
         self._stats.add("refreshes_scheduled")
 
-    async def _refresh_quietly(self, key: str, fetch: AsyncFetcher, hint: Metadata) -> None:
+    def _refresh_quietly(self, key: str, fetch: AsyncFetcher, hint: Metadata, ticket: Ticket) -> None:
         """Schedule a refresh for a stale hit; a rejection is counted and logged, never raised."""
         try:
-            self._submit_refresh(key, fetch, hint)
+            self._submit_refresh(key, fetch, hint, ticket)
         except BackgroundJobRejected as error:
             self._logger.warning("stale refresh of %r dropped: %s", key, error, extra={"key": key})
 
-    def _on_done_refresh(
-        self, key: str, fetch: AsyncFetcher, hint: Metadata
-    ) -> Callable[[tuple[int, ...]], Awaitable[None]]:
-        async def stale_stream_done(tiers: tuple[int, ...]) -> None:
-            await self._refresh_quietly(key, fetch, hint)
+    def _refresh_when_read(self, key: str, fetch: AsyncFetcher, hint: Metadata) -> OnDone:
+        """What a stale response does when it ends: refresh, under the ticket taken before the stale read."""
+
+        async def stale_stream_done(tiers: tuple[int, ...], ticket: Ticket) -> None:
+            self._refresh_quietly(key, fetch, hint, ticket.hand_off())
 
         return stale_stream_done
 
     async def _refresh(self, key: str, fetch: AsyncFetcher, ticket: Ticket, hint: Metadata | None) -> None:
         """Background refresh job (SPEC §3.6); owns ``ticket``."""
-        fanned_out = False
         deadline = time.monotonic() + self._config.worker_timeout
         try:
             async with cancel_after(self._config.worker_timeout):
                 published = await self._refetch(key, fetch, ticket, hint, deadline)
             self._stats.add("refreshes_completed")
             if published and published[0] < len(self._stores) - 1:
-                fanned_out = True
-                await self._fan_out(key, ticket, source=published[0])
+                await self._fan_out(key, ticket.hand_off(), source=published[0])
         except Exception as error:
             self._stats.add("refreshes_failed")
             self._logger.warning("background refresh of %r failed: %r", key, error, extra={"key": key})
         finally:
             with self._state_lock:
                 self._refreshing.discard(key)
-            if not fanned_out:
-                self._generations.end(ticket)
+            ticket.end()
 
     async def _refetch(
         self, key: str, fetch: AsyncFetcher, ticket: Ticket, hint: Metadata | None, deadline: float
@@ -781,15 +758,17 @@ class AsyncCache:
         try:
             result = await call_fetcher(fetch, old)
         except NotModified:
-            if not await self._touch(key):
-                raise DaramjweeError(f"refresh of {key!r}: NotModified, but no tier holds a copy") from None
+            if old is None or not await self._touch(key, old, ticket, deadline):
+                raise DaramjweeError(
+                    f"refresh of {key!r}: NotModified, but no tier still holds the copy that was validated"
+                ) from None
             return (0,)
         except CacheableNotFound:
             negative = with_cached_at(NEGATIVE, time.time())
-            return await self._write_entry(key, range(1), negative, EMPTY_READER, ticket)
+            return await self._writes.write_entry(key, (0,), negative, EMPTY_READER, ticket)
         metadata = _origin_metadata(result.metadata)
         fill = self._fill_tier(metadata)
-        return await self._write_entry(key, range(fill, fill + 1), metadata, open_body(result.body), ticket, deadline)
+        return await self._writes.write_entry(key, (fill,), metadata, open_body(result.body), ticket, deadline)
 
     def _fill_tier(self, metadata: Metadata) -> int:
         """Tier 0, or the first tier able to hold a body longer than tier 0's capacity, as the origin declared it."""
@@ -828,12 +807,6 @@ class AsyncCache:
         self._logger.warning(
             "tier %d %s failed for key %r: %r", tier, op, key, error, extra={"tier": tier, "key": key, "op": op}
         )
-
-    async def _abort_sink(self, tier: int, key: str, sink: AsyncSink) -> None:
-        try:
-            await sink.abort()
-        except Exception as error:
-            self._store_failed(tier, "abort", key, error)
 
     async def _discard_reader(self, tier: int, key: str, reader: AsyncReader) -> None:
         try:
@@ -884,6 +857,13 @@ def _capacity(store: object) -> int | None:
     """A store's optional ``capacity`` (bytes it can hold at most), or ``None`` when it declares none."""
     capacity = getattr(store, "capacity", None)
     return capacity if isinstance(capacity, int) and not isinstance(capacity, bool) else None
+
+
+def _not_modified_on_miss(key: str) -> DaramjweeError:
+    return DaramjweeError(
+        f"the fetcher raised NotModified for {key!r} on a miss, where it was given no old metadata; "
+        "raise NotModified only when the fetcher was given old metadata to validate"
+    )
 
 
 def _origin_metadata(metadata: Metadata | None) -> Metadata:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import logging
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
@@ -26,6 +27,7 @@ __all__ = [
     "cancel_after",
     "check_flavour",
     "run_blocking",
+    "shielded",
     "sleep",
 ]
 
@@ -84,6 +86,38 @@ class KeyLocks:
 
     def __len__(self) -> int:
         return len(self._locks)
+
+
+_DETACHED: set[asyncio.Future[Any]] = set()
+_logger = logging.getLogger("daramjwee")
+
+
+async def shielded(work: Awaitable[T]) -> T:
+    """Run ``work`` to its end even if the awaiting task is cancelled meanwhile.
+
+    Ending an operation (publishing or aborting its sinks, landing its
+    flight, ending its write ticket) must happen exactly once and completely.
+    A cancellation arriving in the middle would leave it half done: Starlette
+    cancels a streaming body's task as soon as the client has its last byte,
+    and inside a cancelled anyio scope *every* await raises at once.  So the
+    work runs as its own task: the caller still gets ``CancelledError``, the
+    work finishes in the background, and an error it raises after the caller
+    left is logged.
+    """
+    task = asyncio.ensure_future(work)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        if not task.done():
+            _DETACHED.add(task)
+            task.add_done_callback(_detached_done)
+        raise
+
+
+def _detached_done(task: asyncio.Future[Any]) -> None:
+    _DETACHED.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        _logger.warning("ending an operation after its caller was cancelled failed", exc_info=task.exception())
 
 
 def cancel_after(seconds: float) -> contextlib.AbstractAsyncContextManager[Any]:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from types import TracebackType
 
+from .._errors import TierError
 from .._metadata import Metadata, Status
 from ._readers import EMPTY_READER
 from ._store import AsyncReader
-from ._tee import AsyncTee
+from ._writes import AsyncTee
 
 __all__ = ["AsyncBytesResponse", "AsyncResponse"]
 
@@ -18,7 +19,15 @@ class AsyncResponse:
     The caller owns the response and must close it (``async with``, or
     :meth:`aclose`); closing twice is fine.  Reading to the end publishes any
     copy the cache is making into faster tiers; closing before the end
-    discards it.  A response stays readable after its cache is closed.
+    discards it.  Closing after reading exactly the length the entry declares
+    (``attrs["content-length"]``) counts as reading to the end when the
+    source has nothing more.  The copy runs to its end even if the reading
+    task is cancelled meanwhile.  A response stays readable after its cache
+    is closed.
+
+    A tier that fails while its body streams raises :class:`TierError`
+    (``op="read"``, the store's error as ``__cause__``, e.g.
+    :class:`CorruptEntry`); the origin's body errors are raised unchanged.
 
     Attributes:
         status: :attr:`Status.OK`, or :attr:`Status.NOT_MODIFIED` (empty body)
@@ -29,7 +38,7 @@ class AsyncResponse:
             scheduled for when the response is read to the end or closed).
     """
 
-    __slots__ = ("_chunk_size", "_closed", "_reader", "_tee", "metadata", "source", "stale", "status")
+    __slots__ = ("_chunk_size", "_closed", "_key", "_reader", "_store", "_tee", "metadata", "source", "stale", "status")
 
     def __init__(
         self,
@@ -41,7 +50,11 @@ class AsyncResponse:
         chunk_size: int,
         *,
         stale: bool = False,
+        key: str = "",
+        store: object = None,
     ) -> None:
+        self._key = key
+        self._store = store
         self.status = status
         self.metadata = metadata
         self.source = source
@@ -62,10 +75,20 @@ class AsyncResponse:
             return b""
         tee = self._tee
         if tee is None:
-            data = await self._reader.read(size)
-        else:
             try:
                 data = await self._reader.read(size)
+            except Exception as error:
+                if self.source is None:
+                    raise
+                raise self._read_failed() from error
+        else:
+            try:
+                try:
+                    data = await self._reader.read(size)
+                except Exception as error:
+                    if self.source is None:
+                        raise
+                    raise self._read_failed() from error
                 if data:
                     await tee.write(data)
                 if not data or size < 0:
@@ -76,6 +99,11 @@ class AsyncResponse:
                 await tee.abort()
                 raise
         return data if type(data) is bytes else bytes(data)
+
+    def _read_failed(self) -> TierError:
+        """The error for a tier whose body failed to read (the origin's body errors are raised as they are)."""
+        assert self.source is not None
+        return TierError(self.source, "read", self._key, self._store)
 
     async def readinto(self, buffer: bytearray | memoryview) -> int:
         """Read into ``buffer``; return the number of bytes read (0 at the end)."""
@@ -101,8 +129,18 @@ class AsyncResponse:
         tee = self._tee
         if tee is not None:
             self._tee = None
-            await tee.abort()
+            if tee.written == self.metadata.declared_length and await self._at_end():
+                await tee.finish()
+            else:
+                await tee.abort()
         await self._reader.aclose()
+
+    async def _at_end(self) -> bool:
+        """Whether the source has nothing after the declared length (read once more to see)."""
+        try:
+            return not await self._reader.read(1)
+        except Exception:
+            return False
 
     @property
     def closed(self) -> bool:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from .._errors import TierError
 from .._generations import Ticket
 from .._metadata import Metadata
+from ._primitives import shielded
 from ._store import AsyncSink
 
 if TYPE_CHECKING:
@@ -27,6 +28,11 @@ class AsyncWriter:
     ``set`` of the same key began later, or the key was deleted meanwhile, the
     commit quietly yields to that newer operation (:attr:`published` is then
     False).  Write failures raise :class:`TierError` and abort the write.
+
+    A commit or abort, once begun, runs to its end even if the calling task is
+    cancelled meanwhile (the caller still sees the cancellation).  A writer
+    whose tier-0 sink could not be opened (``TierError`` from ``begin_set``)
+    changed nothing and fences no other write.
     """
 
     __slots__ = ("_cache", "_key", "_metadata", "_sink", "_state", "_ticket", "published")
@@ -67,7 +73,7 @@ class AsyncWriter:
         sink = await self._open()
         self._state = _COMMITTED
         assert self._ticket is not None
-        self.published = await self._cache._finish_set(self._key, sink, self._ticket)
+        self.published = await shielded(self._cache._finish_set(self._key, sink, self._ticket))
 
     async def abort(self) -> None:
         """Discard the value; the previous one stays."""
@@ -76,7 +82,7 @@ class AsyncWriter:
         self._state = _ABORTED
         if self._sink is not None:
             assert self._ticket is not None
-            await self._cache._abort_set(self._key, self._sink, self._ticket)
+            await shielded(self._cache._abort_set(self._key, self._sink, self._ticket))
 
     async def __aenter__(self) -> AsyncWriter:
         await self._open()

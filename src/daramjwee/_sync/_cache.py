@@ -21,23 +21,22 @@ from .._errors import (
     NotFound,
     NotModified,
     StoreContractError,
-    TierError,
 )
 from .._etag import if_none_match_matches
 from .._freshness import is_stale
-from .._generations import Generations, Ticket
+from .._generations import Ticket
 from .._keys import check_key
 from .._metadata import NEGATIVE, FetchResult, Metadata, Status, with_cached_at
 from .._probation import Probation
 from .._stats import CacheStats, StatsRecorder
 from ._body import open_body
-from ._primitives import Event, KeyLocks, bound_store_calls, call_fetcher, cancel_after, check_flavour
+from ._primitives import Event, bound_store_calls, call_fetcher, cancel_after, check_flavour, shielded
 from ._readers import EMPTY_READER, BytesReader
 from ._response import BytesResponse, Response
 from ._runtime import BackgroundRunner
 from ._store import Reader, Sink, Store, memory_lookup, memory_peek
-from ._tee import Target, Tee
 from ._writer import Writer
+from ._writes import OnDone, Tee, Writes
 
 __all__ = ["Cache", "Fetcher"]
 
@@ -57,10 +56,11 @@ class _Flight:
     the flight is still registered), so a miss nobody waits for makes none.
     """
 
-    __slots__ = ("done", "published", "tier")
+    __slots__ = ("done", "landed", "published", "tier")
 
     def __init__(self) -> None:
         self.done: Event | None = None
+        self.landed = False
         self.published = False
         self.tier = 0  # the tier the leader fills (a value too large for tier 0 fills a lower one)
 
@@ -128,8 +128,9 @@ class Cache:
         self._logger = config.logger
         self._chunk_size = config.chunk_size
         self._stats = StatsRecorder(len(stores))
-        self._generations = Generations()
-        self._key_locks = KeyLocks()
+        self._writes = Writes(
+            self._tiers, stores, self._capacities, self._store_failed, lambda: self._closed, config.chunk_size
+        )
         self._probation = Probation(config.promotion_probation) if config.promotion_probation else None
         self._runtime = BackgroundRunner(
             strategy=config.worker_strategy,
@@ -171,48 +172,81 @@ class Cache:
         the returned response and must close it.
 
         Raises :class:`NotFound` when the key is known to be missing,
-        :class:`CacheClosed` after :meth:`close`, and whatever ``fetch`` raises.
+        :class:`CacheClosed` after :meth:`close`, ``TypeError`` for a bad
+        argument (before anything changes), and whatever ``fetch`` raises.
         """
         if self._closed:
             raise CacheClosed("this cache was closed; create a new one")
         if type(key) is not str or not key:
             key = check_key(key)
-        walk_failed = False
-        chain = self._tier_chain
+        tier0_failed = False
         lookup = self._memory_lookup
-        if lookup is not None:
-            # Tier 0 keeps whole values in memory: a fresh hit needs no coroutine and no reader.
+        if lookup is not None and if_none_match is None:
+            # Tier 0 keeps whole values in memory: a fresh hit needs no coroutine, no reader and no ticket.
             try:
                 value, metadata = lookup(key)
-                if type(metadata) is not Metadata:
-                    raise StoreContractError(f"lookup returned {metadata!r} as metadata")
             except NotFound:
-                self._stats.tier(0, "misses")
-                if self._in_transit:  # before the lower tiers: a fan-out may land there meanwhile and leave transit
-                    response = self._transit_hit(key, fetch, if_none_match)
-                    if response is not None:
-                        return response
+                pass  # the walk below reads tier 0 again under a write ticket, and counts the miss
             except Exception as error:
                 self._store_failed(0, "lookup", key, error)
-                walk_failed = True
+                tier0_failed = True
             else:
-                self._stats.tier(0, "hits")
-                if self._logger.isEnabledFor(_DEBUG):
-                    self._logger.debug("hit in tier %d", 0, extra={"tier": 0, "key": key})
                 fresh_for = self._positive_fresh_for_0
                 if (
-                    if_none_match is None
+                    type(metadata) is Metadata
                     and not metadata.is_negative
                     and (fresh_for is None or not is_stale(metadata, fresh_for, time.time()))
                 ):
+                    self._stats.tier(0, "hits")
+                    if self._logger.isEnabledFor(_DEBUG):
+                        self._logger.debug("hit in tier %d", 0, extra={"tier": 0, "key": key})
                     return BytesResponse(metadata, 0, value, self._chunk_size)
-                return self._serve_hit(0, key, BytesReader(value), metadata, fetch, if_none_match)
-            chain = chain[1:]
-        for tier, store in chain:
+        return self._get(key, fetch, if_none_match, tier0_failed)
+
+    def get_bytes(self, key: str, fetch: Fetcher) -> bytes:
+        """``get`` the whole value as bytes."""
+        with self.get(key, fetch) as response:
+            return response.read()
+
+    def _get(self, key: str, fetch: Fetcher, if_none_match: str | None, tier0_failed: bool) -> Response:
+        """Everything but a fresh tier-0 hit, under a write ticket taken before any tier is read.
+
+        A fill, promotion, negative marker or refresh that this read leads to
+        writes under that ticket, so a ``set`` or ``delete`` that lands while
+        the read is under way fences it (SPEC §13).  The ticket is ended here
+        unless an owner took it over.
+        """
+        if if_none_match is not None and not isinstance(if_none_match, str):
+            raise TypeError(
+                "if_none_match must be a str (an If-None-Match header value) or None, "
+                f"got {type(if_none_match).__name__}"
+            )
+        if not callable(fetch):
+            raise TypeError(f"fetch must be a callable fetch(old) -> FetchResult, got {type(fetch).__name__}")
+        ticket = self._writes.begin(key)
+        try:
+            return self._walk(key, fetch, if_none_match, ticket, tier0_failed)
+        finally:
+            ticket.end()
+
+    def _walk(
+        self, key: str, fetch: Fetcher, if_none_match: str | None, ticket: Ticket, tier0_failed: bool
+    ) -> Response:
+        """The one loop over the tiers (SPEC §3.1); a miss in all of them goes to the origin."""
+        missed: list[int] = []  # tiers known not to hold the key: the only ones a promotion may write
+        walk_failed = tier0_failed
+        for tier, store in self._tier_chain:
+            if not tier and tier0_failed:
+                continue
             try:
                 reader, metadata = store.get_stream(key)
             except NotFound:
                 self._stats.tier(tier, "misses")
+                missed.append(tier)
+                if not tier and self._in_transit:  # before the lower tiers: a fan-out landing there leaves transit
+                    response = self._transit_hit(key, fetch, if_none_match, ticket)
+                    if response is not None:
+                        return response
                 continue
             except Exception as error:
                 self._store_failed(tier, "get_stream", key, error)
@@ -226,13 +260,8 @@ class Cache:
             self._stats.tier(tier, "hits")
             if self._logger.isEnabledFor(_DEBUG):
                 self._logger.debug("hit in tier %d", tier, extra={"tier": tier, "key": key})
-            return self._serve_hit(tier, key, reader, metadata, fetch, if_none_match)
-        return self._serve_miss(key, fetch, if_none_match, walk_failed)
-
-    def get_bytes(self, key: str, fetch: Fetcher) -> bytes:
-        """``get`` the whole value as bytes."""
-        with self.get(key, fetch) as response:
-            return response.read()
+            return self._serve_hit(tier, key, reader, metadata, fetch, if_none_match, ticket, missed)
+        return self._serve_miss(key, fetch, if_none_match, walk_failed, ticket)
 
     def _serve_hit(
         self,
@@ -242,64 +271,73 @@ class Cache:
         metadata: Metadata,
         fetch: Fetcher,
         if_none_match: str | None,
+        ticket: Ticket,
+        missed: Sequence[int],
     ) -> Response:
+        """Serve an entry found in ``tier``; ``missed`` are the faster tiers known not to hold the key."""
         positive, negative = self._freshness[tier]
         if metadata.is_negative:
             self._discard_reader(tier, key, reader)
             self._stats.add("negative_hits")
             if is_stale(metadata, negative, time.time()):
-                self._refresh_quietly(key, fetch, metadata)
-            elif tier:
-                ticket = self._generations.begin(key)
-                try:
-                    self._write_entry(key, range(tier), metadata, EMPTY_READER, ticket)
-                finally:
-                    self._generations.end(ticket)
+                self._refresh_quietly(key, fetch, metadata, ticket.hand_off())
+            elif missed:
+                self._writes.write_entry(key, missed, metadata, EMPTY_READER, ticket)
             raise NotFound(key)
         tee = None
         stale = positive is not None and is_stale(metadata, positive, time.time())
         if stale:
             self._stats.add("stale_hits")
-            tee = Tee(self, key, (), None, self._on_done_refresh(key, fetch, metadata))
-        elif tier:
-            tee = self._promotion(tier, key, metadata)
-        if if_none_match is not None and if_none_match_matches(if_none_match, metadata):
-            self._discard_reader(tier, key, reader)
+            tee = Tee(self._writes, key, (), ticket.hand_off(), self._refresh_when_read(key, fetch, metadata))
+        elif missed:
+            tee = self._promotion(tier, key, metadata, ticket, missed)
+        try:
+            if if_none_match is not None and if_none_match_matches(if_none_match, metadata):
+                self._discard_reader(tier, key, reader)
+                if tee is not None:
+                    tee.abort()
+                return Response(_NOT_MODIFIED, metadata, tier, EMPTY_READER, None, self._chunk_size, stale=stale)
+        except BaseException:
             if tee is not None:
                 tee.abort()
-            return Response(_NOT_MODIFIED, metadata, tier, EMPTY_READER, None, self._chunk_size, stale=stale)
-        return Response(_OK, metadata, tier, reader, tee, self._chunk_size, stale=stale)
+            raise
+        return Response(
+            _OK, metadata, tier, reader, tee, self._chunk_size, stale=stale, key=key, store=self._stores[tier]
+        )
 
-    def _promotion(self, tier: int, key: str, metadata: Metadata) -> Tee | None:
-        """Open sinks on every tier above ``tier`` for a streaming promotion (``None`` if none opened)."""
+    def _promotion(self, tier: int, key: str, metadata: Metadata, ticket: Ticket, missed: Sequence[int]) -> Tee | None:
+        """Open sinks on the faster tiers that missed, for a streaming promotion (``None`` if none opened).
+
+        A faster tier whose read failed is not written: its content is
+        unknown, and it may hold a newer value.
+        """
         size = metadata.declared_length
         if size is not None and size > self._room_above[tier]:
             return None  # no faster tier can hold it
         if self._probation is not None and not self._probation.admit(key):
             return None
-        ticket = self._generations.begin(key)
-        targets = self._open_sinks(key, range(tier), metadata)
+        targets = self._writes.open_sinks(key, missed, metadata)
         if not targets:
-            self._generations.end(ticket)
             return None
+        return Tee(self._writes, key, targets, ticket.hand_off(), self._promoted(tier, key))
 
-        def promoted(tiers: tuple[int, ...]) -> None:
-            self._generations.end(ticket)
+    def _promoted(self, tier: int, key: str) -> OnDone:
+        def promoted(tiers: tuple[int, ...], ticket: Ticket) -> None:
             for upper in tiers:
                 self._stats.tier(upper, "promotions")
             if tiers and self._logger.isEnabledFor(_DEBUG):
                 self._logger.debug("promoted from tier %d to %s", tier, tiers, extra={"tier": tier, "key": key})
 
-        return Tee(self, key, targets, ticket, promoted)
+        return promoted
 
-    def _serve_miss(self, key: str, fetch: Fetcher, if_none_match: str | None, walk_failed: bool) -> Response:
+    def _serve_miss(
+        self, key: str, fetch: Fetcher, if_none_match: str | None, walk_failed: bool, ticket: Ticket
+    ) -> Response:
+        """A miss in every tier: fetch once per key (single-flight, SPEC §3.5) and fill."""
         if self._logger.isEnabledFor(_DEBUG):
             self._logger.debug("miss in every tier", extra={"key": key})
-        response = self._transit_hit(key, fetch, if_none_match)
-        if response is not None:
-            return response
         if walk_failed or not self._config.coalesce_wait:
-            return self._fetch(key, fetch, if_none_match, None)
+            return self._fetch(key, fetch, if_none_match, None, ticket)
         deadline = time.monotonic() + self._config.op_timeout
         while True:
             with self._state_lock:
@@ -312,34 +350,39 @@ class Cache:
                     if done is None:
                         done = flight.done = Event()
             if done is None:
-                return self._lead(key, fetch, if_none_match, flight)
+                return self._lead(key, fetch, if_none_match, flight, ticket)
             self._stats.add("coalesced_waiters")
             remaining = deadline - time.monotonic()
             if not done.wait(min(self._config.coalesce_wait, remaining)):
                 self._forget_flight(key, flight)
                 return self._fetch_uncached(key, fetch, if_none_match)
             if flight.published:
-                response = self._top_hit(key, fetch, if_none_match, flight.tier)
+                response = self._top_hit(key, fetch, if_none_match, flight.tier, ticket)
                 if response is not None:
                     return response
             if time.monotonic() >= deadline:
                 return self._fetch_uncached(key, fetch, if_none_match)
 
-    def _lead(self, key: str, fetch: Fetcher, if_none_match: str | None, flight: _Flight) -> Response:
-        """Fetch as the leader, unless a flight that just landed already filled tier 0 or the value is in transit."""
+    def _lead(self, key: str, fetch: Fetcher, if_none_match: str | None, flight: _Flight, ticket: Ticket) -> Response:
+        """Fetch as the leader, unless a flight that just landed already filled tier 0 or the value is in transit.
+
+        The flight lands on every path: by the fill when it ends, else here.
+        """
         try:
-            response = self._top_hit(key, fetch, if_none_match)
+            response = self._top_hit(key, fetch, if_none_match, 0, ticket)
             if response is None:
-                response = self._transit_hit(key, fetch, if_none_match)
+                response = self._transit_hit(key, fetch, if_none_match, ticket)
+            if response is None:
+                return self._fetch(key, fetch, if_none_match, flight, ticket)
         except BaseException:
-            self._land(key, flight, True)
+            self._land(key, flight, False)
             raise
-        if response is None:
-            return self._fetch(key, fetch, if_none_match, flight)
         self._land(key, flight, True)
         return response
 
-    def _top_hit(self, key: str, fetch: Fetcher, if_none_match: str | None, tier: int = 0) -> Response | None:
+    def _top_hit(
+        self, key: str, fetch: Fetcher, if_none_match: str | None, tier: int, ticket: Ticket
+    ) -> Response | None:
         """Serve ``key`` from ``tier`` (where a fill lands) as it is now; ``None`` if it lacks it or fails."""
         try:
             reader, metadata = self._tiers[tier].get_stream(key)
@@ -353,7 +396,7 @@ class Cache:
             self._store_failed(tier, "get_stream", key, StoreContractError(f"returned {metadata!r} as metadata"))
             return None
         self._stats.tier(tier, "hits")
-        return self._serve_hit(tier, key, reader, metadata, fetch, if_none_match)
+        return self._serve_hit(tier, key, reader, metadata, fetch, if_none_match, ticket, ())
 
     def _forget_flight(self, key: str, flight: _Flight) -> None:
         with self._state_lock:
@@ -361,10 +404,13 @@ class Cache:
                 del self._flights[key]
 
     def _land(self, key: str, flight: _Flight | None, published: bool) -> None:
-        """Resolve a flight: wake its waiters and let the next miss lead a new one."""
+        """Resolve a flight once: wake its waiters and let the next miss lead a new one.  Idempotent."""
         if flight is None:
             return
         with self._state_lock:
+            if flight.landed:
+                return
+            flight.landed = True
             if self._flights.get(key) is flight:
                 del self._flights[key]
             flight.published = published
@@ -372,53 +418,58 @@ class Cache:
         if done is not None:
             done.set()
 
-    def _fetch(self, key: str, fetch: Fetcher, if_none_match: str | None, flight: _Flight | None) -> Response:
+    def _fetch(
+        self, key: str, fetch: Fetcher, if_none_match: str | None, flight: _Flight | None, ticket: Ticket
+    ) -> Response:
         """Fetch from the origin and stream the body while filling tier 0 (SPEC §3.4).
 
         A body whose length the origin declared (``attrs["content-length"]``)
         and that tier 0 cannot hold fills the first tier that can; the
-        fan-out then copies it from there to the tiers below.
+        fan-out then copies it from there to the tiers below.  ``flight``
+        lands on every path: through the fill once it ends, else here.
         """
+        published = False
         try:
             self._stats.add("origin_fetches")
-            result = call_fetcher(fetch, None)
+            try:
+                result = call_fetcher(fetch, None)
+            except NotModified:
+                raise _not_modified_on_miss(key) from None
+            except CacheableNotFound:
+                published = self._store_negative(key, ticket)
+                raise NotFound(key) from None
             metadata = _origin_metadata(result.metadata)
             body = open_body(result.body)
-        except NotModified:
-            self._land(key, flight, False)
-            return self._serve_not_modified(key, fetch, if_none_match)
-        except CacheableNotFound:
-            published = self._store_negative(key)
+            fill = self._fill_tier(metadata)
+            if flight is not None:
+                flight.tier = fill
+            try:
+                targets = self._writes.open_sinks(key, (fill,), metadata)
+            except BaseException:
+                shielded(body.close())
+                raise
+            if not targets:
+                return self._origin_response(metadata, body, if_none_match)
+            tee = Tee(self._writes, key, targets, ticket.hand_off(), self._filled(key, flight, fill))
+            flight = None  # the fill lands it
+            if if_none_match is not None and if_none_match_matches(if_none_match, metadata):
+                tee.drain(body, self._chunk_size)
+                return Response(_NOT_MODIFIED, metadata, None, EMPTY_READER, None, self._chunk_size)
+            return Response(_OK, metadata, None, body, tee, self._chunk_size)
+        finally:
             self._land(key, flight, published)
-            raise NotFound(key) from None
-        except BaseException:
-            self._land(key, flight, False)
-            raise
-        ticket = self._generations.begin(key)
-        fill = self._fill_tier(metadata)
-        if flight is not None:
-            flight.tier = fill
-        targets = self._open_sinks(key, range(fill, fill + 1), metadata)
-        if not targets:
-            self._generations.end(ticket)
-            self._land(key, flight, False)
-            return self._origin_response(metadata, body, if_none_match)
 
-        def filled(tiers: tuple[int, ...]) -> None:
+    def _filled(self, key: str, flight: _Flight | None, fill: int) -> OnDone:
+        def filled(tiers: tuple[int, ...], ticket: Ticket) -> None:
             if tiers:
                 self._stats.add("fills_published")
                 self._land(key, flight, True)
-                self._schedule_fan_out(key, ticket, fill)
+                self._schedule_fan_out(key, ticket.hand_off(), fill)
             else:
                 self._stats.add("fills_aborted")
                 self._land(key, flight, False)
-                self._generations.end(ticket)
 
-        tee = Tee(self, key, targets, ticket, filled)
-        if if_none_match is not None and if_none_match_matches(if_none_match, metadata):
-            tee.drain(body, self._chunk_size)
-            return Response(_NOT_MODIFIED, metadata, None, EMPTY_READER, None, self._chunk_size)
-        return Response(_OK, metadata, None, body, tee, self._chunk_size)
+        return filled
 
     def _fetch_uncached(self, key: str, fetch: Fetcher, if_none_match: str | None) -> Response:
         """Fetch for this caller alone, caching nothing (a coalesced wait ran out)."""
@@ -426,7 +477,7 @@ class Cache:
         try:
             result = call_fetcher(fetch, None)
         except NotModified:
-            return self._serve_not_modified(key, fetch, if_none_match)
+            raise _not_modified_on_miss(key) from None
         except CacheableNotFound:
             raise NotFound(key) from None
         return self._origin_response(_origin_metadata(result.metadata), open_body(result.body), if_none_match)
@@ -435,16 +486,6 @@ class Cache:
         if if_none_match is not None and if_none_match_matches(if_none_match, metadata):
             return Response(_NOT_MODIFIED, metadata, None, body, None, self._chunk_size)
         return Response(_OK, metadata, None, body, None, self._chunk_size)
-
-    def _serve_not_modified(self, key: str, fetch: Fetcher, if_none_match: str | None) -> Response:
-        """The origin said our copy is current: bump tier 0's ``cached_at`` and serve it."""
-        response = self._top_hit(key, fetch, if_none_match) if self._touch(key) else None
-        if response is None:
-            raise DaramjweeError(
-                f"the fetcher raised NotModified for {key!r}, but tier 0 holds no copy of it to serve; "
-                "raise NotModified only when the fetcher was given old metadata"
-            )
-        return response
 
     # -- writing -------------------------------------------------------------------
 
@@ -455,7 +496,7 @@ class Cache:
         tiers in the background.  ``metadata`` is never mutated; the stored copy
         gets ``cached_at`` set to the time the write began.  Raises
         :class:`TierError` if tier 0 cannot open a writer (no other tier is
-        tried).
+        tried); such a ``set`` changes nothing, and fences no other write.
         """
         if self._closed:
             raise CacheClosed("this cache was closed; create a new one")
@@ -468,40 +509,27 @@ class Cache:
 
     def set_bytes(self, key: str, data: bytes | bytearray | memoryview, metadata: Metadata | None = None) -> None:
         """Store ``data`` as the value of ``key``."""
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise TypeError(f"set_bytes needs bytes, bytearray or memoryview, got {type(data).__name__}")
         with self.set(key, metadata) as writer:
             writer.write(data)
 
     def _begin_set(self, key: str, metadata: Metadata) -> tuple[Sink, Ticket]:
-        if self._closed:
-            raise CacheClosed("this cache was closed; create a new one")
-        ticket = self._generations.begin(key, replaces=True)
-        try:
-            sink = self._tiers[0].begin_set(key, with_cached_at(metadata, time.time()))
-        except Exception as error:
-            self._generations.end(ticket)
-            self._store_failed(0, "begin_set", key, error)
-            raise TierError(0, "begin_set", key, self._stores[0]) from error
-        return sink, ticket
+        return self._writes.begin_set(key, with_cached_at(metadata, time.time()))
 
     def _finish_set(self, key: str, sink: Sink, ticket: Ticket) -> bool:
-        try:
-            published = self._publish(0, key, sink, ticket)
-        except Exception as error:
-            self._generations.end(ticket)
-            self._store_failed(0, "commit", key, error)
-            self._abort_sink(0, key, sink)
-            raise TierError(0, "commit", key, self._stores[0]) from error
-        if published:
-            self._schedule_fan_out(key, self._generations.published(ticket))
-        else:
-            self._generations.end(ticket)
-        return published
+        """Publish a ``set`` and schedule its fan-out; owns ``ticket``."""
+        follow_up = self._writes.finish_set(key, sink, ticket)
+        if follow_up is None:
+            return False
+        self._schedule_fan_out(key, follow_up)
+        return True
 
     def _abort_set(self, key: str, sink: Sink, ticket: Ticket) -> None:
         try:
-            self._abort_sink(0, key, sink)
+            self._writes.abort_sink(0, key, sink)
         finally:
-            self._generations.end(ticket)
+            ticket.end()
 
     def delete(self, key: str) -> None:
         """Remove ``key`` from every tier, the last tier first.
@@ -512,98 +540,45 @@ class Cache:
         """
         if self._closed:
             raise CacheClosed("this cache was closed; create a new one")
-        key = check_key(key)
-        first_failure: TierError | None = None
-        with self._key_locks.hold(key):
-            self._generations.invalidate(key)
-            for tier in reversed(range(len(self._tiers))):
-                try:
-                    self._tiers[tier].delete(key)
-                except Exception as error:
-                    self._store_failed(tier, "delete", key, error)
-                    if first_failure is None:
-                        first_failure = TierError(tier, "delete", key, self._stores[tier])
-                        first_failure.__cause__ = error
-        if first_failure is not None:
-            raise first_failure
+        failure = self._writes.delete(check_key(key))
+        if failure is not None:
+            raise failure
 
-    def _publish(self, tier: int, key: str, sink: Sink, ticket: Ticket) -> bool:
-        """Commit ``sink`` unless a newer set or a delete of ``key`` began after ``ticket``."""
-        with self._key_locks.hold(key):
-            if not self._generations.may_publish(ticket):
-                sink.abort()
-                return False
-            sink.commit()
-        return True
-
-    def _open_sinks(self, key: str, tiers: range, metadata: Metadata) -> list[Target]:
-        """Sinks on ``tiers`` for an entry; a tier that declares a capacity below the declared length is skipped."""
-        targets: list[Target] = []
-        size = metadata.declared_length
-        for tier in tiers:
-            capacity = self._capacities[tier]
-            if size is not None and capacity is not None and size > capacity:
-                continue
-            try:
-                targets.append((tier, self._tiers[tier].begin_set(key, metadata)))
-            except Exception as error:
-                self._store_failed(tier, "begin_set", key, error)
-        return targets
-
-    def _write_entry(
-        self,
-        key: str,
-        tiers: range,
-        metadata: Metadata,
-        reader: Reader,
-        ticket: Ticket,
-        deadline: float | None = None,
-    ) -> tuple[int, ...]:
-        """Copy ``reader`` into ``tiers`` as one entry; return the tiers that published.
-
-        ``deadline`` is a ``time.monotonic()`` value after which the copy is aborted.
-        """
-        targets = self._open_sinks(key, tiers, metadata)
-        if not targets:
-            reader.close()
-            return ()
-        return Tee(self, key, targets, ticket).drain(reader, self._chunk_size, deadline)
-
-    def _store_negative(self, key: str) -> bool:
-        """Write a negative entry to tier 0 and fan it out; True if tier 0 published it."""
-        ticket = self._generations.begin(key)
+    def _store_negative(self, key: str, ticket: Ticket) -> bool:
+        """Write a negative entry to tier 0 under ``ticket`` and fan it out; True if tier 0 published it."""
         metadata = with_cached_at(NEGATIVE, time.time())
-        if self._write_entry(key, range(1), metadata, EMPTY_READER, ticket):
-            self._schedule_fan_out(key, ticket)
+        if self._writes.write_entry(key, (0,), metadata, EMPTY_READER, ticket):
+            self._schedule_fan_out(key, ticket.hand_off())
             return True
-        self._generations.end(ticket)
         return False
 
-    def _touch(self, key: str) -> bool:
-        """Copy the fastest cached copy of ``key`` into tier 0 with ``cached_at=now``.
+    def _touch(self, key: str, validated: Metadata, ticket: Ticket, deadline: float) -> bool:
+        """Re-stamp the entry the origin just validated (a 304): copy it into tier 0 with ``cached_at=now``.
 
-        Returns False if no tier holds the key (or tier 0 could not take it).
+        Only that exact entry: if the fastest copy is no longer the one whose
+        metadata was ``validated`` (it changed, or became negative or
+        positive meanwhile), nothing is written.  Returns whether tier 0
+        published the re-stamped copy.
         """
-        ticket = self._generations.begin(key)
-        try:
-            for tier, store in self._tier_chain:
-                try:
-                    reader, metadata = store.get_stream(key)
-                except NotFound:
-                    continue
-                except Exception as error:
-                    self._store_failed(tier, "get_stream", key, error)
-                    continue
-                fresh = with_cached_at(metadata, time.time())
-                return bool(self._write_entry(key, range(1), fresh, reader, ticket))
-            return False
-        finally:
-            self._generations.end(ticket)
+        for tier, store in self._tier_chain:
+            try:
+                reader, metadata = store.get_stream(key)
+            except NotFound:
+                continue
+            except Exception as error:
+                self._store_failed(tier, "get_stream", key, error)
+                continue
+            if metadata != validated:
+                self._discard_reader(tier, key, reader)
+                return False
+            fresh = with_cached_at(metadata, time.time())
+            return bool(self._writes.write_entry(key, (0,), fresh, reader, ticket, deadline))
+        return False
 
     # -- background work -----------------------------------------------------------
 
     def _schedule_fan_out(self, key: str, ticket: Ticket, source: int = 0) -> None:
-        """Copy tier ``source``'s entry of ``key`` to every lower tier in the background; ends ``ticket``.
+        """Copy tier ``source``'s entry of ``key`` to every lower tier in the background; owns ``ticket``.
 
         A memory tier 0 that can ``peek`` is read now, just after the publish:
         a busy small tier 0 may evict the entry before the job runs, and the
@@ -615,7 +590,7 @@ class Cache:
         ``peek``, so a burst of large misses cannot pin unbounded memory.
         """
         if source == len(self._stores) - 1:
-            self._generations.end(ticket)
+            ticket.end()
             return
         snapshot = None
         if source == 0 and self._memory_peek is not None:
@@ -630,7 +605,7 @@ class Cache:
         except BackgroundJobRejected as error:
             if snapshot is not None:
                 self._leave_transit(key, len(snapshot[0]), ticket)
-            self._generations.end(ticket)
+            ticket.end()
             self._stats.add("fanouts_failed")
             self._logger.warning("fan-out of %r to lower tiers dropped: %s", key, error, extra={"key": key})
 
@@ -640,7 +615,7 @@ class Cache:
         """Background job: copy tier ``source``'s entry (or ``snapshot`` of it) to the lower tiers; owns ``ticket``."""
         deadline = time.monotonic() + self._config.worker_timeout
         try:
-            if not self._generations.may_publish(ticket):
+            if not self._writes.may_publish(ticket):
                 return
             with cancel_after(self._config.worker_timeout):
                 try:
@@ -658,7 +633,7 @@ class Cache:
                     )
                     return
                 tiers = range(source + 1, len(self._stores))
-                published = self._write_entry(key, tiers, metadata, reader, ticket, deadline)
+                published = self._writes.write_entry(key, tiers, metadata, reader, ticket, deadline)
             self._stats.add("fanouts" if len(published) == len(tiers) else "fanouts_failed")
         except Exception as error:
             self._stats.add("fanouts_failed")
@@ -666,9 +641,9 @@ class Cache:
         finally:
             if snapshot is not None:
                 self._leave_transit(key, len(snapshot[0]), ticket)
-            self._generations.end(ticket)
+            ticket.end()
 
-    def _transit_hit(self, key: str, fetch: Fetcher, if_none_match: str | None) -> Response | None:
+    def _transit_hit(self, key: str, fetch: Fetcher, if_none_match: str | None, ticket: Ticket) -> Response | None:
         """Serve the value of ``key`` a fan-out is still copying down; ``None`` if there is none.
 
         A value is served only while no ``set`` or ``delete`` of the key began
@@ -678,11 +653,11 @@ class Cache:
             return None
         with self._state_lock:
             transit = self._in_transit.get(key)
-        if transit is None or not self._generations.may_publish(transit.ticket):
+        if transit is None or not self._writes.may_publish(transit.ticket):
             return None
         self._stats.add("transit_hits")
         reader = BytesReader(transit.value)
-        return self._serve_hit(0, key, reader, transit.metadata, fetch, if_none_match)
+        return self._serve_hit(0, key, reader, transit.metadata, fetch, if_none_match, ticket, ())
 
     def _enter_transit(
         self, key: str, snapshot: tuple[bytes, Metadata], ticket: Ticket
@@ -709,61 +684,65 @@ class Cache:
 
         At most one refresh per key is queued or running; a second call while
         one is pending returns without queueing.  Raises
-        :class:`BackgroundJobRejected` when the job queue is full and
+        :class:`BackgroundJobRejected` when the job queue is full,
+        ``TypeError`` for a ``fetch`` that is not callable and
         :class:`CacheClosed` after :meth:`close`.
         """
         if self._closed:
             raise CacheClosed("this cache was closed; create a new one")
-        self._submit_refresh(check_key(key), fetch, None)
+        key = check_key(key)
+        if not callable(fetch):
+            raise TypeError(f"fetch must be a callable fetch(old) -> FetchResult, got {type(fetch).__name__}")
+        self._submit_refresh(key, fetch, None, self._writes.begin(key))
 
-    def _submit_refresh(self, key: str, fetch: Fetcher, hint: Metadata | None) -> None:
+    def _submit_refresh(self, key: str, fetch: Fetcher, hint: Metadata | None, ticket: Ticket) -> None:
+        """Queue a refresh job that owns ``ticket`` (ended here when the job is not queued)."""
         with self._state_lock:
             if key in self._refreshing:
+                ticket.end()
                 return
             self._refreshing.add(key)
-        ticket = self._generations.begin(key)
         try:
             self._runtime.submit("refresh", lambda: self._refresh(key, fetch, ticket, hint))
         except BackgroundJobRejected:
             with self._state_lock:
                 self._refreshing.discard(key)
-            self._generations.end(ticket)
+            ticket.end()
             self._stats.add("refreshes_rejected")
             raise
         self._stats.add("refreshes_scheduled")
 
-    def _refresh_quietly(self, key: str, fetch: Fetcher, hint: Metadata) -> None:
+    def _refresh_quietly(self, key: str, fetch: Fetcher, hint: Metadata, ticket: Ticket) -> None:
         """Schedule a refresh for a stale hit; a rejection is counted and logged, never raised."""
         try:
-            self._submit_refresh(key, fetch, hint)
+            self._submit_refresh(key, fetch, hint, ticket)
         except BackgroundJobRejected as error:
             self._logger.warning("stale refresh of %r dropped: %s", key, error, extra={"key": key})
 
-    def _on_done_refresh(self, key: str, fetch: Fetcher, hint: Metadata) -> Callable[[tuple[int, ...]], None]:
-        def stale_stream_done(tiers: tuple[int, ...]) -> None:
-            self._refresh_quietly(key, fetch, hint)
+    def _refresh_when_read(self, key: str, fetch: Fetcher, hint: Metadata) -> OnDone:
+        """What a stale response does when it ends: refresh, under the ticket taken before the stale read."""
+
+        def stale_stream_done(tiers: tuple[int, ...], ticket: Ticket) -> None:
+            self._refresh_quietly(key, fetch, hint, ticket.hand_off())
 
         return stale_stream_done
 
     def _refresh(self, key: str, fetch: Fetcher, ticket: Ticket, hint: Metadata | None) -> None:
         """Background refresh job (SPEC §3.6); owns ``ticket``."""
-        fanned_out = False
         deadline = time.monotonic() + self._config.worker_timeout
         try:
             with cancel_after(self._config.worker_timeout):
                 published = self._refetch(key, fetch, ticket, hint, deadline)
             self._stats.add("refreshes_completed")
             if published and published[0] < len(self._stores) - 1:
-                fanned_out = True
-                self._fan_out(key, ticket, source=published[0])
+                self._fan_out(key, ticket.hand_off(), source=published[0])
         except Exception as error:
             self._stats.add("refreshes_failed")
             self._logger.warning("background refresh of %r failed: %r", key, error, extra={"key": key})
         finally:
             with self._state_lock:
                 self._refreshing.discard(key)
-            if not fanned_out:
-                self._generations.end(ticket)
+            ticket.end()
 
     def _refetch(
         self, key: str, fetch: Fetcher, ticket: Ticket, hint: Metadata | None, deadline: float
@@ -774,15 +753,17 @@ class Cache:
         try:
             result = call_fetcher(fetch, old)
         except NotModified:
-            if not self._touch(key):
-                raise DaramjweeError(f"refresh of {key!r}: NotModified, but no tier holds a copy") from None
+            if old is None or not self._touch(key, old, ticket, deadline):
+                raise DaramjweeError(
+                    f"refresh of {key!r}: NotModified, but no tier still holds the copy that was validated"
+                ) from None
             return (0,)
         except CacheableNotFound:
             negative = with_cached_at(NEGATIVE, time.time())
-            return self._write_entry(key, range(1), negative, EMPTY_READER, ticket)
+            return self._writes.write_entry(key, (0,), negative, EMPTY_READER, ticket)
         metadata = _origin_metadata(result.metadata)
         fill = self._fill_tier(metadata)
-        return self._write_entry(key, range(fill, fill + 1), metadata, open_body(result.body), ticket, deadline)
+        return self._writes.write_entry(key, (fill,), metadata, open_body(result.body), ticket, deadline)
 
     def _fill_tier(self, metadata: Metadata) -> int:
         """Tier 0, or the first tier able to hold a body longer than tier 0's capacity, as the origin declared it."""
@@ -821,12 +802,6 @@ class Cache:
         self._logger.warning(
             "tier %d %s failed for key %r: %r", tier, op, key, error, extra={"tier": tier, "key": key, "op": op}
         )
-
-    def _abort_sink(self, tier: int, key: str, sink: Sink) -> None:
-        try:
-            sink.abort()
-        except Exception as error:
-            self._store_failed(tier, "abort", key, error)
 
     def _discard_reader(self, tier: int, key: str, reader: Reader) -> None:
         try:
@@ -877,6 +852,13 @@ def _capacity(store: object) -> int | None:
     """A store's optional ``capacity`` (bytes it can hold at most), or ``None`` when it declares none."""
     capacity = getattr(store, "capacity", None)
     return capacity if isinstance(capacity, int) and not isinstance(capacity, bool) else None
+
+
+def _not_modified_on_miss(key: str) -> DaramjweeError:
+    return DaramjweeError(
+        f"the fetcher raised NotModified for {key!r} on a miss, where it was given no old metadata; "
+        "raise NotModified only when the fetcher was given old metadata to validate"
+    )
 
 
 def _origin_metadata(metadata: Metadata | None) -> Metadata:

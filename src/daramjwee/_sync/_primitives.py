@@ -24,6 +24,7 @@ __all__ = [
     "cancel_after",
     "check_flavour",
     "run_blocking",
+    "shielded",
     "sleep",
 ]
 
@@ -75,6 +76,15 @@ class KeyLocks:
 
     def __len__(self) -> int:
         return len(self._locks)
+
+
+def shielded(work: T) -> T:
+    """The result of ``work``, which already ran: a thread is never cancelled halfway through a call.
+
+    The async twin runs ``work`` as its own task so that cancelling the caller
+    cannot stop it halfway.
+    """
+    return work
 
 
 def cancel_after(seconds: float) -> contextlib.AbstractContextManager[Any]:

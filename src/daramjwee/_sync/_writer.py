@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from .._errors import TierError
 from .._generations import Ticket
 from .._metadata import Metadata
+from ._primitives import shielded
 from ._store import Sink
 
 if TYPE_CHECKING:
@@ -28,6 +29,11 @@ class Writer:
     ``set`` of the same key began later, or the key was deleted meanwhile, the
     commit quietly yields to that newer operation (:attr:`published` is then
     False).  Write failures raise :class:`TierError` and abort the write.
+
+    A commit or abort, once begun, runs to its end even if the calling task is
+    cancelled meanwhile (the caller still sees the cancellation).  A writer
+    whose tier-0 sink could not be opened (``TierError`` from ``begin_set``)
+    changed nothing and fences no other write.
     """
 
     __slots__ = ("_cache", "_key", "_metadata", "_sink", "_state", "_ticket", "published")
@@ -68,7 +74,7 @@ class Writer:
         sink = self._open()
         self._state = _COMMITTED
         assert self._ticket is not None
-        self.published = self._cache._finish_set(self._key, sink, self._ticket)
+        self.published = shielded(self._cache._finish_set(self._key, sink, self._ticket))
 
     def abort(self) -> None:
         """Discard the value; the previous one stays."""
@@ -77,7 +83,7 @@ class Writer:
         self._state = _ABORTED
         if self._sink is not None:
             assert self._ticket is not None
-            self._cache._abort_set(self._key, self._sink, self._ticket)
+            shielded(self._cache._abort_set(self._key, self._sink, self._ticket))
 
     def __enter__(self) -> Writer:
         self._open()

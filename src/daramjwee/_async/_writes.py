@@ -1,0 +1,336 @@
+"""The write path: how every write into a tier begins, is fenced by generations, and ends exactly once.
+
+Two kinds of objects live here.
+
+* :class:`AsyncWrites` holds the rules every write obeys: per-key write
+  generations (:mod:`daramjwee._generations`), the per-key commit order, and
+  opening, committing and aborting sinks.  The cache orchestrates; it never
+  commits a sink itself.
+* :class:`AsyncTee` is the one owner of one in-flight write (a fill, a
+  promotion, a fan-out, a refresh, a negative marker): its sinks and its
+  write ticket.  It ends exactly once, by :meth:`AsyncTee.finish` (publish
+  the surviving sinks) or :meth:`AsyncTee.abort` (discard them), on success,
+  error or cancellation, and then ends its ticket.
+
+Locking: the per-key lock only orders a commit against other commits and
+deletes of the *same* key, and is held only around the generation check and
+``commit``.  No other store call (``begin_set``, ``write``, ``abort``,
+``delete``) runs under it, and no lock another key needs is ever held across
+a store call.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+
+from .._errors import CacheClosed, TierError
+from .._generations import Generations, Ticket
+from .._metadata import Metadata
+from ._primitives import KeyLocks, shielded
+from ._store import AsyncReader, AsyncSink, AsyncStore, Buffer
+
+__all__ = ["AsyncTee", "AsyncWrites", "OnDone", "Target"]
+
+Target = tuple[int, AsyncSink]
+OnDone = Callable[[tuple[int, ...], Ticket], Awaitable[None]]
+"""Called once when a tee ends, with the tiers that published and the tee's ticket.
+
+It may keep the write's place for a follow-up (``ticket.hand_off()``); the tee
+ends the ticket right after it returns otherwise.
+"""
+
+StoreFailed = Callable[[int, str, str, BaseException], None]
+
+
+class AsyncWrites:
+    """The write rules of one cache: generations, commit order, sinks.  Thread- and task-safe."""
+
+    __slots__ = (
+        "_capacities",
+        "_chunk_size",
+        "_closed",
+        "_generations",
+        "_key_locks",
+        "_store_failed",
+        "_stores",
+        "_tiers",
+    )
+
+    def __init__(
+        self,
+        tiers: Sequence[AsyncStore],
+        stores: Sequence[AsyncStore],
+        capacities: Sequence[int | None],
+        store_failed: StoreFailed,
+        closed: Callable[[], bool],
+        chunk_size: int,
+    ) -> None:
+        self._chunk_size = chunk_size
+        self._tiers = tuple(tiers)
+        self._stores = tuple(stores)
+        self._capacities = tuple(capacities)
+        self._store_failed = store_failed
+        self._closed = closed
+        self._generations = Generations()
+        self._key_locks = KeyLocks()
+
+    def in_flight(self) -> int:
+        """Keys with a write or a per-key lock in flight (0 once every write has ended)."""
+        return len(self._generations) + len(self._key_locks)
+
+    def begin(self, key: str) -> Ticket:
+        """A ticket for a write derived from a read; take it *before* that read (see :mod:`.._generations`)."""
+        return self._generations.begin(key)
+
+    def may_publish(self, ticket: Ticket) -> bool:
+        return self._generations.may_publish(ticket)
+
+    # -- sinks ---------------------------------------------------------------------
+
+    async def open_sinks(self, key: str, tiers: Iterable[int], metadata: Metadata) -> list[Target]:
+        """Sinks on ``tiers`` for an entry; a tier whose capacity is below the declared length is skipped.
+
+        A tier that fails to open one is logged and skipped.  If the caller is
+        cancelled meanwhile, the sinks opened so far are aborted.
+        """
+        targets: list[Target] = []
+        size = metadata.declared_length
+        try:
+            for tier in tiers:
+                capacity = self._capacities[tier]
+                if size is not None and capacity is not None and size > capacity:
+                    continue
+                try:
+                    targets.append((tier, await self._tiers[tier].begin_set(key, metadata)))
+                except Exception as error:
+                    self._store_failed(tier, "begin_set", key, error)
+        except BaseException:
+            await shielded(self.abort_sinks(key, targets))
+            raise
+        return targets
+
+    async def abort_sinks(self, key: str, targets: Sequence[Target]) -> None:
+        for tier, sink in targets:
+            await self.abort_sink(tier, key, sink)
+
+    async def abort_sink(self, tier: int, key: str, sink: AsyncSink) -> None:
+        """Abort ``sink``; a store error is logged, never raised."""
+        try:
+            await sink.abort()
+        except Exception as error:
+            self._store_failed(tier, "abort", key, error)
+
+    async def publish(self, tier: int, key: str, sink: AsyncSink, ticket: Ticket) -> bool:
+        """Commit ``sink`` unless a newer ``set`` or a ``delete`` of ``key`` began after ``ticket``.
+
+        The check and the commit hold the key's lock, so no older write
+        lands after a newer one passed its check.  A write that may no longer
+        publish is aborted after the lock is released.  Raises what
+        ``commit`` raises (the sink is then aborted).
+        """
+        async with self._key_locks.hold(key):
+            allowed = self._generations.may_publish(ticket)
+            if allowed:
+                await sink.commit()
+        if not allowed:
+            await self.abort_sink(tier, key, sink)
+        return allowed
+
+    async def write_entry(
+        self,
+        key: str,
+        tiers: Iterable[int],
+        metadata: Metadata,
+        reader: AsyncReader,
+        ticket: Ticket,
+        deadline: float | None = None,
+    ) -> tuple[int, ...]:
+        """Copy ``reader`` into ``tiers`` as one entry under ``ticket``; return the tiers that published.
+
+        The caller keeps ``ticket`` (it is not ended here).  ``reader`` is
+        closed.  ``deadline`` is a ``time.monotonic()`` value after which the
+        copy is aborted with ``TimeoutError``.
+        """
+        try:
+            targets = await self.open_sinks(key, tiers, metadata)
+        except BaseException:
+            await shielded(reader.aclose())
+            raise
+        if not targets:
+            await reader.aclose()
+            return ()
+        tee = AsyncTee(self, key, targets, ticket, owns_ticket=False)
+        return await tee.drain(reader, self._chunk_size, deadline)
+
+    # -- set -------------------------------------------------------------------------
+
+    async def begin_set(self, key: str, metadata: Metadata) -> tuple[AsyncSink, Ticket]:
+        """Open tier 0's sink for a ``set``, then take its replacing ticket.
+
+        The ticket is taken only once the sink is open: a ``set`` that could
+        not begin fences nothing.  Raises :class:`TierError` when tier 0
+        cannot open a writer.
+        """
+        if self._closed():
+            raise CacheClosed("this cache was closed; create a new one")
+        try:
+            sink = await self._tiers[0].begin_set(key, metadata)
+        except Exception as error:
+            self._store_failed(0, "begin_set", key, error)
+            raise TierError(0, "begin_set", key, self._stores[0]) from error
+        return sink, self._generations.begin(key, replaces=True)
+
+    async def finish_set(self, key: str, sink: AsyncSink, ticket: Ticket) -> Ticket | None:
+        """Publish a ``set``; return the ticket of its fan-out, or ``None`` when a newer write superseded it.
+
+        Owns ``ticket`` (ends or hands it on).  Raises :class:`TierError` if the commit fails.
+        """
+        try:
+            published = await self.publish(0, key, sink, ticket)
+        except BaseException as error:
+            ticket.end()
+            await shielded(self.abort_sink(0, key, sink))
+            if isinstance(error, Exception):
+                self._store_failed(0, "commit", key, error)
+                raise TierError(0, "commit", key, self._stores[0]) from error
+            raise
+        if published:
+            return self._generations.published(ticket)
+        ticket.end()
+        return None
+
+    # -- delete ------------------------------------------------------------------------
+
+    async def delete(self, key: str) -> TierError | None:
+        """Remove ``key`` from every tier, the last first; return the first failure (all tiers are tried).
+
+        Writes of ``key`` begun before now can no longer publish.  The key's
+        lock is taken only to wait for a commit that passed its check before
+        that; the store deletes run without it.
+        """
+        self._generations.invalidate(key)
+        async with self._key_locks.hold(key):
+            pass  # a commit already past its generation check lands before the deletes below
+        first_failure: TierError | None = None
+        for tier in reversed(range(len(self._tiers))):
+            try:
+                await self._tiers[tier].delete(key)
+            except Exception as error:
+                self._store_failed(tier, "delete", key, error)
+                if first_failure is None:
+                    first_failure = TierError(tier, "delete", key, self._stores[tier])
+                    first_failure.__cause__ = error
+        return first_failure
+
+
+class AsyncTee:
+    """The owner of one in-flight write: copies a stream into the sinks of some tiers, then ends it once.
+
+    A sink that fails to write is aborted and dropped; the stream goes on.
+    :meth:`finish` (clean end of stream) publishes the surviving sinks through
+    :meth:`AsyncWrites.publish`, which enforces write generations;
+    :meth:`abort` (early close, source error, cancellation) discards them all,
+    so no partial value is ever published.  Exactly one of the two takes
+    effect, once, and runs to its end even if the caller is cancelled
+    meanwhile; then ``on_done`` is called with the tiers that published, and
+    the ticket is ended (unless ``on_done`` handed it off, or the tee was
+    made with ``owns_ticket=False``: its creator then keeps and ends it).
+
+    :attr:`written` counts the bytes passed to :meth:`write`.
+    """
+
+    __slots__ = ("_done", "_key", "_on_done", "_owns_ticket", "_targets", "_ticket", "_writes", "written")
+
+    def __init__(
+        self,
+        writes: AsyncWrites,
+        key: str,
+        targets: Sequence[Target],
+        ticket: Ticket,
+        on_done: OnDone | None = None,
+        *,
+        owns_ticket: bool = True,
+    ) -> None:
+        self._writes = writes
+        self._owns_ticket = owns_ticket
+        self._key = key
+        self._targets = list(targets)
+        self._ticket = ticket
+        self._on_done = on_done
+        self._done = False
+        self.written = 0
+
+    @property
+    def done(self) -> bool:
+        return self._done
+
+    async def write(self, data: Buffer) -> None:
+        self.written += len(data)
+        for target in tuple(self._targets):
+            tier, sink = target
+            try:
+                await sink.write(data)
+            except Exception as error:
+                self._targets.remove(target)
+                self._writes._store_failed(tier, "write", self._key, error)
+                await self._writes.abort_sink(tier, self._key, sink)
+
+    async def finish(self) -> tuple[int, ...]:
+        """The source ended cleanly: publish every surviving sink; return the tiers that published."""
+        if self._done:
+            return ()
+        self._done = True
+        return await shielded(self._end(publish=True))
+
+    async def abort(self) -> None:
+        """Discard every sink (idempotent; never raises a store error)."""
+        if self._done:
+            return
+        self._done = True
+        await shielded(self._end(publish=False))
+
+    async def _end(self, *, publish: bool) -> tuple[int, ...]:
+        published: list[int] = []
+        targets, self._targets = self._targets, []
+        try:
+            for tier, sink in targets:
+                if not publish:
+                    await self._writes.abort_sink(tier, self._key, sink)
+                    continue
+                try:
+                    if await self._writes.publish(tier, self._key, sink, self._ticket):
+                        published.append(tier)
+                except Exception as error:
+                    self._writes._store_failed(tier, "commit", self._key, error)
+                    await self._writes.abort_sink(tier, self._key, sink)
+            result = tuple(published)
+            if self._on_done is not None:
+                await self._on_done(result, self._ticket)
+            return result
+        finally:
+            if self._owns_ticket:
+                self._ticket.end()
+
+    async def drain(self, reader: AsyncReader, chunk_size: int, deadline: float | None = None) -> tuple[int, ...]:
+        """Copy all of ``reader`` into the sinks and :meth:`finish`; abort on any error.
+
+        Closes ``reader``.  Stops reading early (and publishes nothing) once every
+        sink has been dropped.  Raises ``TimeoutError`` (after aborting) when
+        ``time.monotonic()`` passes ``deadline`` between two chunks.
+        """
+        try:
+            while self._targets:
+                chunk = await reader.read(chunk_size)
+                if not chunk:
+                    return await self.finish()
+                if deadline is not None and time.monotonic() > deadline:
+                    raise TimeoutError(f"copy of {self._key!r} ran past its deadline")
+                await self.write(chunk)
+            await self.abort()
+            return ()
+        except BaseException:
+            await self.abort()
+            raise
+        finally:
+            await shielded(reader.aclose())
