@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from ._errors import NotFound
+from ._errors import NotFound, StoreContractError
 from ._metadata import Metadata
 from .policy import Policy
 
@@ -67,6 +67,9 @@ class MemoryTable:
 
         Returns False, changing nothing, if the value can never fit; also False
         if the policy chose the new value itself as a victim (it is then gone).
+        Raises :class:`StoreContractError` if the policy names a victim the
+        table does not hold: the new value is then withdrawn, and ``used``
+        still equals the bytes stored and stays within the capacity.
         """
         size = len(value)
         if not self.fits(size):
@@ -82,8 +85,26 @@ class MemoryTable:
             if self._capacity is not None:
                 while self._used > self._capacity:
                     victim = self._policy.evict()
-                    self._used -= len(self._entries.pop(victim)[0])
+                    evicted = self._entries.pop(victim, None)
+                    if evicted is None:
+                        self._withdraw(key, size)
+                        raise StoreContractError(
+                            f"eviction policy {type(self._policy).__name__} chose {victim!r}, which the store "
+                            f"does not hold; {key!r} was not stored"
+                        )
+                    self._used -= len(evicted[0])
             return key in self._entries
+
+    def _withdraw(self, key: str, size: int) -> None:
+        """Undo the insertion of ``key`` (``size`` bytes) after the policy broke its contract (lock held)."""
+        if self._entries.pop(key, None) is not None:
+            self._used -= size
+            self._policy.remove(key)
+        while self._capacity is not None and self._used > self._capacity:
+            # The policy can no longer be trusted to pick victims: evict in insertion order.
+            victim = next(iter(self._entries))
+            self._used -= len(self._entries.pop(victim)[0])
+            self._policy.remove(victim)
 
     def delete(self, key: str) -> None:
         with self._lock:

@@ -55,6 +55,8 @@ async def _close_body(body: object) -> None:
 
 
 class _FileReader:
+    """A fetch body with ``read``: ``read()`` for the rest, ``read(n)`` for at most ``n`` bytes."""
+
     __slots__ = ("_body", "_closed")
 
     def __init__(self, body: Any) -> None:
@@ -62,7 +64,9 @@ class _FileReader:
         self._closed = False
 
     async def read(self, size: int = -1, /) -> Buffer:
-        data = self._body.read(size)
+        # ``read()`` for the rest, never ``read(-1)``: http.client's HTTPResponse.read(-1) ignores
+        # Content-Length and waits for the peer to close a keep-alive connection.
+        data = self._body.read() if size < 0 else self._body.read(size)
         if inspect.isawaitable(data):
             data = await data
         if data is None:

@@ -701,9 +701,13 @@ class AsyncCache:
         self._submit_refresh(key, fetch, None, self._writes.begin(key))
 
     def _submit_refresh(self, key: str, fetch: AsyncFetcher, hint: Metadata | None, ticket: Ticket) -> None:
-        """Queue a refresh job that owns ``ticket`` (ended here when the job is not queued)."""
+        """Queue a refresh job that owns ``ticket`` (ended here when the job is not queued).
+
+        A refresh whose ticket is already fenced (a ``set`` or ``delete`` came
+        after the read that asked for it) could publish nothing: it is not queued.
+        """
         with self._state_lock:
-            if key in self._refreshing:
+            if key in self._refreshing or not self._writes.may_publish(ticket):
                 ticket.end()
                 return
             self._refreshing.add(key)

@@ -53,6 +53,8 @@ def _close_body(body: object) -> None:
 
 
 class _FileReader:
+    """A fetch body with ``read``: ``read()`` for the rest, ``read(n)`` for at most ``n`` bytes."""
+
     __slots__ = ("_body", "_closed")
 
     def __init__(self, body: Any) -> None:
@@ -60,7 +62,9 @@ class _FileReader:
         self._closed = False
 
     def read(self, size: int = -1, /) -> Buffer:
-        data = self._body.read(size)
+        # ``read()`` for the rest, never ``read(-1)``: http.client's HTTPResponse.read(-1) ignores
+        # Content-Length and waits for the peer to close a keep-alive connection.
+        data = self._body.read() if size < 0 else self._body.read(size)
         if data is None:
             raise TypeError("fetch body read() returned None; non-blocking streams are not supported")
         return _check_chunk(data)
