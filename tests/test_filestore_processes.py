@@ -1,4 +1,5 @@
-"""SPEC §5 ``FileStore`` across processes: SIGKILL at random moments, two processes on one directory, restart.
+"""SPEC §5 ``FileStore`` across processes: SIGKILL at random moments, two processes on one directory, restart,
+and a process of another user opening a directory it may not write, with a file it may not read.
 
 Child processes come from a ``forkserver`` that has already imported
 daramjwee, so each starts in milliseconds from a clean, single-threaded parent.
@@ -8,11 +9,16 @@ reader can tell a complete value from a torn one.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
 import multiprocessing
 import os
 import random
+import shutil
+import tempfile
 import time
+from collections.abc import Iterator
 from multiprocessing.context import ForkServerContext
 from multiprocessing.synchronize import Event
 from pathlib import Path
@@ -21,6 +27,7 @@ from typing import Any
 import pytest
 
 import daramjwee as dj
+from daramjwee._record import encode_key, entry_name
 
 KEYS = [f"key-{index}" for index in range(8)]
 SIZES = [0, 10, 1_000, 20_000, 70_000, 300_000]
@@ -176,3 +183,109 @@ def test_restart_with_a_smaller_capacity_then_writing_evicts_the_old_files(
     for index in old:
         assert _read(store, f"old-{index:02d}")[0] == bytes([index]) * 10_000
     assert os.listdir(tmp_path / "tmp") == []
+
+
+NOBODY = 65534  # the unprivileged user and group of Debian (and most systems)
+
+
+@pytest.fixture
+def shared_directory() -> Iterator[Path]:
+    """A directory under /tmp that every user may enter (``tmp_path`` lies under a root-only directory)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root, to write files as root and read them as another user")
+    directory = Path(tempfile.mkdtemp(prefix="daramjwee-other-user-", dir="/tmp"))
+    directory.chmod(0o755)
+    yield directory
+    shutil.rmtree(directory)
+
+
+def record_name(key: str) -> str:
+    return entry_name(encode_key(key))
+
+
+def open_as_nobody(root: str, results: Any) -> None:
+    """Become ``nobody``, open ``root`` with both flavours and report what each could serve."""
+    messages: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            messages.append(record.getMessage())
+
+    logging.getLogger("daramjwee").addHandler(Collect(logging.WARNING))
+    asyncio.run(asyncio.to_thread(int))  # what asyncio imports lazily is imported while root may still read it
+    os.setgroups([])
+    os.setgid(NOBODY)
+    os.setuid(NOBODY)
+    report: dict[str, object] = {}
+    try:
+        _open_and_probe(root, report)
+    except BaseException as error:
+        report["error"] = repr(error)
+    report["messages"] = messages
+    results.put(report)
+
+
+def _open_and_probe(root: str, report: dict[str, object]) -> None:
+    store = dj.FileStore(root, chunk_size=CHUNK)
+    report["sync"] = _probe(store, lambda key: _read(store, key)[0])
+
+    async def probe_async() -> object:
+        store = dj.AsyncFileStore(root, chunk_size=CHUNK)
+        values = {}
+        for key in ("good", "large", "corrupt", "unreadable"):
+            try:
+                reader, _ = await store.get_stream(key)
+                values[key] = bytes(await reader.read())
+                await reader.aclose()
+            except (dj.NotFound, OSError) as error:
+                values[key] = type(error).__name__
+        return len(store), values
+
+    report["async"] = asyncio.run(probe_async())
+
+
+def _probe(store: dj.FileStore, read: Any) -> object:
+    values: dict[str, object] = {}
+    for key in ("good", "large", "corrupt", "unreadable"):
+        try:
+            values[key] = read(key)
+        except (dj.NotFound, OSError) as error:
+            values[key] = type(error).__name__
+    return len(store), values
+
+
+def test_a_directory_another_user_may_not_write_with_a_file_it_may_not_read_opens_and_serves(
+    shared_directory: Path, processes: ForkServerContext
+) -> None:
+    root = shared_directory / "store"
+    store = dj.FileStore(root, chunk_size=CHUNK)
+    for key, body in (("good", b"g" * 100), ("large", b"l" * 100_000), ("corrupt", b"c" * 100), ("unreadable", b"u")):
+        _write(store, key, body, random.Random(0))
+    corrupt = root / record_name("corrupt")
+    corrupt.write_bytes(corrupt.read_bytes()[:-1])
+    (root / record_name("unreadable")).chmod(0)
+    stale = root / "tmp" / "dead-writer.tmp"
+    stale.write_bytes(b"half a record")  # owned by root, in a directory only root may write: nobody cannot sweep it
+
+    results = processes.Queue()
+    child = processes.Process(target=open_as_nobody, args=(str(root), results))
+    child.start()
+    report = results.get(timeout=60)
+    child.join(30)
+    assert child.exitcode == 0
+    assert "error" not in report, report
+
+    expected = {"good": b"g" * 100, "large": b"l" * 100_000, "corrupt": "NotFound", "unreadable": "PermissionError"}
+    assert report["sync"] == (2, expected)
+    assert report["async"] == (2, expected)
+    messages = report["messages"]
+    assert any("could not remove a stale file-store temp file" in message for message in messages)
+    assert any("could not be removed" in message for message in messages)
+    assert any("cannot open" in message for message in messages)
+    assert stale.exists()
+    assert corrupt.exists()
+
+    reopened = dj.FileStore(root, chunk_size=CHUNK)  # root may: the stale and corrupt files go
+    assert not stale.exists()
+    assert not corrupt.exists()
+    assert len(reopened) == 3

@@ -7,16 +7,33 @@ Layout of a store directory ``root``::
 
     root/ab/cd/abcd…   one record per entry (:mod:`daramjwee._record`), named by the SHA-256 of the key
     root/tmp/*.tmp     records being written; each is flock()ed by its writer while it is open
+
+What the directory tolerates (each is healed, never raised to a reader as anything but a miss):
+
+* anything but a regular file under an entry's name (a symlink, FIFO, socket, device or directory):
+  records are opened with ``O_NOFOLLOW | O_NONBLOCK``, so a link is never followed and a FIFO never
+  blocks; such a thing is an invalid record, removed (a directory with all it holds);
+* the store directory, its temp directory or a fan-out directory removed while running: made again
+  (and the retried step done once more); when the store directory itself went, the index forgets
+  what it counted, and an entry whose file vanished is forgotten when it is found missing;
+* a directory it cannot write (read-only, or another user's) or files it cannot read: opening
+  serves what it can read and logs a warning for what it could not sweep or remove;
+* a full disk (``ENOSPC``): a write, rename or temp-file creation evicts entries in the policy's
+  order (at least the bytes it needs) and is retried once.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import logging
 import os
 import secrets
+import shutil
+import stat
 import threading
-from typing import NamedTuple, TypeAlias
+from collections.abc import Callable
+from typing import NamedTuple, NoReturn, TypeAlias
 
 from ._errors import NotFound
 from ._metadata import Metadata
@@ -44,6 +61,12 @@ TEMP_SUFFIX = ".tmp"
 _SCAN_READ = 4096  # bytes read from each record when the index is rebuilt: the header, key and metadata
 _KNOWN_HEADS = 4096  # checked record heads memoized per store, so hits skip parsing
 _HEX = frozenset("0123456789abcdef")
+_OPEN_RECORD = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK
+"""How records and temp files are opened for reading: never through a symlink, never blocking on a FIFO.
+
+``O_NONBLOCK`` has no effect on the regular files accepted (Linux and the BSDs ignore it there); should a
+read of one still fail with ``EAGAIN``, the flag is cleared and the read made again.  A file handed to a
+streaming reader has it cleared first (one ``fcntl``, only for bodies past the first read)."""
 
 
 class OpenRecord(NamedTuple):
@@ -66,25 +89,44 @@ class TempFile:
     process, that the writer is alive: only unlocked temp files are swept.
     The file descriptor is closed (releasing the lock) by :meth:`discard`
     or, after the rename, by the directory's ``publish``.
+
+    A write that fails with ``ENOSPC`` (disk full) asks ``make_room`` to
+    evict at least the bytes it still has to write, and is retried once.
     """
 
-    __slots__ = ("fd", "path")
+    __slots__ = ("_make_room", "fd", "path")
 
-    def __init__(self, fd: int, path: str) -> None:
+    def __init__(self, fd: int, path: str, make_room: Callable[[int], bool]) -> None:
         self.fd = fd
         self.path = path
+        self._make_room = make_room
 
     def write(self, data: Buffer) -> None:
         """Append all of ``data``."""
         view = memoryview(data)
+        room_made = False
         while view:
-            view = view[os.write(self.fd, view) :]
+            try:
+                written = os.write(self.fd, view)
+            except OSError as error:
+                if error.errno != errno.ENOSPC or room_made or not self._make_room(len(view)):
+                    raise
+                room_made = True
+                continue
+            view = view[written:]
 
     def write_at(self, data: bytes, offset: int) -> None:
         """Overwrite ``data`` at ``offset``."""
         view = memoryview(data)
+        room_made = False
         while view:
-            written = os.pwrite(self.fd, view, offset)
+            try:
+                written = os.pwrite(self.fd, view, offset)
+            except OSError as error:
+                if error.errno != errno.ENOSPC or room_made or not self._make_room(len(view)):
+                    raise
+                room_made = True
+                continue
             view = view[written:]
             offset += written
 
@@ -99,6 +141,13 @@ class TempFile:
         if self.fd >= 0:
             _unlink_quietly(self.path)
             self.close()
+
+    def is_named(self) -> bool:
+        """Whether the file's name still leads to it (it was not removed, nor its directory)."""
+        try:
+            return _identity(os.lstat(self.path)) == _identity(os.fstat(self.fd))
+        except FileNotFoundError:
+            return False
 
 
 class KnownHead:
@@ -122,6 +171,11 @@ class FileDirectory:
     held across the rename, unlink or evictions that change it together with
     the disk, so in one process the index always matches the files; never
     around reads or writes of file contents.
+
+    Opening never raises for what is in the directory: invalid records and
+    temp files of dead writers are removed, and what cannot be read or removed
+    (permissions, a read-only filesystem) is skipped with a warning.  Only a
+    store directory that does not exist and cannot be created raises.
     """
 
     def __init__(self, root: str, capacity: int | None, policy: Policy, *, fsync: bool) -> None:
@@ -135,15 +189,26 @@ class FileDirectory:
         self._lock = threading.Lock()
         self._known_dirs: set[str] = set()
         self._heads: dict[str, KnownHead] = {}
-        os.makedirs(self._temp_root, exist_ok=True)
+        try:
+            os.makedirs(self._temp_root, exist_ok=True)
+        except OSError as error:
+            if not os.path.isdir(self.root):
+                raise
+            _logger.warning(
+                "file store %s has no temp directory and cannot make one (%s): it can be read, not written to",
+                self.root,
+                error,
+                extra={"path": self._temp_root},
+            )
+        self._root_identity = _identity(os.stat(self.root))
         self._sweep_temp_files()
         self._rebuild_index()
 
     # -- opening ----------------------------------------------------------------------
 
     def _sweep_temp_files(self) -> None:
-        """Remove the temp files no live writer holds (their writers died)."""
-        for entry in os.scandir(self._temp_root):
+        """Remove the temp files no live writer holds (their writers died); best-effort."""
+        for entry in _scan_directory(self._temp_root):
             if entry.name.endswith(TEMP_SUFFIX):
                 _remove_if_unlocked(entry.path)
 
@@ -152,7 +217,7 @@ class FileDirectory:
         found: list[tuple[int, str, int]] = []
         for prefix, directory in self._fanout_directories():
             self._known_dirs.add(directory)
-            for entry in os.scandir(directory):
+            for entry in _scan_directory(directory):
                 name = f"{prefix}/{entry.name}"
                 if is_entry_name(name):
                     record = _scan_record(entry.path, name)
@@ -165,12 +230,12 @@ class FileDirectory:
             self._evict_locked()
 
     def _fanout_directories(self) -> list[tuple[str, str]]:
-        """``(relative name, path)`` of each ``ab/cd`` directory of the store."""
+        """``(relative name, path)`` of each ``ab/cd`` directory of the store (those it can list)."""
         return [
             (f"{first.name}/{second.name}", second.path)
-            for first in os.scandir(self.root)
+            for first in _scan_directory(self.root)
             if _is_fanout(first)
-            for second in os.scandir(first.path)
+            for second in _scan_directory(first.path)
             if _is_fanout(second)
         ]
 
@@ -188,24 +253,25 @@ class FileDirectory:
         record, the file is already closed and the body is returned as bytes;
         otherwise an :class:`OpenRecord` whose file the caller now owns.
         Raises :class:`NotFound` for a missing or invalid record (removing the
-        latter).
+        latter; anything but a regular file under the entry's name is invalid).
+        Other ``OSError`` (an I/O error, a permission) propagates.
         """
         known = self._heads.get(key)
         path = self.locate(key)[1] if known is None else known.path
         fd = self._open_file(key, path)
         try:
-            data = os.read(fd, first_read)
+            data = self._read_first(key, path, fd, first_read)
             # A record whose bytes up to the body equal a head already checked, and whose
             # length is right (a short read ends the file), needs no parsing: the hot path.
+            # (Only a regular file can give those bytes: a FIFO, a device or a directory gives
+            # nothing, an error or other bytes, and so goes through _check, which refuses it.)
             if known is None or not (len(data) == known.record_length < first_read and data.startswith(known.head)):
                 known = self._check(key, path, fd, data, first_read)
-        except BaseException:
-            os.close(fd)
-            raise
-        body = data[len(known.head) :]
-        remaining = known.body_length - len(body)
-        try:
+            body = data[len(known.head) :]
+            remaining = known.body_length - len(body)
             self._note(key, known.record_length, fd, True)
+            if remaining:
+                fcntl.fcntl(fd, fcntl.F_SETFL, 0)  # clear O_NONBLOCK for the reader's preads
         except BaseException:
             os.close(fd)
             raise
@@ -219,21 +285,50 @@ class FileDirectory:
         path = self.locate(key)[1]
         fd = self._open_file(key, path)
         try:
-            known = self._check(key, path, fd, os.read(fd, _SCAN_READ), _SCAN_READ)
+            known = self._check(key, path, fd, self._read_first(key, path, fd, _SCAN_READ), _SCAN_READ)
             self._note(key, known.record_length, fd, False)
         finally:
             os.close(fd)
         return known.metadata
 
     def _open_file(self, key: str, path: str) -> int:
-        """Open the record at ``path``; :class:`NotFound` (forgetting ``key``) when there is none."""
+        """Open the record at ``path``; :class:`NotFound` (forgetting ``key``) when there is none.
+
+        Never follows a symlink and never blocks (on a FIFO); what cannot be
+        opened because it is not a regular file is removed as invalid.
+        """
         try:
-            return os.open(path, os.O_RDONLY)
+            return os.open(path, _OPEN_RECORD)
         except FileNotFoundError:
             with self._lock:
                 if not os.path.lexists(path):  # not published again meanwhile
                     self._forget_locked(key)
             raise NotFound(key) from None
+        except OSError as error:  # ELOOP for a symlink, ENXIO for a socket; or a plain failure
+            try:
+                status = os.lstat(path)
+            except FileNotFoundError:
+                raise NotFound(key) from None
+            if stat.S_ISREG(status.st_mode):
+                raise
+            self._reject(key, path, _identity(status), f"not a regular file ({error.strerror})")
+
+    def _read_first(self, key: str, path: str, fd: int, size: int) -> bytes:
+        """The first ``size`` bytes (or fewer) of the file open as ``fd``; :class:`NotFound` if it is no regular file.
+
+        A directory fails the read with ``EISDIR``, a FIFO a writer holds open
+        with ``EAGAIN``: each is removed as an invalid record.
+        """
+        try:
+            return os.read(fd, size)
+        except OSError as error:
+            status = os.fstat(fd)
+            if not stat.S_ISREG(status.st_mode):
+                self._reject(key, path, _identity(status), f"not a regular file ({error.strerror})")
+            if not isinstance(error, BlockingIOError):
+                raise
+        fcntl.fcntl(fd, fcntl.F_SETFL, 0)  # a system that honours O_NONBLOCK on regular files
+        return os.read(fd, size)
 
     def _check(self, key: str, path: str, fd: int, data: bytes, requested: int) -> KnownHead:
         """Check the record of ``key`` open as ``fd``, of which ``data`` are the first bytes (``requested`` were asked).
@@ -241,20 +336,45 @@ class FileDirectory:
         Reads the rest of the head if ``data`` is short of it.  Raises
         :class:`NotFound` after removing an invalid record; ``fd`` stays open.
         """
+        status = os.fstat(fd)
         try:
-            header, head = _complete_head(fd, data, requested)
+            if not stat.S_ISREG(status.st_mode):
+                raise CorruptRecord("not a regular file")
+            header, head = _complete_head(fd, data, requested, status.st_size)
             stored, metadata = verify_head(header, head)
             if stored != encode_key(key):
                 raise CorruptRecord("the record holds another key")
             known = KnownHead(path, head[: header.head_length], decode_metadata(metadata), header.body_length)
         except CorruptRecord as error:
-            with self._lock:
-                if _unlink_if_same(path, fd):
-                    self._forget_locked(key)
-            _logger.warning("removed an invalid file-store record: %s", error, extra={"key": key, "path": path})
-            raise NotFound(key) from None
+            self._reject(key, path, _identity(status), str(error))
         self._remember(key, known)
         return known
+
+    def _reject(self, key: str, path: str, identity: tuple[int, int], reason: str) -> NoReturn:
+        """Remove the invalid record ``identity`` at ``path`` and forget ``key``, then raise :class:`NotFound`."""
+        self.discard_invalid(key, path, identity, reason)
+        raise NotFound(key) from None
+
+    def discard_invalid(self, key: str, path: str, identity: tuple[int, int], reason: str) -> None:
+        """Remove the invalid record of ``key``, the file ``identity`` (device, inode), if ``path`` still names it.
+
+        A newer record published meanwhile is left alone.  Forgets ``key``
+        unless the path names another file.  Best-effort: a record that cannot
+        be removed (read-only directory) is logged and left.
+        """
+        failure: OSError | None = None
+        with self._lock:
+            try:
+                same = _remove_if_same(path, identity)
+            except OSError as error:
+                same, failure = True, error
+            if same:
+                self._forget_locked(key)
+        extra = {"key": key, "path": path}
+        if failure is not None:
+            _logger.warning("invalid file-store record (%s) could not be removed: %s", reason, failure, extra=extra)
+        elif same:
+            _logger.warning("removed an invalid file-store record: %s", reason, extra=extra)
 
     def _remember(self, key: str, known: KnownHead) -> None:
         """Memoize the checked head of ``key`` (a bounded memo: cleared when full)."""
@@ -274,15 +394,23 @@ class FileDirectory:
 
         A store opening the directory meanwhile may sweep a temp file between
         its creation and its lock; such a file is detected (its name no longer
-        leads to it) and replaced by a new one.
+        leads to it) and replaced by a new one.  A temp directory removed from
+        under the store is made again, and a full disk makes room; each is
+        retried once.
         """
+        retried: set[int] = set()
         while True:
             path = os.path.join(self._temp_root, secrets.token_hex(12) + TEMP_SUFFIX)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            except OSError as error:
+                if not self._recover(error, retried):
+                    raise
+                continue
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 if os.stat(path).st_ino == os.fstat(fd).st_ino:
-                    return TempFile(fd, path)
+                    return TempFile(fd, path, self.make_room)
             except FileNotFoundError:
                 pass
             except BaseException:
@@ -293,26 +421,110 @@ class FileDirectory:
     def publish(self, temp: TempFile, key: str, known: KnownHead) -> None:
         """Rename the complete record ``temp`` of ``key``, whose head is ``known``, onto its name, and index it.
 
-        Consumes ``temp``: it is closed, and removed if anything fails.
+        Consumes ``temp``: it is closed, and removed if anything fails.  A
+        missing directory is made again, something that is not a regular file
+        in the way (a directory) is removed, and a full disk makes room; each is
+        retried once.  A failed ``fsync`` is never retried (the kernel may have
+        dropped the pages it could not write): it makes room if the disk is
+        full, and raises.
         """
         path = known.path
         directory = os.path.dirname(path)
+        retried: set[int] = set()
         try:
             if self._fsync:
-                os.fsync(temp.fd)
-            self._make_directory(directory)
-            with self._lock:
-                os.replace(temp.path, path)
-                self._add_locked(key, known.record_length)
-                self._remember(key, known)
-                self._evict_locked()
+                try:
+                    os.fsync(temp.fd)
+                except OSError as error:
+                    if error.errno == errno.ENOSPC:
+                        self.make_room(known.record_length)
+                    raise
+            while True:
+                try:
+                    self._make_directory(directory)
+                    with self._lock:
+                        os.replace(temp.path, path)
+                        self._add_locked(key, known.record_length)
+                        self._remember(key, known)
+                        self._evict_locked()
+                    break
+                except OSError as error:
+                    self._known_dirs.discard(directory)  # in case it was removed from under the store
+                    if not self._recover(error, retried, temp, path):
+                        raise
         except BaseException:
-            self._known_dirs.discard(directory)  # in case it was removed from under the store: made again next time
             temp.discard()
             raise
         temp.close()
         if self._fsync:
             _fsync_directory(directory)
+
+    def _recover(self, error: OSError, retried: set[int], temp: TempFile | None = None, path: str = "") -> bool:
+        """Whether a write step that failed with ``error`` may be retried, after repairing what it can.
+
+        ``ENOENT``: a directory of the store was removed; they are made again
+        (and the index forgets what it counted if the store directory itself
+        went), but a rename is retried only if ``temp`` is still there.
+        ``EISDIR``/``ENOTEMPTY``/``EEXIST`` on a rename: something that is not a
+        file is in the way at ``path``; it is removed.  ``ENOSPC``: entries are
+        evicted.  Each errno is retried once (``retried`` holds those done).
+        """
+        code = error.errno
+        if code in retried or code not in _RECOVERABLE or (temp is None and code not in _RECOVERABLE_CREATE):
+            return False
+        retried.add(code)
+        if code == errno.ENOSPC:
+            return self.make_room(0)
+        if code == errno.ENOENT:
+            self._restore_directories()
+            return temp is None or temp.is_named()
+        try:  # a rename onto a directory (or another non-file) at the entry's name
+            status = os.lstat(path)
+            if stat.S_ISREG(status.st_mode):
+                return False
+            _remove_if_same(path, _identity(status))
+        except OSError:
+            return False
+        _logger.warning("removed a non-file in the way of a new file-store record", extra={"path": path})
+        return True
+
+    def _restore_directories(self) -> None:
+        """Make the store directory and its temp directory again after they were removed from under the store.
+
+        If the store directory is gone (or another one took its place), so is
+        every file the index counted: the index is emptied.
+        """
+        with self._lock:
+            try:
+                same_root = _identity(os.stat(self.root)) == self._root_identity
+            except FileNotFoundError:
+                same_root = False
+            if not same_root:
+                for key in list(self._sizes):
+                    self._forget_locked(key)
+                self._heads.clear()
+            self._known_dirs.clear()
+            os.makedirs(self._temp_root, exist_ok=True)
+            self._root_identity = _identity(os.stat(self.root))
+        if not same_root:
+            _logger.warning("file store directory %s vanished: made it again, empty", self.root)
+
+    def make_room(self, needed: int) -> bool:
+        """Evict entries in the policy's order, at least one and at least ``needed`` bytes: the disk is full.
+
+        Returns whether anything was evicted.  Space held by a file a reader
+        still has open is freed only when the reader closes it.
+        """
+        freed = evicted = 0
+        with self._lock:
+            while self._sizes and (not evicted or freed < needed):
+                freed += self._evict_one_locked()
+                evicted += 1
+        if evicted:
+            _logger.info(
+                "disk full under file store %s: evicted %d entries (%d bytes) to make room", self.root, evicted, freed
+            )
+        return bool(evicted)
 
     def _make_directory(self, directory: str) -> None:
         """Create the fan-out directory ``directory`` (and its parent) unless it is known to exist."""
@@ -325,10 +537,10 @@ class FileDirectory:
         self._known_dirs.add(directory)
 
     def delete(self, key: str) -> None:
-        """Remove ``key``'s record, if any, and forget it."""
+        """Remove ``key``'s record, if any (whatever is under its name), and forget it."""
         _stored, path = self.locate(key)
         with self._lock:
-            _unlink_quietly(path)
+            _remove_path(path)
             self._forget_locked(key)
 
     # -- the index --------------------------------------------------------------------
@@ -374,10 +586,20 @@ class FileDirectory:
         """Remove the policy's victims (their files too) until the capacity holds."""
         capacity = self.capacity
         while capacity is not None and self._used > capacity:
-            victim = self._policy.evict()
-            self._heads.pop(victim, None)
-            self._used -= self._sizes.pop(victim)
-            _unlink_quietly(self.locate(victim)[1])
+            self._evict_one_locked()
+
+    def _evict_one_locked(self) -> int:
+        """Remove the policy's next victim and its file (best-effort: a failure is logged); its size."""
+        victim = self._policy.evict()
+        self._heads.pop(victim, None)
+        size = self._sizes.pop(victim)
+        self._used -= size
+        path = self.locate(victim)[1]
+        try:
+            _remove_path(path)
+        except OSError as error:
+            _logger.warning("could not remove an evicted file-store record: %s", error, extra={"path": path})
+        return size
 
     @property
     def used(self) -> int:
@@ -390,22 +612,29 @@ class FileDirectory:
         return key in self._sizes
 
 
+_RECOVERABLE = frozenset({errno.ENOENT, errno.ENOSPC, errno.EISDIR, errno.ENOTEMPTY, errno.EEXIST})
+_RECOVERABLE_CREATE = frozenset({errno.ENOENT, errno.ENOSPC})
+
+
 # -- file helpers -------------------------------------------------------------------------
 
 
-def _complete_head(fd: int, data: bytes, requested: int) -> tuple[Header, bytes]:
-    """Parse the head of the record open as ``fd``, of which ``data`` are the first bytes (``requested`` were asked).
+def _identity(status: os.stat_result) -> tuple[int, int]:
+    """What tells one file from another: ``(device, inode)``."""
+    return status.st_dev, status.st_ino
 
-    Returns the header and ``data`` extended to the whole head if it was
-    short of it.  Raises :class:`CorruptRecord` if the header is invalid or
-    the file is not exactly as long as the record says (a read shorter than
-    asked ends the file; otherwise its size is asked for).
+
+def _complete_head(fd: int, data: bytes, requested: int, size: int) -> tuple[Header, bytes]:
+    """Parse the head of the record open as ``fd`` (``size`` bytes), of which ``data`` are the first bytes.
+
+    ``requested`` bytes were asked for ``data``.  Returns the header and
+    ``data`` extended to the whole head if it was short of it.  Raises
+    :class:`CorruptRecord` if the header is invalid or the file is not exactly
+    as long as the record says.
     """
     header = parse_header(data)
-    at_end = len(data) < requested
-    if len(data) < header.head_length and not at_end:
+    if len(data) < header.head_length and len(data) == requested:
         data += _read_exactly(fd, header.head_length - len(data))
-    size = len(data) if at_end else os.fstat(fd).st_size
     if size != header.record_length:
         raise CorruptRecord(f"record file has {size} bytes, its header says {header.record_length}")
     return header, data
@@ -426,25 +655,66 @@ def _read_exactly(fd: int, size: int) -> bytes:
 def _scan_record(path: str, name: str) -> tuple[int, str, int] | None:
     """``(mtime, key, size)`` of the valid record at ``path`` (named ``name``).
 
-    ``None`` if the file vanished, or after removing it if it is invalid.
+    ``None`` if the file vanished or cannot be read (logged), or after
+    removing it (best-effort) if it is invalid: not a regular file, or not a
+    valid record of its name.
     """
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, _OPEN_RECORD)
     except FileNotFoundError:
         return None
+    except OSError as error:
+        try:
+            status = os.lstat(path)
+        except OSError:
+            return None
+        if stat.S_ISREG(status.st_mode):
+            _logger.warning("skipped a file-store record it cannot open: %s", error, extra={"path": path})
+        else:
+            _discard_invalid(path, _identity(status), f"not a regular file ({error.strerror})")
+        return None
     try:
-        header, head = _complete_head(fd, os.read(fd, _SCAN_READ), _SCAN_READ)
-        stored, metadata = verify_head(header, head)
-        decode_metadata(metadata)
-        if entry_name(stored) != name:
-            raise CorruptRecord("the record is stored under another key's name")
-        return os.fstat(fd).st_mtime_ns, decode_key(stored), header.record_length
-    except CorruptRecord as error:
-        _unlink_if_same(path, fd)
-        _logger.warning("removed an invalid file-store record: %s", error, extra={"path": path})
+        status = os.fstat(fd)
+        try:
+            if not stat.S_ISREG(status.st_mode):
+                raise CorruptRecord("not a regular file")
+            header, head = _complete_head(fd, os.read(fd, _SCAN_READ), _SCAN_READ, status.st_size)
+            stored, metadata = verify_head(header, head)
+            decode_metadata(metadata)
+            if entry_name(stored) != name:
+                raise CorruptRecord("the record is stored under another key's name")
+            key = decode_key(stored)
+        except CorruptRecord as error:
+            _discard_invalid(path, _identity(status), str(error))
+            return None
+        return status.st_mtime_ns, key, header.record_length
+    except OSError as error:
+        _logger.warning("skipped a file-store record it cannot read: %s", error, extra={"path": path})
         return None
     finally:
         os.close(fd)
+
+
+def _discard_invalid(path: str, identity: tuple[int, int], reason: str) -> None:
+    """Remove the invalid record ``identity`` at ``path`` if it is still there; best-effort, logged."""
+    try:
+        _remove_if_same(path, identity)
+    except OSError as error:
+        _logger.warning("invalid file-store record (%s) could not be removed: %s", reason, error, extra={"path": path})
+    else:
+        _logger.warning("removed an invalid file-store record: %s", reason, extra={"path": path})
+
+
+def _scan_directory(path: str) -> list[os.DirEntry[str]]:
+    """The entries of the directory ``path``; none (logged unless it is missing) if it cannot be listed."""
+    try:
+        with os.scandir(path) as entries:
+            return list(entries)
+    except FileNotFoundError:
+        return []
+    except OSError as error:
+        _logger.warning("skipped a file-store directory it cannot list: %s", error, extra={"path": path})
+        return []
 
 
 def _is_fanout(entry: os.DirEntry[str]) -> bool:
@@ -453,30 +723,56 @@ def _is_fanout(entry: os.DirEntry[str]) -> bool:
 
 
 def _remove_if_unlocked(path: str) -> None:
-    """Remove the temp file at ``path`` unless its writer (in any process) still holds its lock."""
+    """Remove the temp file at ``path`` unless its writer (in any process) still holds its lock; best-effort."""
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, _OPEN_RECORD)
     except FileNotFoundError:
         return
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+    except OSError as error:
+        _logger.warning("could not check a stale file-store temp file: %s", error, extra={"path": path})
         return
-    else:
-        _unlink_quietly(path)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return
+        _remove_if_same(path, _identity(os.fstat(fd)))
+    except OSError as error:
+        _logger.warning("could not remove a stale file-store temp file %s: %s", path, error, extra={"path": path})
     finally:
         os.close(fd)
 
 
-def _unlink_if_same(path: str, fd: int) -> bool:
-    """Remove ``path`` if it still names the file open as ``fd``; False if it names another (newer) file."""
+def _remove_if_same(path: str, identity: tuple[int, int]) -> bool:
+    """Remove what ``path`` names if it is the file ``identity`` (a directory with all it holds).
+
+    Returns False if ``path`` names another (newer) file, which is left alone;
+    True if it named that file (now removed) or nothing.  ``OSError`` if the
+    removal failed (a read-only directory, say).
+    """
     try:
-        if os.stat(path).st_ino != os.fstat(fd).st_ino:
-            return False
+        status = os.lstat(path)
+    except FileNotFoundError:
+        return True
+    if _identity(status) != identity:
+        return False
+    if stat.S_ISDIR(status.st_mode):
+        shutil.rmtree(path)
+    else:
+        _unlink_quietly(path)
+    return True
+
+
+def _remove_path(path: str) -> None:
+    """Remove the file at ``path`` if there is one; a directory in its place is removed with all it holds."""
+    try:
         os.unlink(path)
     except FileNotFoundError:
         pass
-    return True
+    except (IsADirectoryError, PermissionError):
+        if not os.path.isdir(path) or os.path.islink(path):
+            raise
+        shutil.rmtree(path)
 
 
 def _unlink_quietly(path: str) -> None:

@@ -181,11 +181,13 @@ async def test_a_fanout_directory_removed_from_under_the_store_is_made_again(tmp
     store = store_at(tmp_path)
     await put(store, "k", b"old")
     shutil.rmtree(record_path(tmp_path, "k").parent)
-    with pytest.raises(FileNotFoundError):
-        await put(store, "k", b"new")
-    await put(store, "k", b"new")
+    await put(store, "k", b"new")  # the rename fails, the directory is made again and the rename retried
     assert (await get(store, "k"))[0] == b"new"
     assert temp_files(tmp_path) == []
+    assert store.used == files_size(tmp_path)
+    shutil.rmtree(record_path(tmp_path, "k").parent.parent)
+    await put(store, "k", b"newer" * CHUNK)
+    assert (await get(store, "k"))[0] == b"newer" * CHUNK
 
 
 async def test_a_sink_dropped_without_commit_or_abort_removes_its_temp_file(tmp_path: Path) -> None:
@@ -367,7 +369,10 @@ async def test_a_value_larger_than_the_capacity_is_refused(tmp_path: Path) -> No
     assert (await get(store, "small"))[0] == b"s"
 
 
-@pytest.mark.parametrize(("option", "value"), [("capacity", "lots"), ("capacity", 0), ("chunk_size", 0)])
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("capacity", "lots"), ("capacity", 0), ("chunk_size", 0), ("chunk_size", 1), ("chunk_size", 31)],
+)
 async def test_bad_options_raise_config_error(tmp_path: Path, option: str, value: object) -> None:
     with pytest.raises(dj.ConfigError, match=option):
         dj.AsyncFileStore(tmp_path, **{option: value})  # type: ignore[arg-type]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import threading
 
-from .._errors import EntryTooLarge
+from .._errors import ConfigError, EntryTooLarge
 from .._filedir import FileDirectory, KnownHead, TempFile
 from .._metadata import Metadata
 from .._record import (
@@ -41,9 +41,10 @@ class AsyncFileStore:
     fit in the whole capacity is refused: its sink aborts and raises
     ``EntryTooLarge`` on the write that crosses the limit.  ``policy`` names
     the eviction policy (see :mod:`daramjwee.policy`) or is a policy instance.
-    A sink buffers up to ``chunk_size`` bytes before writing them, and a hit
-    reads up to ``chunk_size`` bytes (at most 64 KiB) with the header; after
-    that, readers read what they are asked for.  Memory stays bounded by
+    A sink buffers up to ``chunk_size`` bytes (no fewer than a record's
+    header; ``ConfigError`` otherwise) before writing them, and a hit reads
+    up to ``chunk_size`` bytes (at most 64 KiB) with the header; after that,
+    readers read what they are asked for.  Memory stays bounded by
     these, whatever the size of a value.
 
     ``inline_open=True`` (meaningful for ``AsyncFileStore``) opens an entry
@@ -54,10 +55,14 @@ class AsyncFileStore:
     rest of a large body is still read on worker threads.
 
     **Opening** scans the directory, blocking in the constructor: every
-    record's header is read and checked, corrupt or truncated records and
-    temp files left by dead writers are removed, and the index and size
-    accounting are rebuilt (oldest file first in the policy's order), then
-    entries are evicted down to ``capacity``.
+    record's header is read and checked, corrupt or truncated records (and
+    anything but a regular file under an entry's name) and temp files left by
+    dead writers are removed, and the index and size accounting are rebuilt
+    (oldest file first in the policy's order), then entries are evicted down
+    to ``capacity``.  Opening raises only if ``path`` does not exist and
+    cannot be made: in a read-only directory, or with files it cannot read,
+    the store opens, serves what it can read and logs a warning for each file
+    it could not read or remove.
 
     **Publishing** is atomic: a sink writes a temp file in ``path/tmp`` (a
     value that stays within one chunk is written at ``commit``), and
@@ -65,13 +70,22 @@ class AsyncFileStore:
     or the new one, never a part.  With ``fsync=True``, ``commit`` also
     flushes the file and its directory to stable storage before returning;
     deletes and evictions are not synced, so after a power loss a deleted
-    entry may come back (always complete).
+    entry may come back (always complete).  The directories the store needs
+    are made again if they are removed while it runs (if ``path`` itself was,
+    the index forgets every entry it counted), and something that is not a
+    file in the way of an entry is removed.  On a full disk (``ENOSPC``) a
+    write, rename or new temp file evicts entries in the policy's order, at
+    least the bytes it needs, and is retried once; if it fails again the
+    error is raised (the cache treats it as a failure of this tier).
 
     **Reading** opens the published file: a reader keeps the version it
     opened, even if the key is replaced, evicted or deleted meanwhile
     (POSIX semantics; this store needs a POSIX system).  A record that is
     truncated, corrupt, of another format version or stored under a name that
-    is not its key's, is a miss (:class:`daramjwee.NotFound`) and is removed.
+    is not its key's, is a miss (:class:`daramjwee.NotFound`) and is removed;
+    so is a symlink, FIFO, socket, device or directory under an entry's name
+    (never followed, never blocked on).  An entry whose file vanished is
+    forgotten when found missing.
 
     **Sharing**: several stores, in this or other processes, may use one
     directory.  Each keeps its own index of the entries it knows (found when
@@ -95,6 +109,10 @@ class AsyncFileStore:
     ) -> None:
         size = None if capacity is None else parse_capacity(capacity, "capacity")
         self._chunk_size = parse_capacity(chunk_size, "chunk_size")
+        if self._chunk_size < HEADER_SIZE:
+            raise ConfigError(
+                f"chunk_size must be at least {HEADER_SIZE} bytes (the header of a record), got {chunk_size!r}"
+            )
         self._first_read = min(self._chunk_size, _FIRST_READ_LIMIT)
         self._inline_open = bool(inline_open)
         self._directory = FileDirectory(os.fspath(path), size, make_policy(policy), fsync=bool(fsync))
