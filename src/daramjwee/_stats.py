@@ -31,8 +31,11 @@ class CacheStats:
     refreshes_failed: int = 0
     refreshes_rejected: int = 0
     coalesced_waiters: int = 0
+    fills_started: int = 0
+    """Origin bodies the cache began copying into a tier; each ends as published or aborted."""
     fills_published: int = 0
     fills_aborted: int = 0
+    """Fills that ended unpublished: closed early, failed, or superseded by a newer write."""
     fanouts: int = 0
     fanouts_failed: int = 0
     transit_hits: int = 0

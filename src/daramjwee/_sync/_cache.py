@@ -452,6 +452,7 @@ class Cache:
                 return self._origin_response(metadata, body, if_none_match)
             tee = Tee(self._writes, key, targets, ticket.hand_off(), self._filled(key, flight, fill))
             flight = None  # the fill lands it
+            self._stats.add("fills_started")
             if if_none_match is not None and if_none_match_matches(if_none_match, metadata):
                 tee.drain(body, self._chunk_size)
                 return Response(_NOT_MODIFIED, metadata, None, EMPTY_READER, None, self._chunk_size)
