@@ -40,6 +40,7 @@ from ._metadata import Metadata
 from ._record import (
     CorruptRecord,
     Header,
+    body_digest,
     decode_key,
     decode_metadata,
     encode_key,
@@ -50,7 +51,7 @@ from ._record import (
 )
 from .policy import Policy
 
-__all__ = ["FileDirectory", "KnownHead", "OpenRecord", "TempFile"]
+__all__ = ["FileDirectory", "KnownHead", "OpenRecord", "TempFile", "file_identity"]
 
 _logger = logging.getLogger("daramjwee")
 
@@ -72,14 +73,19 @@ streaming reader has it cleared first (one ``fcntl``, only for bodies past the f
 class OpenRecord(NamedTuple):
     """A record whose body did not fit in the first read: the open file, owned by whoever receives it.
 
-    ``pending`` is the part of the body already read; the rest lies in the
-    file from ``position`` up to ``end`` (the end of the record and the file).
+    ``pending`` is the part of the body already read (not yet verified); the
+    rest lies in the file from ``position`` up to ``end`` (the end of the
+    record and the file).  ``body_checksum`` is what the body must hash to
+    (:func:`daramjwee._record.body_digest`); ``path`` is the record's name,
+    for :meth:`FileDirectory.discard_invalid` if it does not.
     """
 
     fd: int
     pending: bytes
     position: int
     end: int
+    body_checksum: int
+    path: str
 
 
 class TempFile:
@@ -153,13 +159,14 @@ class TempFile:
 class KnownHead:
     """A record head (header, key and metadata bytes) already checked, with what it says."""
 
-    __slots__ = ("body_length", "head", "metadata", "path", "record_length")
+    __slots__ = ("body_checksum", "body_length", "head", "metadata", "path", "record_length")
 
-    def __init__(self, path: str, head: bytes, metadata: Metadata, body_length: int) -> None:
+    def __init__(self, path: str, head: bytes, metadata: Metadata, body_length: int, body_checksum: int) -> None:
         self.path = path
         self.head = head
         self.metadata = metadata
         self.body_length = body_length
+        self.body_checksum = body_checksum
         self.record_length = len(head) + body_length
 
 
@@ -250,11 +257,13 @@ class FileDirectory:
         """Open ``key``'s record: its body, and its metadata.
 
         Reads up to ``first_read`` bytes at once.  When that was the whole
-        record, the file is already closed and the body is returned as bytes;
-        otherwise an :class:`OpenRecord` whose file the caller now owns.
-        Raises :class:`NotFound` for a missing or invalid record (removing the
-        latter; anything but a regular file under the entry's name is invalid).
-        Other ``OSError`` (an I/O error, a permission) propagates.
+        record, the body is verified against its checksum, the file is already
+        closed and the body is returned as bytes; otherwise an
+        :class:`OpenRecord` whose file the caller now owns, and whose body the
+        caller verifies as it reads it.  Raises :class:`NotFound` for a missing
+        or invalid record (removing the latter; anything but a regular file
+        under the entry's name is invalid, and so is a body that fails its
+        checksum).  Other ``OSError`` (an I/O error, a permission) propagates.
         """
         known = self._heads.get(key)
         path = self.locate(key)[1] if known is None else known.path
@@ -262,21 +271,30 @@ class FileDirectory:
         try:
             data = self._read_first(key, path, fd, first_read)
             # A record whose bytes up to the body equal a head already checked, and whose
-            # length is right (a short read ends the file), needs no parsing: the hot path.
-            # (Only a regular file can give those bytes: a FIFO, a device or a directory gives
-            # nothing, an error or other bytes, and so goes through _check, which refuses it.)
-            if known is None or not (len(data) == known.record_length < first_read and data.startswith(known.head)):
+            # length is right, needs no parsing: the hot path.  A short read ends the file, so
+            # its length is known (only a regular file gives those bytes: a FIFO, a device or a
+            # directory gives nothing, an error or other bytes); a longer file's size is asked.
+            if (
+                known is None
+                or not data.startswith(known.head)
+                or not (len(data) == known.record_length < first_read or _is_file_of(fd, known.record_length))
+            ):
                 known = self._check(key, path, fd, data, first_read)
             body = data[len(known.head) :]
             remaining = known.body_length - len(body)
-            self._note(key, known.record_length, fd, True)
             if remaining:
                 fcntl.fcntl(fd, fcntl.F_SETFL, 0)  # clear O_NONBLOCK for the reader's preads
+            elif body_digest(body) != known.body_checksum:
+                self._reject(key, path, _identity(os.fstat(fd)), "body checksum mismatch")
+            self._note(key, known.record_length, fd, True)
         except BaseException:
             os.close(fd)
             raise
         if remaining:
-            return OpenRecord(fd, body, len(known.head) + len(body), known.record_length), known.metadata
+            record = OpenRecord(
+                fd, body, len(known.head) + len(body), known.record_length, known.body_checksum, known.path
+            )
+            return record, known.metadata
         os.close(fd)
         return body, known.metadata
 
@@ -344,7 +362,9 @@ class FileDirectory:
             stored, metadata = verify_head(header, head)
             if stored != encode_key(key):
                 raise CorruptRecord("the record holds another key")
-            known = KnownHead(path, head[: header.head_length], decode_metadata(metadata), header.body_length)
+            known = KnownHead(
+                path, head[: header.head_length], decode_metadata(metadata), header.body_length, header.body_checksum
+            )
         except CorruptRecord as error:
             self._reject(key, path, _identity(status), str(error))
         self._remember(key, known)
@@ -358,6 +378,8 @@ class FileDirectory:
     def discard_invalid(self, key: str, path: str, identity: tuple[int, int], reason: str) -> None:
         """Remove the invalid record of ``key``, the file ``identity`` (device, inode), if ``path`` still names it.
 
+        Readers call it when a body fails its checksum or ends early (``identity``
+        from :func:`file_identity` of their file).
         A newer record published meanwhile is left alone.  Forgets ``key``
         unless the path names another file.  Best-effort: a record that cannot
         be removed (read-only directory) is logged and left.
@@ -622,6 +644,17 @@ _RECOVERABLE_CREATE = frozenset({errno.ENOENT, errno.ENOSPC})
 def _identity(status: os.stat_result) -> tuple[int, int]:
     """What tells one file from another: ``(device, inode)``."""
     return status.st_dev, status.st_ino
+
+
+def _is_file_of(fd: int, size: int) -> bool:
+    """Whether ``fd`` is a regular file of ``size`` bytes."""
+    status = os.fstat(fd)
+    return status.st_size == size and stat.S_ISREG(status.st_mode)
+
+
+def file_identity(fd: int) -> tuple[int, int]:
+    """``(device, inode)`` of the file open as ``fd``."""
+    return _identity(os.fstat(fd))
 
 
 def _complete_head(fd: int, data: bytes, requested: int, size: int) -> tuple[Header, bytes]:

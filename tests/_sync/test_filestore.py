@@ -15,11 +15,14 @@ from functools import partial
 from pathlib import Path
 
 import pytest
+import xxhash
 
 import daramjwee as dj
 from daramjwee._record import (
+    FORMAT_VERSION,
     HEADER_SIZE,
     CorruptRecord,
+    body_digest,
     decode_key,
     decode_metadata,
     encode_header,
@@ -320,11 +323,12 @@ def test_a_file_truncated_in_place_under_an_open_reader_fails_the_stream(tmp_pat
     put(store, "k", os.urandom(10 * CHUNK))
     reader, _ = store.get_stream("k")
     os.truncate(record_path(tmp_path, "k"), 5 * CHUNK)  # never done by the store: published files are immutable
-    with pytest.raises(dj.DaramjweeError, match="ended"):
+    with pytest.raises(dj.CorruptEntry, match="ended"):
         while reader.read(CHUNK):
             pass
     reader.close()
-    assert reader.read(CHUNK) == b""
+    with pytest.raises(dj.CorruptEntry):
+        reader.read(CHUNK)  # never a clean end
 
 
 def test_closing_a_reader_early_releases_its_file(tmp_path: Path) -> None:
@@ -608,19 +612,24 @@ def test_two_tier_cache_fans_out_to_disk_and_serves_from_it_after_a_restart(tmp_
 
 def test_record_head_round_trip_and_checks() -> None:
     key, metadata = encode_key("k\udcff"), encode_metadata(dj.Metadata(etag="e", attrs={"a": "b"}))
-    head = encode_header(key, metadata, 7) + key + metadata
+    head = encode_header(key, metadata, 7, body_digest(b"1234567")) + key + metadata
     header = parse_header(head)
     assert (header.key_length, header.metadata_length, header.body_length) == (len(key), len(metadata), 7)
+    assert header.body_checksum == body_digest(b"1234567") == xxhash.xxh3_64_intdigest(b"1234567")
+    assert HEADER_SIZE == 40
+    assert head[8:10] == FORMAT_VERSION.to_bytes(2, "little") == b"\x02\x00"
     assert header.record_length == len(head) + 7 == header.head_length + 7
     assert verify_head(header, head) == (key, metadata)
     assert decode_key(key) == "k\udcff"
     assert decode_metadata(metadata) == dj.Metadata(etag="e", attrs={"a": "b"})
     with pytest.raises(CorruptRecord, match="shorter than its"):
         verify_head(header, head[:-1])
+    with pytest.raises(CorruptRecord, match="checksum mismatch"):
+        verify_head(header, head[:30] + bytes([head[30] ^ 1]) + head[31:])  # a flipped body checksum fails it
     with pytest.raises(CorruptRecord, match="not supported"):
         parse_header(head[:10] + b"\x01" + head[11:])  # flags
     with pytest.raises(CorruptRecord, match="implausible"):
-        parse_header(encode_header(b"", metadata, 0))
+        parse_header(encode_header(b"", metadata, 0, 0))
     with pytest.raises(CorruptRecord, match="shorter than its"):
         parse_header(head[: HEADER_SIZE - 1])
 

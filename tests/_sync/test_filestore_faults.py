@@ -11,14 +11,16 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import struct
 import subprocess
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 import daramjwee as dj
-from daramjwee._record import HEADER_SIZE
+from daramjwee._record import HEADER_SIZE, MAGIC, encode_key, encode_metadata
 
 from ._helpers import Origin
 from .test_filestore import CHUNK, entry_files, files_size, get, put, record_path, store_at, temp_files
@@ -420,3 +422,187 @@ def test_a_full_disk_through_the_cache_still_caches_every_key(mount_tmpfs: Calla
                 assert response.source == 0  # cached, although the disk was full
                 assert response.read() == value
     assert origin.calls == 10
+
+
+# -- 20: bit flips in bodies ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("memoized", [False, True])
+@pytest.mark.parametrize("where", [1, 50])
+def test_a_bit_flip_in_a_small_body_is_a_miss_and_is_removed(tmp_path: Path, memoized: bool, where: int) -> None:
+    store = store_at(tmp_path)
+    put(store, "k", b"v" * 100)
+    put(store, "other", b"o" * 100)
+    if memoized:
+        assert (get(store, "k"))[0] == b"v" * 100
+    else:
+        store = store_at(tmp_path)
+    path = record_path(tmp_path, "k")
+    flip_body_byte(path, where)
+    with pytest.raises(dj.NotFound):
+        store.get_stream("k")
+    assert not path.exists()
+    assert "k" not in store
+    assert store.used == files_size(tmp_path)
+    assert (get(store, "other"))[0] == b"o" * 100
+
+
+@pytest.mark.parametrize("read_size", [CHUNK, 1000, 3 * CHUNK, -1])
+@pytest.mark.parametrize("where", [1, 5 * CHUNK, 10 * CHUNK - 3])
+@pytest.mark.parametrize("memoized", [False, True])
+def test_a_bit_flip_in_a_streamed_body_fails_the_read_that_reaches_the_end(
+    tmp_path: Path, read_size: int, where: int, memoized: bool
+) -> None:
+    store = store_at(tmp_path)
+    value = os.urandom(10 * CHUNK)
+    put(store, "k", value)
+    if memoized:
+        assert (get(store, "k"))[0] == value
+    else:
+        store = store_at(tmp_path)
+    path = record_path(tmp_path, "k")
+    flip_body_byte(path, where)
+    reader, _ = store.get_stream("k")
+    served = 0
+    with pytest.raises(dj.CorruptEntry, match="checksum"):
+        while data := reader.read(read_size):
+            served += len(data)
+    assert served < len(value)  # the last chunk is never handed out
+    with pytest.raises(dj.CorruptEntry):
+        reader.read(read_size)  # and never a clean end either
+    reader.close()
+    assert not path.exists()
+    assert "k" not in store
+    assert store.used == files_size(tmp_path)
+
+
+def test_a_bit_flip_after_a_partial_read_then_the_rest_at_once(tmp_path: Path) -> None:
+    store = store_at(tmp_path)
+    value = os.urandom(10 * CHUNK)
+    put(store, "k", value)
+    flip_body_byte(record_path(tmp_path, "k"), 10 * CHUNK - 5)  # the 6th byte: inside the first read of the hit
+    reader, _ = store.get_stream("k")
+    assert bytes(reader.read(3)) == value[:3]
+    with pytest.raises(dj.CorruptEntry):
+        reader.read()
+    reader.close()
+
+
+def test_a_reader_of_a_replaced_entry_never_removes_the_new_one(tmp_path: Path) -> None:
+    store = store_at(tmp_path)
+    put(store, "k", os.urandom(10 * CHUNK))
+    path = record_path(tmp_path, "k")
+    flip_body_byte(path, 3)
+    reader, _ = store.get_stream("k")
+    put(store, "k", b"new value")
+    with pytest.raises(dj.CorruptEntry):
+        while reader.read(CHUNK):
+            pass
+    reader.close()
+    assert (get(store, "k"))[0] == b"new value"
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [lambda path: path.write_bytes(path.read_bytes() + b"!"), lambda path: os.truncate(path, path.stat().st_size - 1)],
+    ids=["trailing garbage", "truncated body"],
+)
+def test_a_large_record_seen_before_is_checked_for_its_size(tmp_path: Path, damage: Callable[[Path], None]) -> None:
+    store = store_at(tmp_path)
+    value = os.urandom(30 * CHUNK)  # longer than the first read of a hit: its size is not known from that read
+    put(store, "k", value)
+    assert (get(store, "k"))[0] == value  # its head is memoized
+    damage(record_path(tmp_path, "k"))
+    with pytest.raises(dj.NotFound):
+        store.get_stream("k")
+    assert not record_path(tmp_path, "k").exists()
+
+
+def test_clean_bodies_verify_at_every_read_size(tmp_path: Path) -> None:
+    store = store_at(tmp_path)
+    value = os.urandom(10 * CHUNK + 7)
+    put(store, "k", value)
+    for size in (1, 999, CHUNK, 10 * CHUNK + 7, 20 * CHUNK, -1):
+        assert (get(store, "k", size))[0] == value
+    reader, _ = store.get_stream("k")
+    assert bytes(reader.read(CHUNK - 100)) + bytes(reader.read()) == value
+    assert reader.read() == b""
+    reader.close()
+
+
+def test_a_bit_flip_is_never_served_through_the_cache(tmp_path: Path) -> None:
+    small, large = b"s" * 100, os.urandom(10 * CHUNK)
+    origin = Origin({"small": small, "large": large})
+    store = store_at(tmp_path)
+    put(store, "small", small)
+    put(store, "large", large)
+    flip_body_byte(record_path(tmp_path, "small"))
+    flip_body_byte(record_path(tmp_path, "large"))
+    with dj.Cache(stores=[store]) as cache:
+        with cache.get("small", origin.fetcher("small")) as response:
+            assert response.read() == small  # a miss: fetched again
+        with cache.get("large", origin.fetcher("large")) as response:
+            served = b""
+            with pytest.raises(dj.DaramjweeError):
+                while chunk := response.read(CHUNK):
+                    served += chunk
+            assert served != large
+    assert origin.calls == 1
+
+
+def test_a_record_truncated_under_an_open_reader_is_corrupt_and_removed(tmp_path: Path) -> None:
+    store = store_at(tmp_path)
+    put(store, "k", os.urandom(10 * CHUNK))
+    reader, _ = store.get_stream("k")
+    path = record_path(tmp_path, "k")
+    os.truncate(path, 5 * CHUNK)
+    with pytest.raises(dj.CorruptEntry, match="ended"):
+        while reader.read(CHUNK):
+            pass
+    with pytest.raises(dj.CorruptEntry):
+        reader.read(CHUNK)
+    reader.close()
+    assert not path.exists()
+    assert "k" not in store
+
+
+def test_a_bit_flip_found_in_a_read_only_directory_is_still_a_miss(mount_tmpfs: Callable[[str], Path]) -> None:
+    root = mount_tmpfs("1m")
+    store = store_at(root)
+    put(store, "small", b"s" * 100)
+    put(store, "large", b"l" * (3 * CHUNK))
+    flip_body_byte(record_path(root, "small"))
+    flip_body_byte(record_path(root, "large"))
+    remount_read_only(root)
+    reopened = store_at(root)
+    with pytest.raises(dj.NotFound):
+        reopened.get_stream("small")
+    reader, _ = reopened.get_stream("large")
+    with pytest.raises(dj.CorruptEntry):
+        while reader.read(CHUNK):
+            pass
+    reader.close()
+    assert len(reopened) == 0
+
+
+def _version_1_record(key: str, body: bytes) -> bytes:
+    """A record of format version 1 (no body checksum), as an older daramjwee wrote it."""
+    stored, metadata = encode_key(key), encode_metadata(dj.Metadata(etag="e"))
+    fields = struct.pack("<8sHHIIQ", MAGIC, 1, 0, len(stored), len(metadata), len(body))
+    crc = zlib.crc32(metadata, zlib.crc32(stored, zlib.crc32(fields)))
+    return fields + struct.pack("<I", crc) + stored + metadata + body
+
+
+@pytest.mark.parametrize("reopen", [False, True])
+def test_records_of_format_version_1_are_misses_and_are_removed(tmp_path: Path, reopen: bool) -> None:
+    store = store_at(tmp_path)
+    put(store, "k", b"placeholder")
+    path = record_path(tmp_path, "k")
+    path.write_bytes(_version_1_record("k", b"old format"))
+    if reopen:
+        store = store_at(tmp_path)
+        assert len(store) == 0
+    else:
+        with pytest.raises(dj.NotFound):
+            store.get_stream("k")
+    assert not path.exists()

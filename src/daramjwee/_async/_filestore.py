@@ -11,15 +11,10 @@ from __future__ import annotations
 import os
 import threading
 
-from .._errors import ConfigError, EntryTooLarge
-from .._filedir import FileDirectory, KnownHead, TempFile
+from .._errors import ConfigError, CorruptEntry, EntryTooLarge
+from .._filedir import FileDirectory, KnownHead, OpenRecord, TempFile, file_identity
 from .._metadata import Metadata
-from .._record import (
-    HEADER_SIZE,
-    CorruptRecord,
-    encode_header,
-    encode_metadata,
-)
+from .._record import HEADER_SIZE, BodyHasher, encode_header, encode_metadata
 from .._units import parse_capacity
 from ..policy import Policy, make_policy
 from ._primitives import run_blocking
@@ -85,7 +80,14 @@ class AsyncFileStore:
     is not its key's, is a miss (:class:`daramjwee.NotFound`) and is removed;
     so is a symlink, FIFO, socket, device or directory under an entry's name
     (never followed, never blocked on).  An entry whose file vanished is
-    forgotten when found missing.
+    forgotten when found missing.  Every body is verified against the
+    checksum in its record (XXH3-64; see :mod:`daramjwee._record`): a body
+    that fits in the first read is verified before ``get_stream`` returns it
+    (a mismatch is a miss); a longer one is hashed as it is read, and the
+    read that reaches its end raises :class:`daramjwee.CorruptEntry` on a
+    mismatch instead of returning the last chunk, so a damaged value is
+    never served whole.  Either way the entry is removed.  Records of
+    format version 1 (before the body checksum) are misses, removed.
 
     **Sharing**: several stores, in this or other processes, may use one
     directory.  Each keeps its own index of the entries it knows (found when
@@ -130,7 +132,7 @@ class AsyncFileStore:
             body, metadata = await run_blocking(self._directory.open, key, self._first_read)
         if isinstance(body, bytes):
             return AsyncBytesReader(body), metadata
-        return _AsyncFileReader(*body), metadata
+        return _AsyncFileReader(self._directory, key, body), metadata
 
     async def begin_set(self, key: str, metadata: Metadata, /) -> _AsyncFileSink:
         """Start writing ``key`` (no I/O yet); the old value stays readable until the sink commits."""
@@ -185,42 +187,68 @@ class _AsyncFileReader:
     read still running on a worker thread after its task was cancelled can
     never disturb another file, even if :meth:`aclose` has closed this one.
     The file is closed by :meth:`aclose` or when the reader is garbage-collected.
+
+    Every byte handed out is hashed, in order; the read that reaches the end
+    of the body checks the digest against the record's body checksum before
+    it returns.  A mismatch, or a file that ends before the body does, raises
+    :class:`daramjwee.CorruptEntry` instead of handing out that last chunk,
+    removes the entry (if its name still leads to this file), and every later
+    read raises it again: a damaged body never ends cleanly.
     """
 
-    __slots__ = ("_end", "_fd", "_offset", "_pending", "_position")
+    __slots__ = (
+        "_directory",
+        "_end",
+        "_expected",
+        "_failure",
+        "_fd",
+        "_hasher",
+        "_key",
+        "_offset",
+        "_path",
+        "_pending",
+        "_position",
+    )
 
-    def __init__(self, fd: int, pending: bytes, position: int, end: int) -> None:
-        self._fd = fd
-        self._pending = pending
+    def __init__(self, directory: FileDirectory, key: str, record: OpenRecord) -> None:
+        self._fd = record.fd
+        self._pending = record.pending
         self._offset = 0
-        self._position = position
-        self._end = end
+        self._position = record.position
+        self._end = record.end
+        self._expected = record.body_checksum
+        self._path = record.path
+        self._directory = directory
+        self._key = key
+        self._hasher = BodyHasher()
+        self._failure = ""
 
     async def read(self, size: int = -1, /) -> Buffer:
         """Up to ``size`` bytes of the body (all the rest when negative); ``b""`` at the end.
 
-        Raises :class:`daramjwee._record.CorruptRecord` if the file ends
-        before the body does (it was truncated in place under the store).
+        Raises :class:`daramjwee.CorruptEntry` if the body fails its checksum
+        (from the read that reaches its end) or the file ends before the body
+        does (it was truncated in place under the store), and from every read
+        after that.  Other ``OSError`` from the disk propagates.
         """
         if self._pending:
             return await self._read_pending(size)
+        if size > 0 and self._position < self._end:
+            return await run_blocking(self._read_chunk, size)
+        if self._failure:
+            raise CorruptEntry(self._failure)
         if size < 0:
             return await run_blocking(self._read_rest)
-        size = min(size, self._end - self._position)
-        if size <= 0 or self._fd < 0:
-            return b""
-        data = await run_blocking(os.pread, self._fd, size, self._position)
-        if not data:
-            raise CorruptRecord(f"record file ended {self._end - self._position} bytes before its body")
-        self._position += len(data)
-        return data
+        return b""
 
     async def _read_pending(self, size: int) -> Buffer:
         pending = self._pending
         start = self._offset
         if 0 <= size < len(pending) - start:
             self._offset = start + size
-            return pending[start : start + size]
+            data = pending[start : start + size]
+            self._hasher.update(data)
+            return data
         self._pending = b""
         rest = pending[start:] if start else pending
         if size < 0:
@@ -228,17 +256,57 @@ class _AsyncFileReader:
             # to them cost a second allocation and copy of the whole value (10x a plain read at 1 MiB).
             self._position -= len(rest)
             return await run_blocking(self._read_rest)
+        self._hasher.update(rest)
         return rest
 
+    def _read_chunk(self, size: int) -> bytes:
+        """Up to ``size`` (> 0) bytes from the file, hashed; the body checked if they end it."""
+        fd = self._fd
+        if fd < 0:  # closed, or failed
+            if self._failure:
+                raise CorruptEntry(self._failure)
+            return b""
+        position = self._position
+        end = self._end
+        data = os.pread(fd, size if size < end - position else end - position, position)
+        if not data:
+            raise self._fail(fd, f"record file ended {end - position} bytes before its body")
+        position += len(data)
+        self._position = position
+        self._hasher.update(data)
+        if position == end and self._hasher.intdigest() != self._expected:
+            raise self._fail(fd, "body checksum mismatch")
+        return data
+
     def _read_rest(self) -> bytes:
+        """All the rest of the body from the file, hashed and checked."""
+        fd = self._fd
+        position, end = self._position, self._end
+        if fd < 0 or position >= end:
+            return b""
         parts = []
-        while self._position < self._end and self._fd >= 0:
-            data = os.pread(self._fd, self._end - self._position, self._position)
+        while position < end:
+            data = os.pread(fd, end - position, position)
             if not data:
-                raise CorruptRecord(f"record file ended {self._end - self._position} bytes before its body")
-            self._position += len(data)
+                raise self._fail(fd, f"record file ended {end - position} bytes before its body")
+            position += len(data)
             parts.append(data)
-        return b"".join(parts)
+        self._position = position
+        rest = b"".join(parts)
+        self._hasher.update(rest)
+        if self._hasher.intdigest() != self._expected:
+            raise self._fail(fd, "body checksum mismatch")
+        return rest
+
+    def _fail(self, fd: int, reason: str) -> CorruptEntry:
+        """Remove the entry (if its name still leads to the file open as ``fd``), close the file; the error."""
+        self._failure = reason
+        if fd == self._fd:  # not closed (and its number perhaps reused) by aclose meanwhile
+            try:
+                self._directory.discard_invalid(self._key, self._path, file_identity(fd), reason)
+            finally:
+                self._close()
+        return CorruptEntry(reason)
 
     async def aclose(self) -> None:
         """Close the file (a plain ``close`` of a read-only file: it does not block); idempotent."""
@@ -258,8 +326,10 @@ class _AsyncFileSink:
     """A pending write of one entry: buffered up to ``chunk_size`` bytes, then a locked temp file.
 
     The temp file is created on the first spill (so small values cost one
-    write at commit).  ``commit`` writes the header, syncs if the store says
-    so, and renames the file onto the entry's name; ``abort`` removes it.
+    write at commit).  The body is hashed as it is written (on the thread
+    that writes it).  ``commit`` writes the header, with the body checksum,
+    syncs if the store says so, and renames the file onto the entry's name;
+    ``abort`` removes it.
     Both are terminal and idempotent; a failed commit removes the temp file,
     leaves the sink aborted and re-raises.  Blocking steps hold the sink's
     lock, so an abort never races a write still running on a worker thread.
@@ -270,6 +340,7 @@ class _AsyncFileSink:
         "_chunk_size",
         "_directory",
         "_encoded_metadata",
+        "_hasher",
         "_key",
         "_length",
         "_lock",
@@ -289,6 +360,7 @@ class _AsyncFileSink:
         self._encoded_metadata = encode_metadata(metadata)
         self._chunk_size = chunk_size
         self._buffer = bytearray()
+        self._hasher = BodyHasher()
         self._length = 0
         self._state = "open"
         self._lock = threading.Lock()
@@ -298,7 +370,11 @@ class _AsyncFileSink:
         return HEADER_SIZE + len(self._stored_key) + len(self._encoded_metadata) + self._length
 
     async def write(self, data: Buffer, /) -> None:
-        """Append ``data``.  Raises ``EntryTooLarge`` (and aborts) once the record outgrows the capacity."""
+        """Append ``data``.  Raises ``EntryTooLarge`` (and aborts) once the record outgrows the capacity.
+
+        A write that fails (a full disk that eviction could not relieve, an
+        I/O error) aborts the sink and raises: nothing of it is ever published.
+        """
         if self._state != "open":
             raise ValueError(f"write to a {self._state} file-store sink")
         self._length += len(data)
@@ -310,7 +386,11 @@ class _AsyncFileSink:
         if len(self._buffer) + len(data) < self._chunk_size:
             self._buffer += data
         else:
-            await run_blocking(self._spill, data)
+            try:
+                await run_blocking(self._spill, data)
+            except Exception:
+                await self.abort()
+                raise
 
     def _spill(self, data: Buffer) -> None:
         """Write the buffer and ``data`` to the temp file (created, with a placeholder header, on first use)."""
@@ -320,8 +400,10 @@ class _AsyncFileSink:
                 temp = self._temp = self._directory.create_temp()
                 temp.write(bytes(HEADER_SIZE) + self._stored_key + self._encoded_metadata)
             if self._buffer:
+                self._hasher.update(self._buffer)
                 temp.write(self._buffer)
                 self._buffer = bytearray()
+            self._hasher.update(data)
             temp.write(data)
 
     async def commit(self) -> None:
@@ -342,7 +424,9 @@ class _AsyncFileSink:
         with self._lock:
             temp, self._temp = self._temp, None
             buffer, self._buffer = self._buffer, bytearray()
-            head = encode_header(self._stored_key, self._encoded_metadata, self._length)
+            self._hasher.update(buffer)
+            body_checksum = self._hasher.intdigest()
+            head = encode_header(self._stored_key, self._encoded_metadata, self._length, body_checksum)
             head += self._stored_key + self._encoded_metadata
             spilled = temp is not None
             if temp is None:
@@ -355,7 +439,8 @@ class _AsyncFileSink:
             except BaseException:
                 temp.discard()
                 raise
-            self._directory.publish(temp, self._key, KnownHead(self._path, head, self._metadata, self._length))
+            known = KnownHead(self._path, head, self._metadata, self._length, body_checksum)
+            self._directory.publish(temp, self._key, known)
 
     async def abort(self) -> None:
         """Discard the pending entry; the previous value stays.  Terminal, idempotent."""
