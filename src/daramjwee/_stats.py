@@ -37,7 +37,13 @@ class CacheStats:
     fills_aborted: int = 0
     """Fills that ended unpublished: closed early, failed, or superseded by a newer write."""
     fanouts: int = 0
+    """Fan-outs that copied an entry to every lower tier able to hold it."""
     fanouts_failed: int = 0
+    """Fan-outs that failed (a store error, the source lost the entry, a timeout)."""
+    fanouts_rejected: int = 0
+    """Fan-outs never attempted: too many pending without a snapshot, or still pending at close."""
+    fanouts_superseded: int = 0
+    """Fan-outs made pointless by a newer write of the key (a newer fan-out, a set, a delete)."""
     transit_hits: int = 0
     """Misses in every tier served from a value a fan-out was still copying to the lower tiers."""
 

@@ -92,7 +92,7 @@ async def test_pitfall_fill_finishing_after_close_does_not_crash() -> None:
     await cache.close()
     assert await response.read() == b"value"
     await response.aclose()
-    assert cache.stats().fanouts_failed == 1, "the fan-out after close is rejected and counted"
+    assert cache.stats().fanouts_rejected == 1, "the fan-out after close is rejected and counted"
 
 
 async def test_pitfall_stream_outlives_the_operation_timeout_of_get() -> None:

@@ -93,7 +93,7 @@ def test_pitfall_fill_finishing_after_close_does_not_crash() -> None:
     cache.close()
     assert response.read() == b"value"
     response.close()
-    assert cache.stats().fanouts_failed == 1, "the fan-out after close is rejected and counted"
+    assert cache.stats().fanouts_rejected == 1, "the fan-out after close is rejected and counted"
 
 
 def test_pitfall_stream_outlives_the_operation_timeout_of_get() -> None:

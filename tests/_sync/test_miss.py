@@ -217,17 +217,36 @@ def test_values_in_transit_hold_at_most_the_larger_of_tier0_capacity_and_64_mib(
         assert origin.calls == 4, "b was evicted from tier 0 and not held in transit: fetched again"
 
 
-def test_fan_out_of_an_entry_evicted_from_a_tier0_without_peek_is_counted_as_failed() -> None:
-    tier0 = FaultyStore(dj.MemStore(capacity=1000))  # no peek: the job reads tier 0 when it runs
+def test_a_fan_out_reaches_the_lower_tier_though_tier0_evicted_the_entry_before_it_ran() -> None:
+    """Issue 11, item 13: the fan-out carries the value tier 0 committed, not a later read of tier 0."""
+    tier0 = FaultyStore(dj.MemStore(capacity=1000))  # no peek through the wrapper
     lower = mem_tiers(1)[0]
     lower.latency = 0.05
     with dj.Cache(stores=[tier0, lower], workers=1) as cache:
         cache.get_bytes("z", Origin({"z": b"z" * 100}).fetcher("z"))
         cache.get_bytes("a", Origin({"a": b"a" * 800}).fetcher("a"))
-        cache.get_bytes("b", Origin({"b": b"b" * 800}).fetcher("b"))
+        cache.get_bytes("b", Origin({"b": b"b" * 800}).fetcher("b"))  # evicts "a" from tier 0
         eventually(lambda: cache.stats().fanouts + cache.stats().fanouts_failed == 3)
-        assert cache.stats().fanouts_failed == 1
-        assert not holds(lower, "a")
+        assert cache.stats().fanouts == 3
+        assert holds(lower, "a")
+        assert not holds(tier0, "a")
+
+
+def test_an_admission_policy_that_refuses_a_value_does_not_keep_it_from_the_lower_tiers() -> None:
+    """W-TinyLFU may refuse a newcomer at once; the lower tiers still get every value."""
+    tier0 = dj.MemStore(capacity=2000, policy="tinylfu")
+    lower = dj.MemStore()
+    origin = Origin({f"k{i}": bytes([i]) * 500 for i in range(10)})
+    with dj.Cache(stores=[tier0, lower]) as cache:
+        for _ in range(3):
+            cache.get_bytes("k0", origin.fetcher("k0"))  # a frequent key tinylfu wants to keep
+        for i in range(10):
+            cache.get_bytes(f"k{i}", origin.fetcher(f"k{i}"))
+        eventually(lambda: all(f"k{i}" in lower for i in range(10)))
+        calls = origin.calls
+        for i in range(10):
+            assert cache.get_bytes(f"k{i}", origin.fetcher(f"k{i}")) == bytes([i]) * 500
+        assert origin.calls == calls, "every value is served from a tier now"
 
 
 def test_a_value_declared_larger_than_tier0_fills_the_first_tier_that_can_hold_it() -> None:
@@ -253,9 +272,26 @@ def test_a_value_declared_larger_than_tier0_fills_the_first_tier_that_can_hold_i
         assert calls == 1
 
 
-def test_a_value_of_unknown_length_fills_tier0_as_before() -> None:
-    tiers = [dj.MemStore(capacity=1000), dj.MemStore()]
+def test_a_value_of_unknown_length_too_large_for_tier0_spills_into_the_next_tier() -> None:
+    """Issue 11, item 13: tier 0 refuses it mid-stream; the fill goes on in the first tier able to hold it."""
+    tiers = [dj.MemStore(capacity=1000), dj.MemStore(capacity=3000), dj.MemStore()]
+    origin = Origin({"big": b"x" * 5000})
+    origin.chunk = 700
     with dj.Cache(stores=tiers) as cache:
-        assert cache.get_bytes("big", Origin({"big": b"x" * 5000}).fetcher("big")) == b"x" * 5000
-        assert cache.stats().fills_aborted == 1
-        assert "big" not in tiers[1], "nothing declared the length, so nothing could be filled"
+        assert cache.get_bytes("big", origin.fetcher("big")) == b"x" * 5000
+        assert (cache.stats().fills_published, cache.stats().fills_aborted) == (1, 0)
+        assert ["big" in tier for tier in tiers] == [False, False, True], "tier 1 refused too: tier 2 holds it"
+        with cache.get("big", origin.fetcher("big")) as response:
+            assert response.source == 2
+            assert response.read() == b"x" * 5000
+        assert origin.calls == 1
+
+
+def test_a_spilled_fill_is_fanned_out_below_the_tier_it_spilled_into() -> None:
+    tiers = [dj.MemStore(capacity=1000), dj.MemStore(), dj.MemStore()]
+    origin = Origin({"big": b"y" * 4000})
+    origin.chunk = 600
+    with dj.Cache(stores=tiers) as cache:
+        assert cache.get_bytes("big", origin.fetcher("big")) == b"y" * 4000
+        eventually(lambda: "big" in tiers[2])
+        assert ["big" in tier for tier in tiers] == [False, True, True]

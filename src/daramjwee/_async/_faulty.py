@@ -122,6 +122,12 @@ class _AsyncFaultySink:
         await self._store._enter("write", self._writes)
         await self._inner.write(data)
 
+    @property
+    def value(self) -> bytes | None:
+        """The inner sink's committed bytes, if it offers them (a memory sink does)."""
+        value = getattr(self._inner, "value", None)
+        return value if type(value) is bytes else None
+
     async def commit(self) -> None:
         await self._store._enter("commit")
         await self._inner.commit()

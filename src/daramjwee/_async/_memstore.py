@@ -75,7 +75,7 @@ class AsyncMemStore:
 
 
 class _AsyncMemSink:
-    __slots__ = ("_chunks", "_key", "_metadata", "_size", "_state", "_table")
+    __slots__ = ("_chunks", "_key", "_metadata", "_size", "_state", "_table", "value")
 
     def __init__(self, table: MemoryTable, key: str, metadata: Metadata) -> None:
         self._table = table
@@ -84,6 +84,8 @@ class _AsyncMemSink:
         self._chunks: list[bytes] = []
         self._size = 0
         self._state = "open"
+        self.value: bytes | None = None
+        """The bytes committed, once :meth:`commit` ran (whether or not the table kept them)."""
 
     async def write(self, data: Buffer, /) -> None:
         if self._state != "open":
@@ -104,6 +106,7 @@ class _AsyncMemSink:
         self._state = "committed"
         value = b"".join(self._chunks)
         self._chunks = []
+        self.value = value
         self._table.put(self._key, value, self._metadata)
 
     async def abort(self) -> None:

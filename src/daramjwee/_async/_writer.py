@@ -35,7 +35,7 @@ class AsyncWriter:
     changed nothing and fences no other write.
     """
 
-    __slots__ = ("_cache", "_key", "_metadata", "_sink", "_state", "_ticket", "published")
+    __slots__ = ("_cache", "_key", "_metadata", "_sink", "_state", "_stored", "_ticket", "published")
 
     def __init__(self, cache: AsyncCache, key: str, metadata: Metadata) -> None:
         self._cache = cache
@@ -43,12 +43,13 @@ class AsyncWriter:
         self._metadata = metadata
         self._sink: AsyncSink | None = None
         self._ticket: Ticket | None = None
+        self._stored = metadata
         self._state = _OPEN
         self.published = False
 
     async def _open(self) -> AsyncSink:
         if self._sink is None:
-            self._sink, self._ticket = await self._cache._begin_set(self._key, self._metadata)
+            self._sink, self._ticket, self._stored = await self._cache._begin_set(self._key, self._metadata)
         return self._sink
 
     async def write(self, data: bytes | bytearray | memoryview) -> None:
@@ -73,7 +74,7 @@ class AsyncWriter:
         sink = await self._open()
         self._state = _COMMITTED
         assert self._ticket is not None
-        self.published = await shielded(self._cache._finish_set(self._key, sink, self._ticket))
+        self.published = await shielded(self._cache._finish_set(self._key, sink, self._ticket, self._stored))
 
     async def abort(self) -> None:
         """Discard the value; the previous one stays."""

@@ -23,18 +23,32 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import NamedTuple
 
-from .._errors import CacheClosed, TierError
+from .._errors import CacheClosed, EntryTooLarge, TierError
 from .._generations import Generations, Ticket
 from .._metadata import Metadata
 from ._primitives import KeyLocks, shielded
 from ._store import AsyncReader, AsyncSink, AsyncStore, Buffer
 
-__all__ = ["AsyncTee", "AsyncWrites", "OnDone", "Target"]
+__all__ = ["AsyncTee", "AsyncWrites", "OnDone", "Published", "Target"]
 
 Target = tuple[int, AsyncSink]
-OnDone = Callable[[tuple[int, ...], Ticket], Awaitable[None]]
-"""Called once when a tee ends, with the tiers that published and the tee's ticket.
+
+
+class Published(NamedTuple):
+    """How a write ended: the tiers that published it, and the bytes a memory tier committed (if one did).
+
+    ``value`` lets the fan-out copy the entry to the lower tiers without
+    reading it back from a tier that may already have dropped it.
+    """
+
+    tiers: tuple[int, ...]
+    value: bytes | None
+
+
+OnDone = Callable[[Published, Ticket], Awaitable[None]]
+"""Called once when a tee ends, with how it ended and the tee's ticket.
 
 It may keep the write's place for a follow-up (``ticket.hand_off()``); the tee
 ends the ticket right after it returns otherwise.
@@ -85,6 +99,14 @@ class AsyncWrites:
 
     def may_publish(self, ticket: Ticket) -> bool:
         return self._generations.may_publish(ticket)
+
+    def first_able(self, tiers: Iterable[int], size: int) -> int | None:
+        """The first of ``tiers`` whose capacity (if it declares one) can hold ``size`` bytes."""
+        for tier in tiers:
+            capacity = self._capacities[tier]
+            if capacity is None or size <= capacity:
+                return tier
+        return None
 
     # -- sinks ---------------------------------------------------------------------
 
@@ -145,12 +167,16 @@ class AsyncWrites:
         reader: AsyncReader,
         ticket: Ticket,
         deadline: float | None = None,
-    ) -> tuple[int, ...]:
-        """Copy ``reader`` into ``tiers`` as one entry under ``ticket``; return the tiers that published.
+        *,
+        on_done: OnDone | None = None,
+    ) -> Published:
+        """Copy ``reader`` into ``tiers`` as one entry under ``ticket``; return how it ended.
 
         The caller keeps ``ticket`` (it is not ended here).  ``reader`` is
         closed.  ``deadline`` is a ``time.monotonic()`` value after which the
-        copy is aborted with ``TimeoutError``.
+        copy is aborted with ``TimeoutError``.  ``on_done`` is called as the
+        copy ends, before this returns (see :class:`AsyncTee`); not when no
+        sink could be opened.
         """
         try:
             targets = await self.open_sinks(key, tiers, metadata)
@@ -159,8 +185,8 @@ class AsyncWrites:
             raise
         if not targets:
             await reader.aclose()
-            return ()
-        tee = AsyncTee(self, key, targets, ticket, owns_ticket=False)
+            return _NOTHING
+        tee = AsyncTee(self, key, targets, ticket, on_done, owns_ticket=False)
         return await tee.drain(reader, self._chunk_size, deadline)
 
     # -- set -------------------------------------------------------------------------
@@ -183,6 +209,8 @@ class AsyncWrites:
 
     async def finish_set(self, key: str, sink: AsyncSink, ticket: Ticket) -> Ticket | None:
         """Publish a ``set``; return the ticket of its fan-out, or ``None`` when a newer write superseded it.
+
+        After a publish, the bytes a memory sink committed are its ``value`` (see :func:`committed_value`).
 
         Owns ``ticket`` (ends or hands it on).  Raises :class:`TierError` if the commit fails.
         """
@@ -238,9 +266,30 @@ class AsyncTee:
     made with ``owns_ticket=False``: its creator then keeps and ends it).
 
     :attr:`written` counts the bytes passed to :meth:`write`.
+
+    A fill may *spill*: when its only sink refuses the value as too large
+    (:class:`EntryTooLarge`, a body of unknown length outgrowing a bounded
+    memory tier 0), the tee opens a sink on the first tier of ``spill`` able
+    to hold what was written so far, replays the chunks it kept, and goes
+    on there.  It keeps chunks only while ``written <= keep``, and only
+    references to them: the caller passes immutable ``bytes``, which the
+    refusing sink was holding anyway.
     """
 
-    __slots__ = ("_done", "_key", "_on_done", "_owns_ticket", "_targets", "_ticket", "_writes", "written")
+    __slots__ = (
+        "_done",
+        "_keep",
+        "_kept",
+        "_key",
+        "_metadata",
+        "_on_done",
+        "_owns_ticket",
+        "_spill",
+        "_targets",
+        "_ticket",
+        "_writes",
+        "written",
+    )
 
     def __init__(
         self,
@@ -251,9 +300,16 @@ class AsyncTee:
         on_done: OnDone | None = None,
         *,
         owns_ticket: bool = True,
+        metadata: Metadata | None = None,
+        spill: Sequence[int] = (),
+        keep: int = 0,
     ) -> None:
         self._writes = writes
         self._owns_ticket = owns_ticket
+        self._metadata = metadata
+        self._spill = tuple(spill) if metadata is not None and keep > 0 else ()
+        self._keep = keep
+        self._kept: list[bytes] | None = [] if self._spill else None
         self._key = key
         self._targets = list(targets)
         self._ticket = ticket
@@ -267,6 +323,13 @@ class AsyncTee:
 
     async def write(self, data: Buffer) -> None:
         self.written += len(data)
+        kept = self._kept
+        if kept is not None:
+            if self.written <= self._keep + len(data) and type(data) is bytes:
+                kept.append(data)
+            else:
+                self._kept = kept = None
+        refused = False
         for target in tuple(self._targets):
             tier, sink = target
             try:
@@ -275,11 +338,33 @@ class AsyncTee:
                 self._targets.remove(target)
                 self._writes._store_failed(tier, "write", self._key, error)
                 await self._writes.abort_sink(tier, self._key, sink)
+                refused = refused or isinstance(error, EntryTooLarge)
+        if kept is not None and (refused or self.written > self._keep):
+            self._kept = None
+            if refused and not self._targets:
+                await self._spill_over(kept)
 
-    async def finish(self) -> tuple[int, ...]:
-        """The source ended cleanly: publish every surviving sink; return the tiers that published."""
+    async def _spill_over(self, kept: list[bytes]) -> None:
+        """The fill's tier refused the value as too large: go on in the first lower tier able to hold it."""
+        assert self._metadata is not None
+        able = self._writes.first_able(self._spill, self.written)
+        self._spill = ()
+        if able is None:
+            return
+        for tier, sink in await self._writes.open_sinks(self._key, (able,), self._metadata):
+            try:
+                for chunk in kept:
+                    await sink.write(chunk)
+            except Exception as error:
+                self._writes._store_failed(tier, "write", self._key, error)
+                await self._writes.abort_sink(tier, self._key, sink)
+                continue
+            self._targets.append((tier, sink))
+
+    async def finish(self) -> Published:
+        """The source ended cleanly: publish every surviving sink; return how it ended."""
         if self._done:
-            return ()
+            return _NOTHING
         self._done = True
         return await shielded(self._end(publish=True))
 
@@ -290,9 +375,11 @@ class AsyncTee:
         self._done = True
         await shielded(self._end(publish=False))
 
-    async def _end(self, *, publish: bool) -> tuple[int, ...]:
+    async def _end(self, *, publish: bool) -> Published:
         published: list[int] = []
+        value = None
         targets, self._targets = self._targets, []
+        self._kept = None
         try:
             for tier, sink in targets:
                 if not publish:
@@ -301,10 +388,12 @@ class AsyncTee:
                 try:
                     if await self._writes.publish(tier, self._key, sink, self._ticket):
                         published.append(tier)
+                        if value is None:
+                            value = committed_value(sink)
                 except Exception as error:
                     self._writes._store_failed(tier, "commit", self._key, error)
                     await self._writes.abort_sink(tier, self._key, sink)
-            result = tuple(published)
+            result = Published(tuple(published), value)
             if self._on_done is not None:
                 await self._on_done(result, self._ticket)
             return result
@@ -312,7 +401,7 @@ class AsyncTee:
             if self._owns_ticket:
                 self._ticket.end()
 
-    async def drain(self, reader: AsyncReader, chunk_size: int, deadline: float | None = None) -> tuple[int, ...]:
+    async def drain(self, reader: AsyncReader, chunk_size: int, deadline: float | None = None) -> Published:
         """Copy all of ``reader`` into the sinks and :meth:`finish`; abort on any error.
 
         Closes ``reader``.  Stops reading early (and publishes nothing) once every
@@ -328,9 +417,18 @@ class AsyncTee:
                     raise TimeoutError(f"copy of {self._key!r} ran past its deadline")
                 await self.write(chunk)
             await self.abort()
-            return ()
+            return _NOTHING
         except BaseException:
             await self.abort()
             raise
         finally:
             await shielded(reader.aclose())
+
+
+_NOTHING = Published((), None)
+
+
+def committed_value(sink: object) -> bytes | None:
+    """The bytes a memory sink committed (its optional ``value`` after ``commit``), else ``None``."""
+    value = getattr(sink, "value", None)
+    return value if type(value) is bytes else None

@@ -30,13 +30,14 @@ from .._metadata import NEGATIVE, FetchResult, Metadata, Status, with_cached_at
 from .._probation import Probation
 from .._stats import CacheStats, StatsRecorder
 from ._body import open_body
+from ._fanouts import FanOuts
 from ._primitives import Event, bound_store_calls, call_fetcher, cancel_after, check_flavour, shielded
 from ._readers import EMPTY_READER, BytesReader
 from ._response import BytesResponse, Response
 from ._runtime import BackgroundRunner
 from ._store import Reader, Sink, Store, memory_lookup, memory_peek
 from ._writer import Writer
-from ._writes import OnDone, Tee, Writes
+from ._writes import OnDone, Published, Tee, Writes, committed_value
 
 __all__ = ["Cache", "Fetcher"]
 
@@ -66,18 +67,7 @@ class _Flight:
 
 
 _TRANSIT_FLOOR = 64 << 20
-"""Snapshots in transit may always hold this many bytes, however small tier 0 is."""
-
-
-class _Transit:
-    """A tier-0 value a fan-out is copying to the lower tiers, with the fan-out's write ticket."""
-
-    __slots__ = ("metadata", "ticket", "value")
-
-    def __init__(self, value: bytes, metadata: Metadata, ticket: Ticket) -> None:
-        self.value = value
-        self.metadata = metadata
-        self.ticket = ticket
+"""Snapshots waiting for their fan-out may always hold this many bytes, however small tier 0 is."""
 
 
 class Cache:
@@ -141,9 +131,17 @@ class Cache:
         )
         self._state_lock = threading.Lock()
         self._flights: dict[str, _Flight] = {}
-        self._in_transit: dict[str, _Transit] = {}
-        self._transit_bytes = 0
-        self._transit_budget = None if self._capacities[0] is None else max(self._capacities[0], _TRANSIT_FLOOR)
+        self._fan_outs = FanOuts(
+            tiers=self._tiers,
+            writes=self._writes,
+            runtime=self._runtime,
+            stats=self._stats,
+            logger=config.logger,
+            workers=config.workers,
+            budget=None if self._capacities[0] is None else max(self._capacities[0], _TRANSIT_FLOOR),
+            max_pending=config.worker_queue,
+            job_timeout=config.worker_timeout,
+        )
         self._refreshing: set[str] = set()
         self._closed = False
         self._close_done = Event()
@@ -243,7 +241,7 @@ class Cache:
             except NotFound:
                 self._stats.tier(tier, "misses")
                 missed.append(tier)
-                if not tier and self._in_transit:  # before the lower tiers: a fan-out landing there leaves transit
+                if not tier:  # before the lower tiers: a fan-out landing there leaves transit
                     response = self._transit_hit(key, fetch, if_none_match, ticket)
                     if response is not None:
                         return response
@@ -322,7 +320,8 @@ class Cache:
         return Tee(self._writes, key, targets, ticket.hand_off(), self._promoted(tier, key))
 
     def _promoted(self, tier: int, key: str) -> OnDone:
-        def promoted(tiers: tuple[int, ...], ticket: Ticket) -> None:
+        def promoted(published: Published, ticket: Ticket) -> None:
+            tiers = published.tiers
             for upper in tiers:
                 self._stats.tier(upper, "promotions")
             if tiers and self._logger.isEnabledFor(_DEBUG):
@@ -450,7 +449,16 @@ class Cache:
                 raise
             if not targets:
                 return self._origin_response(metadata, body, if_none_match)
-            tee = Tee(self._writes, key, targets, ticket.hand_off(), self._filled(key, flight, fill))
+            tee = Tee(
+                self._writes,
+                key,
+                targets,
+                ticket.hand_off(),
+                self._filled(key, flight, metadata),
+                metadata=metadata,
+                spill=range(fill + 1, len(self._stores)),
+                keep=self._capacities[fill] or 0,
+            )
             flight = None  # the fill lands it
             self._stats.add("fills_started")
             if if_none_match is not None and if_none_match_matches(if_none_match, metadata):
@@ -460,12 +468,15 @@ class Cache:
         finally:
             self._land(key, flight, published)
 
-    def _filled(self, key: str, flight: _Flight | None, fill: int) -> OnDone:
-        def filled(tiers: tuple[int, ...], ticket: Ticket) -> None:
-            if tiers:
+    def _filled(self, key: str, flight: _Flight | None, metadata: Metadata) -> OnDone:
+        def filled(published: Published, ticket: Ticket) -> None:
+            if published.tiers:
                 self._stats.add("fills_published")
+                source = published.tiers[0]  # the fill tier, or the one it spilled into
+                if flight is not None:
+                    flight.tier = source
                 self._land(key, flight, True)
-                self._schedule_fan_out(key, ticket.hand_off(), fill)
+                self._schedule_fan_out(key, ticket.hand_off(), source, published.value, metadata)
             else:
                 self._stats.add("fills_aborted")
                 self._land(key, flight, False)
@@ -515,15 +526,18 @@ class Cache:
         with self.set(key, metadata) as writer:
             writer.write(data)
 
-    def _begin_set(self, key: str, metadata: Metadata) -> tuple[Sink, Ticket]:
-        return self._writes.begin_set(key, with_cached_at(metadata, time.time()))
+    def _begin_set(self, key: str, metadata: Metadata) -> tuple[Sink, Ticket, Metadata]:
+        """Open a ``set``: its tier-0 sink, its ticket, and the metadata stored (stamped now)."""
+        stored = with_cached_at(metadata, time.time())
+        sink, ticket = self._writes.begin_set(key, stored)
+        return sink, ticket, stored
 
-    def _finish_set(self, key: str, sink: Sink, ticket: Ticket) -> bool:
+    def _finish_set(self, key: str, sink: Sink, ticket: Ticket, stored: Metadata) -> bool:
         """Publish a ``set`` and schedule its fan-out; owns ``ticket``."""
         follow_up = self._writes.finish_set(key, sink, ticket)
         if follow_up is None:
             return False
-        self._schedule_fan_out(key, follow_up)
+        self._schedule_fan_out(key, follow_up, 0, committed_value(sink), stored)
         return True
 
     def _abort_set(self, key: str, sink: Sink, ticket: Ticket) -> None:
@@ -548,18 +562,18 @@ class Cache:
     def _store_negative(self, key: str, ticket: Ticket) -> bool:
         """Write a negative entry to tier 0 under ``ticket`` and fan it out; True if tier 0 published it."""
         metadata = with_cached_at(NEGATIVE, time.time())
-        if self._writes.write_entry(key, (0,), metadata, EMPTY_READER, ticket):
-            self._schedule_fan_out(key, ticket.hand_off())
+        if (self._writes.write_entry(key, (0,), metadata, EMPTY_READER, ticket)).tiers:
+            self._schedule_fan_out(key, ticket.hand_off(), 0, b"", metadata)
             return True
         return False
 
-    def _touch(self, key: str, validated: Metadata, ticket: Ticket, deadline: float) -> bool:
+    def _touch(self, key: str, validated: Metadata, ticket: Ticket, deadline: float) -> Published:
         """Re-stamp the entry the origin just validated (a 304): copy it into tier 0 with ``cached_at=now``.
 
         Only that exact entry: if the fastest copy is no longer the one whose
         metadata was ``validated`` (it changed, or became negative or
-        positive meanwhile), nothing is written.  Returns whether tier 0
-        published the re-stamped copy.
+        positive meanwhile), nothing is written.  Returns how the re-stamped
+        copy was published (no tiers when it was not).
         """
         for tier, store in self._tier_chain:
             try:
@@ -571,114 +585,49 @@ class Cache:
                 continue
             if metadata != validated:
                 self._discard_reader(tier, key, reader)
-                return False
+                return _NOTHING
             fresh = with_cached_at(metadata, time.time())
-            return bool(self._writes.write_entry(key, (0,), fresh, reader, ticket, deadline))
-        return False
+            return self._writes.write_entry(key, (0,), fresh, reader, ticket, deadline)
+        return _NOTHING
 
     # -- background work -----------------------------------------------------------
 
-    def _schedule_fan_out(self, key: str, ticket: Ticket, source: int = 0) -> None:
-        """Copy tier ``source``'s entry of ``key`` to every lower tier in the background; owns ``ticket``.
-
-        A memory tier 0 that can ``peek`` is read now, just after the publish:
-        a busy small tier 0 may evict the entry before the job runs, and the
-        lower tiers would then never get it.  Until the job ends, that snapshot
-        is *in transit*: a miss in every tier serves it (see ``_transit_hit``)
-        instead of fetching the value again.  Snapshots held by queued jobs
-        never add up to more than tier 0's capacity (or 64 MiB when that is
-        less): past that, a job reads tier 0 when it runs, as it does without
-        ``peek``, so a burst of large misses cannot pin unbounded memory.
-        """
-        if source == len(self._stores) - 1:
-            ticket.end()
-            return
-        snapshot = None
-        if source == 0 and self._memory_peek is not None:
-            try:
-                snapshot = self._memory_peek(key)
-            except NotFound:
-                pass
-            else:
-                snapshot = self._enter_transit(key, snapshot, ticket)
-        try:
-            self._runtime.submit("fan-out", lambda: self._fan_out(key, ticket, snapshot, source))
-        except BackgroundJobRejected as error:
-            if snapshot is not None:
-                self._leave_transit(key, len(snapshot[0]), ticket)
-            ticket.end()
-            self._stats.add("fanouts_failed")
-            self._logger.warning("fan-out of %r to lower tiers dropped: %s", key, error, extra={"key": key})
-
-    def _fan_out(
-        self, key: str, ticket: Ticket, snapshot: tuple[bytes, Metadata] | None = None, source: int = 0
+    def _schedule_fan_out(
+        self, key: str, ticket: Ticket, source: int, value: bytes | None, metadata: Metadata | None
     ) -> None:
-        """Background job: copy tier ``source``'s entry (or ``snapshot`` of it) to the lower tiers; owns ``ticket``."""
-        deadline = time.monotonic() + self._config.worker_timeout
+        """Copy the entry tier ``source`` published to every lower tier in the background; owns ``ticket``.
+
+        ``value`` (with its ``metadata``) is the published value when at hand;
+        otherwise a memory tier 0 that can ``peek`` is read now, right after
+        the publish, since it may drop the value before the copy runs.
+        """
+        snapshot = None
+        if value is not None:
+            snapshot = (value, metadata) if metadata is not None else self._peek_snapshot(key, value)
+        elif source == 0:
+            snapshot = self._peek_snapshot(key, None)
+        self._fan_outs.schedule(key, ticket, source, snapshot)
+
+    def _peek_snapshot(self, key: str, value: bytes | None) -> tuple[bytes, Metadata] | None:
+        """Tier 0's entry of ``key`` as it is now (``value`` checked against it), without counting an access."""
+        if self._memory_peek is None:
+            return None
         try:
-            if not self._writes.may_publish(ticket):
-                return
-            with cancel_after(self._config.worker_timeout):
-                try:
-                    if snapshot is None:
-                        reader, metadata = self._tiers[source].get_stream(key)
-                    else:
-                        reader, metadata = BytesReader(snapshot[0]), snapshot[1]
-                except NotFound:
-                    self._stats.add("fanouts_failed")
-                    self._logger.warning(
-                        "fan-out of %r skipped: tier %d no longer holds it (evicted or deleted)",
-                        key,
-                        source,
-                        extra={"key": key, "tier": source},
-                    )
-                    return
-                tiers = range(source + 1, len(self._stores))
-                published = self._writes.write_entry(key, tiers, metadata, reader, ticket, deadline)
-            self._stats.add("fanouts" if len(published) == len(tiers) else "fanouts_failed")
-        except Exception as error:
-            self._stats.add("fanouts_failed")
-            self._logger.warning("fan-out of %r failed: %r", key, error, extra={"key": key})
-        finally:
-            if snapshot is not None:
-                self._leave_transit(key, len(snapshot[0]), ticket)
-            ticket.end()
+            stored, metadata = self._memory_peek(key)
+        except NotFound:
+            return None
+        if value is not None and stored is not value:
+            return None
+        return stored, metadata
 
     def _transit_hit(self, key: str, fetch: Fetcher, if_none_match: str | None, ticket: Ticket) -> Response | None:
-        """Serve the value of ``key`` a fan-out is still copying down; ``None`` if there is none.
-
-        A value is served only while no ``set`` or ``delete`` of the key began
-        after its fan-out: those make the value in transit an old one.
-        """
-        if not self._in_transit:
+        """Serve the value of ``key`` a fan-out is still copying down; ``None`` if there is none."""
+        transit = self._fan_outs.transit(key)
+        if transit is None:
             return None
-        with self._state_lock:
-            transit = self._in_transit.get(key)
-        if transit is None or not self._writes.may_publish(transit.ticket):
-            return None
+        value, metadata, source = transit
         self._stats.add("transit_hits")
-        reader = BytesReader(transit.value)
-        return self._serve_hit(0, key, reader, transit.metadata, fetch, if_none_match, ticket, ())
-
-    def _enter_transit(
-        self, key: str, snapshot: tuple[bytes, Metadata], ticket: Ticket
-    ) -> tuple[bytes, Metadata] | None:
-        """Hold ``snapshot`` for the fan-out of ``ticket`` and serve it meanwhile; ``None`` past the byte budget."""
-        size = len(snapshot[0])
-        with self._state_lock:
-            if self._transit_budget is not None and self._transit_bytes + size > self._transit_budget:
-                return None
-            self._transit_bytes += size
-            self._in_transit[key] = _Transit(snapshot[0], snapshot[1], ticket)
-        return snapshot
-
-    def _leave_transit(self, key: str, size: int, ticket: Ticket) -> None:
-        """The fan-out holding ``ticket`` ended: its ``size``-byte snapshot is released and no longer served."""
-        with self._state_lock:
-            self._transit_bytes -= size
-            transit = self._in_transit.get(key)
-            if transit is not None and transit.ticket is ticket:
-                del self._in_transit[key]
+        return self._serve_hit(source, key, BytesReader(value), metadata, fetch, if_none_match, ticket, ())
 
     def schedule_refresh(self, key: str, fetch: Fetcher) -> None:
         """Refetch ``key`` into tier 0 in the background (then copy it to the lower tiers).
@@ -727,7 +676,7 @@ class Cache:
     def _refresh_when_read(self, key: str, fetch: Fetcher, hint: Metadata) -> OnDone:
         """What a stale response does when it ends: refresh, under the ticket taken before the stale read."""
 
-        def stale_stream_done(tiers: tuple[int, ...], ticket: Ticket) -> None:
+        def stale_stream_done(published: Published, ticket: Ticket) -> None:
             self._refresh_quietly(key, fetch, hint, ticket.hand_off())
 
         return stale_stream_done
@@ -737,10 +686,10 @@ class Cache:
         deadline = time.monotonic() + self._config.worker_timeout
         try:
             with cancel_after(self._config.worker_timeout):
-                published = self._refetch(key, fetch, ticket, hint, deadline)
+                published, metadata = self._refetch(key, fetch, ticket, hint, deadline)
             self._stats.add("refreshes_completed")
-            if published and published[0] < len(self._stores) - 1:
-                self._fan_out(key, ticket.hand_off(), source=published[0])
+            if published.tiers:
+                self._schedule_fan_out(key, ticket.hand_off(), published.tiers[0], published.value, metadata)
         except Exception as error:
             self._stats.add("refreshes_failed")
             self._logger.warning("background refresh of %r failed: %r", key, error, extra={"key": key})
@@ -751,24 +700,29 @@ class Cache:
 
     def _refetch(
         self, key: str, fetch: Fetcher, ticket: Ticket, hint: Metadata | None, deadline: float
-    ) -> tuple[int, ...]:
-        """Fetch ``key`` again with its current metadata and write the outcome to tier 0."""
+    ) -> tuple[Published, Metadata | None]:
+        """Fetch ``key`` again with its current metadata and write the outcome to tier 0.
+
+        Returns how it was published, and the metadata stored (``None`` when only the tier knows it).
+        """
         old = self._current_metadata(key) or hint
         self._stats.add("origin_fetches")
         try:
             result = call_fetcher(fetch, old)
         except NotModified:
-            if old is None or not self._touch(key, old, ticket, deadline):
+            touched = _NOTHING if old is None else self._touch(key, old, ticket, deadline)
+            if not touched.tiers:
                 raise DaramjweeError(
                     f"refresh of {key!r}: NotModified, but no tier still holds the copy that was validated"
                 ) from None
-            return (0,)
+            return touched, None
         except CacheableNotFound:
             negative = with_cached_at(NEGATIVE, time.time())
-            return self._writes.write_entry(key, (0,), negative, EMPTY_READER, ticket)
+            return self._writes.write_entry(key, (0,), negative, EMPTY_READER, ticket), negative
         metadata = _origin_metadata(result.metadata)
         fill = self._fill_tier(metadata)
-        return self._writes.write_entry(key, (fill,), metadata, open_body(result.body), ticket, deadline)
+        body = open_body(result.body)
+        return self._writes.write_entry(key, (fill,), metadata, body, ticket, deadline), metadata
 
     def _fill_tier(self, metadata: Metadata) -> int:
         """Tier 0, or the first tier able to hold a body longer than tier 0's capacity, as the origin declared it."""
@@ -832,6 +786,7 @@ class Cache:
             return
         try:
             self._runtime.shutdown(self._config.close_timeout)
+            self._fan_outs.close()
             for tier, store in self._tier_chain:
                 try:
                     store.close()
@@ -851,6 +806,9 @@ class Cache:
     def __repr__(self) -> str:
         chain = " -> ".join(type(store).__name__ for store in self._stores)
         return f"<{type(self).__name__} [{chain}]{' closed' if self._closed else ''}>"
+
+
+_NOTHING = Published((), None)
 
 
 def _capacity(store: object) -> int | None:

@@ -123,6 +123,12 @@ class _FaultySink:
         self._store._enter("write", self._writes)
         self._inner.write(data)
 
+    @property
+    def value(self) -> bytes | None:
+        """The inner sink's committed bytes, if it offers them (a memory sink does)."""
+        value = getattr(self._inner, "value", None)
+        return value if type(value) is bytes else None
+
     def commit(self) -> None:
         self._store._enter("commit")
         self._inner.commit()

@@ -76,7 +76,7 @@ class MemStore:
 
 
 class _MemSink:
-    __slots__ = ("_chunks", "_key", "_metadata", "_size", "_state", "_table")
+    __slots__ = ("_chunks", "_key", "_metadata", "_size", "_state", "_table", "value")
 
     def __init__(self, table: MemoryTable, key: str, metadata: Metadata) -> None:
         self._table = table
@@ -85,6 +85,8 @@ class _MemSink:
         self._chunks: list[bytes] = []
         self._size = 0
         self._state = "open"
+        self.value: bytes | None = None
+        """The bytes committed, once :meth:`commit` ran (whether or not the table kept them)."""
 
     def write(self, data: Buffer, /) -> None:
         if self._state != "open":
@@ -105,6 +107,7 @@ class _MemSink:
         self._state = "committed"
         value = b"".join(self._chunks)
         self._chunks = []
+        self.value = value
         self._table.put(self._key, value, self._metadata)
 
     def abort(self) -> None:

@@ -90,6 +90,8 @@ class Response:
                     if self.source is None:
                         raise
                     raise self._read_failed() from error
+                if type(data) is not bytes:
+                    data = bytes(data)  # once, here: the caller and every sink then share one immutable copy
                 if data:
                     tee.write(data)
                 if not data or size < 0:

@@ -36,7 +36,7 @@ class Writer:
     changed nothing and fences no other write.
     """
 
-    __slots__ = ("_cache", "_key", "_metadata", "_sink", "_state", "_ticket", "published")
+    __slots__ = ("_cache", "_key", "_metadata", "_sink", "_state", "_stored", "_ticket", "published")
 
     def __init__(self, cache: Cache, key: str, metadata: Metadata) -> None:
         self._cache = cache
@@ -44,12 +44,13 @@ class Writer:
         self._metadata = metadata
         self._sink: Sink | None = None
         self._ticket: Ticket | None = None
+        self._stored = metadata
         self._state = _OPEN
         self.published = False
 
     def _open(self) -> Sink:
         if self._sink is None:
-            self._sink, self._ticket = self._cache._begin_set(self._key, self._metadata)
+            self._sink, self._ticket, self._stored = self._cache._begin_set(self._key, self._metadata)
         return self._sink
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
@@ -74,7 +75,7 @@ class Writer:
         sink = self._open()
         self._state = _COMMITTED
         assert self._ticket is not None
-        self.published = shielded(self._cache._finish_set(self._key, sink, self._ticket))
+        self.published = shielded(self._cache._finish_set(self._key, sink, self._ticket, self._stored))
 
     def abort(self) -> None:
         """Discard the value; the previous one stays."""

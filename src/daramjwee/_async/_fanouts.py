@@ -1,0 +1,258 @@
+"""Fan-out: copying a published entry down to the lower tiers in the background (SPEC §3.4, §13).
+
+One :class:`AsyncFanOuts` per cache owns every fan-out from the moment a
+tier publishes an entry until its copy lands, fails, is superseded or is
+dropped; each fan-out holds the write ticket of its entry and ends it exactly
+once.  The rule it keeps: every published value reaches every lower tier that
+can hold it, unless a newer write supersedes it, whatever tier 0's eviction
+or admission policy does meanwhile; what cannot be copied is counted.
+
+* **Independent of tier 0.**  A fan-out carries a *snapshot* of the value
+  when one is at hand (the bytes a memory tier's sink just committed), so a
+  small or admission-filtering tier 0 that drops the value at once does not
+  lose it.  Without one, the copy reads the source tier when it runs.
+* **In transit.**  While a snapshot waits or is being copied, a miss of the
+  key in every tier is served from it (:meth:`transit`), unless a ``set`` or
+  ``delete`` began since.
+* **Bounded by bytes and by count, not by the job queue.**  Snapshots held
+  by pending fan-outs add up to at most ``budget`` bytes; past that a
+  fan-out goes without one.  Fan-outs without a snapshot are at most
+  ``max_pending``; past that a new one is rejected (``fanouts_rejected``).
+  They never compete for the runtime's job queue: at most ``workers``
+  drainer jobs copy them one after another.
+* **Coalesced per key.**  A fan-out of a key replaces a pending older one
+  of the same key (``fanouts_superseded``), so copies never land out of order.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+
+from .._errors import BackgroundJobRejected, NotFound
+from .._generations import Ticket
+from .._metadata import Metadata
+from .._stats import StatsRecorder
+from ._primitives import cancel_after
+from ._readers import AsyncBytesReader
+from ._runtime import BackgroundRunner
+from ._store import AsyncStore
+from ._writes import AsyncWrites, Published
+
+__all__ = ["AsyncFanOuts", "Snapshot"]
+
+Snapshot = tuple[bytes, Metadata]
+"""A published value and its metadata."""
+
+
+class _FanOut:
+    __slots__ = ("key", "snapshot", "source", "ticket")
+
+    def __init__(self, key: str, ticket: Ticket, source: int, snapshot: Snapshot | None) -> None:
+        self.key = key
+        self.ticket = ticket
+        self.source = source
+        self.snapshot = snapshot
+
+
+class AsyncFanOuts:
+    """The background copies of one cache to its lower tiers.  Thread- and task-safe."""
+
+    def __init__(
+        self,
+        *,
+        tiers: Sequence[AsyncStore],
+        writes: AsyncWrites,
+        runtime: BackgroundRunner,
+        stats: StatsRecorder,
+        logger: logging.Logger,
+        workers: int,
+        budget: int | None,
+        max_pending: int,
+        job_timeout: float,
+    ) -> None:
+        self._tiers = tuple(tiers)
+        self._writes = writes
+        self._runtime = runtime
+        self._stats = stats
+        self._logger = logger
+        self._workers = workers
+        self._budget = budget
+        self._max_pending = max_pending
+        self._job_timeout = job_timeout
+        self._lock = threading.Lock()
+        self._pending: dict[str, _FanOut] = {}
+        self._in_transit: dict[str, _FanOut] = {}
+        self._bytes = 0
+        self._without_snapshot = 0
+        self._drainers = 0
+        self._closed = False
+
+    def schedule(self, key: str, ticket: Ticket, source: int, snapshot: Snapshot | None) -> None:
+        """Copy the entry ``source`` published to every tier below it; owns ``ticket`` from now on.
+
+        ``snapshot`` is the published value and its metadata, when at hand.
+        Never raises: a fan-out that cannot be queued is counted and logged.
+        """
+        if source >= len(self._tiers) - 1:
+            ticket.end()
+            return
+        item = _FanOut(key, ticket, source, snapshot)
+        with self._lock:
+            if snapshot is not None and self._budget is not None and self._bytes + len(snapshot[0]) > self._budget:
+                item.snapshot = None
+            if self._closed or (item.snapshot is None and self._without_snapshot >= self._max_pending):
+                rejected = True
+                replaced = None
+                start_drainer = False
+            else:
+                rejected = False
+                replaced = self._pending.pop(key, None)
+                if replaced is not None:
+                    self._forget(replaced)
+                self._pending[key] = item
+                if item.snapshot is None:
+                    self._without_snapshot += 1
+                else:
+                    self._bytes += len(item.snapshot[0])
+                    self._in_transit[key] = item
+                start_drainer = self._drainers < self._workers
+                if start_drainer:
+                    self._drainers += 1
+        if replaced is not None:
+            replaced.ticket.end()
+            self._stats.add("fanouts_superseded")
+        if rejected:
+            ticket.end()
+            self._stats.add("fanouts_rejected")
+            if self._closed:
+                self._logger.warning("fan-out of %r dropped: the cache is closed", key, extra={"key": key})
+            else:
+                self._logger.warning(
+                    "fan-out of %r to lower tiers dropped: %d fan-outs without a snapshot are pending "
+                    "(raise worker_queue or workers)",
+                    key,
+                    self._max_pending,
+                    extra={"key": key},
+                )
+            return
+        if start_drainer:
+            try:
+                self._runtime.submit("fan-out", self._drain)
+            except BackgroundJobRejected as error:
+                with self._lock:
+                    self._drainers -= 1
+                self._logger.warning(
+                    "fan-out of %r waits: no background worker could start (%s)", key, error, extra={"key": key}
+                )
+
+    def transit(self, key: str) -> tuple[bytes, Metadata, int] | None:
+        """The value of ``key`` a fan-out holds, its metadata and the tier it came from.
+
+        ``None`` when no fan-out holds one, or a ``set`` or ``delete`` began
+        since it was published.  A value leaves transit the moment the
+        lower tiers have it.
+        """
+        if not self._in_transit:
+            return None
+        with self._lock:
+            item = self._in_transit.get(key)
+            snapshot = None if item is None else item.snapshot
+        if item is None or snapshot is None or not self._writes.may_publish(item.ticket):
+            return None
+        return snapshot[0], snapshot[1], item.source
+
+    def __len__(self) -> int:
+        """Fan-outs pending or running (snapshots in transit included)."""
+        with self._lock:
+            return len(self._pending) + len(self._in_transit) + self._drainers
+
+    async def _drain(self) -> None:
+        """A drainer job: copy pending fan-outs, oldest first, until none is left."""
+        counted = True
+        try:
+            while True:
+                with self._lock:
+                    if not self._pending:
+                        self._drainers -= 1
+                        counted = False
+                        return
+                    item = self._pending.pop(next(iter(self._pending)))
+                    if item.snapshot is None:
+                        self._without_snapshot -= 1
+                await self._copy(item)
+        finally:
+            if counted:
+                with self._lock:
+                    self._drainers -= 1
+
+    async def _copy(self, item: _FanOut) -> None:
+        """Copy one fan-out; owns its ticket."""
+        key, source = item.key, item.source
+        deadline = time.monotonic() + self._job_timeout
+        try:
+            if not self._writes.may_publish(item.ticket):
+                self._stats.add("fanouts_superseded")
+                return
+            async with cancel_after(self._job_timeout):
+                if item.snapshot is None:
+                    try:
+                        reader, metadata = await self._tiers[source].get_stream(key)
+                    except NotFound:
+                        self._stats.add("fanouts_failed")
+                        self._logger.warning(
+                            "fan-out of %r skipped: tier %d no longer holds it (evicted or deleted)",
+                            key,
+                            source,
+                            extra={"key": key, "tier": source},
+                        )
+                        return
+                else:
+                    reader, metadata = AsyncBytesReader(item.snapshot[0]), item.snapshot[1]
+                tiers = range(source + 1, len(self._tiers))
+
+                async def landed(published: Published, ticket: Ticket) -> None:
+                    with self._lock:  # in the same step as the last commit: no reader sees both copies missed
+                        self._forget(item)
+
+                published = await self._writes.write_entry(
+                    key, tiers, metadata, reader, item.ticket, deadline, on_done=landed
+                )
+            self._stats.add("fanouts" if len(published.tiers) == len(tiers) else "fanouts_failed")
+        except Exception as error:
+            self._stats.add("fanouts_failed")
+            self._logger.warning("fan-out of %r failed: %r", key, error, extra={"key": key})
+        finally:
+            with self._lock:
+                self._forget(item)
+            item.ticket.end()
+
+    def _forget(self, item: _FanOut) -> None:
+        """Release what ``item`` held (its snapshot's bytes, its transit entry); the lock is held."""
+        if item.snapshot is not None:
+            self._bytes -= len(item.snapshot[0])
+            if self._in_transit.get(item.key) is item:
+                del self._in_transit[item.key]
+            item.snapshot = None
+
+    def close(self) -> None:
+        """Drop the fan-outs still pending (the runtime has shut down): end their tickets, count them.
+
+        Fan-outs scheduled later are rejected.
+        """
+        with self._lock:
+            self._closed = True
+            dropped = list(self._pending.values())
+            self._pending.clear()
+            for item in dropped:
+                self._forget(item)
+            self._without_snapshot = 0
+        for item in dropped:
+            item.ticket.end()
+        if dropped:
+            self._stats.add("fanouts_rejected", len(dropped))
+            self._logger.warning(
+                "%d pending fan-out(s) dropped at close", len(dropped), extra={"dropped": len(dropped)}
+            )
