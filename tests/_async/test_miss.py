@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pathlib
 import time
 
 import pytest
@@ -294,3 +295,31 @@ async def test_a_spilled_fill_is_fanned_out_below_the_tier_it_spilled_into() -> 
         assert await cache.get_bytes("big", origin.fetcher("big")) == b"y" * 4000
         await eventually(lambda: "big" in tiers[2])
         assert ["big" in tier for tier in tiers] == [False, True, True]
+
+
+@pytest.mark.parametrize("policy", ["s3fifo", "lru", "tinylfu", "sieve"])
+async def test_concurrent_readers_over_a_small_tier0_load_each_key_from_the_origin_once(
+    tmp_path: pathlib.Path, policy: str
+) -> None:
+    """Issue 11, item 13: 8 readers over 30 keys through a small memory tier over a file tier.
+
+    Before the fix, 222 origin loads for 30 keys (LRU), and with tinylfu 1 value in 10 ever reached the
+    file tier: fan-outs read tier 0 when they ran, and it had dropped the value by then.
+    """
+    values = {f"key-{i}": os.urandom(4000 + 97 * i) for i in range(30)}
+    origin = Origin(values)
+    origin.chunk = 1500
+    tiers = [dj.AsyncMemStore(capacity=20_000, policy=policy), dj.AsyncFileStore(str(tmp_path / "files"))]
+    keys = [key for round_ in range(6) for key in sorted(values, key=lambda k: hash((k, round_)))]
+
+    async def reader(offset: int) -> None:
+        for key in keys[offset:] + keys[:offset]:
+            assert await cache.get_bytes(key, origin.fetcher(key)) == values[key]
+
+    async with dj.AsyncCache(stores=tiers) as cache:
+        results = await run_concurrently([lambda offset=offset: reader(offset * 7) for offset in range(8)])
+        assert [result for result in results if result is not None] == []
+        assert origin.calls == len(values), "each key loaded from the origin exactly once"
+        await eventually(lambda: all(key in tiers[1] for key in values))
+        stats = cache.stats()
+        assert stats.fanouts_rejected == 0
