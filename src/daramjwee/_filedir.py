@@ -256,17 +256,24 @@ class FileDirectory:
     def open(self, key: str, first_read: int) -> tuple[bytes | OpenRecord, Metadata]:
         """Open ``key``'s record: its body, and its metadata.
 
-        Reads up to ``first_read`` bytes at once.  When that was the whole
-        record, the body is verified against its checksum, the file is already
-        closed and the body is returned as bytes; otherwise an
-        :class:`OpenRecord` whose file the caller now owns, and whose body the
-        caller verifies as it reads it.  Raises :class:`NotFound` for a missing
+        Reads up to ``first_read`` bytes at once (only the head of a record
+        it has seen to be longer).  When that was the whole record, the body
+        is verified against its checksum, the file is already closed and the
+        body is returned as bytes; otherwise an :class:`OpenRecord` whose file
+        the caller now owns, and whose body the caller verifies as it reads it.  Raises :class:`NotFound` for a missing
         or invalid record (removing the latter; anything but a regular file
         under the entry's name is invalid, and so is a body that fails its
         checksum).  Other ``OSError`` (an I/O error, a permission) propagates.
         """
         known = self._heads.get(key)
-        path = self.locate(key)[1] if known is None else known.path
+        if known is None:
+            path = self.locate(key)[1]
+        else:
+            path = known.path
+            if known.record_length >= first_read:
+                # A body longer than the first read is read by the reader, with what a first
+                # read of it would have read again (into one buffer, for a whole read): skip it.
+                first_read = len(known.head)
         fd = self._open_file(key, path)
         try:
             data = self._read_first(key, path, fd, first_read)
