@@ -55,7 +55,7 @@ def test_seed08_promotion_streams_in_one_pass_while_the_caller_reads() -> None:
         assert holding(tiers, "k")[0], "reaching EOF publishes even before close()"
         response.close()
         assert b"".join(received) == value
-        assert tiers[1].calls["read"] == 11
+        assert tiers[1].calls["read"] == 2, "one pass: the first chunk (read ahead, all of it here), then the end"
 
 
 @pytest.mark.parametrize("source_tier", [1, 2])
@@ -75,7 +75,7 @@ def test_source_read_error_aborts_every_sink_and_reaches_the_caller() -> None:
     tiers = mem_tiers(3)
     put(tiers[2], "k", os.urandom(100_000))
     tiers[2].fail("read", after=2)
-    with dj.Cache(stores=tiers) as cache:
+    with dj.Cache(stores=tiers, chunk_size=1000) as cache:
         response = cache.get("k", Origin().fetcher("k"))
         response.read(1000)
         response.read(1000)
@@ -220,3 +220,27 @@ def test_promotion_skips_a_tier_too_small_for_the_declared_length(caplog: pytest
         assert ["k" in tier for tier in tiers] == [False, True, True]
         assert "refused" not in caplog.text, "no sink was opened on a tier that cannot hold the value"
         assert cache.stats().tiers[1].promotions == 1
+
+
+def test_a_tier_failing_before_its_first_byte_falls_through_to_the_next_tier() -> None:
+    """Issue 11, item 21: no byte reached the caller yet, so the walk goes on instead of failing."""
+    tiers = mem_tiers(3)
+    put(tiers[1], "k", b"from one")
+    put(tiers[2], "k", b"from two")
+    tiers[1].fail("read", times=1)
+    with dj.Cache(stores=tiers) as cache:
+        with cache.get("k", Origin().fetcher("k")) as response:
+            assert response.source == 2
+            assert response.read() == b"from two"
+        assert cache.stats().tiers[1].errors == 1
+        assert holding(tiers, "k")[0] is True, "promoted into tier 0, which missed"
+
+
+def test_a_tier_failing_before_its_first_byte_falls_through_to_the_origin() -> None:
+    tiers = mem_tiers(2)
+    put(tiers[1], "k", b"stored")
+    tiers[1].fail("read", times=1)
+    origin = Origin({"k": b"origin"})
+    with dj.Cache(stores=tiers) as cache:
+        assert cache.get_bytes("k", origin.fetcher("k")) == b"origin"
+        assert origin.calls == 1

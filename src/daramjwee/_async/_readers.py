@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ._store import Buffer
+from ._store import AsyncReader, Buffer
 
-__all__ = ["EMPTY_READER", "AsyncBytesReader"]
+__all__ = ["EMPTY_READER", "AsyncBytesReader", "AsyncPrefixedReader"]
 
 
 class AsyncBytesReader:
@@ -35,3 +35,36 @@ class AsyncBytesReader:
 
 
 EMPTY_READER = AsyncBytesReader(b"")
+
+
+class AsyncPrefixedReader:
+    """A store's reader whose first chunk was read already (so that a failure there could still fall through).
+
+    Hands out ``first`` (in pieces if reads are smaller), then reads on from
+    ``rest``, which it owns and closes.
+    """
+
+    __slots__ = ("_first", "_rest")
+
+    def __init__(self, first: Buffer, rest: AsyncReader) -> None:
+        self._first: Buffer | None = first
+        self._rest = rest
+
+    async def read(self, size: int = -1, /) -> Buffer:
+        first = self._first
+        if first is None:
+            return await self._rest.read(size)
+        if size < 0:
+            self._first = None
+            rest = await self._rest.read(-1)
+            return bytes(first) + bytes(rest) if rest else first
+        if size >= len(first):
+            self._first = None
+            return first
+        view = memoryview(first)
+        self._first = view[size:]
+        return view[:size]
+
+    async def aclose(self) -> None:
+        self._first = None
+        await self._rest.aclose()

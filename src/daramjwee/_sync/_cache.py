@@ -32,7 +32,7 @@ from .._stats import CacheStats, StatsRecorder
 from ._body import open_body
 from ._fanouts import FanOuts
 from ._primitives import Event, bound_store_calls, call_fetcher, cancel_after, check_flavour, shielded
-from ._readers import EMPTY_READER, BytesReader
+from ._readers import EMPTY_READER, BytesReader, PrefixedReader
 from ._response import BytesResponse, Response
 from ._runtime import BackgroundRunner
 from ._store import Reader, Sink, Store, memory_lookup, memory_peek
@@ -237,7 +237,7 @@ class Cache:
             if not tier and tier0_failed:
                 continue
             try:
-                reader, metadata = store.get_stream(key)
+                entry = self._open_entry(tier, store, key)
             except NotFound:
                 self._stats.tier(tier, "misses")
                 missed.append(tier)
@@ -246,15 +246,10 @@ class Cache:
                     if response is not None:
                         return response
                 continue
-            except Exception as error:
-                self._store_failed(tier, "get_stream", key, error)
+            if entry is None:
                 walk_failed = True
                 continue
-            if type(metadata) is not Metadata:
-                self._discard_reader(tier, key, reader)
-                self._store_failed(tier, "get_stream", key, StoreContractError(f"returned {metadata!r} as metadata"))
-                walk_failed = True
-                continue
+            reader, metadata = entry
             self._stats.tier(tier, "hits")
             if self._logger.isEnabledFor(_DEBUG):
                 self._logger.debug("hit in tier %d", tier, extra={"tier": tier, "key": key})
@@ -384,9 +379,25 @@ class Cache:
     ) -> Response | None:
         """Serve ``key`` from ``tier`` (where a fill lands) as it is now; ``None`` if it lacks it or fails."""
         try:
-            reader, metadata = self._tiers[tier].get_stream(key)
+            entry = self._open_entry(tier, self._tiers[tier], key)
         except NotFound:
             return None
+        if entry is None:
+            return None
+        self._stats.tier(tier, "hits")
+        return self._serve_hit(tier, key, entry[0], entry[1], fetch, if_none_match, ticket, ())
+
+    def _open_entry(self, tier: int, store: Store, key: str) -> tuple[Reader, Metadata] | None:
+        """Open ``key`` in ``tier`` and read its first chunk ahead, so that a failure there still falls through.
+
+        Raises :class:`NotFound` when the tier lacks the key; returns ``None``
+        (after logging) when the tier failed or broke its contract.  A reader
+        over bytes in memory cannot fail and is not read ahead.
+        """
+        try:
+            reader, metadata = store.get_stream(key)
+        except NotFound:
+            raise
         except Exception as error:
             self._store_failed(tier, "get_stream", key, error)
             return None
@@ -394,8 +405,18 @@ class Cache:
             self._discard_reader(tier, key, reader)
             self._store_failed(tier, "get_stream", key, StoreContractError(f"returned {metadata!r} as metadata"))
             return None
-        self._stats.tier(tier, "hits")
-        return self._serve_hit(tier, key, reader, metadata, fetch, if_none_match, ticket, ())
+        if type(reader) is BytesReader or metadata.is_negative:
+            return reader, metadata
+        try:
+            first = reader.read(self._chunk_size)
+        except Exception as error:
+            self._discard_reader(tier, key, reader)
+            self._store_failed(tier, "read", key, error)
+            return None
+        except BaseException:
+            shielded(reader.close())
+            raise
+        return PrefixedReader(first, reader), metadata
 
     def _forget_flight(self, key: str, flight: _Flight) -> None:
         with self._state_lock:

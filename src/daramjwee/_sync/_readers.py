@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-from ._store import Buffer
+from ._store import Buffer, Reader
 
-__all__ = ["EMPTY_READER", "BytesReader"]
+__all__ = ["EMPTY_READER", "BytesReader", "PrefixedReader"]
 
 
 class BytesReader:
@@ -36,3 +36,36 @@ class BytesReader:
 
 
 EMPTY_READER = BytesReader(b"")
+
+
+class PrefixedReader:
+    """A store's reader whose first chunk was read already (so that a failure there could still fall through).
+
+    Hands out ``first`` (in pieces if reads are smaller), then reads on from
+    ``rest``, which it owns and closes.
+    """
+
+    __slots__ = ("_first", "_rest")
+
+    def __init__(self, first: Buffer, rest: Reader) -> None:
+        self._first: Buffer | None = first
+        self._rest = rest
+
+    def read(self, size: int = -1, /) -> Buffer:
+        first = self._first
+        if first is None:
+            return self._rest.read(size)
+        if size < 0:
+            self._first = None
+            rest = self._rest.read(-1)
+            return bytes(first) + bytes(rest) if rest else first
+        if size >= len(first):
+            self._first = None
+            return first
+        view = memoryview(first)
+        self._first = view[size:]
+        return view[:size]
+
+    def close(self) -> None:
+        self._first = None
+        self._rest.close()

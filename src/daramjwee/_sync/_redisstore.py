@@ -328,8 +328,9 @@ class _RedisReader:
         if chunk is None or not chunk or len(chunk) > self._remaining:
             self._remaining = 0
             raise CorruptRecord(
-                f"chunk {self._index} of {self._key!r:.80} is gone or wrong: the value was replaced or deleted"
-                " longer than reader_grace ago while this reader was open"
+                f"chunk {self._index} of {self._key!r:.80} is gone or wrong: the server evicted it "
+                "(maxmemory-policy), or the value was replaced or deleted more than reader_grace ago "
+                "while this reader was open"
             )
         self._remaining -= len(chunk)
         return chunk
