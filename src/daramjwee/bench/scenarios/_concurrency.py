@@ -49,12 +49,12 @@ miss costs one origin call that sleeps 100 ms and returns 1 KiB.  With quick opt
   as every key must load once.
 
 Ratios: each daramjwee run's time over each peer's, and its origin loads over the distinct
-keys (at the worst sample).  The goals (time <= 1.0; loads <= 1.01, within 1 % of the floor
-on every run) are the issue's and apply to the one-tier run, the like-for-like comparison.
-The two-tier run's ratios are information: with the default ``worker_queue`` of 500 jobs, a
-burst of ~3,000 misses in about a second fills the queue, so most fan-outs to the file tier
-are dropped (counted and logged) and those values load again once the bounded memory tier
-evicts them; a value whose fan-out is still queued is served from memory (``transit_hits``).
+keys (at the worst sample).  The time goal (<= 1.0) applies to the one-tier run, the
+like-for-like comparison; the two-tier run's times are information (it writes every value
+to disk as well).  The loads goal (<= 1.01, within 1 % of the floor on every run) applies to
+both: fan-outs to the file tier are not rejected by the job queue, and each carries the value
+the memory tier committed, so a value the bounded memory tier evicts is still in the file
+tier (or, while its copy is pending, served from memory as ``transit_hits``).
 """
 
 from __future__ import annotations
@@ -348,7 +348,7 @@ def cacheme(options: Options, cleanups: ExitStack) -> tuple[list[Case], list[Rat
             reads = f"{how[peer]}, {what}: hits in the file tier"
             cases.append(Case(f"{peer}-lower-tier-reads", reads, "reads", paired.case(2)))
     ratios = []
-    for ours, time_goal, load_goal in (("daramjwee", 1.0, 1.01), ("daramjwee-2tier", None, None)):
+    for ours, time_goal, load_goal in (("daramjwee", 1.0, 1.01), ("daramjwee-2tier", None, 1.01)):
         ratios += [
             Ratio(f"{ours}-seconds / {peer}-seconds", f"{ours}-seconds", f"{peer}-seconds", time_goal)
             for peer in ("cashews", "aiocache")
