@@ -232,6 +232,7 @@ class AsyncCache:
         """The one loop over the tiers (SPEC §3.1); a miss in all of them goes to the origin."""
         missed: list[int] = []  # tiers known not to hold the key: the only ones a promotion may write
         walk_failed = tier0_failed
+        landings = self._fan_outs.landings  # fan-outs landed before the lower tiers were read
         for tier, store in self._tier_chain:
             if not tier and tier0_failed:
                 continue
@@ -253,7 +254,7 @@ class AsyncCache:
             if self._logger.isEnabledFor(_DEBUG):
                 self._logger.debug("hit in tier %d", tier, extra={"tier": tier, "key": key})
             return await self._serve_hit(tier, key, reader, metadata, fetch, if_none_match, ticket, missed)
-        return await self._serve_miss(key, fetch, if_none_match, walk_failed, ticket)
+        return await self._serve_miss(key, fetch, if_none_match, walk_failed, ticket, landings)
 
     async def _serve_hit(
         self,
@@ -326,7 +327,13 @@ class AsyncCache:
         return promoted
 
     async def _serve_miss(
-        self, key: str, fetch: AsyncFetcher, if_none_match: str | None, walk_failed: bool, ticket: Ticket
+        self,
+        key: str,
+        fetch: AsyncFetcher,
+        if_none_match: str | None,
+        walk_failed: bool,
+        ticket: Ticket,
+        landings: int,
     ) -> AsyncResponse:
         """A miss in every tier: fetch once per key (single-flight, SPEC §3.5) and fill."""
         if self._logger.isEnabledFor(_DEBUG):
@@ -345,7 +352,7 @@ class AsyncCache:
                     if done is None:
                         done = flight.done = Event()
             if done is None:
-                return await self._lead(key, fetch, if_none_match, flight, ticket)
+                return await self._lead(key, fetch, if_none_match, flight, ticket, landings)
             self._stats.add("coalesced_waiters")
             remaining = deadline - time.monotonic()
             if not await done.wait(min(self._config.coalesce_wait, remaining)):
@@ -359,16 +366,30 @@ class AsyncCache:
                 return await self._fetch_uncached(key, fetch, if_none_match)
 
     async def _lead(
-        self, key: str, fetch: AsyncFetcher, if_none_match: str | None, flight: _Flight, ticket: Ticket
+        self,
+        key: str,
+        fetch: AsyncFetcher,
+        if_none_match: str | None,
+        flight: _Flight,
+        ticket: Ticket,
+        landings: int,
     ) -> AsyncResponse:
-        """Fetch as the leader, unless a flight that just landed already filled tier 0 or the value is in transit.
+        """Fetch as the leader, unless the value arrived since the walk missed it.
 
-        The flight lands on every path: by the fill when it ends, else here.
+        A flight that just landed filled tier 0; a value may be in transit;
+        and if a fan-out landed since the walk read the lower tiers, they are
+        read again.  The flight lands on every path: by the fill when it
+        ends, else here.
         """
         try:
             response = await self._top_hit(key, fetch, if_none_match, 0, ticket)
             if response is None:
                 response = await self._transit_hit(key, fetch, if_none_match, ticket)
+            if response is None and self._fan_outs.landings != landings:
+                for tier in range(1, len(self._tiers)):
+                    response = await self._top_hit(key, fetch, if_none_match, tier, ticket, missed=(0,))
+                    if response is not None:
+                        break
             if response is None:
                 return await self._fetch(key, fetch, if_none_match, flight, ticket)
         except BaseException:
@@ -378,9 +399,18 @@ class AsyncCache:
         return response
 
     async def _top_hit(
-        self, key: str, fetch: AsyncFetcher, if_none_match: str | None, tier: int, ticket: Ticket
+        self,
+        key: str,
+        fetch: AsyncFetcher,
+        if_none_match: str | None,
+        tier: int,
+        ticket: Ticket,
+        missed: Sequence[int] = (),
     ) -> AsyncResponse | None:
-        """Serve ``key`` from ``tier`` (where a fill lands) as it is now; ``None`` if it lacks it or fails."""
+        """Serve ``key`` from ``tier`` as it is now; ``None`` if it lacks it or fails.
+
+        ``missed`` are the faster tiers known to lack it (a promotion may fill them).
+        """
         try:
             entry = await self._open_entry(tier, self._tiers[tier], key)
         except NotFound:
@@ -388,7 +418,7 @@ class AsyncCache:
         if entry is None:
             return None
         self._stats.tier(tier, "hits")
-        return await self._serve_hit(tier, key, entry[0], entry[1], fetch, if_none_match, ticket, ())
+        return await self._serve_hit(tier, key, entry[0], entry[1], fetch, if_none_match, ticket, missed)
 
     async def _open_entry(self, tier: int, store: AsyncStore, key: str) -> tuple[AsyncReader, Metadata] | None:
         """Open ``key`` in ``tier`` and read its first chunk ahead, so that a failure there still falls through.
@@ -499,8 +529,9 @@ class AsyncCache:
                 source = published.tiers[0]  # the fill tier, or the one it spilled into
                 if flight is not None:
                     flight.tier = source
-                self._land(key, flight, True)
+                # In transit before the flight lands: a waiter that finds tier 0 has dropped it already finds it there.
                 self._schedule_fan_out(key, ticket.hand_off(), source, published.value, metadata)
+                self._land(key, flight, True)
             else:
                 self._stats.add("fills_aborted")
                 self._land(key, flight, False)

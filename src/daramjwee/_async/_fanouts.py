@@ -89,6 +89,9 @@ class AsyncFanOuts:
         self._without_snapshot = 0
         self._drainers = 0
         self._closed = False
+        self.landings = 0
+        """Fan-outs whose copy landed in the lower tiers so far.  A miss that read the lower tiers
+        before a landing reads them again before it fetches (a plain int read: no lock)."""
 
     def schedule(self, key: str, ticket: Ticket, source: int, snapshot: Snapshot | None) -> None:
         """Copy the entry ``source`` published to every tier below it; owns ``ticket`` from now on.
@@ -215,6 +218,7 @@ class AsyncFanOuts:
 
                 async def landed(published: Published, ticket: Ticket) -> None:
                     with self._lock:  # in the same step as the last commit: no reader sees both copies missed
+                        self.landings += 1
                         self._forget(item)
 
                 published = await self._writes.write_entry(
