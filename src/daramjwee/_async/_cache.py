@@ -178,7 +178,7 @@ class AsyncCache:
             key = check_key(key)
         tier0_failed = False
         lookup = self._memory_lookup
-        if lookup is not None and if_none_match is None:
+        if lookup is not None:
             # Tier 0 keeps whole values in memory: a fresh hit needs no coroutine, no reader and no ticket.
             try:
                 value, metadata = lookup(key)
@@ -193,10 +193,13 @@ class AsyncCache:
                     type(metadata) is Metadata
                     and not metadata.is_negative
                     and (fresh_for is None or not is_stale(metadata, fresh_for, time.time()))
+                    and (if_none_match is None or type(if_none_match) is str)
                 ):
                     self._stats.tier(0, "hits")
                     if self._logger.isEnabledFor(_DEBUG):
                         self._logger.debug("hit in tier %d", 0, extra={"tier": 0, "key": key})
+                    if if_none_match is not None and if_none_match_matches(if_none_match, metadata):
+                        return AsyncResponse(_NOT_MODIFIED, metadata, 0, EMPTY_READER, None, self._chunk_size)
                     return AsyncBytesResponse(metadata, 0, value, self._chunk_size)
         return await self._get(key, fetch, if_none_match, tier0_failed)
 
