@@ -209,6 +209,7 @@ class _AsyncFileReader:
         "_pending",
         "_position",
     )
+    read_ahead = False  # the first read comes from a local file the open just checked
 
     def __init__(self, directory: FileDirectory, key: str, record: OpenRecord) -> None:
         self._fd = record.fd

@@ -15,6 +15,7 @@ class AsyncBytesReader:
     """
 
     __slots__ = ("_data", "_position")
+    read_ahead = False  # nothing to fail: the cache need not read a first chunk ahead
 
     def __init__(self, data: bytes | memoryview) -> None:
         self._data = data
@@ -57,7 +58,7 @@ class AsyncPrefixedReader:
         if size < 0:
             self._first = None
             rest = await self._rest.read(-1)
-            return bytes(first) + bytes(rest) if rest else first
+            return b"".join((first, rest)) if rest else first
         if size >= len(first):
             self._first = None
             return first

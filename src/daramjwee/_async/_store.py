@@ -19,7 +19,14 @@ Buffer: TypeAlias = bytes | bytearray | memoryview
 
 
 class AsyncReader(Protocol):
-    """A byte stream handed out by a store; the receiver owns it and must close it."""
+    """A byte stream handed out by a store; the receiver owns it and must close it.
+
+    The cache reads a reader's first chunk while it walks the tiers, so that a
+    failure before any byte reached the caller falls through to the next
+    tier.  A reader whose first read cannot fail that way (its bytes came
+    with the open, or from a local file the open just checked) may say so
+    with a class attribute ``read_ahead = False``, and is not read ahead.
+    """
 
     async def read(self, size: int = -1, /) -> Buffer:
         """Up to ``size`` bytes (all the rest when negative); empty at end of stream."""

@@ -427,7 +427,7 @@ class Cache:
 
         Raises :class:`NotFound` when the tier lacks the key; returns ``None``
         (after logging) when the tier failed or broke its contract.  A reader
-        over bytes in memory cannot fail and is not read ahead.
+        with ``read_ahead = False`` (see :class:`Reader`) is not read ahead.
         """
         try:
             reader, metadata = store.get_stream(key)
@@ -440,7 +440,7 @@ class Cache:
             self._discard_reader(tier, key, reader)
             self._store_failed(tier, "get_stream", key, StoreContractError(f"returned {metadata!r} as metadata"))
             return None
-        if type(reader) is BytesReader or metadata.is_negative:
+        if not getattr(reader, "read_ahead", True) or metadata.is_negative:
             return reader, metadata
         try:
             first = reader.read(self._chunk_size)

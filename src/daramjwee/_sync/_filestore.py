@@ -210,6 +210,7 @@ class _FileReader:
         "_pending",
         "_position",
     )
+    read_ahead = False  # the first read comes from a local file the open just checked
 
     def __init__(self, directory: FileDirectory, key: str, record: OpenRecord) -> None:
         self._fd = record.fd

@@ -288,6 +288,7 @@ class _RedisReader:
     """
 
     __slots__ = ("_chunk", "_client", "_index", "_key", "_offset", "_remaining", "_version_key")
+    read_ahead = False  # the first chunk came with the head: its read cannot fail
 
     def __init__(self, client: Any, version_key: bytes, key: str, first: Buffer, remaining: int) -> None:
         self._client = client
