@@ -201,6 +201,33 @@ class AsyncCache:
                     if if_none_match is not None and if_none_match_matches(if_none_match, metadata):
                         return AsyncResponse(_NOT_MODIFIED, metadata, 0, EMPTY_READER, None, self._chunk_size)
                     return AsyncBytesResponse(metadata, 0, value, self._chunk_size)
+        else:
+            # Any other tier 0: a fresh hit needs no write ticket either; anything else is read again under one.
+            try:
+                entry = await self._open_entry(0, self._tiers[0], key)
+            except NotFound:
+                pass
+            else:
+                if entry is None:
+                    tier0_failed = True
+                else:
+                    reader, metadata = entry
+                    fresh_for = self._positive_fresh_for_0
+                    if (
+                        not metadata.is_negative
+                        and (fresh_for is None or not is_stale(metadata, fresh_for, time.time()))
+                        and (if_none_match is None or type(if_none_match) is str)
+                    ):
+                        self._stats.tier(0, "hits")
+                        if self._logger.isEnabledFor(_DEBUG):
+                            self._logger.debug("hit in tier %d", 0, extra={"tier": 0, "key": key})
+                        if if_none_match is not None and if_none_match_matches(if_none_match, metadata):
+                            await self._discard_reader(0, key, reader)
+                            return AsyncResponse(_NOT_MODIFIED, metadata, 0, EMPTY_READER, None, self._chunk_size)
+                        return AsyncResponse(
+                            _OK, metadata, 0, reader, None, self._chunk_size, key=key, store=self._stores[0]
+                        )
+                    await self._discard_reader(0, key, reader)
         return await self._get(key, fetch, if_none_match, tier0_failed)
 
     async def get_bytes(self, key: str, fetch: AsyncFetcher) -> bytes:
