@@ -17,8 +17,6 @@ lands where the task really awaits next (inside the file tier's hop to a worker 
 took effect; a memory tier's call does not await, so after it).  The file tier's worker-thread hops are
 made deterministic for the sweep (the call ends, then the task awaits); the other order, a worker thread
 still running after the cancellation, is tested at the end of this module.
-
-Invariants broken today are listed in ``KNOWN_CANCELLATIONS`` and kept as strict xfails.
 """
 
 from __future__ import annotations
@@ -37,8 +35,9 @@ import pytest
 
 import daramjwee as dj
 import daramjwee._async._cache as cache_module
+import daramjwee._async._fanouts as fanouts_module
 import daramjwee._async._filestore as filestore_module
-from _async.test_fault_sweep import BY_NAME, CHUNK, SCENARIOS, Plan, Scenario, open_files, run_at, sweep
+from _async.test_fault_sweep import CHUNK, SCENARIOS, Plan, Scenario, open_files, sweep
 from daramjwee._filedir import FileDirectory
 
 JOB_TIMEOUTS: dict[asyncio.Task[Any], asyncio.Timeout] = {}
@@ -59,6 +58,7 @@ def _record_job_timeouts(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         return scope
 
     monkeypatch.setattr(cache_module, "cancel_after", recording)
+    monkeypatch.setattr(fanouts_module, "cancel_after", recording)
     yield
     JOB_TIMEOUTS.clear()
 
@@ -170,88 +170,18 @@ class InFlightCancelPlan(CancelPlan):
     landing = "in-flight"
 
 
-NEGATIVE_FAN_OUT = (
-    "a caller cancelled while tier 0 commits its negative entry: the shielded commit goes on and publishes, "
-    "but _store_negative schedules the fan-out only after write_entry returns, so the negative entry never "
-    "reaches tiers 1-2 and neither fanouts nor fanouts_failed counts it"
-)
-REFRESH_FAN_OUT = (
-    "a refresh whose worker_timeout runs out while tier 0 commits the refetched value: the shielded commit "
-    "goes on and publishes, the job counts refreshes_failed and never fans out (_refresh fans out only after "
-    "_refetch returns), so tiers 1-2 keep the old value and neither fanouts nor fanouts_failed counts it"
-)
-RESTAMP_FAN_OUT = (
-    "a 304 refresh whose worker_timeout runs out while tier 0 commits the re-stamped copy (_touch): the "
-    "shielded commit goes on and publishes, the job counts refreshes_failed and never fans out, so tiers 1-2 "
-    "keep the old stamp and neither fanouts nor fanouts_failed counts it"
-)
-PROMOTION_READER = (
-    "a caller cancelled while _promotion opens the faster tiers' sinks: open_sinks aborts what it opened, "
-    "but _serve_hit never closes the tier-2 reader it was handed (its try starts after _promotion), so an "
-    "open file of the file tier is left to the garbage collector"
-)
-GET_STREAM_FD = (
-    "AsyncFileStore.get_stream cancelled once its worker thread opened a record longer than the first read: "
-    "the OpenRecord the thread returns is dropped and its file descriptor is never closed"
-)
-
-
-def _points(reason: str, landing: str, scenario: str, *labels: str) -> dict[tuple[str, str, str], str]:
-    return {(landing, scenario, label): reason for label in labels}
-
-
-KNOWN_CANCELLATIONS: dict[tuple[str, str, str], str] = {
-    **_points(NEGATIVE_FAN_OUT, "inside", "negative", "t0.commit#1"),
-    **_points(
-        NEGATIVE_FAN_OUT, "in-flight", "negative", "t0.get_stream#2", "origin.fetch#1", "t0.begin_set#1", "t0.commit#1"
-    ),
-    **_points(REFRESH_FAN_OUT, "inside", "stale-refresh", "t0.commit#1"),
-    **_points(
-        REFRESH_FAN_OUT,
-        "in-flight",
-        "stale-refresh",
-        "t0.stat#1",
-        "origin.fetch#1",
-        "t0.begin_set#1",
-        "origin.chunk#1",
-        "t0.write#1",
-        "origin.chunk#2",
-        "t0.write#2",
-        "origin.chunk#3",
-        "t0.write#3",
-        "t0.commit#1",
-    ),
-    **_points(RESTAMP_FAN_OUT, "inside", "not-modified", "t0.commit#1"),
-    **_points(
-        RESTAMP_FAN_OUT,
-        "in-flight",
-        "not-modified",
-        "t0.stat#1",
-        "origin.fetch#1",
-        "t0.get_stream#2",
-        "t0.begin_set#1",
-        "t0.read#5",
-        "t0.write#1",
-        "t0.read#6",
-        "t0.write#2",
-        "t0.read#7",
-        "t0.write#3",
-        "t0.read#8",
-        "t0.commit#1",
-    ),
-    **_points(PROMOTION_READER, "inside", "promotion", "t0.begin_set#1", "t1.begin_set#1"),
-    **_points(GET_STREAM_FD, "inside", "promotion", "t0.lookup#1"),  # requested at lookup, lands in t2.get_stream
-    **_points(
-        GET_STREAM_FD, "in-flight", "promotion", "t0.lookup#1", "t0.get_stream#1", "t1.get_stream#1", "t2.get_stream#1"
-    ),
-}
-"""Points of the cancellation sweep that break an invariant today: (landing, scenario, label) -> what breaks.
-
-Several points of one path often land at the same await (a cancellation requested at a memory tier's
-call lands at the next real await), so they break the same way."""
-
-
 PLANS = {"inside": CancelPlan, "in-flight": InFlightCancelPlan}
+
+
+async def call_then_await_owned(release: Callable[[Any], object], function: Callable[..., Any], /, *args: Any) -> Any:
+    """``run_blocking_owned`` made deterministic like :func:`call_then_await`: cancelled at the await, released."""
+    result = function(*args)
+    try:
+        await asyncio.sleep(0)
+    except BaseException:
+        release(result)
+        raise
+    return result
 
 
 async def call_then_await(function: Callable[..., Any], /, *args: Any) -> Any:
@@ -269,6 +199,7 @@ async def call_then_await(function: Callable[..., Any], /, *args: Any) -> Any:
 @pytest.fixture
 def deterministic_file_tier(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(filestore_module, "run_blocking", call_then_await)
+    monkeypatch.setattr(filestore_module, "run_blocking_owned", call_then_await_owned)
 
 
 @pytest.mark.usefixtures("deterministic_file_tier")
@@ -277,22 +208,8 @@ def deterministic_file_tier(monkeypatch: pytest.MonkeyPatch) -> None:
 async def test_a_cancellation_at_any_point_leaves_nothing_behind(
     scenario: Scenario, landing: str, tmp_path: Path
 ) -> None:
-    known = {(name, label): reason for (kind, name, label), reason in KNOWN_CANCELLATIONS.items() if kind == landing}
-    problems, _ = await sweep(scenario, tmp_path, PLANS[landing], known)
+    problems, _ = await sweep(scenario, tmp_path, PLANS[landing])
     assert problems == [], "\n".join(problems)
-
-
-@pytest.mark.usefixtures("deterministic_file_tier")
-@pytest.mark.parametrize(
-    ("landing", "name", "label"),
-    [
-        pytest.param(*point, marks=pytest.mark.xfail(strict=True, reason=reason), id="-".join(point))
-        for point, reason in KNOWN_CANCELLATIONS.items()
-    ],
-)
-async def test_a_known_violation_of_the_cancellation_sweep(landing: str, name: str, label: str, tmp_path: Path) -> None:
-    report = await run_at(BY_NAME[name], tmp_path, PLANS[landing], label, settle=0.5)
-    assert report.problems == [], "\n".join(report.problems)
 
 
 # -- the file tier's own races with cancellation, found by the sweep before its worker threads were made
@@ -305,7 +222,6 @@ async def put_long_entry(store: dj.AsyncFileStore) -> None:
     await sink.commit()
 
 
-@pytest.mark.xfail(strict=True, reason=GET_STREAM_FD)
 async def test_a_file_tier_get_stream_cancelled_while_its_thread_opens_the_entry_leaves_no_file_open(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -330,15 +246,6 @@ async def test_a_file_tier_get_stream_cancelled_while_its_thread_opens_the_entry
     assert open_files(tmp_path) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "_AsyncFileSink.abort checks for a temp file before taking the sink's lock: an abort made while a "
-        "spill still runs on its worker thread (the write was cancelled, e.g. by a fan-out's worker_timeout) "
-        "finds none and returns, then the spill creates the temp file, which stays, open and locked, until "
-        "the sink is garbage-collected (a log record's traceback keeps it alive)"
-    ),
-)
 async def test_a_file_tier_abort_made_while_a_spill_runs_on_its_thread_leaves_no_temp_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -10,8 +10,7 @@ After each run and its background work, the invariants of SPEC §13 must hold: n
 in transit, write ticket or key lock is left; every reader and sink the cache was handed is ended; no
 temp file is left and no file of the file tier stays open; the caller got a whole value or a public
 error; the next ``get``, faults healed, is correct and takes under a second; every tier holds a whole,
-correct value (the body and the etag of one value); the counters add up.  Invariants broken today are
-listed in ``KNOWN_FAILURES`` and kept as strict xfails.
+correct value (the body and the etag of one value); the counters add up.
 
 The same sweep with cancellation instead of errors (asyncio only) is in tests/test_async_fault_sweep.py.
 """
@@ -454,13 +453,13 @@ def open_files(root: Path) -> list[str]:
 
 
 def settled(cache: dj.AsyncCache) -> bool:
-    return not cache._flights and not cache._refreshing and not cache._in_transit and cache._writes.in_flight() == 0
+    return not cache._flights and not cache._refreshing and len(cache._fan_outs) == 0 and cache._writes.in_flight() == 0
 
 
 def leftovers(cache: dj.AsyncCache) -> str:
     return (
         f"flights={sorted(cache._flights)} refreshing={sorted(cache._refreshing)} "
-        f"in_transit={sorted(cache._in_transit)} writes in flight={cache._writes.in_flight()}"
+        f"fan-outs pending={len(cache._fan_outs)} writes in flight={cache._writes.in_flight()}"
     )
 
 
@@ -564,13 +563,11 @@ async def sweep(
     scenario: Scenario,
     root: Path,
     make_plan: Callable[[int], Plan],
-    known: dict[tuple[str, str], str],
     **options: Any,
 ) -> tuple[list[str], int]:
     """Fail each point of a clean run in turn, until a point past the last leaves the run untouched.
 
-    Returns the broken invariants (but those of points in ``known``, keyed by
-    scenario and label) and the number of runs made.
+    Returns the broken invariants and the number of runs made.
     """
     clean = await run(scenario, root / "clean", make_plan(0), **options)
     assert clean.problems == [], clean.problems
@@ -580,8 +577,6 @@ async def sweep(
     runs = 1
     while True:
         at += 1
-        if at <= len(clean.trace) and (scenario.name, clean.trace[at - 1]) in known:
-            continue  # a known failure: run on its own, as a strict xfail
         report = await run(scenario, root / f"at-{at}", make_plan(at), **options)
         runs += 1
         if report.fired is None:
@@ -598,43 +593,8 @@ async def sweep(
 
 BY_NAME = {scenario.name: scenario for scenario in SCENARIOS}
 
-PEEK_FAILURE = (
-    "tier 0's peek is called unguarded by _schedule_fan_out (lookup's errors are caught, peek's are not): "
-    "a peek error after tier 0 published escapes to the caller as the raw StoreFault, the fan-out's write "
-    "ticket is never ended (_writes.in_flight() stays 1 forever) and the fan-out is neither run nor counted"
-)
-
-KNOWN_FAILURES: dict[tuple[str, str], str] = {
-    ("miss", "t0.peek#1"): PEEK_FAILURE,
-    ("set", "t0.peek#1"): PEEK_FAILURE,
-    ("negative", "t0.peek#1"): PEEK_FAILURE,
-}
-"""Points of the error sweep that break an invariant today: (scenario, label) -> what breaks."""
-
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=str)
 async def test_a_store_or_origin_failure_at_any_point_leaves_nothing_behind(scenario: Scenario, tmp_path: Path) -> None:
-    problems, _ = await sweep(scenario, tmp_path, Plan, KNOWN_FAILURES)
+    problems, _ = await sweep(scenario, tmp_path, Plan)
     assert problems == [], "\n".join(problems)
-
-
-async def run_at(
-    scenario: Scenario, root: Path, make_plan: Callable[[int], Plan], label: str, **options: Any
-) -> Report:
-    """The run of ``scenario`` that fails the call ``label`` of its clean run."""
-    clean = await run(scenario, root / "clean", make_plan(0), **options)
-    report = await run(scenario, root / "at", make_plan(clean.trace.index(label) + 1), **options)
-    assert report.fired == label
-    return report
-
-
-@pytest.mark.parametrize(
-    ("name", "label"),
-    [
-        pytest.param(name, label, marks=pytest.mark.xfail(strict=True, reason=reason), id=f"{name}-{label}")
-        for (name, label), reason in KNOWN_FAILURES.items()
-    ],
-)
-async def test_a_known_violation_of_the_error_sweep(name: str, label: str, tmp_path: Path) -> None:
-    report = await run_at(BY_NAME[name], tmp_path, Plan, label, settle=0.5)
-    assert report.problems == [], "\n".join(report.problems)

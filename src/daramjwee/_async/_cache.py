@@ -309,18 +309,20 @@ class AsyncCache:
             raise NotFound(key)
         tee = None
         stale = positive is not None and is_stale(metadata, positive, time.time())
-        if stale:
-            self._stats.add("stale_hits")
-            tee = AsyncTee(self._writes, key, (), ticket.hand_off(), self._refresh_when_read(key, fetch, metadata))
-        elif missed:
-            tee = await self._promotion(tier, key, metadata, ticket, missed)
         try:
+            if stale:
+                self._stats.add("stale_hits")
+                refresh = self._refresh_when_read(key, fetch, metadata)
+                tee = AsyncTee(self._writes, key, (), ticket.hand_off(), refresh)
+            elif missed:
+                tee = await self._promotion(tier, key, metadata, ticket, missed)
             if if_none_match is not None and if_none_match_matches(if_none_match, metadata):
                 await self._discard_reader(tier, key, reader)
                 if tee is not None:
                     await tee.abort()
                 return AsyncResponse(_NOT_MODIFIED, metadata, tier, EMPTY_READER, None, self._chunk_size, stale=stale)
         except BaseException:
+            await shielded(self._discard_reader(tier, key, reader))
             if tee is not None:
                 await tee.abort()
             raise
@@ -647,10 +649,22 @@ class AsyncCache:
     async def _store_negative(self, key: str, ticket: Ticket) -> bool:
         """Write a negative entry to tier 0 under ``ticket`` and fan it out; True if tier 0 published it."""
         metadata = with_cached_at(NEGATIVE, time.time())
-        if (await self._writes.write_entry(key, (0,), metadata, EMPTY_READER, ticket)).tiers:
-            self._schedule_fan_out(key, ticket.hand_off(), 0, b"", metadata)
-            return True
-        return False
+        fan_out = self._fan_out_when_published(key, metadata)
+        return bool((await self._writes.write_entry(key, (0,), metadata, EMPTY_READER, ticket, on_done=fan_out)).tiers)
+
+    def _fan_out_when_published(self, key: str, metadata: Metadata | None) -> OnDone:
+        """An ``on_done`` that fans out what a write published, in the same step as its publish.
+
+        So the fan-out is scheduled even if the task that wrote is cancelled
+        while the publish runs (it runs shielded).  ``metadata`` is what was
+        stored, ``None`` if only the tier knows it.
+        """
+
+        async def fan_out(published: Published, ticket: Ticket) -> None:
+            if published.tiers:
+                self._schedule_fan_out(key, ticket.hand_off(), published.tiers[0], published.value, metadata)
+
+        return fan_out
 
     async def _touch(self, key: str, validated: Metadata, ticket: Ticket, deadline: float) -> Published:
         """Re-stamp the entry the origin just validated (a 304): copy it into tier 0 with ``cached_at=now``.
@@ -672,7 +686,8 @@ class AsyncCache:
                 await self._discard_reader(tier, key, reader)
                 return _NOTHING
             fresh = with_cached_at(metadata, time.time())
-            return await self._writes.write_entry(key, (0,), fresh, reader, ticket, deadline)
+            fan_out = self._fan_out_when_published(key, fresh)
+            return await self._writes.write_entry(key, (0,), fresh, reader, ticket, deadline, on_done=fan_out)
         return _NOTHING
 
     # -- background work -----------------------------------------------------------
@@ -686,11 +701,15 @@ class AsyncCache:
         otherwise a memory tier 0 that can ``peek`` is read now, right after
         the publish, since it may drop the value before the copy runs.
         """
-        snapshot = None
-        if value is not None:
-            snapshot = (value, metadata) if metadata is not None else self._peek_snapshot(key, value)
-        elif source == 0:
-            snapshot = self._peek_snapshot(key, None)
+        try:
+            snapshot = None
+            if value is not None:
+                snapshot = (value, metadata) if metadata is not None else self._peek_snapshot(key, value)
+            elif source == 0:
+                snapshot = self._peek_snapshot(key, None)
+        except BaseException:
+            ticket.end()
+            raise
         self._fan_outs.schedule(key, ticket, source, snapshot)
 
     def _peek_snapshot(self, key: str, value: bytes | None) -> tuple[bytes, Metadata] | None:
@@ -700,6 +719,9 @@ class AsyncCache:
         try:
             stored, metadata = self._memory_peek(key)
         except NotFound:
+            return None
+        except Exception as error:
+            self._store_failed(0, "peek", key, error)
             return None
         if value is not None and stored is not value:
             return None
@@ -773,10 +795,8 @@ class AsyncCache:
         deadline = time.monotonic() + self._config.worker_timeout
         try:
             async with cancel_after(self._config.worker_timeout):
-                published, metadata = await self._refetch(key, fetch, ticket, hint, deadline)
+                await self._refetch(key, fetch, ticket, hint, deadline)
             self._stats.add("refreshes_completed")
-            if published.tiers:
-                self._schedule_fan_out(key, ticket.hand_off(), published.tiers[0], published.value, metadata)
         except Exception as error:
             self._stats.add("refreshes_failed")
             self._logger.warning("background refresh of %r failed: %r", key, error, extra={"key": key})
@@ -787,29 +807,26 @@ class AsyncCache:
 
     async def _refetch(
         self, key: str, fetch: AsyncFetcher, ticket: Ticket, hint: Metadata | None, deadline: float
-    ) -> tuple[Published, Metadata | None]:
-        """Fetch ``key`` again with its current metadata and write the outcome to tier 0.
-
-        Returns how it was published, and the metadata stored (``None`` when only the tier knows it).
-        """
+    ) -> None:
+        """Fetch ``key`` again with its current metadata, write the outcome to tier 0 and fan it out."""
         old = await self._current_metadata(key) or hint
         self._stats.add("origin_fetches")
         try:
             result = await call_fetcher(fetch, old)
         except NotModified:
-            touched = _NOTHING if old is None else await self._touch(key, old, ticket, deadline)
-            if not touched.tiers:
+            if old is None or not (await self._touch(key, old, ticket, deadline)).tiers:
                 raise DaramjweeError(
                     f"refresh of {key!r}: NotModified, but no tier still holds the copy that was validated"
                 ) from None
-            return touched, None
+            return
         except CacheableNotFound:
-            negative = with_cached_at(NEGATIVE, time.time())
-            return await self._writes.write_entry(key, (0,), negative, EMPTY_READER, ticket), negative
+            await self._store_negative(key, ticket)
+            return
         metadata = _origin_metadata(result.metadata)
         fill = self._fill_tier(metadata)
         body = open_body(result.body)
-        return await self._writes.write_entry(key, (fill,), metadata, body, ticket, deadline), metadata
+        fan_out = self._fan_out_when_published(key, metadata)
+        await self._writes.write_entry(key, (fill,), metadata, body, ticket, deadline, on_done=fan_out)
 
     def _fill_tier(self, metadata: Metadata) -> int:
         """Tier 0, or the first tier able to hold a body longer than tier 0's capacity, as the origin declared it."""

@@ -195,6 +195,7 @@ class AsyncFanOuts:
         """Copy one fan-out; owns its ticket."""
         key, source = item.key, item.source
         deadline = time.monotonic() + self._job_timeout
+        counted = False
         try:
             if not self._writes.may_publish(item.ticket):
                 self._stats.add("fanouts_superseded")
@@ -218,16 +219,23 @@ class AsyncFanOuts:
 
                 async def landed(published: Published, ticket: Ticket) -> None:
                     with self._lock:  # in the same step as the last commit: no reader sees both copies missed
-                        self.landings += 1
+                        if published.tiers:
+                            self.landings += 1
                         self._forget(item)
+                    # Counted here, where the copy ends, not after the await below: a timeout during the
+                    # shielded commits interrupts the await, not the commits.
+                    self._stats.add("fanouts" if len(published.tiers) == len(tiers) else "fanouts_failed")
 
-                published = await self._writes.write_entry(
-                    key, tiers, metadata, reader, item.ticket, deadline, on_done=landed
-                )
-            self._stats.add("fanouts" if len(published.tiers) == len(tiers) else "fanouts_failed")
+                counted = True  # write_entry calls ``landed`` exactly once, whatever happens
+                await self._writes.write_entry(key, tiers, metadata, reader, item.ticket, deadline, on_done=landed)
         except Exception as error:
-            self._stats.add("fanouts_failed")
+            if not counted:
+                self._stats.add("fanouts_failed")
             self._logger.warning("fan-out of %r failed: %r", key, error, extra={"key": key})
+        except BaseException:  # cancelled (the cache is closing): counted, and passed on
+            if not counted:
+                self._stats.add("fanouts_failed")
+            raise
         finally:
             with self._lock:
                 self._forget(item)

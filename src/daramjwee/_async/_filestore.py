@@ -17,7 +17,7 @@ from .._metadata import Metadata
 from .._record import HEADER_SIZE, BodyHasher, encode_header, encode_metadata
 from .._units import parse_capacity
 from ..policy import Policy, make_policy
-from ._primitives import run_blocking
+from ._primitives import run_blocking, run_blocking_owned
 from ._readers import AsyncBytesReader
 from ._store import Buffer
 
@@ -129,7 +129,7 @@ class AsyncFileStore:
         if self._inline_open:
             body, metadata = self._directory.open(key, self._first_read)
         else:
-            body, metadata = await run_blocking(self._directory.open, key, self._first_read)
+            body, metadata = await run_blocking_owned(_close_opened, self._directory.open, key, self._first_read)
         if isinstance(body, bytes):
             return AsyncBytesReader(body), metadata
         return _AsyncFileReader(self._directory, key, body), metadata
@@ -347,6 +347,7 @@ class _AsyncFileSink:
         "_lock",
         "_metadata",
         "_path",
+        "_spilled",
         "_state",
         "_stored_key",
         "_temp",
@@ -354,6 +355,7 @@ class _AsyncFileSink:
 
     def __init__(self, directory: FileDirectory, key: str, metadata: Metadata, chunk_size: int) -> None:
         self._temp: TempFile | None = None
+        self._spilled = False
         self._directory = directory
         self._key = key
         self._stored_key, self._path = directory.locate(key)
@@ -387,6 +389,7 @@ class _AsyncFileSink:
         if len(self._buffer) + len(data) < self._chunk_size:
             self._buffer += data
         else:
+            self._spilled = True
             try:
                 await run_blocking(self._spill, data)
             except Exception:
@@ -396,6 +399,8 @@ class _AsyncFileSink:
     def _spill(self, data: Buffer) -> None:
         """Write the buffer and ``data`` to the temp file (created, with a placeholder header, on first use)."""
         with self._lock:
+            if self._state != "open":  # aborted while this call waited for its thread: create nothing
+                return
             temp = self._temp
             if temp is None:
                 temp = self._temp = self._directory.create_temp()
@@ -449,7 +454,7 @@ class _AsyncFileSink:
             return
         self._state = "aborted"
         self._buffer = bytearray()
-        if self._temp is not None:
+        if self._spilled:  # a spill may still be running on its thread: wait for it (the lock), then discard
             await run_blocking(self._discard)
 
     def _discard(self) -> None:
@@ -461,3 +466,10 @@ class _AsyncFileSink:
     def __del__(self) -> None:
         if self._temp is not None:
             self._temp.discard()
+
+
+def _close_opened(opened: tuple[bytes | OpenRecord, Metadata]) -> None:
+    """Close the file of an entry opened for a caller that was cancelled meanwhile."""
+    body = opened[0]
+    if not isinstance(body, bytes):
+        os.close(body.fd)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import inspect
 import logging
 import threading
@@ -27,6 +28,7 @@ __all__ = [
     "cancel_after",
     "check_flavour",
     "run_blocking",
+    "run_blocking_owned",
     "shielded",
     "sleep",
 ]
@@ -206,3 +208,22 @@ class _InlineGetBoundedStore(_BoundedStore):
 async def run_blocking(function: Callable[..., T], /, *args: Any) -> T:
     """Run a blocking call (file I/O) on a worker thread, keeping the event loop free."""
     return await asyncio.to_thread(function, *args)
+
+
+async def run_blocking_owned(release: Callable[[T], object], function: Callable[..., T], /, *args: Any) -> T:
+    """:func:`run_blocking` for a call whose result must be released (an open file): never leaked.
+
+    A thread cannot be stopped: if the caller is cancelled while ``function``
+    runs, its result is passed to ``release`` once it arrives.
+    """
+    future = asyncio.ensure_future(asyncio.to_thread(function, *args))
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        future.add_done_callback(functools.partial(_release_result, release))
+        raise
+
+
+def _release_result(release: Callable[[Any], object], future: asyncio.Future[Any]) -> None:
+    if not future.cancelled() and future.exception() is None:
+        release(future.result())

@@ -310,18 +310,20 @@ class Cache:
             raise NotFound(key)
         tee = None
         stale = positive is not None and is_stale(metadata, positive, time.time())
-        if stale:
-            self._stats.add("stale_hits")
-            tee = Tee(self._writes, key, (), ticket.hand_off(), self._refresh_when_read(key, fetch, metadata))
-        elif missed:
-            tee = self._promotion(tier, key, metadata, ticket, missed)
         try:
+            if stale:
+                self._stats.add("stale_hits")
+                refresh = self._refresh_when_read(key, fetch, metadata)
+                tee = Tee(self._writes, key, (), ticket.hand_off(), refresh)
+            elif missed:
+                tee = self._promotion(tier, key, metadata, ticket, missed)
             if if_none_match is not None and if_none_match_matches(if_none_match, metadata):
                 self._discard_reader(tier, key, reader)
                 if tee is not None:
                     tee.abort()
                 return Response(_NOT_MODIFIED, metadata, tier, EMPTY_READER, None, self._chunk_size, stale=stale)
         except BaseException:
+            shielded(self._discard_reader(tier, key, reader))
             if tee is not None:
                 tee.abort()
             raise
@@ -646,10 +648,22 @@ class Cache:
     def _store_negative(self, key: str, ticket: Ticket) -> bool:
         """Write a negative entry to tier 0 under ``ticket`` and fan it out; True if tier 0 published it."""
         metadata = with_cached_at(NEGATIVE, time.time())
-        if (self._writes.write_entry(key, (0,), metadata, EMPTY_READER, ticket)).tiers:
-            self._schedule_fan_out(key, ticket.hand_off(), 0, b"", metadata)
-            return True
-        return False
+        fan_out = self._fan_out_when_published(key, metadata)
+        return bool((self._writes.write_entry(key, (0,), metadata, EMPTY_READER, ticket, on_done=fan_out)).tiers)
+
+    def _fan_out_when_published(self, key: str, metadata: Metadata | None) -> OnDone:
+        """An ``on_done`` that fans out what a write published, in the same step as its publish.
+
+        So the fan-out is scheduled even if the task that wrote is cancelled
+        while the publish runs (it runs shielded).  ``metadata`` is what was
+        stored, ``None`` if only the tier knows it.
+        """
+
+        def fan_out(published: Published, ticket: Ticket) -> None:
+            if published.tiers:
+                self._schedule_fan_out(key, ticket.hand_off(), published.tiers[0], published.value, metadata)
+
+        return fan_out
 
     def _touch(self, key: str, validated: Metadata, ticket: Ticket, deadline: float) -> Published:
         """Re-stamp the entry the origin just validated (a 304): copy it into tier 0 with ``cached_at=now``.
@@ -671,7 +685,8 @@ class Cache:
                 self._discard_reader(tier, key, reader)
                 return _NOTHING
             fresh = with_cached_at(metadata, time.time())
-            return self._writes.write_entry(key, (0,), fresh, reader, ticket, deadline)
+            fan_out = self._fan_out_when_published(key, fresh)
+            return self._writes.write_entry(key, (0,), fresh, reader, ticket, deadline, on_done=fan_out)
         return _NOTHING
 
     # -- background work -----------------------------------------------------------
@@ -685,11 +700,15 @@ class Cache:
         otherwise a memory tier 0 that can ``peek`` is read now, right after
         the publish, since it may drop the value before the copy runs.
         """
-        snapshot = None
-        if value is not None:
-            snapshot = (value, metadata) if metadata is not None else self._peek_snapshot(key, value)
-        elif source == 0:
-            snapshot = self._peek_snapshot(key, None)
+        try:
+            snapshot = None
+            if value is not None:
+                snapshot = (value, metadata) if metadata is not None else self._peek_snapshot(key, value)
+            elif source == 0:
+                snapshot = self._peek_snapshot(key, None)
+        except BaseException:
+            ticket.end()
+            raise
         self._fan_outs.schedule(key, ticket, source, snapshot)
 
     def _peek_snapshot(self, key: str, value: bytes | None) -> tuple[bytes, Metadata] | None:
@@ -699,6 +718,9 @@ class Cache:
         try:
             stored, metadata = self._memory_peek(key)
         except NotFound:
+            return None
+        except Exception as error:
+            self._store_failed(0, "peek", key, error)
             return None
         if value is not None and stored is not value:
             return None
@@ -770,10 +792,8 @@ class Cache:
         deadline = time.monotonic() + self._config.worker_timeout
         try:
             with cancel_after(self._config.worker_timeout):
-                published, metadata = self._refetch(key, fetch, ticket, hint, deadline)
+                self._refetch(key, fetch, ticket, hint, deadline)
             self._stats.add("refreshes_completed")
-            if published.tiers:
-                self._schedule_fan_out(key, ticket.hand_off(), published.tiers[0], published.value, metadata)
         except Exception as error:
             self._stats.add("refreshes_failed")
             self._logger.warning("background refresh of %r failed: %r", key, error, extra={"key": key})
@@ -782,31 +802,26 @@ class Cache:
                 self._refreshing.discard(key)
             ticket.end()
 
-    def _refetch(
-        self, key: str, fetch: Fetcher, ticket: Ticket, hint: Metadata | None, deadline: float
-    ) -> tuple[Published, Metadata | None]:
-        """Fetch ``key`` again with its current metadata and write the outcome to tier 0.
-
-        Returns how it was published, and the metadata stored (``None`` when only the tier knows it).
-        """
+    def _refetch(self, key: str, fetch: Fetcher, ticket: Ticket, hint: Metadata | None, deadline: float) -> None:
+        """Fetch ``key`` again with its current metadata, write the outcome to tier 0 and fan it out."""
         old = self._current_metadata(key) or hint
         self._stats.add("origin_fetches")
         try:
             result = call_fetcher(fetch, old)
         except NotModified:
-            touched = _NOTHING if old is None else self._touch(key, old, ticket, deadline)
-            if not touched.tiers:
+            if old is None or not (self._touch(key, old, ticket, deadline)).tiers:
                 raise DaramjweeError(
                     f"refresh of {key!r}: NotModified, but no tier still holds the copy that was validated"
                 ) from None
-            return touched, None
+            return
         except CacheableNotFound:
-            negative = with_cached_at(NEGATIVE, time.time())
-            return self._writes.write_entry(key, (0,), negative, EMPTY_READER, ticket), negative
+            self._store_negative(key, ticket)
+            return
         metadata = _origin_metadata(result.metadata)
         fill = self._fill_tier(metadata)
         body = open_body(result.body)
-        return self._writes.write_entry(key, (fill,), metadata, body, ticket, deadline), metadata
+        fan_out = self._fan_out_when_published(key, metadata)
+        self._writes.write_entry(key, (fill,), metadata, body, ticket, deadline, on_done=fan_out)
 
     def _fill_tier(self, metadata: Metadata) -> int:
         """Tier 0, or the first tier able to hold a body longer than tier 0's capacity, as the origin declared it."""

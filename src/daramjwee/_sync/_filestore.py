@@ -18,7 +18,7 @@ from .._metadata import Metadata
 from .._record import HEADER_SIZE, BodyHasher, encode_header, encode_metadata
 from .._units import parse_capacity
 from ..policy import Policy, make_policy
-from ._primitives import run_blocking
+from ._primitives import run_blocking, run_blocking_owned
 from ._readers import BytesReader
 from ._store import Buffer
 
@@ -130,7 +130,7 @@ class FileStore:
         if self._inline_open:
             body, metadata = self._directory.open(key, self._first_read)
         else:
-            body, metadata = run_blocking(self._directory.open, key, self._first_read)
+            body, metadata = run_blocking_owned(_close_opened, self._directory.open, key, self._first_read)
         if isinstance(body, bytes):
             return BytesReader(body), metadata
         return _FileReader(self._directory, key, body), metadata
@@ -348,6 +348,7 @@ class _FileSink:
         "_lock",
         "_metadata",
         "_path",
+        "_spilled",
         "_state",
         "_stored_key",
         "_temp",
@@ -355,6 +356,7 @@ class _FileSink:
 
     def __init__(self, directory: FileDirectory, key: str, metadata: Metadata, chunk_size: int) -> None:
         self._temp: TempFile | None = None
+        self._spilled = False
         self._directory = directory
         self._key = key
         self._stored_key, self._path = directory.locate(key)
@@ -388,6 +390,7 @@ class _FileSink:
         if len(self._buffer) + len(data) < self._chunk_size:
             self._buffer += data
         else:
+            self._spilled = True
             try:
                 run_blocking(self._spill, data)
             except Exception:
@@ -397,6 +400,8 @@ class _FileSink:
     def _spill(self, data: Buffer) -> None:
         """Write the buffer and ``data`` to the temp file (created, with a placeholder header, on first use)."""
         with self._lock:
+            if self._state != "open":  # aborted while this call waited for its thread: create nothing
+                return
             temp = self._temp
             if temp is None:
                 temp = self._temp = self._directory.create_temp()
@@ -450,7 +455,7 @@ class _FileSink:
             return
         self._state = "aborted"
         self._buffer = bytearray()
-        if self._temp is not None:
+        if self._spilled:  # a spill may still be running on its thread: wait for it (the lock), then discard
             run_blocking(self._discard)
 
     def _discard(self) -> None:
@@ -462,3 +467,10 @@ class _FileSink:
     def __del__(self) -> None:
         if self._temp is not None:
             self._temp.discard()
+
+
+def _close_opened(opened: tuple[bytes | OpenRecord, Metadata]) -> None:
+    """Close the file of an entry opened for a caller that was cancelled meanwhile."""
+    body = opened[0]
+    if not isinstance(body, bytes):
+        os.close(body.fd)

@@ -24,6 +24,7 @@ __all__ = [
     "cancel_after",
     "check_flavour",
     "run_blocking",
+    "run_blocking_owned",
     "shielded",
     "sleep",
 ]
@@ -127,4 +128,9 @@ def bound_store_calls(store: Store, seconds: float) -> Store:
 
 def run_blocking(function: Callable[..., T], /, *args: Any) -> T:
     """Run a blocking call (file I/O) here: the calling thread may block."""
+    return function(*args)
+
+
+def run_blocking_owned(release: Callable[[T], object], function: Callable[..., T], /, *args: Any) -> T:
+    """Run ``function`` here: a thread is never cancelled, so ``release`` is never needed (see the async twin)."""
     return function(*args)

@@ -173,21 +173,29 @@ class Writes:
     ) -> Published:
         """Copy ``reader`` into ``tiers`` as one entry under ``ticket``; return how it ended.
 
-        The caller keeps ``ticket`` (it is not ended here).  ``reader`` is
+        Once a sink is open, the copy owns the write's place: ``ticket`` is
+        handed off (the caller's ``end`` of it is then harmless), and the place
+        ends with the copy, even if the caller is cancelled while the copy's
+        publish runs on.  A follow-up (a fan-out) keeps it through
+        ``on_done``.  ``reader`` is
         closed.  ``deadline`` is a ``time.monotonic()`` value after which the
-        copy is aborted with ``TimeoutError``.  ``on_done`` is called as the
-        copy ends, before this returns (see :class:`Tee`); not when no
-        sink could be opened.
+        copy is aborted with ``TimeoutError``.  ``on_done`` is called exactly
+        once as the copy ends (see :class:`Tee`), also when no sink could
+        be opened; it runs to its end even if the caller is cancelled meanwhile.
         """
         try:
             targets = self.open_sinks(key, tiers, metadata)
         except BaseException:
             shielded(reader.close())
+            if on_done is not None:
+                shielded(on_done(_NOTHING, ticket))
             raise
         if not targets:
-            reader.close()
+            shielded(reader.close())
+            if on_done is not None:
+                shielded(on_done(_NOTHING, ticket))
             return _NOTHING
-        tee = Tee(self, key, targets, ticket, on_done, owns_ticket=False)
+        tee = Tee(self, key, targets, ticket.hand_off(), on_done)
         return tee.drain(reader, self._chunk_size, deadline)
 
     # -- set -------------------------------------------------------------------------
@@ -263,8 +271,7 @@ class Tee:
     so no partial value is ever published.  Exactly one of the two takes
     effect, once, and runs to its end even if the caller is cancelled
     meanwhile; then ``on_done`` is called with the tiers that published, and
-    the ticket is ended (unless ``on_done`` handed it off, or the tee was
-    made with ``owns_ticket=False``: its creator then keeps and ends it).
+    the ticket is ended (unless ``on_done`` handed it off).
 
     :attr:`written` counts the bytes passed to :meth:`write`.
 
@@ -284,7 +291,6 @@ class Tee:
         "_key",
         "_metadata",
         "_on_done",
-        "_owns_ticket",
         "_spill",
         "_targets",
         "_ticket",
@@ -300,13 +306,11 @@ class Tee:
         ticket: Ticket,
         on_done: OnDone | None = None,
         *,
-        owns_ticket: bool = True,
         metadata: Metadata | None = None,
         spill: Sequence[int] = (),
         keep: int = 0,
     ) -> None:
         self._writes = writes
-        self._owns_ticket = owns_ticket
         self._metadata = metadata
         self._spill = tuple(spill) if metadata is not None and keep > 0 else ()
         self._keep = keep
@@ -399,8 +403,7 @@ class Tee:
                 self._on_done(result, self._ticket)
             return result
         finally:
-            if self._owns_ticket:
-                self._ticket.end()
+            self._ticket.end()
 
     def drain(self, reader: Reader, chunk_size: int, deadline: float | None = None) -> Published:
         """Copy all of ``reader`` into the sinks and :meth:`finish`; abort on any error.
