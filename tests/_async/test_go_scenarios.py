@@ -341,15 +341,6 @@ async def test_a_refresh_whose_body_breaks_midway_keeps_the_old_value() -> None:
         await assert_entry(tiers[0], "k", b"old-value", "v0")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "a refresh whose origin body raises on close after EOF publishes the new value into tier 0 (the "
-        "tee publishes at EOF inside write_entry's drain), then the close error propagates out of "
-        "_refetch: the refresh is counted failed and its fan-out is never scheduled, so tier 1 keeps the "
-        "old value (SPEC §13: every published fill reaches every lower tier)"
-    ),
-)
 async def test_a_refresh_whose_body_fails_to_close_leaves_the_tiers_consistent() -> None:
     """Go: tests/cache_regression_test.go TestScheduleRefresh_DoesNotPublishWhenSourceCloseFails.
 
@@ -820,15 +811,6 @@ async def test_an_abandoned_writer_does_not_hold_up_a_later_set(kind: str, tmp_p
         await assert_entry(store, "same-key", b"user-value", "user-v2")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "a set of a key waits for a fan-out commit of the same key into a lower tier: publish() holds one "
-        "per-key lock (KeyLocks, shared by every tier) across the lower tier's sink.commit(), and the "
-        "set's tier-0 publish needs that lock, so a slow or hung lower-tier commit stalls set() (sinks are "
-        "not bounded by op_timeout)"
-    ),
-)
 async def test_a_slow_fan_out_commit_into_a_lower_tier_does_not_hold_up_a_set_of_the_key() -> None:
     """Go: write_coordinator_test.go TestFanoutWriteManagerDifferentTiersAreIndependent,
     TestFanoutWriteManagerSerializesSameDestinationKey (fan-out writes are ordered per destination tier
@@ -1178,14 +1160,6 @@ async def test_a_304_does_not_restamp_a_lower_entry_that_changed_while_validatin
         await assert_entry(tiers[1], "k", b"new-body", "new")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "a 304 refresh re-stamps the lower tier's copy into tier 0 (write_entry publishes at EOF), then the "
-        "lower tier's reader raises on close, the error propagates out of _refetch: the refresh is counted "
-        "failed and the re-stamped entry is never fanned out, so tier 1 keeps the old cached_at"
-    ),
-)
 async def test_a_304_whose_lower_copy_fails_to_close_leaves_the_tiers_consistent() -> None:
     """Go: tests/pure_streaming_integration_test.go TestCache_LowerTierNotModifiedFallbackCloseErrorDoesNotPublish.
 
@@ -1271,14 +1245,6 @@ async def test_a_negative_hit_whose_reader_fails_to_close_is_still_not_found(tie
         assert top[1].is_negative
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "Response.aclose() lets a tier reader's close error escape raw (the store's StoreFault, not a "
-        "DaramjweeError) after every byte was delivered, while the cache's other paths (_discard_reader) "
-        "log and count a failing reader close and read failures are wrapped in TierError"
-    ),
-)
 @pytest.mark.parametrize("tier", [0, 1])
 async def test_a_hit_whose_reader_fails_to_close_still_delivers_every_byte(tier: int) -> None:
     """Go: tests/pure_streaming_integration_test.go TestCache_TopPositiveHitPropagatesAutoCloseError,

@@ -225,7 +225,15 @@ class AsyncCache:
                             await self._discard_reader(0, key, reader)
                             return AsyncResponse(_NOT_MODIFIED, metadata, 0, EMPTY_READER, None, self._chunk_size)
                         return AsyncResponse(
-                            _OK, metadata, 0, reader, None, self._chunk_size, key=key, store=self._stores[0]
+                            _OK,
+                            metadata,
+                            0,
+                            reader,
+                            None,
+                            self._chunk_size,
+                            key=key,
+                            store=self._stores[0],
+                            failed=self._store_failed,
                         )
                     await self._discard_reader(0, key, reader)
         return await self._get(key, fetch, if_none_match, tier0_failed)
@@ -327,7 +335,16 @@ class AsyncCache:
                 await tee.abort()
             raise
         return AsyncResponse(
-            _OK, metadata, tier, reader, tee, self._chunk_size, stale=stale, key=key, store=self._stores[tier]
+            _OK,
+            metadata,
+            tier,
+            reader,
+            tee,
+            self._chunk_size,
+            stale=stale,
+            key=key,
+            store=self._stores[tier],
+            failed=self._store_failed,
         )
 
     async def _promotion(

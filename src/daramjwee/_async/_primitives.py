@@ -14,7 +14,7 @@ import functools
 import inspect
 import logging
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
 from typing import Any, TypeVar
 
 from .._metadata import FetchResult, Metadata
@@ -62,16 +62,16 @@ class Event:
 
 
 class KeyLocks:
-    """One mutual-exclusion lock per key, created on demand and dropped when unused."""
+    """One mutual-exclusion lock per key (any hashable), created on demand and dropped when unused."""
 
     __slots__ = ("_guard", "_locks")
 
     def __init__(self) -> None:
         self._guard = threading.Lock()
-        self._locks: dict[str, list[Any]] = {}
+        self._locks: dict[Hashable, list[Any]] = {}
 
     @contextlib.asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[None]:
+    async def hold(self, key: Hashable) -> AsyncIterator[None]:
         with self._guard:
             entry = self._locks.get(key)
             if entry is None:

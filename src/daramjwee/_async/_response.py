@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import TracebackType
 
 from .._errors import TierError
@@ -27,7 +28,8 @@ class AsyncResponse:
 
     A tier that fails while its body streams raises :class:`TierError`
     (``op="read"``, the store's error as ``__cause__``, e.g.
-    :class:`CorruptEntry`); the origin's body errors are raised unchanged.
+    :class:`CorruptEntry`); one that fails to close its reader is logged and
+    counted, not raised.  The origin's body errors are raised unchanged.
 
     Attributes:
         status: :attr:`Status.OK`, or :attr:`Status.NOT_MODIFIED` (empty body)
@@ -38,7 +40,19 @@ class AsyncResponse:
             scheduled for when the response is read to the end or closed).
     """
 
-    __slots__ = ("_chunk_size", "_closed", "_key", "_reader", "_store", "_tee", "metadata", "source", "stale", "status")
+    __slots__ = (
+        "_chunk_size",
+        "_closed",
+        "_failed",
+        "_key",
+        "_reader",
+        "_store",
+        "_tee",
+        "metadata",
+        "source",
+        "stale",
+        "status",
+    )
 
     def __init__(
         self,
@@ -52,8 +66,10 @@ class AsyncResponse:
         stale: bool = False,
         key: str = "",
         store: object = None,
+        failed: Callable[[int, str, str, BaseException], None] | None = None,
     ) -> None:
         self._key = key
+        self._failed = failed
         self._store = store
         self.status = status
         self.metadata = metadata
@@ -135,7 +151,12 @@ class AsyncResponse:
                 await tee.finish()
             else:
                 await tee.abort()
-        await self._reader.aclose()
+        try:
+            await self._reader.aclose()
+        except Exception as error:
+            if self.source is None or self._failed is None:
+                raise
+            self._failed(self.source, "close", self._key, error)  # logged and counted: every byte went out
 
     async def _at_end(self) -> bool:
         """Whether the source has nothing after the declared length (read once more to see)."""

@@ -12,9 +12,9 @@ Two kinds of objects live here.
   the surviving sinks) or :meth:`AsyncTee.abort` (discard them), on success,
   error or cancellation, and then ends its ticket.
 
-Locking: the per-key lock only orders a commit against other commits and
-deletes of the *same* key, and is held only around the generation check and
-``commit``.  No other store call (``begin_set``, ``write``, ``abort``,
+Locking: the lock of a key in one tier only orders a commit against other
+commits and deletes of the *same* key in the *same* tier, and is held only
+around the generation check and ``commit``.  No other store call (``begin_set``, ``write``, ``abort``,
 ``delete``) runs under it, and no lock another key needs is ever held across
 a store call.
 """
@@ -146,12 +146,13 @@ class AsyncWrites:
     async def publish(self, tier: int, key: str, sink: AsyncSink, ticket: Ticket) -> bool:
         """Commit ``sink`` unless a newer ``set`` or a ``delete`` of ``key`` began after ``ticket``.
 
-        The check and the commit hold the key's lock, so no older write
-        lands after a newer one passed its check.  A write that may no longer
-        publish is aborted after the lock is released.  Raises what
-        ``commit`` raises (the sink is then aborted).
+        The check and the commit hold the lock of the key in that tier, so no
+        older write lands there after a newer one passed its check; a commit
+        into one tier never waits for a commit of the key into another.  A
+        write that may no longer publish is aborted after the lock is
+        released.  Raises what ``commit`` raises (the sink is then aborted).
         """
-        async with self._key_locks.hold(key):
+        async with self._key_locks.hold((tier, key)):
             allowed = self._generations.may_publish(ticket)
             if allowed:
                 await sink.commit()
@@ -241,15 +242,15 @@ class AsyncWrites:
     async def delete(self, key: str) -> TierError | None:
         """Remove ``key`` from every tier, the last first; return the first failure (all tiers are tried).
 
-        Writes of ``key`` begun before now can no longer publish.  The key's
-        lock is taken only to wait for a commit that passed its check before
-        that; the store deletes run without it.
+        Writes of ``key`` begun before now can no longer publish.  Each tier's
+        lock of the key is taken only to wait for a commit that passed its
+        check before that; the store deletes run without it.
         """
         self._generations.invalidate(key)
-        async with self._key_locks.hold(key):
-            pass  # a commit already past its generation check lands before the deletes below
         first_failure: TierError | None = None
         for tier in reversed(range(len(self._tiers))):
+            async with self._key_locks.hold((tier, key)):
+                pass  # a commit into this tier already past its generation check lands before the delete
             try:
                 await self._tiers[tier].delete(key)
             except Exception as error:

@@ -226,7 +226,15 @@ class Cache:
                             self._discard_reader(0, key, reader)
                             return Response(_NOT_MODIFIED, metadata, 0, EMPTY_READER, None, self._chunk_size)
                         return Response(
-                            _OK, metadata, 0, reader, None, self._chunk_size, key=key, store=self._stores[0]
+                            _OK,
+                            metadata,
+                            0,
+                            reader,
+                            None,
+                            self._chunk_size,
+                            key=key,
+                            store=self._stores[0],
+                            failed=self._store_failed,
                         )
                     self._discard_reader(0, key, reader)
         return self._get(key, fetch, if_none_match, tier0_failed)
@@ -328,7 +336,16 @@ class Cache:
                 tee.abort()
             raise
         return Response(
-            _OK, metadata, tier, reader, tee, self._chunk_size, stale=stale, key=key, store=self._stores[tier]
+            _OK,
+            metadata,
+            tier,
+            reader,
+            tee,
+            self._chunk_size,
+            stale=stale,
+            key=key,
+            store=self._stores[tier],
+            failed=self._store_failed,
         )
 
     def _promotion(self, tier: int, key: str, metadata: Metadata, ticket: Ticket, missed: Sequence[int]) -> Tee | None:

@@ -10,7 +10,7 @@ import contextlib
 import inspect
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from .._metadata import FetchResult, Metadata
@@ -51,16 +51,16 @@ class Event:
 
 
 class KeyLocks:
-    """One mutual-exclusion lock per key, created on demand and dropped when unused."""
+    """One mutual-exclusion lock per key (any hashable), created on demand and dropped when unused."""
 
     __slots__ = ("_guard", "_locks")
 
     def __init__(self) -> None:
         self._guard = threading.Lock()
-        self._locks: dict[str, list[Any]] = {}
+        self._locks: dict[Hashable, list[Any]] = {}
 
     @contextlib.contextmanager
-    def hold(self, key: str) -> Iterator[None]:
+    def hold(self, key: Hashable) -> Iterator[None]:
         with self._guard:
             entry = self._locks.get(key)
             if entry is None:

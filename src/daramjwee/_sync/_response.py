@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import TracebackType
 
 from .._errors import TierError
@@ -28,7 +29,8 @@ class Response:
 
     A tier that fails while its body streams raises :class:`TierError`
     (``op="read"``, the store's error as ``__cause__``, e.g.
-    :class:`CorruptEntry`); the origin's body errors are raised unchanged.
+    :class:`CorruptEntry`); one that fails to close its reader is logged and
+    counted, not raised.  The origin's body errors are raised unchanged.
 
     Attributes:
         status: :attr:`Status.OK`, or :attr:`Status.NOT_MODIFIED` (empty body)
@@ -39,7 +41,19 @@ class Response:
             scheduled for when the response is read to the end or closed).
     """
 
-    __slots__ = ("_chunk_size", "_closed", "_key", "_reader", "_store", "_tee", "metadata", "source", "stale", "status")
+    __slots__ = (
+        "_chunk_size",
+        "_closed",
+        "_failed",
+        "_key",
+        "_reader",
+        "_store",
+        "_tee",
+        "metadata",
+        "source",
+        "stale",
+        "status",
+    )
 
     def __init__(
         self,
@@ -53,8 +67,10 @@ class Response:
         stale: bool = False,
         key: str = "",
         store: object = None,
+        failed: Callable[[int, str, str, BaseException], None] | None = None,
     ) -> None:
         self._key = key
+        self._failed = failed
         self._store = store
         self.status = status
         self.metadata = metadata
@@ -136,7 +152,12 @@ class Response:
                 tee.finish()
             else:
                 tee.abort()
-        self._reader.close()
+        try:
+            self._reader.close()
+        except Exception as error:
+            if self.source is None or self._failed is None:
+                raise
+            self._failed(self.source, "close", self._key, error)  # logged and counted: every byte went out
 
     def _at_end(self) -> bool:
         """Whether the source has nothing after the declared length (read once more to see)."""
