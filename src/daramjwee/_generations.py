@@ -34,12 +34,21 @@ class Ticket:
     cancelled.
     """
 
-    __slots__ = ("_ended", "_generations", "key", "number", "replaces")
+    __slots__ = ("_ended", "_generations", "follow_up", "key", "number", "replaces")
 
-    def __init__(self, key: str, number: int, replaces: bool, generations: Generations | None = None) -> None:
+    def __init__(
+        self,
+        key: str,
+        number: int,
+        replaces: bool,
+        generations: Generations | None = None,
+        *,
+        follow_up: bool = False,
+    ) -> None:
         self.key = key
         self.number = number
         self.replaces = replaces
+        self.follow_up = follow_up
         self._generations = generations
         self._ended = generations is None
 
@@ -63,17 +72,35 @@ class Ticket:
         return self._generations.hand_off(self)
 
     def __repr__(self) -> str:
-        return f"Ticket({self.key!r}, {self.number}, replaces={self.replaces})"
+        kind = ", follow_up=True" if self.follow_up else ""
+        return f"Ticket({self.key!r}, {self.number}, replaces={self.replaces}{kind})"
 
 
 class Generations:
-    """Thread-safe barrier table; every method is O(1)."""
+    """Thread-safe barrier table; every method is O(1).
+
+    Two barriers per key: ``_barrier`` is raised by a ``set`` as it begins and
+    as it publishes, and by a ``delete``; ``_settled`` only by what *changed*
+    the key: a published ``set`` and a ``delete``.  A write derived from a read
+    is judged by the first (a set begun after its read may hold newer data);
+    a *follow-up* (copying a published value down to the lower tiers) by the
+    second: a set that begins and then aborts changed nothing, so the copy of
+    the value it did not replace must still land.
+
+    A ``delete`` fences every write begun before it starts.  While it runs, no
+    write derived from a read (and no follow-up) publishes, and those begun
+    before it ends are fenced too: a read that overlaps the delete may return
+    the old value, but never writes it back.  A ``set`` begun while the
+    delete runs carries new data, not a copy of the old: it is not held back.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._clock = 0
         self._in_flight: dict[str, int] = {}
         self._barrier: dict[str, int] = {}
+        self._settled: dict[str, int] = {}
+        self._deleting: dict[str, int] = {}
 
     def begin(self, key: str, *, replaces: bool = False) -> Ticket:
         """Start a write of ``key``; ``replaces=True`` for a user ``set``."""
@@ -84,41 +111,60 @@ class Generations:
                 self._barrier[key] = self._clock
             return Ticket(key, self._clock, replaces, self)
 
-    def invalidate(self, key: str) -> None:
-        """A delete of ``key``: no write begun before now may publish."""
+    def begin_delete(self, key: str) -> None:
+        """A delete of ``key`` starts: no write begun before now may publish; none derived from a read until it ends."""
         with self._lock:
+            self._deleting[key] = self._deleting.get(key, 0) + 1
             if key in self._in_flight:
                 self._clock += 1
-                self._barrier[key] = self._clock
+                self._barrier[key] = self._settled[key] = self._clock
+
+    def end_delete(self, key: str) -> None:
+        """The delete of ``key`` ended (however): writes derived from reads begun while it ran are fenced too."""
+        with self._lock:
+            remaining = self._deleting[key] - 1
+            if remaining:
+                self._deleting[key] = remaining
+            else:
+                del self._deleting[key]
+            if key in self._in_flight:
+                self._clock += 1
+                self._settled[key] = self._clock
 
     def may_publish(self, ticket: Ticket) -> bool:
         """Whether the write holding ``ticket`` may still publish."""
+        key = ticket.key
+        number = ticket.number
         with self._lock:
-            barrier = self._barrier.get(ticket.key, 0)
-            return barrier == ticket.number if ticket.replaces else barrier < ticket.number
+            if ticket.replaces:
+                return self._barrier.get(key, 0) == number
+            if key in self._deleting or self._settled.get(key, 0) >= number:
+                return False
+            return ticket.follow_up or self._barrier.get(key, 0) < number
 
     def published(self, ticket: Ticket) -> Ticket:
-        """Record that the write holding ``ticket`` published; return the ticket for its follow-up.
+        """Record that the write holding ``ticket`` published; return the ticket of its follow-up.
 
-        The follow-up (copying the value to the lower tiers) keeps the write's
-        place in flight and may publish until the next ``set`` or ``delete``.
-        If one began between the check and this call, the barrier is left to
-        it and the follow-up can no longer publish.  A replacing ticket hands
-        its place to the follow-up: it counts as ended, and only the follow-up
-        is ended later.
+        The follow-up (copying the value to the lower tiers) takes over the
+        write's place in flight (``ticket`` counts as ended) and may publish
+        until a newer write of the key publishes or a ``delete`` runs.  If a
+        newer ``set`` began between the check and this call, the barrier is
+        left to it.
         """
-        if not ticket.replaces:
-            return ticket
         with self._lock:
             if ticket._ended:
                 raise RuntimeError(f"{ticket!r} already ended")
             ticket._ended = True
+            if ticket.follow_up:
+                return Ticket(ticket.key, ticket.number, False, self, follow_up=True)
+            if not ticket.replaces:
+                return Ticket(ticket.key, ticket.number, False, self, follow_up=True)
             if self._barrier.get(ticket.key) != ticket.number:
-                return Ticket(ticket.key, ticket.number, False, self)
+                return Ticket(ticket.key, ticket.number, False, self, follow_up=True)
             self._clock += 1
-            self._barrier[ticket.key] = self._clock
+            self._barrier[ticket.key] = self._settled[ticket.key] = self._clock
             self._clock += 1
-            return Ticket(ticket.key, self._clock, False, self)
+            return Ticket(ticket.key, self._clock, False, self, follow_up=True)
 
     def hand_off(self, ticket: Ticket) -> Ticket:
         """See :meth:`Ticket.hand_off`."""
@@ -126,7 +172,7 @@ class Generations:
             if ticket._ended:
                 raise RuntimeError(f"{ticket!r} already ended")
             ticket._ended = True
-            return Ticket(ticket.key, ticket.number, ticket.replaces, self)
+            return Ticket(ticket.key, ticket.number, ticket.replaces, self, follow_up=ticket.follow_up)
 
     def end(self, ticket: Ticket) -> None:
         """The write holding ``ticket`` finished (published, aborted or failed); idempotent."""
@@ -140,6 +186,7 @@ class Generations:
             else:
                 del self._in_flight[ticket.key]
                 self._barrier.pop(ticket.key, None)
+                self._settled.pop(ticket.key, None)
 
     def __len__(self) -> int:
         """Number of keys with writes in flight."""

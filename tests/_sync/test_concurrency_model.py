@@ -82,14 +82,13 @@ writes* are the sets that published and the deletes that returned.
 Tier 0 never evicts here (no capacity), so a value in transit to the lower
 tiers is never served: after a delete, the transit copy is fenced.
 
-Known issues
-------------
-The checker found the violations in ``KNOWN_ISSUES``.  Each is pinned by its
-minimal schedule in ``test_known_issue_minimal_schedule`` (strict xfail), and
-the property test tolerates it only where its own precondition held (a get or
-refresh that started while a delete ran; a set opened while a delete ran; a
-set aborted while a fan-out was in flight), so that it can go on finding other
-ones.  Once an issue is fixed, its xfail passes: remove it and its tolerance.
+Found by this checker, and fixed
+--------------------------------
+A get or refresh that started while a delete ran wrote the deleted value back
+(its promotion or 304 re-stamp); a set published during a delete left its
+value in a lower tier under the delete; a set that opened and aborted fenced
+the fan-out of the value it did not replace.  Their minimal schedules are
+regression tests at the end of this module.
 """
 
 from __future__ import annotations
@@ -347,7 +346,6 @@ class World:
         self._lock = threading.Lock()
         self._reported: dict[int, str] = {}
         self.snapshots: dict[int, dict[tuple[int, str], Content]] = {}  # what every tier held after each step
-        self.tolerated: set[str] = set()  # the known issues this schedule ran into
         self.features: set[str] = set()  # what this schedule exercised
         self.fast = FastTier(dj.MemStore())
         self.lower = [GatedTier(tier, self.setup.gated) for tier in range(1, self.setup.tiers)]
@@ -570,14 +568,14 @@ class World:
         stats = cache.stats()
         assert stats.fills_published + stats.fills_aborted == stats.fills_started, f"{stats}\n{self.story()}"
 
-    def play(self, schedule: list[str], *, strict: bool) -> None:
+    def play(self, schedule: list[str]) -> None:
         self.seed()
         try:
             for command in schedule:
                 self.perform(command)
             self.drain()
             self.quiesce()
-            problems = [problem for key in KEYS for problem in self.check(key, strict=strict)]
+            problems = [problem for key in KEYS for problem in self.check(key)]
             problems += [f"{actor.label} raised {actor.error!r}" for actor in self.actors if actor.error is not None]
             assert not problems, "\n".join(problems) + "\n\n" + self.story()
             self.note_features()
@@ -631,17 +629,10 @@ class World:
         return sources, writes
 
     @staticmethod
-    def fence(
-        source: Source, writes: list[Write], before: float, spared: dict[str, set[Content]] | None = None
-    ) -> Write | None:
-        """The effective write, ended before step ``before``, that certainly overwrote ``source`` (rule 1).
-
-        ``spared`` maps a delete to values it does not fence (known issue "resurrection").
-        """
+    def fence(source: Source, writes: list[Write], before: float) -> Write | None:
+        """The effective write, ended before step ``before``, that certainly overwrote ``source`` (rule 1)."""
         for write in writes:
             if write.kind == "initial" or write.end >= before:
-                continue
-            if spared is not None and source.value in spared.get(write.label, ()):
                 continue
             if source.kind == "initial":
                 return write
@@ -654,28 +645,14 @@ class World:
                 return write
         return None
 
-    def check(self, key: str, *, strict: bool) -> list[str]:
-        """Every violation of the contract (see the module docstring) for ``key``.
-
-        Unless ``strict``, the known issues (``KNOWN_ISSUES``) are tolerated
-        where their own preconditions held, and recorded in ``self.tolerated``.
-        """
+    def check(self, key: str) -> list[str]:
+        """Every violation of the contract (see the module docstring) for ``key``."""
         problems: list[str] = []
         sources, writes = self.history(key)
         actors = [actor for actor in self.actors if actor.key == key and actor.done and actor.error is None]
         deletes = [actor for actor in actors if actor.kind == "delete"]
         sets = [actor for actor in actors if actor.kind == "set"]
         reads = [actor for actor in actors if actor.kind == "get" and actor.result != CLOSED]
-
-        # Known issue "resurrection": what a delete was deleting, when a get or refresh started while it ran.
-        spared: dict[str, set[Content]] = {}
-        for delete in deletes:
-            if any(
-                delete.start < actor.start < delete.end and actor.parent is None and actor.kind in ("get", "refresh")
-                for actor in actors
-            ):
-                before = self.snapshots[delete.start - 1]
-                spared[delete.label] = {before[tier, key] for tier in range(self.setup.tiers)} - {ABSENT}
 
         # Rule 2: every read returns a value that could be current.
         for reader in reads:
@@ -688,15 +665,11 @@ class World:
                 fence = self.fence(source, writes, reader.start)
                 if fence is None:
                     allowed[source.value] = source.label
-                elif self.fence(source, writes, reader.start, spared) is None and not strict:
-                    allowed.setdefault(source.value, "resurrection")
                 else:
                     overwritten[source.value] = (
                         f"{source.label}, overwritten by {fence.label} (steps {fence.start}-{fence.end})"
                     )
-            if allowed.get(result) == "resurrection":
-                self.tolerated.add("resurrection")
-            elif result not in allowed:
+            if result not in allowed:
                 why = overwritten.get(result, "")
                 problems.append(
                     f"{reader.label} (steps {reader.start}-{reader.end}) read {show(reader.result)} {reader.detail}"
@@ -737,10 +710,6 @@ class World:
                 allowed_here = {last.value}
             if held in allowed_here or held in newer_fetches:
                 continue
-            known = None if strict else self.known_issue(key, tier, held, last, spared, sets)
-            if known is not None:
-                self.tolerated.add(known)
-                continue
             origin = next((source for source in sources if source.value == held), None)
             problems.append(
                 f"at quiescence tier {tier} holds {show(held)}"
@@ -750,55 +719,15 @@ class World:
             )
         return problems
 
-    def known_issue(
-        self, key: str, tier: int, held: Content, last: Write, spared: dict[str, set[Content]], sets: list[Actor]
-    ) -> str | None:
-        """The known issue that explains why ``tier`` holds ``held`` at quiescence, if its precondition held."""
-        if last.kind == "delete" and held in spared.get(last.label, ()):
-            return "resurrection"
-        if last.kind == "delete":  # in a lower tier, and in any tier a later read copied it up to
-            for writer in sets:
-                overlapped = writer.result == PUBLISHED and last.start < writer.start and writer.end < last.end
-                if overlapped and held == writer.value:
-                    return "set-during-delete"
-        if tier:
-            fan_outs = [actor for actor in self.actors if actor.kind == "fan-out" and actor.key == key]
-            for aborted in (writer for writer in sets if writer.result == ABORTED):
-                for fan_out in fan_outs:
-                    held_since = (
-                        snapshot[tier, key] for step, snapshot in self.snapshots.items() if step >= fan_out.start
-                    )
-                    if fan_out.start <= aborted.start < fan_out.end and held in held_since:
-                        return "abort-fences-fan-out"
-        return None
 
-
-KNOWN_ISSUES = {
-    "resurrection": (
-        "a get or a refresh that starts while a delete of its key is under way takes a ticket newer than the "
-        "delete's fence, so its promotion (or its 304 re-stamp and fan-out) copies the value being deleted back "
-        "into a tier after the delete cleared it: the deleted value is read again after delete() returned"
-    ),
-    "set-during-delete": (
-        "a set that opens while a delete of its key is under way and publishes before the delete ends: its "
-        "fan-out lands in a lower tier after the delete cleared it, so once quiet the set's value sits under "
-        "the delete that returned last (and a later read copies it back up)"
-    ),
-    "abort-fences-fan-out": (
-        "a set that opens and then aborts raises the key's barrier and fences the fan-out still in flight of "
-        "the set before it: the lower tiers keep an older value although nothing newer was ever written"
-    ),
-}
-
-
-def check_schedule(setup: Setup, schedule: list[str], *, strict: bool = False) -> World:
-    """Play ``schedule`` and check the history (tolerating the known issues unless ``strict``)."""
+def check_schedule(setup: Setup, schedule: list[str]) -> World:
+    """Play ``schedule`` and check the history."""
     worlds: list[World] = []
 
     def scenario() -> None:
         with observed_flights():
             worlds.append(World(setup))
-            worlds[0].play(schedule, strict=strict)
+            worlds[0].play(schedule)
 
     run_scenario(scenario)
     return worlds[0]
@@ -859,62 +788,37 @@ def test_interleaved_operations_never_let_a_late_writer_win(setup: Setup, schedu
     world = check_schedule(setup, schedule)
     for feature in sorted(world.features):
         event(f"exercised {feature}")
-    for issue in sorted(world.tolerated):
-        event(f"tolerated known issue: {issue}")
 
 
-# (the issue, the setup, its minimal schedule, what happens): each fails the strict checker until fixed.
-KNOWN_ISSUE_SCHEDULES = {
+# Minimal schedules of the violations this checker found (each failed before its fix).
+FOUND_SCHEDULES = {
     "resurrection by a promotion": (
-        "resurrection",
         story_setup("tier1", gated=frozenset({"delete"})),
         ["delete a", "get a"],
         # delete#1 parks before deleting tier 1; get#2 hits tier 1 and opens a promotion into tier 0; the delete
-        # ends (tiers 1 and 0 cleared); the get reads to the end and its promotion publishes the deleted value.
+        # ends (tiers 1 and 0 cleared); the get reads to the end: its promotion must not publish the deleted value.
     ),
     "resurrection by a 304 refresh": (
-        "resurrection",
         story_setup("tier1", "not-modified", gated=frozenset({"delete", "begin_set"})),
         ["delete a", "refresh a", "step 1"],
         # delete#1 parks before deleting tier 1; the refresh's origin answers 304, tier 1's entry is re-stamped
-        # into tier 0 and the fan-out parks before writing tier 1; the delete ends; the fan-out writes tier 1.
+        # into tier 0 and the fan-out parks before writing tier 1; the delete ends; the fan-out must not land.
     ),
     "set during a delete": (
-        "set-during-delete",
         story_setup(gated=frozenset({"delete", "begin_set"})),
         ["delete a", "set a", "finish 1"],
         # delete#1 parks before deleting tier 1; set#2 opens and publishes in tier 0, its fan-out parks before
-        # writing tier 1; the delete ends (tiers 1 and 0 cleared); the fan-out writes the set's value to tier 1.
+        # writing tier 1; the delete ends (tiers 1 and 0 cleared); the fan-out must not write tier 1.
     ),
     "aborted set fences a fan-out": (
-        "abort-fences-fan-out",
         story_setup("tier1", gated=frozenset({"begin_set"})),
         ["set a", "finish 0", "set a", "close 1"],
         # set#1 publishes in tier 0 and its fan-out parks before writing tier 1; set#3 opens and aborts; the
-        # fan-out is fenced by set#3's ticket, so tier 1 keeps the initial value under set#1's.
+        # fan-out must still land, so tier 1 does not keep the initial value under set#1's.
     ),
 }
 
 
-@pytest.mark.parametrize(
-    ("setup", "schedule"),
-    [
-        pytest.param(
-            setup,
-            schedule,
-            id=name,
-            marks=pytest.mark.xfail(strict=True, raises=AssertionError, reason=KNOWN_ISSUES[issue]),
-        )
-        for name, (issue, setup, schedule) in KNOWN_ISSUE_SCHEDULES.items()
-    ],
-)
-def test_known_issue_minimal_schedule(setup: Setup, schedule: list[str]) -> None:
-    """The minimal schedule of each known issue, checked with no tolerance: it fails until the issue is fixed."""
-    check_schedule(setup, schedule, strict=True)
-
-
-@pytest.mark.parametrize("name", list(KNOWN_ISSUE_SCHEDULES))
-def test_a_known_issue_is_tolerated_only_as_itself(name: str) -> None:
-    """With tolerance, each minimal schedule passes by its own issue's relaxation and no other (none once fixed)."""
-    issue, setup, schedule = KNOWN_ISSUE_SCHEDULES[name]
-    assert check_schedule(setup, schedule).tolerated <= {issue}
+@pytest.mark.parametrize(("setup", "schedule"), list(FOUND_SCHEDULES.values()), ids=list(FOUND_SCHEDULES))
+def test_a_schedule_the_checker_found_now_keeps_the_contract(setup: Setup, schedule: list[str]) -> None:
+    check_schedule(setup, schedule)

@@ -12,6 +12,13 @@ from hypothesis import strategies as st
 
 from daramjwee._generations import Generations, Ticket
 
+
+def delete(generations: Generations, key: str) -> None:
+    """A delete of ``key`` that runs and ends at once."""
+    generations.begin_delete(key)
+    generations.end_delete(key)
+
+
 # --- fills (non-replacing writes) -----------------------------------------------------------------
 
 
@@ -25,7 +32,7 @@ def test_fill_alone_may_publish() -> None:
 def test_fill_begun_before_a_delete_cannot_publish() -> None:
     generations = Generations()
     fill = generations.begin("k")
-    generations.invalidate("k")
+    delete(generations, "k")
     assert not generations.may_publish(fill)
 
 
@@ -47,7 +54,7 @@ def test_fill_begun_before_a_set_that_was_aborted_still_cannot_publish() -> None
 def test_fill_begun_after_a_delete_may_publish() -> None:
     generations = Generations()
     older = generations.begin("k")
-    generations.invalidate("k")
+    delete(generations, "k")
     newer = generations.begin("k")
     assert not generations.may_publish(older)
     assert generations.may_publish(newer)
@@ -69,17 +76,20 @@ def test_overlapping_fills_may_all_publish() -> None:
     assert all(generations.may_publish(fill) for fill in fills)
 
 
-def test_published_fill_returns_its_own_ticket() -> None:
+def test_published_fill_hands_its_place_to_a_follow_up_of_the_same_number() -> None:
     generations = Generations()
     fill = generations.begin("k")
-    assert generations.published(fill) is fill
-    assert generations.may_publish(fill)
+    follow_up = generations.published(fill)
+    assert (follow_up.number, follow_up.follow_up, fill.ended) == (fill.number, True, True)
+    assert generations.may_publish(follow_up)
+    follow_up.end()
+    assert len(generations) == 0
 
 
 def test_fill_follow_up_is_stopped_by_a_later_delete() -> None:
     generations = Generations()
     follow_up = generations.published(generations.begin("k"))
-    generations.invalidate("k")
+    delete(generations, "k")
     assert not generations.may_publish(follow_up)
 
 
@@ -110,7 +120,7 @@ def test_last_of_many_overlapping_sets_wins() -> None:
 def test_set_cannot_publish_after_a_delete() -> None:
     generations = Generations()
     set_ticket = generations.begin("k", replaces=True)
-    generations.invalidate("k")
+    delete(generations, "k")
     assert not generations.may_publish(set_ticket)
 
 
@@ -151,18 +161,86 @@ def test_follow_up_may_publish_alongside_later_fills() -> None:
     assert generations.may_publish(later_fill)
 
 
-def test_follow_up_cannot_publish_after_the_next_set_begins() -> None:
+def test_follow_up_may_publish_while_the_next_set_is_open_but_not_after_it_publishes() -> None:
     generations = Generations()
     follow_up = generations.published(generations.begin("k", replaces=True))
     next_set = generations.begin("k", replaces=True)
-    assert not generations.may_publish(follow_up)
+    assert generations.may_publish(follow_up), "the next set has changed nothing yet"
     assert generations.may_publish(next_set)
+    generations.published(next_set)
+    assert not generations.may_publish(follow_up)
+
+
+def test_a_set_that_began_and_aborted_does_not_fence_the_copy_of_the_value_it_did_not_replace() -> None:
+    """Found by the concurrency model check: the lower tiers kept a value older than tier 0's."""
+    generations = Generations()
+    follow_up = generations.published(generations.begin("k", replaces=True))
+    aborted = generations.begin("k", replaces=True)
+    aborted.end()
+    assert generations.may_publish(follow_up)
+
+
+def test_a_fill_follow_up_is_fenced_by_a_set_that_publishes_after_the_fill() -> None:
+    generations = Generations()
+    fill = generations.begin("k")
+    follow_up = generations.published(fill)
+    assert follow_up.follow_up
+    a_set = generations.begin("k", replaces=True)
+    assert generations.may_publish(follow_up)
+    generations.published(a_set)
+    assert not generations.may_publish(follow_up)
+
+
+def test_no_write_derived_from_a_read_publishes_while_a_delete_runs_nor_after_if_begun_meanwhile() -> None:
+    """Found by the concurrency model check: a read overlapping a delete wrote the deleted value back."""
+    generations = Generations()
+    generations.begin_delete("k")
+    during = generations.begin("k")
+    follow_up = generations.published(generations.begin("k"))
+    assert not generations.may_publish(during)
+    assert not generations.may_publish(follow_up)
+    generations.end_delete("k")
+    assert not generations.may_publish(during), "begun before the delete ended"
+    assert not generations.may_publish(follow_up)
+    after = generations.begin("k")
+    assert generations.may_publish(after)
+
+
+def test_a_set_begun_while_a_delete_runs_is_not_held_back() -> None:
+    """A set carries new data: it wins over a delete that began before it (the last begun wins)."""
+    generations = Generations()
+    generations.begin_delete("k")
+    a_set = generations.begin("k", replaces=True)
+    assert generations.may_publish(a_set)
+    generations.end_delete("k")
+    assert generations.may_publish(a_set)
+    follow_up = generations.published(a_set)
+    assert generations.may_publish(follow_up)
+
+
+def test_a_set_begun_before_a_delete_is_fenced_by_it() -> None:
+    generations = Generations()
+    a_set = generations.begin("k", replaces=True)
+    delete(generations, "k")
+    assert not generations.may_publish(a_set)
+
+
+def test_overlapping_deletes_block_publishing_until_the_last_ends() -> None:
+    generations = Generations()
+    generations.begin_delete("k")
+    generations.begin_delete("k")
+    generations.end_delete("k")
+    later = generations.begin("k")
+    assert not generations.may_publish(later)
+    generations.end_delete("k")
+    assert not generations.may_publish(later)
+    assert generations.may_publish(generations.begin("k"))
 
 
 def test_follow_up_cannot_publish_after_a_delete() -> None:
     generations = Generations()
     follow_up = generations.published(generations.begin("k", replaces=True))
-    generations.invalidate("k")
+    delete(generations, "k")
     assert not generations.may_publish(follow_up)
 
 
@@ -203,8 +281,8 @@ def test_keys_are_independent() -> None:
     set_a = generations.begin("a", replaces=True)
     fill_b = generations.begin("b")
     set_b = generations.begin("b", replaces=True)
-    generations.invalidate("c")
-    generations.invalidate("a")
+    delete(generations, "c")
+    delete(generations, "a")
     assert not generations.may_publish(fill_a)
     assert not generations.may_publish(set_a)
     assert not generations.may_publish(fill_b)
@@ -234,7 +312,7 @@ def test_len_counts_keys_with_writes_in_flight() -> None:
 def test_delete_of_a_key_without_writes_in_flight_adds_nothing() -> None:
     generations = Generations()
     for index in range(100):
-        generations.invalidate(f"k{index}")
+        delete(generations, f"k{index}")
     assert len(generations) == 0
 
 
@@ -245,7 +323,7 @@ def test_table_shrinks_to_empty_after_every_ticket_ended() -> None:
         key = f"k{index % 7}"
         tickets.append(generations.begin(key, replaces=index % 3 == 0))
         if index % 5 == 0:
-            generations.invalidate(key)
+            delete(generations, key)
     tickets = [generations.published(ticket) if ticket.replaces else ticket for ticket in tickets]
     assert len(generations) == 7
     for ticket in tickets:
@@ -259,7 +337,7 @@ def test_no_per_key_state_is_left_behind_after_every_ticket_ended() -> None:
         key = f"k{index}"
         fill = generations.begin(key)
         set_ticket = generations.begin(key, replaces=True)
-        generations.invalidate(key)
+        delete(generations, key)
         generations.end(fill)
         generations.end(set_ticket)
         generations.end(generations.published(generations.begin(key, replaces=True)))
@@ -280,7 +358,7 @@ def test_history_is_forgotten_once_nothing_is_in_flight() -> None:
     generations = Generations()
     generations.end(generations.begin("k", replaces=True))
     ticket = generations.begin("k")
-    generations.invalidate("k")
+    delete(generations, "k")
     generations.end(ticket)
     fill = generations.begin("k")
     set_ticket = generations.begin("k", replaces=True)
@@ -309,7 +387,7 @@ def test_concurrent_begin_and_end_leave_an_empty_table_and_unique_numbers() -> N
             key = f"k{(worker_id + index) % 3}"
             ticket = generations.begin(key, replaces=index % 4 == 0)
             if index % 7 == 0:
-                generations.invalidate(key)
+                delete(generations, key)
             if ticket.replaces and generations.may_publish(ticket):
                 ticket = generations.published(ticket)
             mine.append(ticket.number)
@@ -339,22 +417,29 @@ class _Model:
     """The rule of SPEC §3.7 stated directly over a history of events.
 
     A write may publish iff no ``set`` began, no ``delete`` happened and no ``set`` published for its key
-    after its ticket began (a set's own begin does not count against it).
+    after its ticket began (a set's own begin does not count against it).  A follow-up (the copy of a
+    published value to the lower tiers) may publish iff no ``delete`` happened and no ``set`` published
+    after it began: a set that only began changed nothing.
     """
 
     def __init__(self) -> None:
         self.time = 0
         self.events: dict[str, list[int]] = {}  # key -> times of set-begin / delete / set-publish
+        self.changes: dict[str, list[int]] = {}  # key -> times of delete / set-publish
 
     def tick(self) -> int:
         self.time += 1
         return self.time
 
-    def barrier(self, key: str) -> None:
-        self.events.setdefault(key, []).append(self.tick())
+    def barrier(self, key: str, *, changes: bool) -> None:
+        time = self.tick()
+        self.events.setdefault(key, []).append(time)
+        if changes:
+            self.changes.setdefault(key, []).append(time)
 
-    def may_publish(self, key: str, start: int) -> bool:
-        return all(time <= start for time in self.events.get(key, []))
+    def may_publish(self, key: str, start: int, follow_up: bool) -> bool:
+        events = self.changes if follow_up else self.events
+        return all(time <= start for time in events.get(key, []))
 
 
 _KEYS = ("a", "b")
@@ -376,7 +461,7 @@ def test_random_interleavings_follow_the_reference_model(ops: list[tuple[str, ob
 
     def check() -> None:
         for write in writes:
-            expected = model.may_publish(write.ticket.key, write.start)
+            expected = model.may_publish(write.ticket.key, write.start, write.ticket.follow_up)
             assert generations.may_publish(write.ticket) is expected, (write, model.events)
         assert len(generations) == len({write.ticket.key for write in writes})
 
@@ -385,25 +470,25 @@ def test_random_interleavings_follow_the_reference_model(ops: list[tuple[str, ob
             assert isinstance(arg, str)
             replaces = op == "set"
             if replaces:
-                model.barrier(arg)
+                model.barrier(arg, changes=False)
                 start = model.time
             else:
                 start = model.tick()
             writes.append(_Write(generations.begin(arg, replaces=replaces), start))
         elif op == "delete":
             assert isinstance(arg, str)
-            model.barrier(arg)
-            generations.invalidate(arg)
+            model.barrier(arg, changes=True)
+            delete(generations, arg)
         elif writes:
             assert isinstance(arg, int)
             write = writes[arg % len(writes)]
             if op == "end":
                 writes.remove(write)
                 generations.end(write.ticket)
-            elif model.may_publish(write.ticket.key, write.start):  # check and publish atomically
+            elif model.may_publish(write.ticket.key, write.start, write.ticket.follow_up):  # check and publish
                 assert generations.may_publish(write.ticket)
                 if write.ticket.replaces:
-                    model.barrier(write.ticket.key)
+                    model.barrier(write.ticket.key, changes=True)
                     write.start = model.tick()
                 write.ticket = generations.published(write.ticket)
         check()
@@ -420,7 +505,7 @@ def test_ending_a_ticket_twice_frees_its_place_once() -> None:
     generations = Generations()
     first = generations.begin("k")
     second = generations.begin("k")
-    generations.invalidate("k")
+    delete(generations, "k")
     first.end()
     first.end()  # a second end must not free the place still held by ``second``
     assert len(generations) == 1

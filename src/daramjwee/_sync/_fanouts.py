@@ -103,6 +103,7 @@ class FanOuts:
         if source >= len(self._tiers) - 1:
             ticket.end()
             return
+        ticket = self._writes.follow_up(ticket)  # fenced by a newer write that publishes, not one that begins
         item = _FanOut(key, ticket, source, snapshot)
         with self._lock:
             if snapshot is not None and self._budget is not None and self._bytes + len(snapshot[0]) > self._budget:

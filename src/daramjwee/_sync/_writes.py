@@ -101,6 +101,10 @@ class Writes:
     def may_publish(self, ticket: Ticket) -> bool:
         return self._generations.may_publish(ticket)
 
+    def follow_up(self, ticket: Ticket) -> Ticket:
+        """The ticket of the copy down to the lower tiers of what ``ticket``'s write published (takes it over)."""
+        return self._generations.published(ticket)
+
     def first_able(self, tiers: Iterable[int], size: int) -> int | None:
         """The first of ``tiers`` whose capacity (if it declares one) can hold ``size`` bytes."""
         for tier in tiers:
@@ -243,22 +247,27 @@ class Writes:
     def delete(self, key: str) -> TierError | None:
         """Remove ``key`` from every tier, the last first; return the first failure (all tiers are tried).
 
-        Writes of ``key`` begun before now can no longer publish.  Each tier's
+        Writes of ``key`` begun before it ends can no longer publish, and none
+        publishes while it runs: a read that overlaps it never writes back the
+        value being deleted, and no tier is left holding a copy.  Each tier's
         lock of the key is taken only to wait for a commit that passed its
         check before that; the store deletes run without it.
         """
-        self._generations.invalidate(key)
+        self._generations.begin_delete(key)
         first_failure: TierError | None = None
-        for tier in reversed(range(len(self._tiers))):
-            with self._key_locks.hold((tier, key)):
-                pass  # a commit into this tier already past its generation check lands before the delete
-            try:
-                self._tiers[tier].delete(key)
-            except Exception as error:
-                self._store_failed(tier, "delete", key, error)
-                if first_failure is None:
-                    first_failure = TierError(tier, "delete", key, self._stores[tier])
-                    first_failure.__cause__ = error
+        try:
+            for tier in reversed(range(len(self._tiers))):
+                with self._key_locks.hold((tier, key)):
+                    pass  # a commit into this tier already past its generation check lands before the delete
+                try:
+                    self._tiers[tier].delete(key)
+                except Exception as error:
+                    self._store_failed(tier, "delete", key, error)
+                    if first_failure is None:
+                        first_failure = TierError(tier, "delete", key, self._stores[tier])
+                        first_failure.__cause__ = error
+        finally:
+            self._generations.end_delete(key)
         return first_failure
 
 
