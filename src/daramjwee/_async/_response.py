@@ -89,22 +89,19 @@ class AsyncResponse:
             raise ValueError("read from a closed daramjwee response")
         if not size:
             return b""
+        try:
+            data = await self._reader.read(size)
+        except BaseException as error:
+            tee = self._tee
+            if tee is not None:
+                self._tee = None
+                await tee.abort()
+            if self.source is None or not isinstance(error, Exception):
+                raise
+            raise self._read_failed() from error
         tee = self._tee
-        if tee is None:
+        if tee is not None:
             try:
-                data = await self._reader.read(size)
-            except Exception as error:
-                if self.source is None:
-                    raise
-                raise self._read_failed() from error
-        else:
-            try:
-                try:
-                    data = await self._reader.read(size)
-                except Exception as error:
-                    if self.source is None:
-                        raise
-                    raise self._read_failed() from error
                 if type(data) is not bytes:
                     data = bytes(data)  # once, here: the caller and every sink then share one immutable copy
                 if data:

@@ -205,39 +205,44 @@ class Cache:
         else:
             # Any other tier 0: a fresh hit needs no write ticket either; anything else is read again under one.
             try:
-                entry = self._open_entry(0, self._tiers[0], key)
+                response, tier0_failed = self._fresh_tier0_hit(key, if_none_match)
             except NotFound:
                 pass
             else:
-                if entry is None:
-                    tier0_failed = True
-                else:
-                    reader, metadata = entry
-                    fresh_for = self._positive_fresh_for_0
-                    if (
-                        not metadata.is_negative
-                        and (fresh_for is None or not is_stale(metadata, fresh_for, time.time()))
-                        and (if_none_match is None or type(if_none_match) is str)
-                    ):
-                        self._stats.tier(0, "hits")
-                        if self._logger.isEnabledFor(_DEBUG):
-                            self._logger.debug("hit in tier %d", 0, extra={"tier": 0, "key": key})
-                        if if_none_match is not None and if_none_match_matches(if_none_match, metadata):
-                            self._discard_reader(0, key, reader)
-                            return Response(_NOT_MODIFIED, metadata, 0, EMPTY_READER, None, self._chunk_size)
-                        return Response(
-                            _OK,
-                            metadata,
-                            0,
-                            reader,
-                            None,
-                            self._chunk_size,
-                            key=key,
-                            store=self._stores[0],
-                            failed=self._store_failed,
-                        )
-                    self._discard_reader(0, key, reader)
+                if response is not None:
+                    return response
         return self._get(key, fetch, if_none_match, tier0_failed)
+
+    def _fresh_tier0_hit(self, key: str, if_none_match: str | None) -> tuple[Response | None, bool]:
+        """A fresh hit of a tier 0 that is not in memory, served without a write ticket.
+
+        Returns the response and ``False``; or ``None`` and whether tier 0
+        failed, when there is no fresh hit to serve this way.  Raises
+        :class:`NotFound` when tier 0 lacks the key.  (The in-memory twin of
+        this is inline in :meth:`get`, the hot path.)
+        """
+        entry = self._open_entry(0, self._tiers[0], key)
+        if entry is None:
+            return None, True
+        reader, metadata = entry
+        fresh_for = self._positive_fresh_for_0
+        if (
+            metadata.is_negative
+            or (fresh_for is not None and is_stale(metadata, fresh_for, time.time()))
+            or (if_none_match is not None and type(if_none_match) is not str)
+        ):
+            self._discard_reader(0, key, reader)
+            return None, False
+        self._stats.tier(0, "hits")
+        if self._logger.isEnabledFor(_DEBUG):
+            self._logger.debug("hit in tier %d", 0, extra={"tier": 0, "key": key})
+        if if_none_match is not None and if_none_match_matches(if_none_match, metadata):
+            self._discard_reader(0, key, reader)
+            return Response(_NOT_MODIFIED, metadata, 0, EMPTY_READER, None, self._chunk_size), False
+        response = Response(
+            _OK, metadata, 0, reader, None, self._chunk_size, key=key, store=self._stores[0], failed=self._store_failed
+        )
+        return response, False
 
     def get_bytes(self, key: str, fetch: Fetcher) -> bytes:
         """``get`` the whole value as bytes."""
