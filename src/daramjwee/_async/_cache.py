@@ -238,6 +238,8 @@ class AsyncCache:
         if if_none_match is not None and if_none_match_matches(if_none_match, metadata):
             await self._discard_reader(0, key, reader)
             return AsyncResponse(_NOT_MODIFIED, metadata, 0, EMPTY_READER, None, self._chunk_size), False
+        if type(reader) is AsyncBytesReader:  # a small entry read whole: no reader to go through
+            return AsyncBytesResponse(metadata, 0, reader.whole(), self._chunk_size), False
         response = AsyncResponse(
             _OK, metadata, 0, reader, None, self._chunk_size, key=key, store=self._stores[0], failed=self._store_failed
         )
@@ -275,7 +277,7 @@ class AsyncCache:
         """The one loop over the tiers (SPEC §3.1); a miss in all of them goes to the origin."""
         missed: list[int] = []  # tiers known not to hold the key: the only ones a promotion may write
         walk_failed = tier0_failed
-        landings = self._fan_outs.landings  # fan-outs landed before the lower tiers were read
+        landings = self._fan_outs.landings(key)  # fan-outs of the key landed before the lower tiers were read
         for tier, store in self._tier_chain:
             if not tier and tier0_failed:
                 continue
@@ -439,7 +441,7 @@ class AsyncCache:
             response = await self._top_hit(key, fetch, if_none_match, 0, ticket)
             if response is None:
                 response = await self._transit_hit(key, fetch, if_none_match, ticket)
-            if response is None and self._fan_outs.landings != landings:
+            if response is None and self._fan_outs.landings(key) != landings:
                 for tier in range(1, len(self._tiers)):
                     response = await self._top_hit(key, fetch, if_none_match, tier, ticket, missed=(0,))
                     if response is not None:

@@ -47,6 +47,10 @@ Snapshot = tuple[bytes, Metadata]
 """A published value and its metadata."""
 
 
+_LANDING_SLOTS = 1024
+"""Landings are counted per slot of keys (a shared slot only costs a needless re-read)."""
+
+
 class _FanOut:
     __slots__ = ("key", "snapshot", "source", "ticket")
 
@@ -89,9 +93,7 @@ class AsyncFanOuts:
         self._without_snapshot = 0
         self._drainers = 0
         self._closed = False
-        self.landings = 0
-        """Fan-outs whose copy landed in the lower tiers so far.  A miss that read the lower tiers
-        before a landing reads them again before it fetches (a plain int read: no lock)."""
+        self._landings = [0] * _LANDING_SLOTS
 
     def schedule(self, key: str, ticket: Ticket, source: int, snapshot: Snapshot | None) -> None:
         """Copy the entry ``source`` published to every tier below it; owns ``ticket`` from now on.
@@ -168,6 +170,14 @@ class AsyncFanOuts:
             return None
         return snapshot[0], snapshot[1], item.source
 
+    def landings(self, key: str) -> int:
+        """A count that grows whenever a fan-out of ``key`` (or of a key sharing its slot) lands.
+
+        A miss that read the lower tiers before such a landing reads them
+        again before it fetches.  A plain list read: no lock.
+        """
+        return self._landings[hash(key) % _LANDING_SLOTS]
+
     def __len__(self) -> int:
         """Fan-outs pending or running (snapshots in transit included)."""
         with self._lock:
@@ -221,7 +231,7 @@ class AsyncFanOuts:
                 async def landed(published: Published, ticket: Ticket) -> None:
                     with self._lock:  # in the same step as the last commit: no reader sees both copies missed
                         if published.tiers:
-                            self.landings += 1
+                            self._landings[hash(key) % _LANDING_SLOTS] += 1
                         self._forget(item)
                     # Counted here, where the copy ends, not after the await below: a timeout during the
                     # shielded commits interrupts the await, not the commits.

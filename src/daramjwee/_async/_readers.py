@@ -34,6 +34,12 @@ class AsyncBytesReader:
     async def aclose(self) -> None:
         self._position = len(self._data)
 
+    def whole(self) -> bytes:
+        """The whole value as ``bytes``, for a reader nothing was read from yet (the reader is then at its end)."""
+        data = self._data
+        self._position = len(data)
+        return data if type(data) is bytes else bytes(data)
+
 
 EMPTY_READER = AsyncBytesReader(b"")
 
