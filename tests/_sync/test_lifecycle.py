@@ -8,12 +8,24 @@ Each test reproduces a defect found by tests written outside the project
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import pytest
 
 import daramjwee as dj
 
 from ._helpers import Origin, eventually, holding, mem_tiers, put
+
+
+def declaring(origin: Origin, key: str, length: object) -> Callable[[dj.Metadata | None], dj.FetchResult]:
+    """The origin's fetcher of ``key``, its body declared ``length`` bytes long (``attrs["content-length"]``)."""
+    real = origin.fetcher(key)
+
+    def fetch(old: dj.Metadata | None) -> dj.FetchResult:
+        result = real(old)
+        return dj.FetchResult(result.body, dj.Metadata(attrs={"content-length": str(length)}))
+
+    return fetch
 
 
 @pytest.mark.parametrize("bad", [123, ["etag"], b"etag", 1.5])
@@ -55,11 +67,7 @@ def test_reading_exactly_the_declared_length_then_closing_publishes_the_fill() -
     value = b"0123456789" * 1000
     origin = Origin({"k": value})
     origin.chunk = 1000
-    real = origin.fetcher("k")
-
-    def declared(old: dj.Metadata | None) -> dj.FetchResult:
-        result = real(old)
-        return dj.FetchResult(result.body, dj.Metadata(attrs={"content-length": str(len(value))}))
+    declared = declaring(origin, "k", len(value))
 
     with dj.Cache(stores=tiers) as cache:
         response = cache.get("k", declared)
@@ -80,11 +88,7 @@ def test_closing_early_still_aborts_the_fill_when_the_declared_length_was_not_re
     value = b"x" * 5000
     origin = Origin({"k": value})
     origin.chunk = 1000
-    real = origin.fetcher("k")
-
-    def declared(old: dj.Metadata | None) -> dj.FetchResult:
-        result = real(old)
-        return dj.FetchResult(result.body, dj.Metadata(attrs={"content-length": str(len(value))}))
+    declared = declaring(origin, "k", len(value))
 
     with dj.Cache(stores=tiers) as cache:
         response = cache.get("k", declared)
@@ -97,11 +101,7 @@ def test_closing_early_still_aborts_the_fill_when_the_declared_length_was_not_re
 def test_a_body_longer_than_its_declared_length_is_not_published_at_that_length() -> None:
     tiers = mem_tiers(1)
     origin = Origin({"k": b"y" * 3000})
-    real = origin.fetcher("k")
-
-    def lying(old: dj.Metadata | None) -> dj.FetchResult:
-        result = real(old)
-        return dj.FetchResult(result.body, dj.Metadata(attrs={"content-length": "1000"}))
+    lying = declaring(origin, "k", "1000")
 
     with dj.Cache(stores=tiers) as cache:
         response = cache.get("k", lying)
