@@ -109,32 +109,27 @@ class TempFile:
 
     def write(self, data: Buffer) -> None:
         """Append all of ``data``."""
-        view = memoryview(data)
-        room_made = False
-        while view:
-            try:
-                written = os.write(self.fd, view)
-            except OSError as error:
-                if error.errno != errno.ENOSPC or room_made or not self._make_room(len(view)):
-                    raise
-                room_made = True
-                continue
-            view = view[written:]
+        self._write_all(data, None)
 
     def write_at(self, data: bytes, offset: int) -> None:
         """Overwrite ``data`` at ``offset``."""
+        self._write_all(data, offset)
+
+    def _write_all(self, data: Buffer, offset: int | None) -> None:
+        """Write all of ``data`` (at ``offset``, or appended); on a full disk, make room once and go on."""
         view = memoryview(data)
         room_made = False
         while view:
             try:
-                written = os.pwrite(self.fd, view, offset)
+                written = os.write(self.fd, view) if offset is None else os.pwrite(self.fd, view, offset)
             except OSError as error:
                 if error.errno != errno.ENOSPC or room_made or not self._make_room(len(view)):
                     raise
                 room_made = True
                 continue
             view = view[written:]
-            offset += written
+            if offset is not None:
+                offset += written
 
     def close(self) -> None:
         """Close the file (releasing the lock); idempotent."""
