@@ -87,24 +87,17 @@ class MemoryTable:
                     victim = self._policy.evict()
                     evicted = self._entries.pop(victim, None)
                     if evicted is None:
-                        self._withdraw(key, size)
+                        # Withdraw the newcomer: what is left is what was stored before it, less the
+                        # entries evicted meanwhile, so ``used`` is back within the capacity.
+                        if self._entries.pop(key, None) is not None:
+                            self._used -= size
+                            self._policy.remove(key)
                         raise StoreContractError(
                             f"eviction policy {type(self._policy).__name__} chose {victim!r}, which the store "
                             f"does not hold; {key!r} was not stored"
                         )
                     self._used -= len(evicted[0])
             return key in self._entries
-
-    def _withdraw(self, key: str, size: int) -> None:
-        """Undo the insertion of ``key`` (``size`` bytes) after the policy broke its contract (lock held)."""
-        if self._entries.pop(key, None) is not None:
-            self._used -= size
-            self._policy.remove(key)
-        while self._capacity is not None and self._used > self._capacity:
-            # The policy can no longer be trusted to pick victims: evict in insertion order.
-            victim = next(iter(self._entries))
-            self._used -= len(self._entries.pop(victim)[0])
-            self._policy.remove(victim)
 
     def delete(self, key: str) -> None:
         with self._lock:
