@@ -187,17 +187,15 @@ class AsyncWrites:
         once as the copy ends (see :class:`AsyncTee`), also when no sink could
         be opened; it runs to its end even if the caller is cancelled meanwhile.
         """
+        targets: list[Target] = []
         try:
             targets = await self.open_sinks(key, tiers, metadata)
-        except BaseException:
-            await shielded(reader.aclose())
-            if on_done is not None:
-                await shielded(on_done(_NOTHING, ticket))
-            raise
+        finally:
+            if not targets:  # none opened, or opening failed: nothing to copy into
+                await shielded(reader.aclose())
+                if on_done is not None:
+                    await shielded(on_done(_NOTHING, ticket))
         if not targets:
-            await shielded(reader.aclose())
-            if on_done is not None:
-                await shielded(on_done(_NOTHING, ticket))
             return _NOTHING
         tee = AsyncTee(self, key, targets, ticket.hand_off(), on_done)
         return await tee.drain(reader, self._chunk_size, deadline)

@@ -188,17 +188,15 @@ class Writes:
         once as the copy ends (see :class:`Tee`), also when no sink could
         be opened; it runs to its end even if the caller is cancelled meanwhile.
         """
+        targets: list[Target] = []
         try:
             targets = self.open_sinks(key, tiers, metadata)
-        except BaseException:
-            shielded(reader.close())
-            if on_done is not None:
-                shielded(on_done(_NOTHING, ticket))
-            raise
+        finally:
+            if not targets:  # none opened, or opening failed: nothing to copy into
+                shielded(reader.close())
+                if on_done is not None:
+                    shielded(on_done(_NOTHING, ticket))
         if not targets:
-            shielded(reader.close())
-            if on_done is not None:
-                shielded(on_done(_NOTHING, ticket))
             return _NOTHING
         tee = Tee(self, key, targets, ticket.hand_off(), on_done)
         return tee.drain(reader, self._chunk_size, deadline)
