@@ -155,11 +155,8 @@ class Generations:
             if ticket._ended:
                 raise RuntimeError(f"{ticket!r} already ended")
             ticket._ended = True
-            if ticket.follow_up:
-                return Ticket(ticket.key, ticket.number, False, self, follow_up=True)
-            if not ticket.replaces:
-                return Ticket(ticket.key, ticket.number, False, self, follow_up=True)
-            if self._barrier.get(ticket.key) != ticket.number:
+            if not ticket.replaces or self._barrier.get(ticket.key) != ticket.number:
+                # A fill or a follow-up keeps its number; so does a set that a newer one already fenced.
                 return Ticket(ticket.key, ticket.number, False, self, follow_up=True)
             self._clock += 1
             self._barrier[ticket.key] = self._settled[ticket.key] = self._clock
