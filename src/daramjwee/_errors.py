@@ -41,7 +41,16 @@ class NotFound(DaramjweeError, LookupError):
 
 
 class NotModified(DaramjweeError):
-    """Raised by a fetcher: the cached copy described by ``old`` is still valid."""
+    """Raised by a fetcher: the cached copy described by ``old`` is still valid.
+
+    ``metadata``, when given, replaces the stored copy's metadata (an HTTP 304
+    updates the stored headers and freshness, RFC 9111 §4.3.4); ``None``
+    keeps it.  Either way the cache stamps ``cached_at`` anew.
+    """
+
+    def __init__(self, *args: object, metadata: object = None) -> None:
+        super().__init__(*args)
+        self.metadata = metadata
 
 
 class CacheableNotFound(DaramjweeError):

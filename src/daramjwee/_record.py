@@ -100,6 +100,18 @@ _CHECKED = _HEADER.size - 4  # the header bytes covered by the checksum: all but
 HEADER_SIZE = _HEADER.size
 _ENTRY_NAME = re.compile(r"[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{64}")
 _METADATA_FIELDS = frozenset({"etag", "is_negative", "cached_at", "attrs"})
+_FRESHNESS_FIELDS = ("fresh_for", "stale_while_revalidate", "stale_if_error", "must_revalidate")
+_ALL_METADATA_FIELDS = _METADATA_FIELDS | frozenset(_FRESHNESS_FIELDS)
+"""Stored fields: the four always, the entry's own freshness only when it has any (older records lack them)."""
+
+
+def _freshness_fields(metadata: Metadata) -> dict[str, object]:
+    """The freshness fields ``metadata`` sets (not at their defaults), by name."""
+    return {
+        name: value
+        for name, value in zip(_FRESHNESS_FIELDS, metadata.freshness, strict=True)
+        if value is not None and value is not False
+    }
 
 
 CorruptRecord = CorruptEntry
@@ -156,6 +168,7 @@ def encode_metadata(metadata: Metadata) -> bytes:
             "is_negative": metadata.is_negative,
             "cached_at": metadata.cached_at,
             "attrs": dict(metadata.attrs),
+            **_freshness_fields(metadata),
         },
         separators=(",", ":"),
     ).encode("ascii")
@@ -174,8 +187,11 @@ def decode_metadata(data: bytes) -> Metadata:
     """
     try:
         fields = json.loads(data.decode("ascii"))
-        if type(fields) is not dict or fields.keys() != _METADATA_FIELDS:
-            raise TypeError(f"expected an object with the fields {sorted(_METADATA_FIELDS)}")
+        if type(fields) is not dict or not (_METADATA_FIELDS <= fields.keys() <= _ALL_METADATA_FIELDS):
+            raise TypeError(
+                f"expected an object with the fields {sorted(_METADATA_FIELDS)} "
+                f"and perhaps {sorted(_ALL_METADATA_FIELDS - _METADATA_FIELDS)}"
+            )
         return Metadata(**fields)
     except (UnicodeDecodeError, json.JSONDecodeError, TypeError, ValueError) as error:
         raise CorruptRecord(f"stored metadata is not valid: {error}") from None

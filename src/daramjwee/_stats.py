@@ -46,6 +46,10 @@ class CacheStats:
     """Fan-outs made pointless by a newer write of the key (a newer fan-out, a set, a delete)."""
     transit_hits: int = 0
     """Misses in every tier served from a value a fan-out was still copying to the lower tiers."""
+    revalidations: int = 0
+    """Stale entries revalidated with the origin before answering (past their stale-while-revalidate window)."""
+    stale_if_error_hits: int = 0
+    """Stale entries served because their revalidation failed, inside their stale-if-error window."""
 
     def as_dict(self) -> dict[str, object]:
         """Plain dict form, with ``tiers`` as a list of dicts."""

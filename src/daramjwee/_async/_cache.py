@@ -22,7 +22,7 @@ from .._errors import (
     StoreContractError,
 )
 from .._etag import if_none_match_matches
-from .._freshness import is_stale
+from .._freshness import is_stale, may_serve_on_error, must_revalidate_first
 from .._generations import Ticket
 from .._keys import check_key
 from .._metadata import NEGATIVE, FetchResult, Metadata, Status, with_cached_at
@@ -192,7 +192,10 @@ class AsyncCache:
                 if (
                     type(metadata) is Metadata
                     and not metadata.is_negative
-                    and (fresh_for is None or not is_stale(metadata, fresh_for, time.time()))
+                    and (
+                        (fresh_for is None and metadata.fresh_for is None)
+                        or not is_stale(metadata, fresh_for, time.time())
+                    )
                     and (if_none_match is None or type(if_none_match) is str)
                 ):
                     self._stats.tier(0, "hits")
@@ -227,7 +230,7 @@ class AsyncCache:
         fresh_for = self._positive_fresh_for_0
         if (
             metadata.is_negative
-            or (fresh_for is not None and is_stale(metadata, fresh_for, time.time()))
+            or is_stale(metadata, fresh_for, time.time())
             or (if_none_match is not None and type(if_none_match) is not str)
         ):
             await self._discard_reader(0, key, reader)
@@ -323,7 +326,10 @@ class AsyncCache:
                 await self._writes.write_entry(key, missed, metadata, EMPTY_READER, ticket)
             raise NotFound(key)
         tee = None
-        stale = positive is not None and is_stale(metadata, positive, time.time())
+        now = time.time()
+        stale = is_stale(metadata, positive, now)
+        if stale and must_revalidate_first(metadata, positive, now):
+            return await self._revalidate(tier, key, reader, metadata, fetch, if_none_match, ticket)
         try:
             if stale:
                 self._stats.add("stale_hits")
@@ -371,6 +377,81 @@ class AsyncCache:
         if not targets:
             return None
         return AsyncTee(self._writes, key, targets, ticket.hand_off(), self._promoted(tier, key))
+
+    async def _revalidate(
+        self,
+        tier: int,
+        key: str,
+        reader: AsyncReader,
+        stored: Metadata,
+        fetch: AsyncFetcher,
+        if_none_match: str | None,
+        ticket: Ticket,
+    ) -> AsyncResponse:
+        """Answer with a stale entry that may not be served before the origin confirms it.
+
+        The origin is asked with ``stored`` as ``old`` while ``reader`` (the
+        stored body) stays open.  ``NotModified`` re-stamps the entry in tier
+        0 (with the metadata the 304 carried, if any) and serves ``reader``
+        as a fresh hit; a new value is filled and served like a miss's; a
+        missing key stores a negative entry and raises :class:`NotFound`; a
+        failure serves ``reader`` (``stale=True``) inside the entry's
+        ``stale_if_error`` window, else is raised.  ``reader`` is closed on
+        every path that does not hand it to the response.  Each concurrent
+        read revalidates for itself: single-flight covers misses only.
+        """
+        self._stats.add("revalidations")
+        served = False
+        try:
+            self._stats.add("origin_fetches")
+            try:
+                result = await call_fetcher(fetch, stored)
+            except NotModified as validated:
+                updated = _updated(validated, stored)
+                deadline = time.monotonic() + self._config.op_timeout
+                await self._touch(key, stored, ticket, deadline, updated)
+                served = True
+                fresh = with_cached_at(stored if updated is None else updated, time.time())
+                return await self._serve_stored(tier, key, reader, fresh, if_none_match, stale=False)
+            except CacheableNotFound:
+                await self._store_negative(key, ticket)
+                raise NotFound(key) from None
+            except Exception as error:
+                if not may_serve_on_error(stored, self._freshness[tier][0], time.time()):
+                    raise
+                self._stats.add("stale_if_error_hits")
+                self._logger.warning(
+                    "revalidation of %r failed, serving the stale entry (stale-if-error): %r",
+                    key,
+                    error,
+                    extra={"key": key, "tier": tier},
+                )
+                served = True
+                return await self._serve_stored(tier, key, reader, stored, if_none_match, stale=True)
+        finally:
+            if not served:
+                await shielded(self._discard_reader(tier, key, reader))
+        return await self._fill(key, result, if_none_match, None, ticket)
+
+    async def _serve_stored(
+        self, tier: int, key: str, reader: AsyncReader, metadata: Metadata, if_none_match: str | None, *, stale: bool
+    ) -> AsyncResponse:
+        """A response over an entry ``reader`` of ``tier``, copying nothing (the caller decided what to write)."""
+        if if_none_match is not None and if_none_match_matches(if_none_match, metadata):
+            await self._discard_reader(tier, key, reader)
+            return AsyncResponse(_NOT_MODIFIED, metadata, tier, EMPTY_READER, None, self._chunk_size, stale=stale)
+        return AsyncResponse(
+            _OK,
+            metadata,
+            tier,
+            reader,
+            None,
+            self._chunk_size,
+            stale=stale,
+            key=key,
+            store=self._stores[tier],
+            failed=self._store_failed,
+        )
 
     def _promoted(self, tier: int, key: str) -> OnDone:
         async def promoted(published: Published, ticket: Ticket) -> None:
@@ -537,7 +618,6 @@ class AsyncCache:
         fan-out then copies it from there to the tiers below.  ``flight``
         lands on every path: through the fill once it ends, else here.
         """
-        published = False
         try:
             self._stats.add("origin_fetches")
             try:
@@ -545,10 +625,26 @@ class AsyncCache:
             except NotModified:
                 raise _not_modified_on_miss(key) from None
             except CacheableNotFound:
-                published = await self._store_negative(key, ticket)
+                self._land(key, flight, await self._store_negative(key, ticket))
                 raise NotFound(key) from None
+        except BaseException:
+            self._land(key, flight, False)  # no effect when landed above
+            raise
+        return await self._fill(key, result, if_none_match, flight, ticket)
+
+    async def _fill(
+        self, key: str, result: FetchResult, if_none_match: str | None, flight: _Flight | None, ticket: Ticket
+    ) -> AsyncResponse:
+        """Stream the origin's ``result`` to the caller while filling a tier; lands ``flight`` on every path.
+
+        Through the fill once it ends, else here; a result that says
+        ``store=False`` fills nothing.
+        """
+        try:
             metadata = _origin_metadata(result.metadata)
             body = open_body(result.body)
+            if not result.store:
+                return self._origin_response(metadata, body, if_none_match)
             fill = self._fill_tier(metadata)
             if flight is not None:
                 flight.tier = fill
@@ -576,7 +672,7 @@ class AsyncCache:
                 return AsyncResponse(_NOT_MODIFIED, metadata, None, EMPTY_READER, None, self._chunk_size)
             return AsyncResponse(_OK, metadata, None, body, tee, self._chunk_size)
         finally:
-            self._land(key, flight, published)
+            self._land(key, flight, False)  # no effect once the fill took it over
 
     def _filled(self, key: str, flight: _Flight | None, metadata: Metadata) -> OnDone:
         async def filled(published: Published, ticket: Ticket) -> None:
@@ -690,8 +786,13 @@ class AsyncCache:
 
         return fan_out
 
-    async def _touch(self, key: str, validated: Metadata, ticket: Ticket, deadline: float) -> Published:
+    async def _touch(
+        self, key: str, validated: Metadata, ticket: Ticket, deadline: float, updated: Metadata | None = None
+    ) -> Published:
         """Re-stamp the entry the origin just validated (a 304): copy it into tier 0 with ``cached_at=now``.
+
+        ``updated`` is the metadata the origin sent with its 304 (stored
+        instead of the old one), ``None`` to keep it.
 
         Only that exact entry: if the fastest copy is no longer the one whose
         metadata was ``validated`` (it changed, or became negative or
@@ -709,7 +810,7 @@ class AsyncCache:
             if metadata != validated:
                 await self._discard_reader(tier, key, reader)
                 return _NOTHING
-            fresh = with_cached_at(metadata, time.time())
+            fresh = with_cached_at(metadata if updated is None else updated, time.time())
             fan_out = self._fan_out_when_published(key, fresh)
             return await self._writes.write_entry(key, (0,), fresh, reader, ticket, deadline, on_done=fan_out)
         return _NOTHING
@@ -837,8 +938,8 @@ class AsyncCache:
         self._stats.add("origin_fetches")
         try:
             result = await call_fetcher(fetch, old)
-        except NotModified:
-            if old is None or not (await self._touch(key, old, ticket, deadline)).tiers:
+        except NotModified as validated:
+            if old is None or not (await self._touch(key, old, ticket, deadline, _updated(validated, old))).tiers:
                 raise DaramjweeError(
                     f"refresh of {key!r}: NotModified, but no tier still holds the copy that was validated"
                 ) from None
@@ -847,8 +948,11 @@ class AsyncCache:
             await self._store_negative(key, ticket)
             return
         metadata = _origin_metadata(result.metadata)
-        fill = self._fill_tier(metadata)
         body = open_body(result.body)
+        if not result.store:  # the origin says not to keep it; the entry it refreshed stays as it is
+            await body.aclose()
+            return
+        fill = self._fill_tier(metadata)
         fan_out = self._fan_out_when_published(key, metadata)
         await self._writes.write_entry(key, (fill,), metadata, body, ticket, deadline, on_done=fan_out)
 
@@ -950,6 +1054,19 @@ def _not_modified_on_miss(key: str) -> DaramjweeError:
         f"the fetcher raised NotModified for {key!r} on a miss, where it was given no old metadata; "
         "raise NotModified only when the fetcher was given old metadata to validate"
     )
+
+
+def _updated(validated: NotModified, old: Metadata) -> Metadata | None:
+    """The metadata a fetcher's ``NotModified`` carries for the validated entry (``None``: keep ``old``)."""
+    metadata = validated.metadata
+    if metadata is None or metadata == old:
+        return None
+    if not isinstance(metadata, Metadata) or metadata.is_negative:
+        raise TypeError(
+            "NotModified(metadata=...) must be the positive daramjwee.Metadata of the validated entry, "
+            f"got {metadata!r}"
+        )
+    return metadata
 
 
 def _origin_metadata(metadata: Metadata | None) -> Metadata:

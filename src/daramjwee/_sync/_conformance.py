@@ -58,6 +58,8 @@ _METADATA = [
         },
     ),
     Metadata(attrs={f"attr-{index}": str(index) for index in range(50)}),
+    Metadata(etag='"f"', cached_at=3.0, fresh_for=0.1, stale_while_revalidate=0.0, stale_if_error=86400.5),
+    Metadata(cached_at=4.0, fresh_for=0.0, must_revalidate=True),
 ]
 """Metadata the store must give back exactly (``==``, ``cached_at`` to the last bit)."""
 
