@@ -250,3 +250,34 @@ def test_freshness_fields_round_trip_and_records_without_them_still_decode() -> 
     old_format = b'{"etag":"e","is_negative":false,"cached_at":5.0,"attrs":{}}'
     assert decode_metadata(old_format) == dj.Metadata(etag="e", cached_at=5.0)
     assert full.replace(fresh_for=None).freshness == (None, 2.5, 0.0, True)
+
+
+def test_revalidate_if_makes_a_read_ask_the_origin_about_a_fresh_entry() -> None:
+    tiers = mem_tiers(2)
+    before = stored(1.0, fresh_for=600.0)
+    put(tiers[0], "k", b"old", before)
+    origin = Validator()
+    origin.answer = dj.NotModified("k")
+    seen: list[dj.Metadata] = []
+
+    def always(metadata: dj.Metadata) -> bool:
+        seen.append(metadata)
+        return True
+
+    with dj.Cache(stores=tiers) as cache:
+        with cache.get("k", origin.fetch, revalidate_if=always) as response:
+            assert (response.read(), response.source, response.stale) == (b"old", 0, False)
+        assert seen == [before]
+        assert origin.olds == [before]
+        with cache.get("k", origin.fetch, revalidate_if=lambda metadata: False) as response:
+            assert response.read() == b"old"
+        assert len(origin.olds) == 1, "a predicate that says no leaves a fresh hit alone"
+
+
+def test_revalidate_if_that_is_not_callable_is_a_type_error_before_anything_changes() -> None:
+    origin = Validator()
+    with dj.Cache(stores=mem_tiers(1)) as cache:
+        with pytest.raises(TypeError, match="revalidate_if"):
+            cache.get("k", origin.fetch, revalidate_if=3)  # type: ignore[arg-type]
+        assert origin.olds == []
+        assert cache.get_bytes("k", origin.fetch) == b"new"

@@ -161,12 +161,25 @@ class AsyncCache:
 
     # -- reading -----------------------------------------------------------------
 
-    async def get(self, key: str, fetch: AsyncFetcher, *, if_none_match: str | None = None) -> AsyncResponse:
+    async def get(
+        self,
+        key: str,
+        fetch: AsyncFetcher,
+        *,
+        if_none_match: str | None = None,
+        revalidate_if: Callable[[Metadata], bool] | None = None,
+    ) -> AsyncResponse:
         """Return the value of ``key`` as a stream, from the fastest tier that has it or from ``fetch``.
 
         ``fetch(old)`` is called on a miss (``old`` is ``None``) and by
         background refreshes (``old`` is the cached metadata).  The caller owns
         the returned response and must close it.
+
+        ``revalidate_if(metadata)``, when given, is asked about each stored
+        positive entry before it is served: ``True`` makes this read
+        revalidate the entry with the origin first (``fetch(old=metadata)``),
+        as for an entry past its stale-while-revalidate window (an HTTP
+        request's ``no-cache`` or ``max-age``, say).  It must not block.
 
         Raises :class:`NotFound` when the key is known to be missing,
         :class:`CacheClosed` after :meth:`close`, ``TypeError`` for a bad
@@ -178,7 +191,9 @@ class AsyncCache:
             key = check_key(key)
         tier0_failed = False
         lookup = self._memory_lookup
-        if lookup is not None:
+        if revalidate_if is not None:
+            pass  # every hit is checked by the walk
+        elif lookup is not None:
             # Tier 0 keeps whole values in memory: a fresh hit needs no coroutine, no reader and no ticket.
             try:
                 value, metadata = lookup(key)
@@ -213,7 +228,7 @@ class AsyncCache:
             else:
                 if response is not None:
                     return response
-        return await self._get(key, fetch, if_none_match, tier0_failed)
+        return await self._get(key, fetch, if_none_match, tier0_failed, revalidate_if)
 
     async def _fresh_tier0_hit(self, key: str, if_none_match: str | None) -> tuple[AsyncResponse | None, bool]:
         """A fresh hit of a tier 0 that is not in memory, served without a write ticket.
@@ -253,7 +268,14 @@ class AsyncCache:
         async with await self.get(key, fetch) as response:
             return await response.read()
 
-    async def _get(self, key: str, fetch: AsyncFetcher, if_none_match: str | None, tier0_failed: bool) -> AsyncResponse:
+    async def _get(
+        self,
+        key: str,
+        fetch: AsyncFetcher,
+        if_none_match: str | None,
+        tier0_failed: bool,
+        revalidate_if: Callable[[Metadata], bool] | None = None,
+    ) -> AsyncResponse:
         """Everything but a fresh tier-0 hit, under a write ticket taken before any tier is read.
 
         A fill, promotion, negative marker or refresh that this read leads to
@@ -268,14 +290,22 @@ class AsyncCache:
             )
         if not callable(fetch):
             raise TypeError(f"fetch must be a callable fetch(old) -> FetchResult, got {type(fetch).__name__}")
+        if revalidate_if is not None and not callable(revalidate_if):
+            raise TypeError(f"revalidate_if must be a callable or None, got {type(revalidate_if).__name__}")
         ticket = self._writes.begin(key)
         try:
-            return await self._walk(key, fetch, if_none_match, ticket, tier0_failed)
+            return await self._walk(key, fetch, if_none_match, ticket, tier0_failed, revalidate_if)
         finally:
             ticket.end()
 
     async def _walk(
-        self, key: str, fetch: AsyncFetcher, if_none_match: str | None, ticket: Ticket, tier0_failed: bool
+        self,
+        key: str,
+        fetch: AsyncFetcher,
+        if_none_match: str | None,
+        ticket: Ticket,
+        tier0_failed: bool,
+        revalidate_if: Callable[[Metadata], bool] | None,
     ) -> AsyncResponse:
         """The one loop over the tiers (SPEC §3.1); a miss in all of them goes to the origin."""
         missed: list[int] = []  # tiers known not to hold the key: the only ones a promotion may write
@@ -290,7 +320,7 @@ class AsyncCache:
                 self._stats.tier(tier, "misses")
                 missed.append(tier)
                 if not tier:  # before the lower tiers: a fan-out landing there leaves transit
-                    response = await self._transit_hit(key, fetch, if_none_match, ticket)
+                    response = await self._transit_hit(key, fetch, if_none_match, ticket, revalidate_if)
                     if response is not None:
                         return response
                 continue
@@ -301,8 +331,10 @@ class AsyncCache:
             self._stats.tier(tier, "hits")
             if self._logger.isEnabledFor(_DEBUG):
                 self._logger.debug("hit in tier %d", tier, extra={"tier": tier, "key": key})
-            return await self._serve_hit(tier, key, reader, metadata, fetch, if_none_match, ticket, missed)
-        return await self._serve_miss(key, fetch, if_none_match, walk_failed, ticket, landings)
+            return await self._serve_hit(
+                tier, key, reader, metadata, fetch, if_none_match, ticket, missed, revalidate_if
+            )
+        return await self._serve_miss(key, fetch, if_none_match, walk_failed, ticket, landings, revalidate_if)
 
     async def _serve_hit(
         self,
@@ -314,6 +346,7 @@ class AsyncCache:
         if_none_match: str | None,
         ticket: Ticket,
         missed: Sequence[int],
+        revalidate_if: Callable[[Metadata], bool] | None = None,
     ) -> AsyncResponse:
         """Serve an entry found in ``tier``; ``missed`` are the faster tiers known not to hold the key."""
         positive, negative = self._freshness[tier]
@@ -328,7 +361,9 @@ class AsyncCache:
         tee = None
         now = time.time()
         stale = is_stale(metadata, positive, now)
-        if stale and must_revalidate_first(metadata, positive, now):
+        if (stale and must_revalidate_first(metadata, positive, now)) or (
+            revalidate_if is not None and revalidate_if(metadata)
+        ):
             return await self._revalidate(tier, key, reader, metadata, fetch, if_none_match, ticket)
         try:
             if stale:
@@ -471,6 +506,7 @@ class AsyncCache:
         walk_failed: bool,
         ticket: Ticket,
         landings: int,
+        revalidate_if: Callable[[Metadata], bool] | None,
     ) -> AsyncResponse:
         """A miss in every tier: fetch once per key (single-flight, SPEC §3.5) and fill."""
         if self._logger.isEnabledFor(_DEBUG):
@@ -489,14 +525,14 @@ class AsyncCache:
                     if done is None:
                         done = flight.done = Event()
             if done is None:
-                return await self._lead(key, fetch, if_none_match, flight, ticket, landings)
+                return await self._lead(key, fetch, if_none_match, flight, ticket, landings, revalidate_if)
             self._stats.add("coalesced_waiters")
             remaining = deadline - time.monotonic()
             if not await done.wait(min(self._config.coalesce_wait, remaining)):
                 self._forget_flight(key, flight)
                 return await self._fetch_uncached(key, fetch, if_none_match)
             if flight.published:
-                response = await self._top_hit(key, fetch, if_none_match, flight.tier, ticket)
+                response = await self._top_hit(key, fetch, if_none_match, flight.tier, ticket, (), revalidate_if)
                 if response is not None:
                     return response
             if time.monotonic() >= deadline:
@@ -510,6 +546,7 @@ class AsyncCache:
         flight: _Flight,
         ticket: Ticket,
         landings: int,
+        revalidate_if: Callable[[Metadata], bool] | None,
     ) -> AsyncResponse:
         """Fetch as the leader, unless the value arrived since the walk missed it.
 
@@ -519,12 +556,12 @@ class AsyncCache:
         ends, else here.
         """
         try:
-            response = await self._top_hit(key, fetch, if_none_match, 0, ticket)
+            response = await self._top_hit(key, fetch, if_none_match, 0, ticket, (), revalidate_if)
             if response is None:
-                response = await self._transit_hit(key, fetch, if_none_match, ticket)
+                response = await self._transit_hit(key, fetch, if_none_match, ticket, revalidate_if)
             if response is None and self._fan_outs.landings(key) != landings:
                 for tier in range(1, len(self._tiers)):
-                    response = await self._top_hit(key, fetch, if_none_match, tier, ticket, missed=(0,))
+                    response = await self._top_hit(key, fetch, if_none_match, tier, ticket, (0,), revalidate_if)
                     if response is not None:
                         break
             if response is None:
@@ -543,6 +580,7 @@ class AsyncCache:
         tier: int,
         ticket: Ticket,
         missed: Sequence[int] = (),
+        revalidate_if: Callable[[Metadata], bool] | None = None,
     ) -> AsyncResponse | None:
         """Serve ``key`` from ``tier`` as it is now; ``None`` if it lacks it or fails.
 
@@ -555,7 +593,7 @@ class AsyncCache:
         if entry is None:
             return None
         self._stats.tier(tier, "hits")
-        return await self._serve_hit(tier, key, entry[0], entry[1], fetch, if_none_match, ticket, missed)
+        return await self._serve_hit(tier, key, entry[0], entry[1], fetch, if_none_match, ticket, missed, revalidate_if)
 
     async def _open_entry(self, tier: int, store: AsyncStore, key: str) -> tuple[AsyncReader, Metadata] | None:
         """Open ``key`` in ``tier`` and read its first chunk ahead, so that a failure there still falls through.
@@ -853,7 +891,12 @@ class AsyncCache:
         return stored, metadata
 
     async def _transit_hit(
-        self, key: str, fetch: AsyncFetcher, if_none_match: str | None, ticket: Ticket
+        self,
+        key: str,
+        fetch: AsyncFetcher,
+        if_none_match: str | None,
+        ticket: Ticket,
+        revalidate_if: Callable[[Metadata], bool] | None = None,
     ) -> AsyncResponse | None:
         """Serve the value of ``key`` a fan-out is still copying down; ``None`` if there is none."""
         transit = self._fan_outs.transit(key)
@@ -861,7 +904,8 @@ class AsyncCache:
             return None
         value, metadata, source = transit
         self._stats.add("transit_hits")
-        return await self._serve_hit(source, key, AsyncBytesReader(value), metadata, fetch, if_none_match, ticket, ())
+        reader = AsyncBytesReader(value)
+        return await self._serve_hit(source, key, reader, metadata, fetch, if_none_match, ticket, (), revalidate_if)
 
     async def schedule_refresh(self, key: str, fetch: AsyncFetcher) -> None:
         """Refetch ``key`` into tier 0 in the background (then copy it to the lower tiers).

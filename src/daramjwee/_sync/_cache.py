@@ -162,12 +162,25 @@ class Cache:
 
     # -- reading -----------------------------------------------------------------
 
-    def get(self, key: str, fetch: Fetcher, *, if_none_match: str | None = None) -> Response:
+    def get(
+        self,
+        key: str,
+        fetch: Fetcher,
+        *,
+        if_none_match: str | None = None,
+        revalidate_if: Callable[[Metadata], bool] | None = None,
+    ) -> Response:
         """Return the value of ``key`` as a stream, from the fastest tier that has it or from ``fetch``.
 
         ``fetch(old)`` is called on a miss (``old`` is ``None``) and by
         background refreshes (``old`` is the cached metadata).  The caller owns
         the returned response and must close it.
+
+        ``revalidate_if(metadata)``, when given, is asked about each stored
+        positive entry before it is served: ``True`` makes this read
+        revalidate the entry with the origin first (``fetch(old=metadata)``),
+        as for an entry past its stale-while-revalidate window (an HTTP
+        request's ``no-cache`` or ``max-age``, say).  It must not block.
 
         Raises :class:`NotFound` when the key is known to be missing,
         :class:`CacheClosed` after :meth:`close`, ``TypeError`` for a bad
@@ -179,7 +192,9 @@ class Cache:
             key = check_key(key)
         tier0_failed = False
         lookup = self._memory_lookup
-        if lookup is not None:
+        if revalidate_if is not None:
+            pass  # every hit is checked by the walk
+        elif lookup is not None:
             # Tier 0 keeps whole values in memory: a fresh hit needs no coroutine, no reader and no ticket.
             try:
                 value, metadata = lookup(key)
@@ -214,7 +229,7 @@ class Cache:
             else:
                 if response is not None:
                     return response
-        return self._get(key, fetch, if_none_match, tier0_failed)
+        return self._get(key, fetch, if_none_match, tier0_failed, revalidate_if)
 
     def _fresh_tier0_hit(self, key: str, if_none_match: str | None) -> tuple[Response | None, bool]:
         """A fresh hit of a tier 0 that is not in memory, served without a write ticket.
@@ -254,7 +269,14 @@ class Cache:
         with self.get(key, fetch) as response:
             return response.read()
 
-    def _get(self, key: str, fetch: Fetcher, if_none_match: str | None, tier0_failed: bool) -> Response:
+    def _get(
+        self,
+        key: str,
+        fetch: Fetcher,
+        if_none_match: str | None,
+        tier0_failed: bool,
+        revalidate_if: Callable[[Metadata], bool] | None = None,
+    ) -> Response:
         """Everything but a fresh tier-0 hit, under a write ticket taken before any tier is read.
 
         A fill, promotion, negative marker or refresh that this read leads to
@@ -269,14 +291,22 @@ class Cache:
             )
         if not callable(fetch):
             raise TypeError(f"fetch must be a callable fetch(old) -> FetchResult, got {type(fetch).__name__}")
+        if revalidate_if is not None and not callable(revalidate_if):
+            raise TypeError(f"revalidate_if must be a callable or None, got {type(revalidate_if).__name__}")
         ticket = self._writes.begin(key)
         try:
-            return self._walk(key, fetch, if_none_match, ticket, tier0_failed)
+            return self._walk(key, fetch, if_none_match, ticket, tier0_failed, revalidate_if)
         finally:
             ticket.end()
 
     def _walk(
-        self, key: str, fetch: Fetcher, if_none_match: str | None, ticket: Ticket, tier0_failed: bool
+        self,
+        key: str,
+        fetch: Fetcher,
+        if_none_match: str | None,
+        ticket: Ticket,
+        tier0_failed: bool,
+        revalidate_if: Callable[[Metadata], bool] | None,
     ) -> Response:
         """The one loop over the tiers (SPEC §3.1); a miss in all of them goes to the origin."""
         missed: list[int] = []  # tiers known not to hold the key: the only ones a promotion may write
@@ -291,7 +321,7 @@ class Cache:
                 self._stats.tier(tier, "misses")
                 missed.append(tier)
                 if not tier:  # before the lower tiers: a fan-out landing there leaves transit
-                    response = self._transit_hit(key, fetch, if_none_match, ticket)
+                    response = self._transit_hit(key, fetch, if_none_match, ticket, revalidate_if)
                     if response is not None:
                         return response
                 continue
@@ -302,8 +332,8 @@ class Cache:
             self._stats.tier(tier, "hits")
             if self._logger.isEnabledFor(_DEBUG):
                 self._logger.debug("hit in tier %d", tier, extra={"tier": tier, "key": key})
-            return self._serve_hit(tier, key, reader, metadata, fetch, if_none_match, ticket, missed)
-        return self._serve_miss(key, fetch, if_none_match, walk_failed, ticket, landings)
+            return self._serve_hit(tier, key, reader, metadata, fetch, if_none_match, ticket, missed, revalidate_if)
+        return self._serve_miss(key, fetch, if_none_match, walk_failed, ticket, landings, revalidate_if)
 
     def _serve_hit(
         self,
@@ -315,6 +345,7 @@ class Cache:
         if_none_match: str | None,
         ticket: Ticket,
         missed: Sequence[int],
+        revalidate_if: Callable[[Metadata], bool] | None = None,
     ) -> Response:
         """Serve an entry found in ``tier``; ``missed`` are the faster tiers known not to hold the key."""
         positive, negative = self._freshness[tier]
@@ -329,7 +360,9 @@ class Cache:
         tee = None
         now = time.time()
         stale = is_stale(metadata, positive, now)
-        if stale and must_revalidate_first(metadata, positive, now):
+        if (stale and must_revalidate_first(metadata, positive, now)) or (
+            revalidate_if is not None and revalidate_if(metadata)
+        ):
             return self._revalidate(tier, key, reader, metadata, fetch, if_none_match, ticket)
         try:
             if stale:
@@ -470,6 +503,7 @@ class Cache:
         walk_failed: bool,
         ticket: Ticket,
         landings: int,
+        revalidate_if: Callable[[Metadata], bool] | None,
     ) -> Response:
         """A miss in every tier: fetch once per key (single-flight, SPEC §3.5) and fill."""
         if self._logger.isEnabledFor(_DEBUG):
@@ -488,14 +522,14 @@ class Cache:
                     if done is None:
                         done = flight.done = Event()
             if done is None:
-                return self._lead(key, fetch, if_none_match, flight, ticket, landings)
+                return self._lead(key, fetch, if_none_match, flight, ticket, landings, revalidate_if)
             self._stats.add("coalesced_waiters")
             remaining = deadline - time.monotonic()
             if not done.wait(min(self._config.coalesce_wait, remaining)):
                 self._forget_flight(key, flight)
                 return self._fetch_uncached(key, fetch, if_none_match)
             if flight.published:
-                response = self._top_hit(key, fetch, if_none_match, flight.tier, ticket)
+                response = self._top_hit(key, fetch, if_none_match, flight.tier, ticket, (), revalidate_if)
                 if response is not None:
                     return response
             if time.monotonic() >= deadline:
@@ -509,6 +543,7 @@ class Cache:
         flight: _Flight,
         ticket: Ticket,
         landings: int,
+        revalidate_if: Callable[[Metadata], bool] | None,
     ) -> Response:
         """Fetch as the leader, unless the value arrived since the walk missed it.
 
@@ -518,12 +553,12 @@ class Cache:
         ends, else here.
         """
         try:
-            response = self._top_hit(key, fetch, if_none_match, 0, ticket)
+            response = self._top_hit(key, fetch, if_none_match, 0, ticket, (), revalidate_if)
             if response is None:
-                response = self._transit_hit(key, fetch, if_none_match, ticket)
+                response = self._transit_hit(key, fetch, if_none_match, ticket, revalidate_if)
             if response is None and self._fan_outs.landings(key) != landings:
                 for tier in range(1, len(self._tiers)):
-                    response = self._top_hit(key, fetch, if_none_match, tier, ticket, missed=(0,))
+                    response = self._top_hit(key, fetch, if_none_match, tier, ticket, (0,), revalidate_if)
                     if response is not None:
                         break
             if response is None:
@@ -542,6 +577,7 @@ class Cache:
         tier: int,
         ticket: Ticket,
         missed: Sequence[int] = (),
+        revalidate_if: Callable[[Metadata], bool] | None = None,
     ) -> Response | None:
         """Serve ``key`` from ``tier`` as it is now; ``None`` if it lacks it or fails.
 
@@ -554,7 +590,7 @@ class Cache:
         if entry is None:
             return None
         self._stats.tier(tier, "hits")
-        return self._serve_hit(tier, key, entry[0], entry[1], fetch, if_none_match, ticket, missed)
+        return self._serve_hit(tier, key, entry[0], entry[1], fetch, if_none_match, ticket, missed, revalidate_if)
 
     def _open_entry(self, tier: int, store: Store, key: str) -> tuple[Reader, Metadata] | None:
         """Open ``key`` in ``tier`` and read its first chunk ahead, so that a failure there still falls through.
@@ -851,14 +887,22 @@ class Cache:
             return None
         return stored, metadata
 
-    def _transit_hit(self, key: str, fetch: Fetcher, if_none_match: str | None, ticket: Ticket) -> Response | None:
+    def _transit_hit(
+        self,
+        key: str,
+        fetch: Fetcher,
+        if_none_match: str | None,
+        ticket: Ticket,
+        revalidate_if: Callable[[Metadata], bool] | None = None,
+    ) -> Response | None:
         """Serve the value of ``key`` a fan-out is still copying down; ``None`` if there is none."""
         transit = self._fan_outs.transit(key)
         if transit is None:
             return None
         value, metadata, source = transit
         self._stats.add("transit_hits")
-        return self._serve_hit(source, key, BytesReader(value), metadata, fetch, if_none_match, ticket, ())
+        reader = BytesReader(value)
+        return self._serve_hit(source, key, reader, metadata, fetch, if_none_match, ticket, (), revalidate_if)
 
     def schedule_refresh(self, key: str, fetch: Fetcher) -> None:
         """Refetch ``key`` into tier 0 in the background (then copy it to the lower tiers).
