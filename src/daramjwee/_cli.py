@@ -87,8 +87,8 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     serve = commands.add_parser(
         "serve",
         help="run a streaming HTTP caching proxy in front of an origin",
-        description="Serve GET and HEAD of an origin (http(s):// URL, s3:// URL or directory) through memory and "
-        "file tiers (plus optional Redis and object-storage tiers). Flags override the --config TOML file.",
+        description="Cache an origin (http(s):// URL, s3:// URL or directory) as a shared HTTP cache, through memory "
+        "and file tiers (plus optional Redis and object-storage tiers). Flags override the --config TOML file.",
         argument_default=argparse.SUPPRESS,
     )
     serve.add_argument("--config", metavar="FILE", help="TOML file with any of the settings below")
@@ -100,7 +100,22 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     serve.add_argument("--cache-dir", metavar="DIR", help="file tier directory (default: ./daramjwee-cache)")
     serve.add_argument("--redis", metavar="URL", help="add a Redis tier, e.g. redis://127.0.0.1:6379/0")
     serve.add_argument("--s3", metavar="URL", help="add an object-storage tier, e.g. s3://bucket/cache")
-    serve.add_argument("--fresh-for", type=float, metavar="SECONDS", help="freshness of entries (default: 60)")
+    serve.add_argument(
+        "--fresh-for", type=float, metavar="SECONDS",
+        help="freshness of responses that state none and have no Last-Modified (default: 60)",
+    )  # fmt: skip
+    serve.add_argument(
+        "--fresh-for-override", type=float, metavar="SECONDS",
+        help="every storable HTTP response is fresh this long, whatever it says (default: off)",
+    )  # fmt: skip
+    serve.add_argument(
+        "--store-set-cookie", action="store_true",
+        help="store responses that set a cookie (the cookie itself is never stored nor replayed)",
+    )  # fmt: skip
+    serve.add_argument(
+        "--read-only", action="store_true",
+        help="answer methods other than GET and HEAD with 405 instead of passing them to the origin",
+    )  # fmt: skip
     serve.add_argument("--negative-fresh-for", type=float, metavar="SECONDS", help="freshness of 404s (default: 10)")
     serve.add_argument("--include-query", action="store_true", help="make the query string part of the cache key")
     serve.add_argument(

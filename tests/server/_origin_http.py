@@ -10,7 +10,13 @@ Routes (``GET``/``HEAD``)::
     /error            500
     anything else     404
 
-Every request is recorded in ``requests`` (method, path exactly as received).
+``answers[path]`` (path without the query), when set, overrides the routes:
+``(status, [(name, value), ...], body)`` sent as they are (a callable taking
+the request's headers may return that triple instead).  Other methods (POST,
+PUT, PATCH, DELETE, OPTIONS) are answered from ``answers`` too, else 204.
+
+Every request is recorded in ``requests`` (method, path exactly as received),
+its header fields in ``headers_seen`` and its body in ``bodies``.
 """
 
 from __future__ import annotations
@@ -20,6 +26,11 @@ import http.server
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
+from email.message import Message
+
+Answer = tuple[int, list[tuple[str, str]], bytes]
+AnswerSpec = Answer | Callable[[Message], Answer]
 
 __all__ = ["OriginHTTPServer"]
 
@@ -28,6 +39,9 @@ class OriginHTTPServer:
     def __init__(self) -> None:
         self.files: dict[str, bytes] = {}
         self.requests: list[tuple[str, str]] = []
+        self.headers_seen: list[Message] = []
+        self.bodies: list[bytes] = []
+        self.answers: dict[str, AnswerSpec] = {}
         self.slow_seconds = 0.08
         self.hang_seconds = 3.0
         self.drip_pause = 0.002
@@ -53,9 +67,11 @@ class OriginHTTPServer:
         with self._lock:
             return Counter(path for _, path in self.requests)[path]
 
-    def _record(self, method: str, path: str) -> None:
+    def _record(self, method: str, path: str, headers: Message, body: bytes = b"") -> None:
         with self._lock:
             self.requests.append((method, path))
+            self.headers_seen.append(headers)
+            self.bodies.append(body)
 
     def _handler(self) -> type[http.server.BaseHTTPRequestHandler]:
         origin = self
@@ -72,8 +88,35 @@ class OriginHTTPServer:
             def do_GET(self) -> None:
                 self._answer(send_body=True)
 
+            def _other(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                origin._record(self.command, self.path, self.headers, body)
+                if not self._override(send_body=True):
+                    self.send_response(204)
+                    self.end_headers()
+
+            do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _other
+
+            def _override(self, *, send_body: bool) -> bool:
+                spec = origin.answers.get(self.path.partition("?")[0])
+                if spec is None:
+                    return False
+                status, fields, body = spec(self.headers) if callable(spec) else spec
+                self.send_response(status)
+                for name, value in fields:
+                    self.send_header(name, value)
+                if status not in (204, 304) and not any(name.lower() == "content-length" for name, _ in fields):
+                    self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if send_body and status not in (204, 304):
+                    self.wfile.write(body)
+                return True
+
             def _answer(self, *, send_body: bool) -> None:
-                origin._record(self.command, self.path)
+                origin._record(self.command, self.path, self.headers)
+                if self._override(send_body=send_body):
+                    return None
                 route, _, name = self.path.partition("?")[0].lstrip("/").partition("/")
                 if route == "hang":
                     time.sleep(origin.hang_seconds)

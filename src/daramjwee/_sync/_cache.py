@@ -131,6 +131,7 @@ class Cache:
         )
         self._state_lock = threading.Lock()
         self._flights: dict[str, _Flight] = {}
+        self._revalidations: dict[str, _Flight] = {}  # kept apart: a miss's leader may revalidate what it finds
         self._fan_outs = FanOuts(
             tiers=self._tiers,
             writes=self._writes,
@@ -363,7 +364,7 @@ class Cache:
         if (stale and must_revalidate_first(metadata, positive, now)) or (
             revalidate_if is not None and revalidate_if(metadata)
         ):
-            return self._revalidate(tier, key, reader, metadata, fetch, if_none_match, ticket)
+            return self._revalidate(tier, key, reader, metadata, fetch, if_none_match, ticket, revalidate_if)
         try:
             if stale:
                 self._stats.add("stale_hits")
@@ -419,8 +420,50 @@ class Cache:
         fetch: Fetcher,
         if_none_match: str | None,
         ticket: Ticket,
+        revalidate_if: Callable[[Metadata], bool] | None,
     ) -> Response:
-        """Answer with a stale entry that may not be served before the origin confirms it.
+        """Answer with an entry that may not be served before the origin confirms it; one revalidation per key.
+
+        Concurrent reads of the key wait for the read that revalidates it
+        first (within ``coalesce_wait``) and serve what it published; when it
+        published nothing, or the wait runs out, each revalidates for itself.
+        """
+        if self._config.coalesce_wait:
+            with self._state_lock:
+                flight = self._revalidations.get(key)
+                if flight is None:
+                    flight = self._revalidations[key] = _Flight()
+                    done = None
+                else:
+                    done = flight.done
+                    if done is None:
+                        done = flight.done = Event()
+            if done is None:
+                return self._revalidate_now(tier, key, reader, stored, fetch, if_none_match, ticket, flight)
+            self._stats.add("coalesced_waiters")
+            if done.wait(self._config.coalesce_wait) and flight.published:
+                try:
+                    response = self._top_hit(key, fetch, if_none_match, flight.tier, ticket, (), revalidate_if)
+                except BaseException:
+                    shielded(self._discard_reader(tier, key, reader))
+                    raise
+                if response is not None:
+                    self._discard_reader(tier, key, reader)
+                    return response
+        return self._revalidate_now(tier, key, reader, stored, fetch, if_none_match, ticket, None)
+
+    def _revalidate_now(
+        self,
+        tier: int,
+        key: str,
+        reader: Reader,
+        stored: Metadata,
+        fetch: Fetcher,
+        if_none_match: str | None,
+        ticket: Ticket,
+        flight: _Flight | None,
+    ) -> Response:
+        """Revalidate ``stored`` with the origin and answer; lands ``flight`` on every path.
 
         The origin is asked with ``stored`` as ``old`` while ``reader`` (the
         stored body) stays open.  ``NotModified`` re-stamps the entry in tier
@@ -429,8 +472,7 @@ class Cache:
         missing key stores a negative entry and raises :class:`NotFound`; a
         failure serves ``reader`` (``stale=True``) inside the entry's
         ``stale_if_error`` window, else is raised.  ``reader`` is closed on
-        every path that does not hand it to the response.  Each concurrent
-        read revalidates for itself: single-flight covers misses only.
+        every path that does not hand it to the response.
         """
         self._stats.add("revalidations")
         served = False
@@ -441,7 +483,10 @@ class Cache:
             except NotModified as validated:
                 updated = _updated(validated, stored)
                 deadline = time.monotonic() + self._config.op_timeout
-                self._touch(key, stored, ticket, deadline, updated)
+                touched = self._touch(key, stored, ticket, deadline, updated)
+                if flight is not None:
+                    flight.tier = 0
+                self._land(key, flight, bool(touched.tiers))
                 served = True
                 fresh = with_cached_at(stored if updated is None else updated, time.time())
                 return self._serve_stored(tier, key, reader, fresh, if_none_match, stale=False)
@@ -458,12 +503,16 @@ class Cache:
                     error,
                     extra={"key": key, "tier": tier},
                 )
+                self._land(key, flight, False)
                 served = True
                 return self._serve_stored(tier, key, reader, stored, if_none_match, stale=True)
+        except BaseException:
+            self._land(key, flight, False)
+            raise
         finally:
             if not served:
                 shielded(self._discard_reader(tier, key, reader))
-        return self._fill(key, result, if_none_match, None, ticket)
+        return self._fill(key, result, if_none_match, flight, ticket)
 
     def _serve_stored(
         self, tier: int, key: str, reader: Reader, metadata: Metadata, if_none_match: str | None, *, stale: bool
@@ -638,6 +687,8 @@ class Cache:
             flight.landed = True
             if self._flights.get(key) is flight:
                 del self._flights[key]
+            elif self._revalidations.get(key) is flight:
+                del self._revalidations[key]
             flight.published = published
             done = flight.done
         if done is not None:

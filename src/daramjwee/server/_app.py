@@ -10,7 +10,6 @@ server.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 import time
@@ -21,6 +20,9 @@ from .._async._cache import AsyncCache, AsyncFetcher
 from .._async._response import AsyncResponse
 from .._errors import NotFound
 from .._metadata import FetchResult, Metadata, Status
+from ._cache_rules import StorePolicy
+from ._http_origin import HttpOrigin
+from ._http_proxy import HttpCaching, Request, stream_body
 from ._metrics import RequestMetrics
 from ._origins import Origin, OriginError
 from ._paths import BadTarget, cache_key
@@ -46,7 +48,17 @@ _CARRIED_ATTRS = (
 
 
 class CacheApp:
-    """An ASGI application serving ``GET``/``HEAD`` of paths through ``cache`` from ``origin``.
+    """An ASGI application serving requests through ``cache`` from ``origin``.
+
+    **An HTTP origin** is cached as a shared HTTP cache (RFC 9111) does, by
+    :class:`~daramjwee.server._http_proxy.HttpCaching` under ``policy``:
+    responses are stored with their status and end-to-end header fields
+    when the rules allow it, each with its own freshness; request fields are
+    forwarded; other methods pass through to the origin (405 with
+    ``read_only``) and invalidate what they change.
+
+    **A directory or object-storage origin** serves ``GET``/``HEAD`` of its
+    files as described below (other methods get 405).
 
     Every path but ``/healthz`` and ``/metrics`` is a cache key (see
     :func:`~daramjwee.server._paths.cache_key`; with ``include_query`` the
@@ -78,6 +90,8 @@ class CacheApp:
         max_target_length: int = 8192,
         chunk_size: int = 1024 * 1024,
         tier_names: Collection[str] = (),
+        policy: StorePolicy | None = None,
+        read_only: bool = False,
     ) -> None:
         self.cache = cache
         self.origin = origin
@@ -88,6 +102,11 @@ class CacheApp:
         self.metrics = RequestMetrics()
         self.tier_names = tuple(tier_names)
         self._closed = False
+        self._proxy = (
+            HttpCaching(cache, origin, policy or StorePolicy(), chunk_size=chunk_size, read_only=read_only)
+            if isinstance(origin, HttpOrigin)
+            else None
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -129,7 +148,7 @@ class CacheApp:
             outcome, status = await self._handle(scope, receive, send)
         finally:
             self.metrics.observe(
-                method=method if method in _METHODS else "OTHER",
+                method=method,
                 status=status,
                 outcome=outcome,
                 seconds=time.perf_counter() - started,
@@ -147,12 +166,15 @@ class CacheApp:
             text = self.metrics.render(self.cache.stats(), tier_names=self.tier_names)
             return "other", await _plain(send, 200, text, content_type=b"text/plain; version=0.0.4; charset=utf-8")
         method: str = scope["method"]
-        if method not in _METHODS:
+        if self._proxy is None and method not in _METHODS:
             return "other", await _plain(send, 405, "only GET and HEAD\n", extra=[(b"allow", b"GET, HEAD")])
+        query: bytes = scope.get("query_string", b"")
         try:
-            key = _cache_key(raw_path, scope.get("query_string", b""), self.include_query, self.max_target_length)
+            key = _cache_key(raw_path, query, self.include_query, self.max_target_length)
         except BadTarget as error:
             return "other", await _plain(send, error.status, f"{error}\n")
+        if self._proxy is not None:
+            return await self._proxy.handle(self._request(scope, method, key, query), receive, send)
         return await self._serve(key, method == "HEAD", headers.get(b"if-none-match"), receive, send)
 
     async def _serve(
@@ -182,29 +204,16 @@ class CacheApp:
                         pass
                 await send({"type": "http.response.body", "body": b""})
                 return outcome, 200
-            await self._stream(response, receive, send)
+            await stream_body(response, receive, send, self.chunk_size)
             return outcome, 200
 
-    async def _stream(self, response: AsyncResponse, receive: Receive, send: Send) -> None:
-        """Send the body chunk by chunk; stop (and let the response discard its copies) if the client leaves.
-
-        A hit whose declared length fits in one chunk is one read and one
-        send: there is nothing to stop midway, so no disconnect watcher.
-        """
-        length = response.metadata.declared_length
-        if response.source is not None and length is not None and length <= self.chunk_size:
-            await send({"type": "http.response.body", "body": await response.read()})
-            return
-        disconnected = asyncio.ensure_future(_wait_for_disconnect(receive))
-        try:
-            while chunk := await response.read(self.chunk_size):
-                if disconnected.done():
-                    return
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            if not disconnected.done():
-                await send({"type": "http.response.body", "body": b""})
-        finally:
-            disconnected.cancel()
+    def _request(self, scope: Scope, method: str, key: str, query: bytes) -> Request:
+        """The proxy's view of one request: method, cache key, origin target, fields, client address."""
+        path = key.partition("?")[0]
+        target = f"{path}?{query.decode('latin-1')}" if query else path
+        fields = [(name.decode("latin-1").lower(), value.decode("latin-1")) for name, value in scope.get("headers", ())]
+        client = scope.get("client")
+        return Request(method, key, target, fields, client[0] if client else None, scope.get("scheme", "http"))
 
 
 @functools.lru_cache(maxsize=8192)
@@ -274,8 +283,3 @@ def _host(headers: dict[bytes, bytes]) -> str:
     if host.startswith("["):
         return host[1 : host.find("]")] if "]" in host else host
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-
-
-async def _wait_for_disconnect(receive: Receive) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass

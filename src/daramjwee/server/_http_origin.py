@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import urllib.parse
+from collections.abc import AsyncIterator, Sequence
 from http.cookiejar import CookieJar
 from typing import Any, NoReturn
 
@@ -16,7 +18,7 @@ from .._metadata import FetchResult, Metadata
 from ._origin_common import DEFAULT_CONTENT_TYPE, HTTP_SCHEMES, revalidation_basis, split_path
 from ._origins import OriginError, OriginTimeout
 
-__all__ = ["HttpOrigin"]
+__all__ = ["HttpOrigin", "Upstream"]
 
 _PATH_SAFE = "/~!$&'()*+,;=:@"
 """Characters of a path kept as they are when it is percent-encoded again (RFC 3986 ``pchar`` and ``/``)."""
@@ -36,6 +38,20 @@ class _NoCookies(CookieJar):
 
     def set_cookie(self, cookie: Any) -> None:
         return None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Upstream:
+    """The origin's answer to one request: status, header fields (lowercase names, in order), body.
+
+    The receiver owns ``body`` (raw bytes as received, never decoded) and
+    must close it (``aclose``), which releases the connection.
+    """
+
+    status: int
+    reason: str
+    fields: list[tuple[str, str]]
+    body: _HttpBody
 
 
 class HttpOrigin:
@@ -121,6 +137,28 @@ class HttpOrigin:
             return await self._fetch(self.url(path), path, revalidation_basis(old))
 
         return fetch
+
+    async def send(
+        self,
+        method: str,
+        path: str,
+        fields: Sequence[tuple[str, str]],
+        content: AsyncIterator[bytes] | None = None,
+    ) -> Upstream:
+        """Send one request for ``path`` (a cache key, or a path with its raw query) with exactly ``fields``.
+
+        ``content`` streams the request body.  Any status is returned (no
+        redirect is followed, no status is an error); a transport failure
+        raises :class:`OriginError` (:class:`OriginTimeout` when it ran out
+        of time).
+        """
+        try:
+            request = self._client.build_request(method, self.url(path), headers=list(fields), content=content)
+            response = await self._client.send(request, stream=True)
+        except httpx.HTTPError as error:
+            self._raise(error, path)
+        fields_received = [(name.lower(), value) for name, value in response.headers.multi_items()]
+        return Upstream(response.status_code, response.reason_phrase, fields_received, _HttpBody(self, response, path))
 
     async def _fetch(self, url: httpx.URL, path: str, old: Metadata | None) -> FetchResult:
         headers: dict[str, str] = {}

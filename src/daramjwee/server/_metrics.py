@@ -46,7 +46,17 @@ DEFAULT_BUCKETS: tuple[float, ...] = (
     10.0,
 )
 #: Every outcome a request is counted under.
-OUTCOMES: tuple[str, ...] = ("hit", "miss", "stale", "negative", "error", "not_modified", "other")
+OUTCOMES: tuple[str, ...] = (
+    "hit",
+    "miss",
+    "stale",
+    "revalidated",
+    "negative",
+    "error",
+    "not_modified",
+    "pass",
+    "other",
+)
 #: Methods counted under their own name; any other is counted as ``"OTHER"``.
 METHODS: frozenset[str] = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE"})
 _PREFIX = "daramjwee_"

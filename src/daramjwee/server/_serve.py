@@ -15,6 +15,7 @@ from .._async._filestore import AsyncFileStore
 from .._async._memstore import AsyncMemStore
 from .._async._store import AsyncStore
 from ._app import CacheApp
+from ._cache_rules import StorePolicy
 from ._origins import open_origin
 from ._settings import ServeSettings
 
@@ -45,6 +46,11 @@ def build_app(settings: ServeSettings) -> CacheApp:
         negative_fresh_for=settings.negative_fresh_for,
     )
     origin = open_origin(settings.origin, timeout=settings.origin_timeout)
+    policy = StorePolicy(
+        default_fresh_for=settings.fresh_for if settings.fresh_for is not None else _FOREVER,
+        override_fresh_for=settings.fresh_for_override,
+        store_set_cookie=settings.store_set_cookie,
+    )
     return CacheApp(
         cache,
         origin,
@@ -52,10 +58,14 @@ def build_app(settings: ServeSettings) -> CacheApp:
         allowed_hosts=settings.allowed_hosts,
         max_target_length=settings.max_target_length,
         tier_names=names,
+        policy=policy,
+        read_only=settings.read_only,
     )
 
 
 _SETTINGS_VARIABLE = "DARAMJWEE_SERVE_SETTINGS"
+_FOREVER = float(2**31)
+"""The freshness of "never stale" (``fresh_for = None``) for an HTTP response: RFC 9111's largest delta-seconds."""
 
 
 def app_from_environment() -> CacheApp:

@@ -40,7 +40,12 @@ class ServeSettings:
     URL or a local directory.  The tiers are memory (``memory`` bytes), then
     files under ``cache_dir`` (``disk`` bytes), then optionally Redis
     (``redis`` URL) and object storage (``s3`` URL).  ``fresh_for`` and
-    ``negative_fresh_for`` are seconds (``None``: never stale).
+    ``negative_fresh_for`` are seconds (``None``: never stale): for an HTTP
+    origin, ``fresh_for`` is the freshness of a storable response that
+    states none and has no ``Last-Modified``, and ``fresh_for_override``
+    (when set) the freshness of every storable response; ``store_set_cookie``
+    stores responses that set cookies (never the cookie); ``read_only``
+    answers methods other than GET and HEAD with 405.
     ``server_names`` are the ``Host`` values served besides the local ones
     and ``host``; ``["*"]`` serves any.  ``workers`` server processes share
     the port and the file tier's directory; each has its own memory tier.
@@ -56,6 +61,9 @@ class ServeSettings:
     s3: str | None = None
     fresh_for: float | None = 60.0
     negative_fresh_for: float | None = 10.0
+    fresh_for_override: float | None = None
+    store_set_cookie: bool = False
+    read_only: bool = False
     include_query: bool = False
     server_names: tuple[str, ...] = ()
     origin_timeout: float = 30.0
@@ -72,7 +80,7 @@ class ServeSettings:
             raise ConfigError(f"port must be an integer in 0..65535, got {self.port!r}")
         parse_capacity(self.memory, "memory")
         parse_capacity(self.disk, "disk")
-        for name in ("fresh_for", "negative_fresh_for"):
+        for name in ("fresh_for", "negative_fresh_for", "fresh_for_override"):
             value = getattr(self, name)
             if value is not None and (not _is_number(value) or value < 0):
                 raise ConfigError(f"{name.replace('_', '-')} must be seconds >= 0 or absent, got {value!r}")
@@ -84,6 +92,9 @@ class ServeSettings:
             raise ConfigError(f"max-target-length must be an integer >= 64, got {self.max_target_length!r}")
         if not isinstance(self.workers, int) or isinstance(self.workers, bool) or self.workers < 1:
             raise ConfigError(f"workers must be an integer >= 1, got {self.workers!r}")
+        for name in ("store_set_cookie", "read_only", "include_query"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name.replace('_', '-')} must be true or false, got {getattr(self, name)!r}")
         if self.log_level not in ("critical", "error", "warning", "info", "debug"):
             raise ConfigError(f"log-level must be critical, error, warning, info or debug, got {self.log_level!r}")
         names = tuple(str(name).lower() for name in self.server_names)

@@ -67,7 +67,8 @@ http {{
     }}
 }}
 """
-_ORIGIN_LOCATION = "location / {{ root {root}/www; etag on; }}"
+_ORIGIN_LOCATION = "location / {{ root {root}/www; etag on; expires 1h; }}"
+"""The origin says how long its files are fresh (``Cache-Control: max-age=3600``): both caches keep them that long."""
 _PROXY_CACHE = (
     "proxy_cache_path {root}/nginx-cache levels=1:2 keys_zone=bench:10m max_size=1g inactive=1h use_temp_path=off;"
 )

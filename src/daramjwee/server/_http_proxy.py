@@ -1,0 +1,513 @@
+"""A shared HTTP cache (RFC 9111) of an HTTP origin's responses, on the tier chain.
+
+:class:`HttpCaching` answers the requests ``CacheApp`` routes to an HTTP
+origin.  The rules come from :mod:`~daramjwee.server._cache_rules` (pure);
+this module does the I/O: it asks the core cache, talks to the origin and
+streams the answer.
+
+How a response lives in the cache: the entry's body is the response body;
+its :class:`~daramjwee.Metadata` holds the status and the stored header
+fields (``attrs``), the validator (``etag``) and the freshness the rules
+computed (``fresh_for`` from the age on arrival, ``stale_while_revalidate``,
+``stale_if_error``, ``must_revalidate``).  The core then serves, refreshes
+and revalidates it by the same rules as any other entry.
+
+A response with ``Vary`` is stored under the request's key and remembers the
+values of the nominated request fields it was selected with; a request whose
+values differ uses a second entry, keyed by those values and by a token of
+the primary entry (so a new primary response, or an invalidation, orphans
+every older variant).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from typing import Any
+
+from .._async._cache import AsyncCache
+from .._async._response import AsyncResponse
+from .._errors import NotFound, NotModified
+from .._metadata import FetchResult, Metadata
+from ._cache_rules import (
+    Fields,
+    StorePolicy,
+    Verdict,
+    current_age,
+    field,
+    field_values,
+    not_modified,
+    parse_cache_control,
+    request_needs_origin,
+    storable,
+    updated_fields,
+)
+from ._fields import (
+    FIELDS,
+    INITIAL_AGE,
+    STATUS,
+    decode_fields,
+    encode_fields,
+    end_to_end,
+    forwarded_request,
+    stored_response,
+)
+from ._http_origin import HttpOrigin, Upstream
+from ._origins import OriginError
+
+__all__ = ["HttpCaching", "Request", "stream_body"]
+
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+_logger = logging.getLogger("daramjwee.server")
+
+_VARY = ":vary"
+"""``attrs`` name of the values of the nominated request fields a stored response was selected with (JSON)."""
+_VARIANTS = ":variants"
+"""``attrs`` name of the primary entry's token, part of the key of each of its variants."""
+_SAFE = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+_NO_BODY = frozenset({204, 304})
+_SERVER_ERRORS = frozenset({500, 502, 503, 504})
+"""Origin answers a stale response may stand in for, inside its ``stale-if-error`` window."""
+
+
+class Request:
+    """What the proxy needs of one client request."""
+
+    __slots__ = ("client", "fields", "key", "method", "scheme", "target")
+
+    def __init__(self, method: str, key: str, target: str, fields: Fields, client: str | None, scheme: str) -> None:
+        self.method = method
+        self.key = key  # the cache key
+        self.target = target  # the path and raw query sent to the origin when the request passes through
+        self.fields = fields
+        self.client = client
+        self.scheme = scheme
+
+
+class _OnlyIfCached(Exception):
+    """The request said ``only-if-cached`` and the cache could not answer it alone (504)."""
+
+
+class _OriginAnswer(Exception):
+    """An origin answer the cache does not store but must relay (a 5xx to a revalidation, say)."""
+
+    def __init__(self, upstream: Upstream) -> None:
+        super().__init__(upstream.status)
+        self.upstream = upstream
+
+
+class HttpCaching:
+    """RFC 9111 shared caching of ``origin`` through ``cache``; see the module docstring.
+
+    ``read_only`` answers unsafe methods 405 instead of passing them through.
+    The caller (``CacheApp``) owns ``cache`` and ``origin``.
+    """
+
+    def __init__(
+        self,
+        cache: AsyncCache,
+        origin: HttpOrigin,
+        policy: StorePolicy,
+        *,
+        chunk_size: int,
+        read_only: bool = False,
+        via: str = "1.1 daramjwee",
+    ) -> None:
+        self.cache = cache
+        self.origin = origin
+        self.policy = policy
+        self.chunk_size = chunk_size
+        self.read_only = read_only
+        self.via = via
+
+    async def handle(self, request: Request, receive: Receive, send: Send) -> tuple[str, int]:
+        """Answer ``request``; return the metrics outcome and the status sent."""
+        if request.method in ("GET", "HEAD"):
+            if "no-store" in parse_cache_control(request.fields):
+                return await self._pass_through(request, receive, send)
+            return await self._cached(request, receive, send)
+        if self.read_only:
+            return "other", await _plain(send, 405, "only GET and HEAD\n", [("allow", "GET, HEAD")])
+        return await self._pass_through(request, receive, send)
+
+    def _forwarded(self, request: Request, *, for_cache: bool) -> list[tuple[str, str]]:
+        return forwarded_request(
+            request.fields, client=request.client, scheme=request.scheme, via=self.via, for_cache=for_cache
+        )
+
+    # -- GET and HEAD through the cache ----------------------------------------------
+
+    async def _cached(self, request: Request, receive: Receive, send: Send) -> tuple[str, int]:
+        try:
+            response, fetched = await self._lookup(request.key, request)
+            stored_vary = _vary_of(response.metadata)
+            if stored_vary is not None and not _vary_matches(stored_vary, request.fields):
+                await response.aclose()
+                if "*" in stored_vary:
+                    raise _NotCacheable
+                token = response.metadata.attrs.get(_VARIANTS, "")
+                response, fetched = await self._lookup(_variant_key(request.key, token, stored_vary, request), request)
+                stored_vary = _vary_of(response.metadata)
+                if stored_vary is not None and not _vary_matches(stored_vary, request.fields):
+                    await response.aclose()
+                    raise _NotCacheable
+        except _NotCacheable:
+            return await self._uncached_get(request, send)
+        except _OnlyIfCached:
+            return "other", await _plain(send, 504, "not in the cache (only-if-cached)\n", [("x-cache", "MISS")])
+        except _OriginAnswer as answer:
+            return "error", await self._relay(answer.upstream, request, send, label="MISS")
+        except OriginError as error:
+            _logger.warning("origin failed for %r: %s", request.key, error, extra={"key": request.key})
+            return "error", await _plain(send, error.status, "origin failed\n", [("x-cache", "MISS")])
+        except NotFound:
+            return "negative", await _plain(send, 404, "not found\n", [("x-cache", "NEGATIVE")])
+        async with response:
+            return await self._answer(response, request, receive, send, fetched)
+
+    async def _lookup(self, key: str, request: Request) -> tuple[AsyncResponse, list[bool]]:
+        """The cache's response for ``key``, and a flag list that is ``[True]`` once the origin was asked."""
+        fetched: list[bool] = []
+        fetch = self._fetcher(request, fetched)
+        needs_check = field(request.fields, "cache-control") is not None or field(request.fields, "pragma") is not None
+        revalidate_if = _request_rules(request.fields) if needs_check else None
+        return await self.cache.get(key, fetch, revalidate_if=revalidate_if), fetched
+
+    def _fetcher(self, request: Request, fetched: list[bool]) -> Callable[[Metadata | None], Awaitable[FetchResult]]:
+        only_if_cached = "only-if-cached" in parse_cache_control(request.fields)
+
+        async def fetch(old: Metadata | None) -> FetchResult:
+            if only_if_cached:
+                raise _OnlyIfCached
+            fetched.append(True)
+            return await self._fetch(request, old)
+
+        return fetch
+
+    async def _fetch(self, request: Request, old: Metadata | None) -> FetchResult:
+        """GET the whole representation for the cache (conditional when ``old`` has validators)."""
+        fields = forwarded_request(
+            request.fields, client=request.client, scheme=request.scheme, via=self.via, for_cache=True
+        )
+        old_fields = decode_fields(old.attrs) if old is not None else None
+        if old is not None and old_fields is not None:
+            if old.etag:
+                fields.append(("if-none-match", old.etag))
+            last_modified = field(old_fields, "last-modified")
+            if last_modified:
+                fields.append(("if-modified-since", last_modified))
+        request_time = time.time()
+        upstream = await self.origin.send("GET", request.key, fields)
+        response_time = time.time()
+        try:
+            if upstream.status == 304 and old is not None and old_fields is not None:
+                await upstream.body.aclose()
+                raise NotModified(
+                    request.key,
+                    metadata=self._revalidated(request, old, old_fields, upstream, request_time, response_time),
+                )
+            if old is not None and upstream.status in _SERVER_ERRORS and old.stale_if_error:
+                raise _OriginAnswer(
+                    upstream
+                )  # the core serves the stale entry if its window allows, else this is relayed
+            verdict = storable(
+                "GET",
+                request.fields,
+                upstream.status,
+                upstream.fields,
+                request_time=request_time,
+                response_time=response_time,
+                policy=self.policy,
+            )
+            if not verdict.store and _logger.isEnabledFor(logging.DEBUG):
+                _logger.debug("not storing %r: %s", request.key, verdict.reason, extra={"key": request.key})
+            metadata = _metadata(upstream.status, upstream.fields, verdict, request.fields)
+        except NotModified:
+            raise
+        except BaseException:
+            await upstream.body.aclose()
+            raise
+        return FetchResult(upstream.body, metadata, store=verdict.store)
+
+    def _revalidated(
+        self,
+        request: Request,
+        old: Metadata,
+        old_fields: Fields,
+        upstream: Upstream,
+        request_time: float,
+        response_time: float,
+    ) -> Metadata:
+        """The stored metadata updated by a 304 (RFC 9111 §4.3.4)."""
+        status = int(old.attrs.get(STATUS, "200"))
+        merged = updated_fields(old_fields, stored_response(upstream.fields))
+        verdict = storable(
+            "GET",
+            request.fields,
+            status,
+            merged,
+            request_time=request_time,
+            response_time=response_time,
+            policy=self.policy,
+        )
+        if not verdict.store:  # what the 304 says now forbids storing it: serve it this once, revalidate next time
+            verdict = Verdict(True, verdict.reason, None)
+        metadata = _metadata(status, merged, verdict, request.fields)
+        if _VARIANTS in old.attrs:
+            attrs = dict(metadata.attrs)
+            attrs[_VARIANTS] = old.attrs[_VARIANTS]
+            metadata = metadata.replace(attrs=attrs)
+        return metadata
+
+    async def _answer(
+        self, response: AsyncResponse, request: Request, receive: Receive, send: Send, fetched: list[bool]
+    ) -> tuple[str, int]:
+        """Send the cache's ``response`` (stored, or just fetched) to the client."""
+        metadata = response.metadata
+        stored_fields = decode_fields(metadata.attrs) or []
+        status = int(metadata.attrs.get(STATUS, "200"))
+        outcome, label = _outcome(response, fetched)
+        fields = list(stored_fields)
+        if response.source is not None or fetched:
+            age = current_age(float(metadata.attrs.get(INITIAL_AGE, "0")), metadata.cached_at, time.time())
+            fields.append(("age", str(int(age))))
+        fields.append(("x-cache", label))
+        if not_modified(request.fields, status, stored_fields):
+            if response.source is None:
+                while await response.read(self.chunk_size):  # the cache still fills
+                    pass
+            await send(_start(304, [(name, value) for name, value in fields if name not in _BODY_FIELDS]))
+            await send({"type": "http.response.body", "body": b""})
+            return "not_modified", 304
+        await send(_start(status, fields))
+        if request.method == "HEAD" or status in _NO_BODY:
+            if response.source is None:
+                while await response.read(self.chunk_size):
+                    pass
+            await send({"type": "http.response.body", "body": b""})
+            return outcome, status
+        await stream_body(response, receive, send, self.chunk_size)
+        return outcome, status
+
+    async def _uncached_get(self, request: Request, send: Send) -> tuple[str, int]:
+        """A GET/HEAD the cache cannot answer (a variant it cannot store): relayed from the origin as it is."""
+        fields = forwarded_request(
+            request.fields, client=request.client, scheme=request.scheme, via=self.via, for_cache=False
+        )
+        try:
+            upstream = await self.origin.send(request.method, request.key, fields)
+        except OriginError as error:
+            return "error", await _plain(send, error.status, "origin failed\n", [("x-cache", "MISS")])
+        return "miss", await self._relay(upstream, request, send, label="MISS")
+
+    # -- other methods: through to the origin ----------------------------------------
+
+    async def _pass_through(self, request: Request, receive: Receive, send: Send) -> tuple[str, int]:
+        """Send the request to the origin with its body streamed, relay the answer; invalidate on success (§4.4)."""
+        fields = forwarded_request(
+            request.fields, client=request.client, scheme=request.scheme, via=self.via, for_cache=False
+        )
+        content = _request_body(receive) if request.method not in ("GET", "HEAD") else None
+        try:
+            upstream = await self.origin.send(request.method, request.target, fields, content)
+        except _ClientLeft:
+            return "pass", 499  # nobody to answer
+        except OriginError as error:
+            _logger.warning("origin failed for %s %r: %s", request.method, request.target, error)
+            return "error", await _plain(send, error.status, "origin failed\n", [("x-cache", "PASS")])
+        if request.method not in _SAFE and 200 <= upstream.status < 400:
+            await self._invalidate(request, upstream)
+        return "pass", await self._relay(upstream, request, send, label="PASS")
+
+    async def _invalidate(self, request: Request, upstream: Upstream) -> None:
+        """Drop the stored responses for the target and the ``Location``/``Content-Location`` it names (same host)."""
+        keys = {request.key}
+        host = field(request.fields, "host")
+        for name in ("location", "content-location"):
+            location = field(upstream.fields, name)
+            key = _same_origin_path(location, host) if location else None
+            if key is not None:
+                keys.add(key)
+        for key in keys:
+            try:
+                await self.cache.delete(key)
+            except Exception as error:  # a tier that fails to delete is logged by the cache too
+                _logger.warning("invalidating %r failed: %r", key, error, extra={"key": key})
+
+    async def _relay(self, upstream: Upstream, request: Request, send: Send, *, label: str) -> int:
+        """Stream the origin's answer to the client as it came (end-to-end fields, cookies included)."""
+        try:
+            fields = end_to_end(upstream.fields)
+            fields.append(("x-cache", label))
+            await send(_start(upstream.status, fields))
+            if request.method != "HEAD" and upstream.status not in _NO_BODY:
+                async for chunk in upstream.body:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+        finally:
+            await upstream.body.aclose()
+        return upstream.status
+
+
+class _NotCacheable(Exception):
+    """This request's variant cannot come from the cache."""
+
+
+_BODY_FIELDS = frozenset({"content-length", "content-type", "content-encoding", "content-range", "transfer-encoding"})
+"""Fields a 304 leaves out: they describe a body it does not have."""
+
+
+def _request_rules(fields: Fields) -> Callable[[Metadata], bool]:
+    """The ``revalidate_if`` of a request with its own cache directives (``no-cache``, ``max-age``, ``min-fresh``)."""
+
+    def revalidate_if(metadata: Metadata) -> bool:
+        now = time.time()
+        age = current_age(float(metadata.attrs.get(INITIAL_AGE, "0")), metadata.cached_at, now)
+        lifetime = metadata.fresh_for
+        fresh_left = float("inf") if lifetime is None else metadata.cached_at + lifetime - now
+        return request_needs_origin(fields, age=age, fresh_for_left=fresh_left)
+
+    return revalidate_if
+
+
+def _metadata(status: int, fields: Fields, verdict: Verdict, request: Fields) -> Metadata:
+    """The entry metadata of a response: its status, stored fields, validator and freshness."""
+    stored = stored_response(fields)
+    attrs = {STATUS: str(status), FIELDS: encode_fields(stored)}
+    length = field(fields, "content-length")
+    if length is not None and length.strip().isdigit():
+        attrs["content-length"] = length.strip()
+    vary = field_values(fields, "vary")
+    if vary:
+        attrs[_VARY] = json.dumps({name.lower(): _normalized(request, name.lower()) for name in vary})
+        attrs[_VARIANTS] = secrets.token_hex(8)
+    fresh = verdict.freshness
+    if fresh is None:
+        return Metadata(etag=field(fields, "etag") or "", attrs=attrs, fresh_for=0.0, must_revalidate=True)
+    attrs[INITIAL_AGE] = repr(fresh.initial_age)
+    return Metadata(
+        etag=field(fields, "etag") or "",
+        attrs=attrs,
+        fresh_for=fresh.fresh_for,
+        stale_while_revalidate=fresh.stale_while_revalidate,
+        stale_if_error=fresh.stale_if_error,
+        must_revalidate=fresh.must_revalidate,
+    )
+
+
+def _normalized(request: Fields, name: str) -> str | None:
+    """A request field's value as ``Vary`` compares it: lines joined, list members trimmed; ``None`` when absent."""
+    lines = [value for key, value in request if key == name]
+    if not lines:
+        return None
+    return ",".join(member.strip() for line in lines for member in line.split(","))
+
+
+def _vary_of(metadata: Metadata) -> dict[str, str | None] | None:
+    """The nominated request fields and values a stored response was selected with, or ``None`` without ``Vary``."""
+    encoded = metadata.attrs.get(_VARY)
+    if encoded is None:
+        return None
+    try:
+        values = json.loads(encoded)
+    except ValueError:
+        return {"*": None}
+    return values if isinstance(values, dict) else {"*": None}
+
+
+def _vary_matches(stored: dict[str, str | None], request: Fields) -> bool:
+    return "*" not in stored and all(_normalized(request, name) == value for name, value in stored.items())
+
+
+def _variant_key(key: str, token: str, stored: dict[str, str | None], request: Request) -> str:
+    """The key of the variant of ``key`` that ``request`` selects, under the primary entry's ``token``."""
+    values = json.dumps({name: _normalized(request.fields, name) for name in sorted(stored)})
+    digest = hashlib.sha256(values.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return f"{key}#vary-{token}-{digest}"
+
+
+def _same_origin_path(location: str, host: str | None) -> str | None:
+    """The path a ``Location`` value names on this proxy's host (relative, or absolute with the same host)."""
+    import urllib.parse  # noqa: PLC0415 (rare path)
+
+    parts = urllib.parse.urlsplit(location.strip())
+    if parts.netloc and (host is None or parts.netloc.lower() != host.lower()):
+        return None
+    if not parts.path.startswith("/"):
+        return None
+    return urllib.parse.unquote(parts.path)
+
+
+def _outcome(response: AsyncResponse, fetched: list[bool]) -> tuple[str, str]:
+    if response.source is None:
+        return "miss", "MISS"
+    if fetched:
+        return "revalidated", f"REVALIDATED tier={response.source}"
+    if response.stale:
+        return "stale", f"STALE tier={response.source}"
+    return "hit", f"HIT tier={response.source}"
+
+
+def _start(status: int, fields: Fields) -> Message:
+    headers = [(name.encode("latin-1", "replace"), value.encode("latin-1", "replace")) for name, value in fields]
+    return {"type": "http.response.start", "status": status, "headers": headers}
+
+
+async def _plain(send: Send, status: int, text: str, extra: Fields = ()) -> int:
+    body = text.encode("utf-8")
+    fields = [("content-type", "text/plain; charset=utf-8"), ("content-length", str(len(body))), *extra]
+    await send(_start(status, fields))
+    await send({"type": "http.response.body", "body": body})
+    return status
+
+
+class _ClientLeft(Exception):
+    """The client disconnected before its request body ended."""
+
+
+async def _request_body(receive: Receive) -> AsyncIterator[bytes]:
+    """The client's request body as it arrives; raises :class:`_ClientLeft` if the client leaves first."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _ClientLeft
+        body = message.get("body", b"")
+        if body:
+            yield body
+        if not message.get("more_body", False):
+            return
+
+
+async def stream_body(response: AsyncResponse, receive: Receive, send: Send, chunk_size: int) -> None:
+    """Send ``response``'s body chunk by chunk; stop (the response then discards its copies) if the client leaves.
+
+    A hit whose declared length fits in one chunk is one read and one send:
+    there is nothing to stop midway, so no disconnect watcher.
+    """
+    length = response.metadata.declared_length
+    if response.source is not None and length is not None and length <= chunk_size:
+        await send({"type": "http.response.body", "body": await response.read()})
+        return
+    disconnected = asyncio.ensure_future(_wait_for_disconnect(receive))
+    try:
+        while chunk := await response.read(chunk_size):
+            if disconnected.done():
+                return
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        if not disconnected.done():
+            await send({"type": "http.response.body", "body": b""})
+    finally:
+        disconnected.cancel()
+
+
+async def _wait_for_disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
