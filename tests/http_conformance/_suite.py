@@ -102,7 +102,10 @@ def install_suite(directory: Path | None = None) -> Suite:
     directory = default_install_dir() if directory is None else directory
     root = directory / "node_modules" / SUITE_NAME
     if (directory / ".complete").is_file() or (root / "package.json").is_file():  # ours, or installed by hand
-        return _checked(Suite.at(root))
+        try:
+            return _checked(Suite.at(root))
+        except HarnessError as error:
+            raise HarnessError(f"{error}\n(remove {directory} to install {SUITE_NAME} {SUITE_VERSION} anew)") from None
     for tool in ("node", "npm"):
         if shutil.which(tool) is None:
             raise HarnessError(
@@ -126,9 +129,11 @@ def install_suite(directory: Path | None = None) -> Suite:
         (staging / ".complete").write_text(f"{SUITE_NAME}@{SUITE_VERSION}\n")
         try:
             staging.rename(directory)
-        except OSError:
+        except OSError as error:
             if not (directory / ".complete").is_file():  # not another install that finished first
-                raise
+                raise HarnessError(
+                    f"cannot put the suite in {directory}: {error}; remove it, or set {DIR_ENV}"
+                ) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return _checked(Suite.at(root))
