@@ -5,12 +5,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the tests run for real: redis-server (Redis tier), curl (an HTTP client of the proxy tests),
-# nginx and wrk (the `daramjwee bench serve` peer and load generator, run by its smoke test).
+# nginx and wrk (the `daramjwee bench serve` peer and load generator, run by its smoke test; nginx is also the
+# reference proxy of the HTTP conformance test), nodejs and npm (the conformance suite, http-cache-tests, which
+# tests/http_conformance installs from npm on first use).
 missing=""
 command -v redis-server >/dev/null || missing="$missing redis-server"
 command -v curl >/dev/null || missing="$missing curl"
 command -v nginx >/dev/null || missing="$missing nginx"
 command -v wrk >/dev/null || missing="$missing wrk"
+command -v node >/dev/null || missing="$missing nodejs"
+command -v npm >/dev/null || missing="$missing npm"
 if [ -n "$missing" ]; then
     echo "== installing$missing (Debian packages)"
     SUDO=""
