@@ -117,7 +117,14 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="answer methods other than GET and HEAD with 405 instead of passing them to the origin",
     )  # fmt: skip
     serve.add_argument("--negative-fresh-for", type=float, metavar="SECONDS", help="freshness of 404s (default: 10)")
-    serve.add_argument("--include-query", action="store_true", help="make the query string part of the cache key")
+    serve.add_argument(
+        "--include-query", action="store_true",
+        help="make the (sorted) query string part of the cache key (the default)",
+    )  # fmt: skip
+    serve.add_argument(
+        "--ignore-query", dest="include_query", action="store_false",
+        help="leave the query string out of the cache key and of the origin's URL",
+    )  # fmt: skip
     serve.add_argument(
         "--server-name", dest="server_names", action="append", metavar="HOST",
         help="a Host to serve besides the local ones (repeatable; '*' serves any)",

@@ -293,8 +293,8 @@ def test_a_stale_entry_is_served_and_revalidated_in_the_background(origin: Origi
         proxy.stop()
 
 
-def test_the_query_is_part_of_the_key_only_when_configured(origin: OriginHTTPServer, tmp_path: Path) -> None:
-    proxy = Proxy(origin.url, tmp_path / "cache", "--include-query")
+def test_the_query_is_part_of_the_key_unless_told_to_ignore_it(origin: OriginHTTPServer, tmp_path: Path) -> None:
+    proxy = Proxy(origin.url, tmp_path / "cache")
     try:
         labels = [
             httpx.get(f"{proxy.url}/files/small.bin?{query}").headers["x-cache"]
@@ -305,7 +305,7 @@ def test_the_query_is_part_of_the_key_only_when_configured(origin: OriginHTTPSer
         assert origin.hits("/files/small.bin?c=3") == 1
     finally:
         proxy.stop()
-    plain = Proxy(origin.url, tmp_path / "cache-plain")
+    plain = Proxy(origin.url, tmp_path / "cache-plain", "--ignore-query")
     try:
         labels = [httpx.get(f"{plain.url}/files/small.bin?{query}").headers["x-cache"] for query in ("x=1", "y=2")]
         assert labels == ["MISS", "HIT tier=0"]

@@ -21,6 +21,7 @@ from .._async._response import AsyncResponse
 from .._errors import NotFound
 from .._metadata import FetchResult, Metadata, Status
 from ._cache_rules import StorePolicy
+from ._fields import http_now
 from ._http_origin import HttpOrigin
 from ._http_proxy import HttpCaching, Request, stream_body
 from ._metrics import RequestMetrics
@@ -211,7 +212,10 @@ class CacheApp:
         """The proxy's view of one request: method, cache key, origin target, fields, client address."""
         path = key.partition("?")[0]
         target = f"{path}?{query.decode('latin-1')}" if query else path
-        fields = [(name.decode("latin-1").lower(), value.decode("latin-1")) for name, value in scope.get("headers", ())]
+        fields = [
+            (name.decode("latin-1").lower(), value.decode("latin-1").strip(" \t"))
+            for name, value in scope.get("headers", ())
+        ]
         client = scope.get("client")
         return Request(method, key, target, fields, client[0] if client else None, scope.get("scheme", "http"))
 
@@ -246,7 +250,7 @@ def _outcome(response: AsyncResponse) -> tuple[str, bytes]:
 
 
 def _start(status: int, metadata: Metadata, label: bytes, *, body: bool) -> Message:
-    headers = [(b"x-cache", label)]
+    headers = [(b"date", http_now(time.time()).encode("ascii")), (b"x-cache", label)]
     if metadata.etag:
         headers.append((b"etag", metadata.etag.encode("latin-1", "replace")))
     attrs = metadata.attrs
@@ -266,7 +270,12 @@ async def _plain(
     extra: list[tuple[bytes, bytes]] | None = None,
 ) -> int:
     body = text.encode("utf-8")
-    headers = [(b"content-type", content_type), (b"content-length", b"%d" % len(body)), *(extra or [])]
+    headers = [
+        (b"content-type", content_type),
+        (b"content-length", b"%d" % len(body)),
+        (b"date", http_now(time.time()).encode("ascii")),
+        *(extra or []),
+    ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
     return status

@@ -43,13 +43,25 @@ Fields = Sequence[tuple[str, str]]
 CACHEABLE_BY_DEFAULT = frozenset({200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414, 501})
 """Status codes "heuristically cacheable" (RFC 9110 §15.1): storable without explicit freshness."""
 
+SURROGATE_NAME = "daramjwee"
+"""The name ``Surrogate-Control`` directives target this cache with (``max-age=60;daramjwee``)."""
+
 _MAX_DELTA = 2147483648
 """The largest delta-seconds kept (RFC 9111 §1.2.2): a larger value is read as this one."""
 
 _NOT_UPDATED_BY_304 = frozenset(
-    {"content-length", "content-encoding", "content-type", "content-range", "transfer-encoding", "set-cookie"}
+    {
+        "content-length",
+        "content-encoding",
+        "content-type",
+        "content-range",
+        "content-md5",
+        "etag",
+        "transfer-encoding",
+        "set-cookie",
+    }
 )
-"""Stored fields a 304 does not replace (RFC 9111 §4.3.4 and §3.2: they describe the stored body itself)."""
+"""Stored fields a 304 does not replace: they describe the stored body itself, which the 304 confirmed."""
 
 
 # -- parsing ----------------------------------------------------------------------------
@@ -117,21 +129,37 @@ class CacheControl:
         return min(int(argument), _MAX_DELTA)
 
 
-def parse_cache_control(fields: Fields) -> CacheControl:
-    """The ``Cache-Control`` directives of ``fields`` (every line of the field, in order)."""
+def parse_cache_control(fields: Fields, name: str = "cache-control") -> CacheControl:
+    """The ``Cache-Control`` directives of ``fields`` (every line of the field, in order).
+
+    ``name="surrogate-control"`` reads the directives a reverse proxy is
+    given in ``Surrogate-Control`` (W3C Edge Architecture): those aimed at
+    another surrogate (``max-age=60;other``) are left out.
+    """
     directives: dict[str, str | None] = {}
-    for member in field_values(fields, "cache-control"):
-        name, equals, argument = member.partition("=")
-        name = name.strip().lower()
-        if not name or name in directives:
+    for member in field_values(fields, name):
+        member, _, target = member.partition(";")
+        if target and target.strip().lower() != SURROGATE_NAME:
             continue
+        name, equals, argument = member.partition("=")
+        name = name.lower()
+        if not _is_token(name) or name in directives:
+            continue  # ``max-age =5`` is not a directive: no whitespace around ``=`` (RFC 9111 §5.2)
         value: str | None = None
         if equals:
-            value = argument.strip()
+            value = argument
             if len(value) >= 2 and value[0] == value[-1] == '"':
                 value = value[1:-1].replace('\\"', '"').replace("\\\\", "\\")
         directives[name] = value
     return CacheControl(MappingProxyType(directives))
+
+
+_TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def _is_token(text: str) -> bool:
+    """Whether ``text`` is an RFC 9110 token (one or more tchar)."""
+    return bool(text) and all(char in _TOKEN_CHARS for char in text)
 
 
 def parse_http_date(value: str | None) -> float | None:
@@ -234,6 +262,9 @@ def storable(
         return Verdict(False, "the request says no-store")
     if "no-store" in control:
         return Verdict(False, "the response says no-store")
+    surrogate = parse_cache_control(response, "surrogate-control")
+    if "no-store" in surrogate:
+        return Verdict(False, "the response says no-store to surrogates")
     if "private" in control:
         return Verdict(False, "the response is private")
     if field(request, "authorization") is not None and not (
@@ -245,6 +276,9 @@ def storable(
     if field(response, "set-cookie") is not None and not policy.store_set_cookie:
         return Verdict(False, "the response sets a cookie")
     lifetime = _lifetime(status, response, control, response_time, policy)
+    surrogate_max_age = surrogate.seconds("max-age")
+    if surrogate_max_age is not None and policy.override_fresh_for is None:
+        lifetime = float(surrogate_max_age)  # Surrogate-Control speaks to reverse proxies over Cache-Control
     if lifetime is None:
         return Verdict(False, f"status {status} without explicit freshness is not stored")
     initial_age = _initial_age(response, request_time, response_time)
@@ -316,16 +350,14 @@ def request_needs_origin(request: Fields, *, age: float, fresh_for_left: float) 
     """Whether the request's own directives forbid answering it with the stored response without the origin.
 
     ``age`` is the stored response's current age and ``fresh_for_left`` the
-    seconds it stays fresh (negative once stale).  True for ``no-cache`` (or
-    ``Pragma: no-cache`` without ``Cache-Control``), a ``max-age`` the age
-    exceeds, and a ``min-fresh`` the response does not have left (§5.2.1).
-    A ``max-stale`` is not needed: the cache never serves more stale than
-    the response allows.
+    seconds it stays fresh (negative once stale).  True for ``no-cache``, a
+    ``max-age`` the age exceeds, and a ``min-fresh`` the response does not
+    have left (§5.2.1).  A ``max-stale`` is not needed: the cache never
+    serves more stale than the response allows.  ``Pragma`` is ignored, as
+    RFC 9111 deprecates it (§5.4) and nginx ignores it.
     """
     control = parse_cache_control(request)
     if "no-cache" in control:
-        return True
-    if not control.directives and "no-cache" in field_values(request, "pragma"):
         return True
     max_age = control.seconds("max-age")
     if max_age is not None and age > max_age:

@@ -8,6 +8,7 @@ travel in the entry's ``Metadata.attrs`` under the reserved names
 
 from __future__ import annotations
 
+import email.utils
 import json
 from collections.abc import Iterable, Mapping
 
@@ -21,6 +22,8 @@ __all__ = [
     "encode_fields",
     "end_to_end",
     "forwarded_request",
+    "http_now",
+    "relayed_response",
     "stored_response",
 ]
 
@@ -48,14 +51,34 @@ HOP_BY_HOP = frozenset(
 
 _CACHE_MADE = frozenset({"if-none-match", "if-modified-since", "if-match", "if-unmodified-since", "if-range", "range"})
 """Request fields the cache replaces with its own when it asks the origin for a whole representation."""
-_NOT_STORED = frozenset({"set-cookie", "set-cookie2", "age"})
-"""Response fields never stored: a cookie is for one client; the age is recomputed on every answer."""
+_NOT_STORED = frozenset({"set-cookie", "set-cookie2", "age", "surrogate-control"})
+"""Response fields never stored: a cookie is for one client; the age is recomputed on every answer;
+``Surrogate-Control`` is for this proxy only (nor is it relayed)."""
 
 
 def end_to_end(fields: Fields) -> list[tuple[str, str]]:
     """``fields`` without the hop-by-hop ones and those the ``Connection`` field names."""
     named = {name.lower() for name in field_values(fields, "connection")}
     return [(name, value) for name, value in fields if name not in HOP_BY_HOP and name not in named]
+
+
+def relayed_response(fields: Fields) -> list[tuple[str, str]]:
+    """The fields of an origin answer relayed uncached: end-to-end ones (cookies too), without ``Surrogate-Control``."""
+    return [(name, value) for name, value in end_to_end(fields) if name != "surrogate-control"]
+
+
+_date_second = -1
+_date_text = ""
+
+
+def http_now(now: float) -> str:
+    """An IMF-fixdate of ``now``, formatted once per second."""
+    global _date_second, _date_text  # noqa: PLW0603 (a one-entry memo)
+    second = int(now)
+    if second != _date_second:
+        _date_text = email.utils.formatdate(second, usegmt=True)
+        _date_second = second
+    return _date_text
 
 
 def forwarded_request(

@@ -28,6 +28,10 @@ _FORWARDED_HEADERS = ("content-type", "content-length", "last-modified", "conten
 """Response headers an HTTP origin's result carries in ``attrs``: end-to-end representation headers only."""
 _MAX_CONNECTIONS_KEPT = 64
 """Idle connections an HTTP origin keeps open for reuse."""
+_KEEPALIVE_SECONDS = 4.0
+"""How long an idle connection is kept: under the 5 s after which Node.js and Apache close theirs."""
+_ATTEMPTS = 2
+"""Tries of a request without a body whose pooled connection turned out closed (each on another connection)."""
 
 
 class _NoCookies(CookieJar):
@@ -108,7 +112,11 @@ class HttpOrigin:
         self._client = httpx.AsyncClient(
             follow_redirects=False,
             timeout=httpx.Timeout(timeout, connect=connect_timeout),
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=_MAX_CONNECTIONS_KEPT),
+            limits=httpx.Limits(
+                max_connections=None,
+                max_keepalive_connections=_MAX_CONNECTIONS_KEPT,
+                keepalive_expiry=_KEEPALIVE_SECONDS,
+            ),
             cookies=_NoCookies(),
             trust_env=False,
             headers={"user-agent": f"daramjwee/{__version__}", "accept-encoding": "identity"},
@@ -143,21 +151,30 @@ class HttpOrigin:
         method: str,
         path: str,
         fields: Sequence[tuple[str, str]],
-        content: AsyncIterator[bytes] | None = None,
+        content: bytes | AsyncIterator[bytes] | None = None,
     ) -> Upstream:
         """Send one request for ``path`` (a cache key, or a path with its raw query) with exactly ``fields``.
 
-        ``content`` streams the request body.  Any status is returned (no
+        ``content`` is the request body, whole or streamed.  A request whose
+        pooled connection turns out closed before any answer is sent once
+        more on another connection, unless its body was streamed.  Any status is returned (no
         redirect is followed, no status is an error); a transport failure
         raises :class:`OriginError` (:class:`OriginTimeout` when it ran out
         of time).
         """
-        try:
-            request = self._client.build_request(method, self.url(path), headers=list(fields), content=content)
-            response = await self._client.send(request, stream=True)
-        except httpx.HTTPError as error:
-            self._raise(error, path)
-        fields_received = [(name.lower(), value) for name, value in response.headers.multi_items()]
+        for attempt in range(1, _ATTEMPTS + 1):
+            try:
+                request = self._client.build_request(method, self.url(path), headers=list(fields), content=content)
+                response = await self._client.send(request, stream=True)
+                break
+            except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as error:
+                # A pooled connection the origin closed while it was idle fails before any answer: a request
+                # without a body is sent again once, on a new connection (as nginx does).
+                if attempt == _ATTEMPTS or not (content is None or isinstance(content, bytes)):
+                    self._raise(error, path)
+            except httpx.HTTPError as error:
+                self._raise(error, path)
+        fields_received = [(name.lower(), value.strip(" \t")) for name, value in response.headers.multi_items()]
         return Upstream(response.status_code, response.reason_phrase, fields_received, _HttpBody(self, response, path))
 
     async def _fetch(self, url: httpx.URL, path: str, old: Metadata | None) -> FetchResult:

@@ -53,8 +53,9 @@ from ._fields import (
     STATUS,
     decode_fields,
     encode_fields,
-    end_to_end,
     forwarded_request,
+    http_now,
+    relayed_response,
     stored_response,
 )
 from ._http_origin import HttpOrigin, Upstream
@@ -148,14 +149,14 @@ class HttpCaching:
     async def _cached(self, request: Request, receive: Receive, send: Send) -> tuple[str, int]:
         try:
             response, fetched = await self._lookup(request.key, request)
-            stored_vary = _vary_of(response.metadata)
+            stored_vary = _vary_of(response.metadata) if response.source is not None else None
             if stored_vary is not None and not _vary_matches(stored_vary, request.fields):
                 await response.aclose()
                 if "*" in stored_vary:
                     raise _NotCacheable
                 token = response.metadata.attrs.get(_VARIANTS, "")
                 response, fetched = await self._lookup(_variant_key(request.key, token, stored_vary, request), request)
-                stored_vary = _vary_of(response.metadata)
+                stored_vary = _vary_of(response.metadata) if response.source is not None else None
                 if stored_vary is not None and not _vary_matches(stored_vary, request.fields):
                     await response.aclose()
                     raise _NotCacheable
@@ -177,8 +178,7 @@ class HttpCaching:
         """The cache's response for ``key``, and a flag list that is ``[True]`` once the origin was asked."""
         fetched: list[bool] = []
         fetch = self._fetcher(request, fetched)
-        needs_check = field(request.fields, "cache-control") is not None or field(request.fields, "pragma") is not None
-        revalidate_if = _request_rules(request.fields) if needs_check else None
+        revalidate_if = _request_rules(request.fields) if field(request.fields, "cache-control") is not None else None
         return await self.cache.get(key, fetch, revalidate_if=revalidate_if), fetched
 
     def _fetcher(self, request: Request, fetched: list[bool]) -> Callable[[Metadata | None], Awaitable[FetchResult]]:
@@ -305,6 +305,7 @@ class HttpCaching:
         try:
             upstream = await self.origin.send(request.method, request.key, fields)
         except OriginError as error:
+            _logger.warning("origin failed for %r: %s", request.key, error, extra={"key": request.key})
             return "error", await _plain(send, error.status, "origin failed\n", [("x-cache", "MISS")])
         return "miss", await self._relay(upstream, request, send, label="MISS")
 
@@ -315,8 +316,8 @@ class HttpCaching:
         fields = forwarded_request(
             request.fields, client=request.client, scheme=request.scheme, via=self.via, for_cache=False
         )
-        content = _request_body(receive) if request.method not in ("GET", "HEAD") else None
         try:
+            content = await _request_content(receive) if request.method not in ("GET", "HEAD") else None
             upstream = await self.origin.send(request.method, request.target, fields, content)
         except _ClientLeft:
             return "pass", 499  # nobody to answer
@@ -345,7 +346,7 @@ class HttpCaching:
     async def _relay(self, upstream: Upstream, request: Request, send: Send, *, label: str) -> int:
         """Stream the origin's answer to the client as it came (end-to-end fields, cookies included)."""
         try:
-            fields = end_to_end(upstream.fields)
+            fields = relayed_response(upstream.fields)
             fields.append(("x-cache", label))
             await send(_start(upstream.status, fields))
             if request.method != "HEAD" and upstream.status not in _NO_BODY:
@@ -457,7 +458,10 @@ def _outcome(response: AsyncResponse, fetched: list[bool]) -> tuple[str, str]:
 
 
 def _start(status: int, fields: Fields) -> Message:
+    """The ``http.response.start`` message; a ``Date`` is added when the fields carry none (RFC 9110 §6.6.1)."""
     headers = [(name.encode("latin-1", "replace"), value.encode("latin-1", "replace")) for name, value in fields]
+    if field(fields, "date") is None:
+        headers.append((b"date", http_now(time.time()).encode("ascii")))
     return {"type": "http.response.start", "status": status, "headers": headers}
 
 
@@ -473,8 +477,33 @@ class _ClientLeft(Exception):
     """The client disconnected before its request body ended."""
 
 
-async def _request_body(receive: Receive) -> AsyncIterator[bytes]:
-    """The client's request body as it arrives; raises :class:`_ClientLeft` if the client leaves first."""
+_WHOLE_BODY = 64 * 1024
+"""A request body up to this long is read whole before it is sent (so a closed pooled connection can retry it)."""
+
+
+async def _request_content(receive: Receive) -> bytes | AsyncIterator[bytes]:
+    """The client's request body: whole when it is short, else streamed as it arrives.
+
+    Raises :class:`_ClientLeft` when the client leaves before its body ended.
+    """
+    parts: list[bytes] = []
+    size = 0
+    while size <= _WHOLE_BODY:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _ClientLeft
+        body = message.get("body", b"")
+        parts.append(body)
+        size += len(body)
+        if not message.get("more_body", False):
+            return b"".join(parts)
+    return _rest_of_body(parts, receive)
+
+
+async def _rest_of_body(received: list[bytes], receive: Receive) -> AsyncIterator[bytes]:
+    """The body chunks already ``received``, then the rest as it arrives."""
+    for body in received:
+        yield body
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":

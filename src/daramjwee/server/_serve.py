@@ -73,8 +73,23 @@ def app_from_environment() -> CacheApp:
     values = json.loads(os.environ[_SETTINGS_VARIABLE])
     values["server_names"] = tuple(values["server_names"])
     settings = ServeSettings(**values)
-    logging.getLogger("daramjwee").setLevel(settings.log_level.upper())
+    _log_to_stderr(settings.log_level)
     return build_app(settings)
+
+
+def _log_to_stderr(level: str) -> None:
+    """Send the library's log records at ``level`` and above to stderr, as uvicorn's own lines go.
+
+    The library only installs a ``NullHandler`` (an application decides where
+    its logs go); ``serve`` is that application.  Idempotent.
+    """
+    logger = logging.getLogger("daramjwee")
+    logger.setLevel(level.upper())
+    if not any(getattr(handler, "daramjwee_serve", False) for handler in logger.handlers):
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s:  daramjwee: %(message)s"))
+        handler.daramjwee_serve = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
 
 
 def _http_protocol() -> type[asyncio.Protocol] | str:
@@ -95,7 +110,7 @@ def serve(settings: ServeSettings) -> None:
     """
     import uvicorn  # noqa: PLC0415 (optional dependency)
 
-    logging.getLogger("daramjwee").setLevel(settings.log_level.upper())
+    _log_to_stderr(settings.log_level)
     app: CacheApp | str
     if settings.workers > 1:
         os.environ[_SETTINGS_VARIABLE] = json.dumps(dataclasses.asdict(settings))
@@ -112,6 +127,7 @@ def serve(settings: ServeSettings) -> None:
         lifespan="on",
         http=_http_protocol(),
         server_header=False,
+        date_header=False,  # the app sends the origin's Date, or its own
         proxy_headers=False,  # the app never looks at the client's address
         timeout_graceful_shutdown=math.ceil(settings.graceful_timeout),
         h11_max_incomplete_event_size=settings.max_target_length + 16 * 1024,

@@ -64,7 +64,7 @@ class ServeSettings:
     fresh_for_override: float | None = None
     store_set_cookie: bool = False
     read_only: bool = False
-    include_query: bool = False
+    include_query: bool = True
     server_names: tuple[str, ...] = ()
     origin_timeout: float = 30.0
     max_target_length: int = 8192
