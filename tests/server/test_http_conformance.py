@@ -7,10 +7,9 @@ both proxies at once (see ``tests/http_conformance``).  Print the full
 table with ``PYTHONPATH=src python -m tests.http_conformance``.
 
 - the harness works: nginx passes what it is known to pass;
-- a ratchet: daramjwee passes at least ``FLOOR`` tests, and fails no test of
-  ``FOCUS`` that nginx passes but those in ``KNOWN_FAILURES``;
-- the goal (``xfail(strict=True)`` until reached): daramjwee passes at least
-  as many tests as nginx, and every test of ``FOCUS`` that nginx passes.
+- a ratchet: daramjwee passes at least ``FLOOR`` tests;
+- the bar: daramjwee passes at least as many tests as nginx, and every test
+  of ``FOCUS`` that nginx passes.
 """
 
 from __future__ import annotations
@@ -24,48 +23,12 @@ from http_conformance import Conformance, run_conformance
 NGINX_FLOOR = 150
 """nginx 1.22 passes 186 of the 350 tests of http-cache-tests 0.4.5 here, as the suite publishes for nginx 1.18."""
 
-FLOOR = 0
-"""The fewest tests daramjwee must pass: what it passed when measured (2026-11-29, serve at ac76697, which answers
-405 to the suite's ``PUT /config/<id>``, so every test's setup fails). Raise it as serve improves."""
+FLOOR = 268
+"""The fewest tests daramjwee must pass: 274-276 of 350 when measured (2026-11-29), less a margin for the few
+tests whose outcome depends on timing on a loaded 2-core machine.  Raise it as serve improves."""
 
 FOCUS = ("cc-response", "auth", "vary")
-"""Groups (the suite's ids) where daramjwee must not fail a test that nginx passes, but ``KNOWN_FAILURES``."""
-
-KNOWN_FAILURES = frozenset(
-    {
-        # cc-response
-        "cc-resp-private-shared",
-        "cc-resp-no-store",
-        "cc-resp-no-store-case-insensitive",
-        "cc-resp-no-store-fresh",
-        "cc-resp-no-cache",
-        "cc-resp-no-cache-case-insensitive",
-        "cc-resp-must-revalidate-fresh",
-        "cc-resp-must-revalidate-stale",
-        # auth
-        "other-authorization-public",
-        "other-authorization-must-revalidate",
-        "other-authorization-smaxage",
-        # vary
-        "vary-match",
-        "vary-no-match",
-        "vary-omit-stored",
-        "vary-omit",
-        "vary-invalidate",
-        "vary-cache-key",
-        "vary-2-match",
-        "vary-2-no-match",
-        "vary-2-match-omit",
-        "vary-3-match",
-        "vary-3-no-match",
-        "vary-3-order",
-        "vary-3-omit",
-        "vary-star",
-        "vary-normalise-lang-space",
-    }
-)
-"""The tests of ``FOCUS`` that nginx passes and daramjwee failed when measured (with ``FLOOR``); remove the ids
-daramjwee passes now (the ratchet warns of them), never add one."""
+"""Groups (the suite's ids) where daramjwee must not fail a test that nginx passes."""
 
 _RUN_TIMEOUT = 900  # the first run installs the suite from npm; a run then takes about 15 s
 
@@ -99,21 +62,10 @@ def test_daramjwee_keeps_what_it_passed(conformance: Conformance) -> None:
     assert "daramjwee" not in conformance.errors, conformance.errors["daramjwee"]
     passed = conformance.passed("daramjwee")
     assert len(passed) >= FLOOR, f"daramjwee passed {len(passed)} tests, fewer than {FLOOR}:\n{conformance.report()}"
-    new = {test: message for test, message in _behind_in_focus(conformance).items() if test not in KNOWN_FAILURES}
-    assert not new, f"daramjwee now fails tests of {', '.join(FOCUS)} that nginx passes:\n{_listing(new)}"
-    fixed = sorted(KNOWN_FAILURES & passed)
-    if fixed:
-        warnings.warn(f"daramjwee passes these now; remove them from KNOWN_FAILURES: {', '.join(fixed)}", stacklevel=1)
-    if len(passed) > FLOOR:
+    if len(passed) > FLOOR + 10:
         warnings.warn(f"daramjwee passes {len(passed)} tests: raise FLOOR (now {FLOOR})", stacklevel=1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="the goal: daramjwee serve is not yet an RFC 9111 shared cache that forwards the suite's PUT; "
-    "remove this mark once it passes",
-)
 @pytest.mark.timeout(_RUN_TIMEOUT)
 def test_daramjwee_conforms_at_least_as_nginx(conformance: Conformance) -> None:
     assert not conformance.errors, conformance.errors
