@@ -98,11 +98,13 @@ class _OnlyIfCached(Exception):
 
 
 class _OriginAnswer(Exception):
-    """An origin answer the cache does not store but must relay (a 5xx to a revalidation, say)."""
+    """An origin's error answer to a revalidation, read whole: relayed unless a stale entry stands in for it."""
 
-    def __init__(self, upstream: Upstream) -> None:
-        super().__init__(upstream.status)
-        self.upstream = upstream
+    def __init__(self, status: int, fields: Fields, body: bytes) -> None:
+        super().__init__(status)
+        self.status = status
+        self.fields = fields
+        self.body = body
 
 
 class HttpCaching:
@@ -165,7 +167,11 @@ class HttpCaching:
         except _OnlyIfCached:
             return "other", await _plain(send, 504, "not in the cache (only-if-cached)\n", [("x-cache", "MISS")])
         except _OriginAnswer as answer:
-            return "error", await self._relay(answer.upstream, request, send, label="MISS")
+            fields = [(name, value) for name, value in relayed_response(answer.fields) if name != "content-length"]
+            fields += [("content-length", str(len(answer.body))), ("x-cache", "MISS")]
+            await send(_start(answer.status, fields))
+            await send({"type": "http.response.body", "body": b"" if request.method == "HEAD" else answer.body})
+            return "error", answer.status
         except OriginError as error:
             _logger.warning("origin failed for %r: %s", request.key, error, extra={"key": request.key})
             return "error", await _plain(send, error.status, "origin failed\n", [("x-cache", "MISS")])
@@ -174,25 +180,24 @@ class HttpCaching:
         async with response:
             return await self._answer(response, request, receive, send, fetched)
 
-    async def _lookup(self, key: str, request: Request) -> tuple[AsyncResponse, list[bool]]:
-        """The cache's response for ``key``, and a flag list that is ``[True]`` once the origin was asked."""
-        fetched: list[bool] = []
+    async def _lookup(self, key: str, request: Request) -> tuple[AsyncResponse, list[Fields]]:
+        """The cache's response for ``key``, and the fields of each origin answer this request caused."""
+        fetched: list[Fields] = []
         fetch = self._fetcher(request, fetched)
         revalidate_if = _request_rules(request.fields) if field(request.fields, "cache-control") is not None else None
         return await self.cache.get(key, fetch, revalidate_if=revalidate_if), fetched
 
-    def _fetcher(self, request: Request, fetched: list[bool]) -> Callable[[Metadata | None], Awaitable[FetchResult]]:
+    def _fetcher(self, request: Request, fetched: list[Fields]) -> Callable[[Metadata | None], Awaitable[FetchResult]]:
         only_if_cached = "only-if-cached" in parse_cache_control(request.fields)
 
         async def fetch(old: Metadata | None) -> FetchResult:
             if only_if_cached:
                 raise _OnlyIfCached
-            fetched.append(True)
-            return await self._fetch(request, old)
+            return await self._fetch(request, old, fetched)
 
         return fetch
 
-    async def _fetch(self, request: Request, old: Metadata | None) -> FetchResult:
+    async def _fetch(self, request: Request, old: Metadata | None, fetched: list[Fields]) -> FetchResult:
         """GET the whole representation for the cache (conditional when ``old`` has validators)."""
         fields = forwarded_request(
             request.fields, client=request.client, scheme=request.scheme, via=self.via, for_cache=True
@@ -207,6 +212,7 @@ class HttpCaching:
         request_time = time.time()
         upstream = await self.origin.send("GET", request.key, fields)
         response_time = time.time()
+        fetched.append(upstream.fields)
         try:
             if upstream.status == 304 and old is not None and old_fields is not None:
                 await upstream.body.aclose()
@@ -215,9 +221,8 @@ class HttpCaching:
                     metadata=self._revalidated(request, old, old_fields, upstream, request_time, response_time),
                 )
             if old is not None and upstream.status in _SERVER_ERRORS and old.stale_if_error:
-                raise _OriginAnswer(
-                    upstream
-                )  # the core serves the stale entry if its window allows, else this is relayed
+                # The core serves the stale entry inside its window, else this answer is relayed: read it now.
+                raise _OriginAnswer(upstream.status, upstream.fields, await _short_body(upstream))
             verdict = storable(
                 "GET",
                 request.fields,
@@ -268,14 +273,16 @@ class HttpCaching:
         return metadata
 
     async def _answer(
-        self, response: AsyncResponse, request: Request, receive: Receive, send: Send, fetched: list[bool]
+        self, response: AsyncResponse, request: Request, receive: Receive, send: Send, fetched: list[Fields]
     ) -> tuple[str, int]:
         """Send the cache's ``response`` (stored, or just fetched) to the client."""
         metadata = response.metadata
         stored_fields = decode_fields(metadata.attrs) or []
         status = int(metadata.attrs.get(STATUS, "200"))
         outcome, label = _outcome(response, fetched)
-        fields = list(stored_fields)
+        # The answer this request caused goes back as it came (its cookies included); others as stored.
+        fields = relayed_response(fetched[-1]) if response.source is None and fetched else list(stored_fields)
+        fields = [(name, value) for name, value in fields if name != "age"]
         if response.source is not None or fetched:
             age = current_age(float(metadata.attrs.get(INITIAL_AGE, "0")), metadata.cached_at, time.time())
             fields.append(("age", str(int(age))))
@@ -447,13 +454,13 @@ def _same_origin_path(location: str, host: str | None) -> str | None:
     return urllib.parse.unquote(parts.path)
 
 
-def _outcome(response: AsyncResponse, fetched: list[bool]) -> tuple[str, str]:
+def _outcome(response: AsyncResponse, fetched: list[Fields]) -> tuple[str, str]:
     if response.source is None:
         return "miss", "MISS"
-    if fetched:
-        return "revalidated", f"REVALIDATED tier={response.source}"
     if response.stale:
         return "stale", f"STALE tier={response.source}"
+    if fetched:
+        return "revalidated", f"REVALIDATED tier={response.source}"
     return "hit", f"HIT tier={response.source}"
 
 
@@ -471,6 +478,25 @@ async def _plain(send: Send, status: int, text: str, extra: Fields = ()) -> int:
     await send(_start(status, fields))
     await send({"type": "http.response.body", "body": body})
     return status
+
+
+_SHORT_BODY = 64 * 1024
+"""The most of an error answer kept to relay it; the rest is dropped (the answer is cut there)."""
+
+
+async def _short_body(upstream: Upstream) -> bytes:
+    """Up to :data:`_SHORT_BODY` bytes of ``upstream``'s body, which is closed."""
+    parts: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in upstream.body:
+            parts.append(chunk)
+            size += len(chunk)
+            if size >= _SHORT_BODY:
+                break
+    finally:
+        await upstream.body.aclose()
+    return b"".join(parts)[:_SHORT_BODY]
 
 
 class _ClientLeft(Exception):
