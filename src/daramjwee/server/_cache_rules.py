@@ -15,7 +15,7 @@ from __future__ import annotations
 import calendar
 import dataclasses
 import email.utils
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 
 __all__ = [
@@ -25,7 +25,6 @@ __all__ = [
     "Freshness",
     "StorePolicy",
     "Verdict",
-    "combine",
     "current_age",
     "field",
     "field_values",
@@ -399,11 +398,3 @@ def updated_fields(stored: Fields, update: Fields) -> list[tuple[str, str]]:
     replaced = {name for name, _ in update if name not in _NOT_UPDATED_BY_304}
     kept = [(name, value) for name, value in stored if name not in replaced]
     return kept + [(name, value) for name, value in update if name in replaced]
-
-
-def combine(fields: Iterable[tuple[str, str]]) -> dict[str, str]:
-    """``fields`` as a dict, repeated names joined with ``", "`` (for list-based fields only)."""
-    combined: dict[str, str] = {}
-    for name, value in fields:
-        combined[name] = f"{combined[name]}, {value}" if name in combined else value
-    return combined

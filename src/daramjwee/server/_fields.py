@@ -17,6 +17,7 @@ from ._cache_rules import Fields, field_values
 __all__ = [
     "FIELDS",
     "HOP_BY_HOP",
+    "INITIAL_AGE",
     "STATUS",
     "decode_fields",
     "encode_fields",
