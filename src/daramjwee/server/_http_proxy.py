@@ -22,6 +22,7 @@ every older variant).
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import logging
@@ -82,7 +83,7 @@ _SERVER_ERRORS = frozenset({500, 502, 503, 504})
 class Request:
     """What the proxy needs of one client request."""
 
-    __slots__ = ("client", "fields", "key", "method", "scheme", "target")
+    __slots__ = ("cache_control", "client", "conditional", "fields", "key", "method", "scheme", "target")
 
     def __init__(self, method: str, key: str, target: str, fields: Fields, client: str | None, scheme: str) -> None:
         self.method = method
@@ -91,6 +92,9 @@ class Request:
         self.fields = fields
         self.client = client
         self.scheme = scheme
+        names = {name for name, _ in fields}
+        self.cache_control = parse_cache_control(fields) if "cache-control" in names else None
+        self.conditional = "if-none-match" in names or "if-modified-since" in names
 
 
 class _OnlyIfCached(Exception):
@@ -134,7 +138,7 @@ class HttpCaching:
     async def handle(self, request: Request, receive: Receive, send: Send) -> tuple[str, int]:
         """Answer ``request``; return the metrics outcome and the status sent."""
         if request.method in ("GET", "HEAD"):
-            if "no-store" in parse_cache_control(request.fields):
+            if request.cache_control is not None and "no-store" in request.cache_control:
                 return await self._pass_through(request, receive, send)
             return await self._cached(request, receive, send)
         if self.read_only:
@@ -184,11 +188,11 @@ class HttpCaching:
         """The cache's response for ``key``, and the fields of each origin answer this request caused."""
         fetched: list[Fields] = []
         fetch = self._fetcher(request, fetched)
-        revalidate_if = _request_rules(request.fields) if field(request.fields, "cache-control") is not None else None
+        revalidate_if = _request_rules(request.fields) if request.cache_control is not None else None
         return await self.cache.get(key, fetch, revalidate_if=revalidate_if), fetched
 
     def _fetcher(self, request: Request, fetched: list[Fields]) -> Callable[[Metadata | None], Awaitable[FetchResult]]:
-        only_if_cached = "only-if-cached" in parse_cache_control(request.fields)
+        only_if_cached = request.cache_control is not None and "only-if-cached" in request.cache_control
 
         async def fetch(old: Metadata | None) -> FetchResult:
             if only_if_cached:
@@ -277,17 +281,18 @@ class HttpCaching:
     ) -> tuple[str, int]:
         """Send the cache's ``response`` (stored, or just fetched) to the client."""
         metadata = response.metadata
-        stored_fields = decode_fields(metadata.attrs) or []
-        status = int(metadata.attrs.get(STATUS, "200"))
+        attrs = metadata.attrs
+        stored_fields = _stored_fields(attrs.get(FIELDS, "[]"))
+        status = int(attrs.get(STATUS, "200"))
         outcome, label = _outcome(response, fetched)
         # The answer this request caused goes back as it came (its cookies included); others as stored.
         fields = relayed_response(fetched[-1]) if response.source is None and fetched else list(stored_fields)
         fields = [(name, value) for name, value in fields if name != "age"]
         if response.source is not None or fetched:
-            age = current_age(float(metadata.attrs.get(INITIAL_AGE, "0")), metadata.cached_at, time.time())
+            age = current_age(float(attrs.get(INITIAL_AGE, "0")), metadata.cached_at, time.time())
             fields.append(("age", str(int(age))))
         fields.append(("x-cache", label))
-        if not_modified(request.fields, status, stored_fields):
+        if request.conditional and not_modified(request.fields, status, stored_fields):
             if response.source is None:
                 while await response.read(self.chunk_size):  # the cache still fills
                     pass
@@ -371,6 +376,12 @@ class _NotCacheable(Exception):
 
 _BODY_FIELDS = frozenset({"content-length", "content-type", "content-encoding", "content-range", "transfer-encoding"})
 """Fields a 304 leaves out: they describe a body it does not have."""
+
+
+@functools.lru_cache(maxsize=4096)
+def _stored_fields(encoded: str) -> tuple[tuple[str, str], ...]:
+    """The stored fields of an entry, decoded once per distinct encoding (every hit of an entry has the same)."""
+    return tuple(decode_fields({FIELDS: encoded}) or ())
 
 
 def _request_rules(fields: Fields) -> Callable[[Metadata], bool]:
