@@ -15,6 +15,7 @@ from daramjwee.server._cache_rules import (
     updated_fields,
 )
 from daramjwee.server._fields import end_to_end, forwarded_request, stored_response
+from daramjwee.server._range_requests import if_range_matches, parse_range
 
 NOW = 1_795_000_000.0
 DATE = "Wed, 18 Nov 2026 11:06:40 GMT"  # NOW as an HTTP-date
@@ -208,3 +209,31 @@ def test_hop_by_hop_fields_are_neither_stored_nor_forwarded() -> None:
     passed = forwarded_request(request, client=None, scheme="http", via="1.1 daramjwee", for_cache=False)
     assert ("if-none-match", '"x"') in passed
     assert ("range", "bytes=0-1") in passed
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("bytes=0-99", [(0, 99)]),
+        ("bytes=0-99, 200-, -50", [(0, 99), (200, None), (None, 50)]),
+        ("BYTES = 5-", [(5, None)]),
+        ("bytes=5-4", None),
+        ("bytes=-", None),
+        ("bytes=a-1", None),
+        ("items=0-1", None),
+        ("bytes=" + ",".join(["0-0"] * 17), None),
+        ("", None),
+    ],
+)
+def test_range_parsing(value: str, expected: list[tuple[int | None, int | None]] | None) -> None:
+    assert parse_range(value) == expected
+
+
+def test_if_range_needs_a_strong_etag_or_the_exact_date() -> None:
+    stored = [("etag", '"v1"'), ("last-modified", "Wed, 18 Nov 2026 10:00:00 GMT")]
+    assert if_range_matches('"v1"', stored)
+    assert not if_range_matches('W/"v1"', stored)
+    assert not if_range_matches('"v2"', stored)
+    assert if_range_matches("Wed, 18 Nov 2026 10:00:00 GMT", stored)
+    assert not if_range_matches("Wed, 18 Nov 2026 10:00:01 GMT", stored)
+    assert not if_range_matches('"v1"', [("etag", 'W/"v1"')])
