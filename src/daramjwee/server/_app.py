@@ -21,6 +21,7 @@ from .._async._cache import AsyncCache, AsyncFetcher
 from .._async._response import AsyncResponse
 from .._errors import NotFound
 from .._metadata import FetchResult, Metadata, Status
+from ._front import refusal
 from ._metrics import RequestMetrics
 from ._origins import Origin, OriginError
 from ._paths import BadTarget, cache_key
@@ -137,6 +138,8 @@ class CacheApp:
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send) -> tuple[str, int]:
         """Answer one request; return its (outcome, status) for the metrics."""
+        if (why := refusal(scope.get("headers", ()))) is not None:  # before any header is believed
+            return "other", await _plain(send, 400, f"{why}\n", extra=[(b"connection", b"close")])
         headers = _headers(scope)
         if self.allowed_hosts is not None and _host(headers) not in self.allowed_hosts:
             return "other", await _plain(send, 421, "this server does not serve that host\n")
