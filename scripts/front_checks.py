@@ -60,6 +60,8 @@ def command(kind: str, port: int, root: Path, workers: int = 1) -> tuple[list[st
         args += ["--backpressure", "1000", "--no-ws", "--log-level", "warning"]
         if kind == "granian-bigbuf":
             args[args.index("32768")] = "417792"
+        if kind == "granian-asyncio":
+            args += ["--loop", "asyncio"]
         return [*args, "--workers", str(workers)], env
     args = [py, "-m", "daramjwee", "serve", "--origin", settings["origin"], "--port", str(port)]
     args += ["--cache-dir", settings["cache_dir"], "--header-timeout", str(HEADER_TIMEOUT)]
@@ -324,7 +326,7 @@ def main(kinds: list[str]) -> None:
                     print(f"{kind:18} {check:18} {outcome:28} healthz worst {worst}", flush=True)
 
 
-def throughput(kinds: list[str], rounds: int = 3, seconds: int = 3) -> None:
+def throughput(kinds: list[str], rounds: int = 5, seconds: int = 3) -> None:
     """wrk against each server (2 workers), memory-tier hits of 1 KiB and 1 MiB, rounds interleaved."""
     with tempfile.TemporaryDirectory() as name:
         root = Path(name)
