@@ -148,7 +148,7 @@ def _serve(args: argparse.Namespace) -> int:
         settings = load_settings(getattr(args, "config", None), options)
         serve(settings)  # imports granian first
     except ModuleNotFoundError as error:
-        if error.name not in ("granian", "httpx"):
+        if (error.name or "").partition(".")[0] not in ("granian", "httpx"):
             raise
         print("daramjwee serve needs granian and httpx: pip install 'daramjwee[serve]'", file=sys.stderr)
         return 2

@@ -196,9 +196,8 @@ def test_an_endless_header_is_cut_short_at_the_header_size_limit(server: Serve) 
 def test_a_hundred_thousand_headers_are_refused(server: Serve) -> None:
     lines = b"".join(b"X-Header-%d: v\r\n" % index for index in range(100_000))
     with healthz_poller(server):
-        status, sent = _send_until_answered(server, iter([REQUEST, lines, b"\r\n"]))
-    assert status in (431, None)
-    assert sent < len(lines)
+        status, _ = _send_until_answered(server, iter([REQUEST, lines, b"\r\n"]))
+    assert status in (431, None)  # (the 1.9 MB may all fit in the loopback socket buffers: no byte count to check)
 
 
 def test_a_hundred_and_one_headers_are_refused_and_a_hundred_are_not(server: Serve) -> None:
@@ -322,3 +321,11 @@ def test_the_open_file_limit_is_raised_for_the_connection_cap(server: Serve) -> 
     soft = next(line.split()[3] for line in limits.read_text().splitlines() if line.startswith("Max open files"))
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     assert soft == "unlimited" or int(soft) >= min(2000, hard)
+
+
+def test_a_taken_port_is_one_clear_error_not_a_shared_port(server: Serve, tmp_path: Path) -> None:
+    """granian's workers bind with SO_REUSEPORT: without the check, a second server would share the port."""
+    command = [sys.executable, "-m", "daramjwee", "serve", "--origin", str(tmp_path), "--port", str(server.port)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"daramjwee serve: cannot listen on 127.0.0.1:{server.port}: Address already in use"

@@ -8,12 +8,14 @@ import logging
 import math
 import os
 import resource
+import socket
 from pathlib import Path
 
 from .._async._cache import AsyncCache
 from .._async._filestore import AsyncFileStore
 from .._async._memstore import AsyncMemStore
 from .._async._store import AsyncStore
+from .._errors import ConfigError
 from .._units import parse_capacity
 from ._app import CacheApp
 from ._origins import open_origin
@@ -88,6 +90,7 @@ def serve(settings: ServeSettings) -> None:
     from granian.server import Server  # noqa: PLC0415
 
     logging.getLogger("daramjwee").setLevel(settings.log_level.upper())
+    _check_free(settings.host, settings.port)
     _raise_open_file_limit(settings.max_connections + 256)
     os.environ[_SETTINGS_VARIABLE] = json.dumps(dataclasses.asdict(settings))
     server = Server(
@@ -112,6 +115,21 @@ def serve(settings: ServeSettings) -> None:
         workers_kill_timeout=max(1, math.ceil(settings.graceful_timeout)),
     )
     server.serve()
+
+
+def _check_free(host: str, port: int) -> None:
+    """:class:`ConfigError` if another process listens on ``host:port``.
+
+    granian's workers bind with ``SO_REUSEPORT``, so a second server on a
+    taken port would silently share it with the first.  A plain bind fails then.
+    """
+    try:
+        family, kind, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT leftovers are no conflict
+            probe.bind(address)
+    except OSError as error:
+        raise ConfigError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
 
 
 def _raise_open_file_limit(wanted: int) -> None:
