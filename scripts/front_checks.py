@@ -2,13 +2,24 @@
 
 Usage::
 
-    PYTHONPATH=src python scripts/front_checks.py [uvicorn-httptools uvicorn-h11 granian daramjwee]
+    PYTHONPATH=src python scripts/front_checks.py [SERVER ...]
+    PYTHONPATH=src python scripts/front_checks.py throughput [SERVER ...]
+
+SERVER: ``uvicorn-httptools``, ``uvicorn-h11``, ``granian`` (its CLI, 32 KiB
+buffer), ``granian-bigbuf`` (its default 408 KiB buffer), ``granian-asyncio``
+(no uvloop) or ``daramjwee`` (``daramjwee serve`` itself).
 
 Each server runs the same app (a directory origin) on a free loopback port,
 configured with its own limits as close to nginx's defaults as its options
 allow, with a 2 s header timeout so the slowloris check finishes quickly.
 Every check runs while a poller fetches ``/healthz`` every 10 ms; its
-worst latency is reported next to the check's outcome.
+worst latency is reported next to the check's outcome.  The app refuses a
+duplicate ``Host`` and a doubly framed body itself (``server/_front.py``):
+to see what a server alone does with those, run this against the app from
+before that check.
+
+``throughput``: each server with 2 workers, ``wrk`` against memory-tier hits
+of 1 KiB and 1 MiB, 5 rounds interleaved across the servers.
 """
 
 from __future__ import annotations
