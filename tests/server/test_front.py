@@ -26,6 +26,8 @@ import httpx
 import pytest
 
 from _servers import free_port
+from daramjwee._errors import ConfigError
+from daramjwee.server import load_settings
 
 HEADER_TIMEOUT = 1.0
 """The server's --header-timeout in these tests (seconds)."""
@@ -329,3 +331,25 @@ def test_a_taken_port_is_one_clear_error_not_a_shared_port(server: Serve, tmp_pa
     result = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
     assert result.returncode == 2
     assert result.stderr.strip() == f"daramjwee serve: cannot listen on 127.0.0.1:{server.port}: Address already in use"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"header_timeout": 61}, "header-timeout must be seconds in 0.001..60, got 61"),
+        ({"header_timeout": 0}, "header-timeout must be seconds in 0.001..60, got 0"),
+        ({"max_header_size": "4KiB"}, "max-header-size must be 8KiB..1MiB, got '4KiB'"),
+        ({"max_header_size": "2MiB"}, "max-header-size must be 8KiB..1MiB, got '2MiB'"),
+        ({"max_connections": 0}, "max-connections must be an integer >= 1, got 0"),
+        ({"max_connections": True}, "max-connections must be an integer >= 1, got True"),
+    ],
+)
+def test_front_settings_out_of_range_are_refused(overrides: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings(None, {"origin": "/srv", **overrides})
+    assert str(raised.value) == message
+
+
+def test_front_settings_defaults_are_nginx_like() -> None:
+    settings = load_settings(None, {"origin": "/srv"})
+    assert (settings.header_timeout, settings.max_header_size, settings.max_connections) == (60.0, "32KiB", 4096)

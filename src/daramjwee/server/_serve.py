@@ -76,7 +76,8 @@ def serve(settings: ServeSettings) -> None:
     granian (Rust, hyper) parses HTTP/1.1 off the Python event loop and
     enforces the front's limits before it buffers more (measured against
     uvicorn in docs/serve.md): ``max_header_size`` for the request line and
-    headers (431, or 414 for a target longer than the limit), at most 100
+    headers together (431, even when it is the target that is long; a target
+    within it but over ``max_target_length`` gets the app's 414), at most 100
     headers (431), ``header_timeout`` to send them (then the connection is
     closed; an idle keep-alive connection waits for its next request as
     long), and ``max_connections`` per worker (more wait in the backlog).
