@@ -280,6 +280,18 @@ def test_a_thousand_slowloris_connections_are_closed_after_the_header_timeout(se
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
+def test_a_header_trickling_one_byte_at_a_time_is_closed_at_the_header_timeout(server: Serve) -> None:
+    """The timeout bounds the whole header, not the pause between two bytes."""
+    with server.connect() as connection:
+        connection.sendall(REQUEST)
+        started = time.monotonic()
+        with pytest.raises((BrokenPipeError, ConnectionResetError)):
+            while time.monotonic() < started + HEADER_TIMEOUT + 3:
+                connection.sendall(b"X")
+                time.sleep(0.1)
+        assert time.monotonic() - started > HEADER_TIMEOUT / 2
+
+
 def test_an_idle_keep_alive_connection_is_closed_after_the_timeout(server: Serve) -> None:
     with server.connect() as connection:
         connection.sendall(REQUEST + b"\r\n")
