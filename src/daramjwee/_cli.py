@@ -1,7 +1,7 @@
 """The ``daramjwee`` command line: ``daramjwee demo``, ``daramjwee serve`` and ``daramjwee bench``.
 
 The command modules import optional dependencies (``rich`` for the demo,
-uvicorn and httpx for the server), so they are imported only when their
+granian and httpx for the server), so they are imported only when their
 command runs: ``import daramjwee`` never needs them.
 """
 
@@ -132,6 +132,16 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     serve.add_argument("--origin-timeout", type=float, metavar="SECONDS", help="origin timeout (default: 30)")
     serve.add_argument("--graceful-timeout", type=float, metavar="SECONDS", help="drain time on SIGTERM (default: 30)")
     serve.add_argument("--workers", type=int, help="server processes sharing the port and the file tier (default: 1)")
+    serve.add_argument(
+        "--header-timeout", type=float, metavar="SECONDS",
+        help="time to send a request's header, and to keep an idle connection open (default: 60, at most 60)",
+    )  # fmt: skip
+    serve.add_argument(
+        "--max-header-size", metavar="SIZE", help="request line and headers together; more gets 431 (default: 32KiB)"
+    )
+    serve.add_argument(
+        "--max-connections", type=int, metavar="N", help="open connections per worker; more wait (default: 4096)"
+    )
     serve.add_argument("--log-level", choices=("critical", "error", "warning", "info", "debug"))
     serve.set_defaults(handler=_serve)
 
@@ -154,19 +164,19 @@ def _serve(args: argparse.Namespace) -> int:
 
     options = {key: value for key, value in vars(args).items() if key not in ("handler", "config")}
     try:
-        from .server._serve import serve  # noqa: PLC0415 (lazy: uvicorn and httpx are optional)
+        from .server._serve import serve  # noqa: PLC0415 (lazy: granian and httpx are optional)
         from .server._settings import load_settings  # noqa: PLC0415
 
         settings = load_settings(getattr(args, "config", None), options)
+        serve(settings)  # imports granian first
     except ModuleNotFoundError as error:
-        if error.name not in ("uvicorn", "httpx"):
+        if (error.name or "").partition(".")[0] not in ("granian", "httpx"):
             raise
-        print("daramjwee serve needs uvicorn and httpx: pip install 'daramjwee[serve]'", file=sys.stderr)
+        print("daramjwee serve needs granian and httpx: pip install 'daramjwee[serve]'", file=sys.stderr)
         return 2
     except ConfigError as error:
         print(f"daramjwee serve: {error}", file=sys.stderr)
         return 2
-    serve(settings)
     return 0
 
 

@@ -55,7 +55,7 @@ class Proxy:
             return data
 
     def stop(self) -> int:
-        """SIGTERM and wait; the exit status (uvicorn re-raises the signal after a clean shutdown: -SIGTERM)."""
+        """SIGTERM and wait; the exit status (0 after a clean shutdown)."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
         return self.process.wait(timeout=30)

@@ -34,7 +34,7 @@ _VERSIONS = (
     "redis",
     "obstore",
     "moto",
-    "uvicorn",
+    "granian",
     "httpx",
     "matplotlib",
 )

@@ -1,6 +1,6 @@
 """``daramjwee serve``: the tier chain as a streaming HTTP caching proxy (an ASGI application).
 
-Needs the ``serve`` extra (``pip install 'daramjwee[serve]'``: uvicorn and httpx).
+Needs the ``serve`` extra (``pip install 'daramjwee[serve]'``: granian and httpx).
 """
 
 from ._app import CacheApp

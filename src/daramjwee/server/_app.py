@@ -22,6 +22,7 @@ from .._errors import NotFound
 from .._metadata import FetchResult, Metadata, Status
 from ._cache_rules import StorePolicy
 from ._fields import http_now
+from ._front import refusal
 from ._http_origin import HttpOrigin
 from ._http_proxy import HttpCaching, Request, stream_body
 from ._metrics import RequestMetrics
@@ -157,6 +158,8 @@ class CacheApp:
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send) -> tuple[str, int]:
         """Answer one request; return its (outcome, status) for the metrics."""
+        if (why := refusal(scope.get("headers", ()))) is not None:  # before any header is believed
+            return "other", await _plain(send, 400, f"{why}\n", extra=[(b"connection", b"close")])
         headers = _headers(scope)
         if self.allowed_hosts is not None and _host(headers) not in self.allowed_hosts:
             return "other", await _plain(send, 421, "this server does not serve that host\n")

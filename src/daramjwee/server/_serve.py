@@ -1,19 +1,22 @@
-"""Building the app from settings, and running it on uvicorn (``daramjwee serve``)."""
+"""Building the app from settings, and running it on granian (``daramjwee serve``)."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 import logging
 import math
 import os
+import resource
+import socket
 from pathlib import Path
 
 from .._async._cache import AsyncCache
 from .._async._filestore import AsyncFileStore
 from .._async._memstore import AsyncMemStore
 from .._async._store import AsyncStore
+from .._errors import ConfigError
+from .._units import parse_capacity
 from ._app import CacheApp
 from ._cache_rules import StorePolicy
 from ._origins import open_origin
@@ -92,43 +95,72 @@ def _log_to_stderr(level: str) -> None:
         logger.addHandler(handler)
 
 
-def _http_protocol() -> type[asyncio.Protocol] | str:
-    """httptools (fast) keeping absolute-form targets visible, or h11 (which passes targets as sent) without it."""
-    try:
-        from ._httptools import TargetKeepingHttpToolsProtocol  # noqa: PLC0415 (httptools is optional)
-    except ImportError:
-        return "h11"
-    return TargetKeepingHttpToolsProtocol
-
-
 def serve(settings: ServeSettings) -> None:
-    """Run the app on uvicorn until SIGINT/SIGTERM; in-flight responses get ``graceful_timeout`` to finish.
+    """Run the app on granian until SIGINT/SIGTERM; in-flight responses get ``graceful_timeout`` to finish.
 
-    With ``workers > 1``, uvicorn starts that many processes on one socket;
-    each builds its own app (its own memory tier; the file tier's directory
-    is shared, which ``FileStore`` supports).
+    granian (Rust, hyper) parses HTTP/1.1 off the Python event loop and
+    enforces the front's limits before it buffers more (measured against
+    uvicorn in docs/serve.md): ``max_header_size`` for the request line and
+    headers together (431, even when it is the target that is long; a target
+    within it but over ``max_target_length`` gets the app's 414), at most 100
+    headers (431), ``header_timeout`` to send them (then the connection is
+    closed; an idle keep-alive connection waits for its next request as
+    long), and ``max_connections`` per worker (more wait in the backlog).
+    ``workers`` processes share the port; each builds its own app (its own
+    memory tier; the file tier's directory is shared, which ``FileStore``
+    supports).  The app comes from the settings in the environment.
     """
-    import uvicorn  # noqa: PLC0415 (optional dependency)
+    from granian.constants import HTTPModes, Interfaces, Loops  # noqa: PLC0415 (optional dependency)
+    from granian.http import HTTP1Settings  # noqa: PLC0415
+    from granian.log import LogLevels  # noqa: PLC0415
+    from granian.server import Server  # noqa: PLC0415
 
     _log_to_stderr(settings.log_level)
-    app: CacheApp | str
-    if settings.workers > 1:
-        os.environ[_SETTINGS_VARIABLE] = json.dumps(dataclasses.asdict(settings))
-        app = f"{__name__}:app_from_environment"
-    else:
-        app = build_app(settings)
-    uvicorn.run(
-        app,
-        factory=settings.workers > 1,
-        workers=settings.workers,
-        host=settings.host,
+    _check_free(settings.host, settings.port)
+    _raise_open_file_limit(settings.max_connections + 256)
+    os.environ[_SETTINGS_VARIABLE] = json.dumps(dataclasses.asdict(settings))
+    server = Server(
+        f"{__name__}:app_from_environment",
+        factory=True,
+        address=settings.host,
         port=settings.port,
-        log_level=settings.log_level,
-        lifespan="on",
-        http=_http_protocol(),
-        server_header=False,
-        date_header=False,  # the app sends the origin's Date, or its own
-        proxy_headers=False,  # the app never looks at the client's address
-        timeout_graceful_shutdown=math.ceil(settings.graceful_timeout),
-        h11_max_incomplete_event_size=settings.max_target_length + 16 * 1024,
+        interface=Interfaces.ASGI,
+        http=HTTPModes.http1,
+        websockets=False,
+        loop=Loops.auto,
+        workers=settings.workers,
+        backlog=max(1024, settings.max_connections),
+        backpressure=settings.max_connections,
+        http1_settings=HTTP1Settings(
+            header_read_timeout=max(1, round(settings.header_timeout * 1000)),
+            keep_alive=True,
+            max_buffer_size=parse_capacity(settings.max_header_size, "max-header-size"),
+        ),
+        log_level=LogLevels(settings.log_level),
+        log_access=False,
+        workers_kill_timeout=max(1, math.ceil(settings.graceful_timeout)),
     )
+    server.serve()
+
+
+def _check_free(host: str, port: int) -> None:
+    """:class:`ConfigError` if another process listens on ``host:port``.
+
+    granian's workers bind with ``SO_REUSEPORT``, so a second server on a
+    taken port would silently share it with the first.  A plain bind fails then.
+    """
+    try:
+        family, kind, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT leftovers are no conflict
+            probe.bind(address)
+    except OSError as error:
+        raise ConfigError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
+
+
+def _raise_open_file_limit(wanted: int) -> None:
+    """Raise this process's open-file limit (inherited by the workers) toward ``wanted``, within the hard limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))

@@ -11,6 +11,9 @@ A TOML file holds the same settings as the flags, under the same names
     redis = "redis://cache.internal:6379/0"
     fresh-for = 300
     server-names = ["cdn.example.com"]
+    header-timeout = 60
+    max-header-size = "32KiB"
+    max-connections = 4096
 
 Flags given on the command line override the file.
 """
@@ -30,6 +33,11 @@ from .._units import parse_capacity
 __all__ = ["ServeSettings", "load_settings"]
 
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
+MAX_HEADER_TIMEOUT = 60.0
+"""granian (hyper) takes at most 60 s as its header read timeout."""
+MIN_HEADER_SIZE = 8192
+"""granian's smallest HTTP/1 buffer."""
+MAX_HEADER_SIZE = 1 << 20
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +57,12 @@ class ServeSettings:
     ``server_names`` are the ``Host`` values served besides the local ones
     and ``host``; ``["*"]`` serves any.  ``workers`` server processes share
     the port and the file tier's directory; each has its own memory tier.
+
+    The front (see :mod:`daramjwee.server._front`): ``header_timeout``
+    seconds to receive a request's header, which is also how long an idle
+    keep-alive connection stays open; ``max_header_size`` bytes for the
+    request line and headers together (more: 431); ``max_connections``
+    connections per worker (more wait in the listen backlog).
     """
 
     origin: str
@@ -71,6 +85,9 @@ class ServeSettings:
     graceful_timeout: float = 30.0
     log_level: str = "warning"
     workers: int = 1
+    header_timeout: float = 60.0
+    max_header_size: str | int = "32KiB"
+    max_connections: int = 4096
 
     def validated(self) -> ServeSettings:
         """A copy with sizes and durations checked; :class:`ConfigError` names the bad setting."""
@@ -95,6 +112,16 @@ class ServeSettings:
         for name in ("store_set_cookie", "read_only", "include_query"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name.replace('_', '-')} must be true or false, got {getattr(self, name)!r}")
+        if not _is_number(self.header_timeout) or not 0.001 <= self.header_timeout <= MAX_HEADER_TIMEOUT:
+            raise ConfigError(
+                f"header-timeout must be seconds in 0.001..{MAX_HEADER_TIMEOUT:g}, got {self.header_timeout!r}"
+            )
+        header_size = parse_capacity(self.max_header_size, "max-header-size")
+        if not MIN_HEADER_SIZE <= header_size <= MAX_HEADER_SIZE:
+            raise ConfigError(f"max-header-size must be 8KiB..1MiB, got {self.max_header_size!r}")
+        connections = self.max_connections
+        if not isinstance(connections, int) or isinstance(connections, bool) or connections < 1:
+            raise ConfigError(f"max-connections must be an integer >= 1, got {self.max_connections!r}")
         if self.log_level not in ("critical", "error", "warning", "info", "debug"):
             raise ConfigError(f"log-level must be critical, error, warning, info or debug, got {self.log_level!r}")
         names = tuple(str(name).lower() for name in self.server_names)

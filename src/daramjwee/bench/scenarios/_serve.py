@@ -87,8 +87,8 @@ def serve_missing(options: Options) -> str | None:
     for program in ("nginx", "wrk"):
         if shutil.which(program) is None:
             return f"{program} is not on PATH (Debian: apt-get install {program})"
-    if importlib.util.find_spec("uvicorn") is None:
-        return "uvicorn is missing: pip install 'daramjwee[serve]'"
+    if importlib.util.find_spec("granian") is None:
+        return "granian is missing: pip install 'daramjwee[serve]'"
     return None
 
 
