@@ -8,6 +8,7 @@ from types import TracebackType
 from .._errors import DaramjweeError, TierError
 from .._metadata import Metadata, Status
 from .._ranges import ContentRange
+from ._primitives import shielded
 from ._readers import EMPTY_READER, AsyncBytesReader
 from ._store import AsyncReader
 from ._writes import AsyncTee
@@ -310,9 +311,19 @@ class AsyncRangeResponse(AsyncResponse):
         )
 
     async def aclose(self) -> None:
-        """Read the rest of the value into the copy the response is making, if any; then release the stream."""
+        """Read the rest of the value into the copy the response is making, if any; then release the stream.
+
+        Both run to their end even if the closing task is cancelled meanwhile
+        (the caller still sees the cancellation), as a copy's publish does.
+        """
         if self._closed:
             return
+        if self._tee is None:
+            await AsyncResponse.aclose(self)
+        else:
+            await shielded(self._finish_copy())
+
+    async def _finish_copy(self) -> None:
         try:
             while self._tee is not None and await AsyncResponse.read(self, self._chunk_size):
                 pass

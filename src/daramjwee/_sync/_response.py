@@ -9,6 +9,7 @@ from types import TracebackType
 from .._errors import DaramjweeError, TierError
 from .._metadata import Metadata, Status
 from .._ranges import ContentRange
+from ._primitives import shielded
 from ._readers import EMPTY_READER, BytesReader
 from ._store import Reader
 from ._writes import Tee
@@ -311,9 +312,19 @@ class RangeResponse(Response):
         )
 
     def close(self) -> None:
-        """Read the rest of the value into the copy the response is making, if any; then release the stream."""
+        """Read the rest of the value into the copy the response is making, if any; then release the stream.
+
+        Both run to their end even if the closing task is cancelled meanwhile
+        (the caller still sees the cancellation), as a copy's publish does.
+        """
         if self._closed:
             return
+        if self._tee is None:
+            Response.close(self)
+        else:
+            shielded(self._finish_copy())
+
+    def _finish_copy(self) -> None:
         try:
             while self._tee is not None and Response.read(self, self._chunk_size):
                 pass
