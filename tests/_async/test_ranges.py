@@ -257,6 +257,27 @@ async def test_concurrent_ranged_misses_fetch_once() -> None:
         assert origin.calls == 1
 
 
+async def test_concurrent_ranged_misses_of_an_undeclared_length_wait_and_read_their_range_from_the_fill() -> None:
+    origin = Origin({"k": VALUE}, delay=0.05)
+    async with dj.AsyncCache(stores=[dj.AsyncMemStore()], coalesce_wait=5.0) as cache:
+        ranges = [dj.ByteRange(index * 100, index * 100 + 50) for index in range(6)]
+
+        async def read(byte_range: dj.ByteRange) -> tuple[dj.ContentRange | None, bytes]:
+            async with await cache.get("k", origin.fetcher("k"), byte_range=byte_range) as response:
+                return response.content_range, await response.read()
+
+        results = await run_concurrently([lambda byte_range=byte_range: read(byte_range) for byte_range in ranges])
+        assert origin.calls == 1
+        whole = [result for result in results if result[0] is None]  # type: ignore[index]
+        assert whole == [(None, VALUE)], "only the leader, which the origin gave no length, serves the whole value"
+        for byte_range, result in zip(ranges, results, strict=True):
+            if result[0] is not None:  # type: ignore[index]
+                assert result == (
+                    dj.ContentRange(byte_range.start, byte_range.stop, len(VALUE)),
+                    VALUE[byte_range.start : byte_range.stop],
+                )
+
+
 async def test_a_store_without_get_range_is_read_and_skipped() -> None:
     inner = dj.AsyncMemStore()
     lower = _NoRanges(inner)

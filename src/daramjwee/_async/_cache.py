@@ -614,6 +614,11 @@ class AsyncCache:
                 return await self._serve_hit(tier, key, reader, metadata, fetch, if_none_match, ticket, missed)
             return await self._serve_range(tier, key, (reader, metadata, length, skip), byte_range, fetch, ticket)
         response = await self._serve_miss(key, fetch, if_none_match, walk_failed, ticket, landings)
+        if response.source is not None and not response._copying and self._range_getters[response.source] is not None:
+            reopened = await self._reopen_range(response.source, key, byte_range, fetch, ticket)
+            if reopened is not None:
+                await response.aclose()
+                return reopened
         return await self._range_of_miss(key, response, byte_range)
 
     async def _open_range(
@@ -698,6 +703,22 @@ class AsyncCache:
             store=store,
             failed=self._store_failed,
         )
+
+    async def _reopen_range(
+        self, tier: int, key: str, byte_range: ByteRange, fetch: AsyncFetcher, ticket: Ticket
+    ) -> AsyncResponse | None:
+        """The range of ``key`` read again from ``tier`` (a miss that waited for a fill served from it); or ``None``."""
+        try:
+            opened = await self._open_range(tier, self._tiers[tier], key, byte_range)
+        except NotFound:
+            return None
+        if opened is None:
+            return None
+        reader, metadata, length, skip = opened
+        if length is None or metadata.is_negative:
+            await self._discard_reader(tier, key, reader)
+            return None
+        return await self._serve_range(tier, key, (reader, metadata, length, skip), byte_range, fetch, ticket)
 
     async def _range_of_miss(self, key: str, response: AsyncResponse, byte_range: ByteRange) -> AsyncResponse:
         """The range of the value the miss path returned (its fill, if any, goes on over the whole value)."""

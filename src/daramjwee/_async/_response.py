@@ -173,6 +173,11 @@ class AsyncResponse:
     def closed(self) -> bool:
         return self._closed
 
+    @property
+    def _copying(self) -> bool:
+        """Whether the response is copying the value into a tier as it is read (a fill or a promotion)."""
+        return self._tee is not None
+
     async def __aenter__(self) -> AsyncResponse:
         return self
 

@@ -611,6 +611,11 @@ class Cache:
                 return self._serve_hit(tier, key, reader, metadata, fetch, if_none_match, ticket, missed)
             return self._serve_range(tier, key, (reader, metadata, length, skip), byte_range, fetch, ticket)
         response = self._serve_miss(key, fetch, if_none_match, walk_failed, ticket, landings)
+        if response.source is not None and not response._copying and self._range_getters[response.source] is not None:
+            reopened = self._reopen_range(response.source, key, byte_range, fetch, ticket)
+            if reopened is not None:
+                response.close()
+                return reopened
         return self._range_of_miss(key, response, byte_range)
 
     def _open_range(
@@ -695,6 +700,22 @@ class Cache:
             store=store,
             failed=self._store_failed,
         )
+
+    def _reopen_range(
+        self, tier: int, key: str, byte_range: ByteRange, fetch: Fetcher, ticket: Ticket
+    ) -> Response | None:
+        """The range of ``key`` read again from ``tier`` (a miss that waited for a fill served from it); or ``None``."""
+        try:
+            opened = self._open_range(tier, self._tiers[tier], key, byte_range)
+        except NotFound:
+            return None
+        if opened is None:
+            return None
+        reader, metadata, length, skip = opened
+        if length is None or metadata.is_negative:
+            self._discard_reader(tier, key, reader)
+            return None
+        return self._serve_range(tier, key, (reader, metadata, length, skip), byte_range, fetch, ticket)
 
     def _range_of_miss(self, key: str, response: Response, byte_range: ByteRange) -> Response:
         """The range of the value the miss path returned (its fill, if any, goes on over the whole value)."""

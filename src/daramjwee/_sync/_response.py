@@ -174,6 +174,11 @@ class Response:
     def closed(self) -> bool:
         return self._closed
 
+    @property
+    def _copying(self) -> bool:
+        """Whether the response is copying the value into a tier as it is read (a fill or a promotion)."""
+        return self._tee is not None
+
     def __enter__(self) -> Response:
         return self
 
