@@ -99,11 +99,12 @@ class StoreContractError(DaramjweeError):
     """A store returned something the store contract (SPEC §2.5) does not allow."""
 
 
-class RangeNotSatisfiable(DaramjweeError, LookupError):
+class RangeNotSatisfiable(DaramjweeError):
     """A ``get`` asked for a byte range the value does not have (HTTP 416).
 
-    The value exists; ``length`` is its total length in bytes (for
-    ``Content-Range: bytes */length``), ``byte_range`` the range asked for.
+    The value exists (so this is no :class:`NotFound`, nor a ``LookupError``);
+    ``length`` is its total length in bytes (for ``Content-Range: bytes
+    */length``), ``byte_range`` the range asked for.
 
     Attributes:
         length: the value's length in bytes.

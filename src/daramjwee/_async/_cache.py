@@ -615,7 +615,11 @@ class AsyncCache:
             return await self._serve_range(tier, key, (reader, metadata, length, skip), byte_range, fetch, ticket)
         response = await self._serve_miss(key, fetch, if_none_match, walk_failed, ticket, landings)
         if response.source is not None and not response._copying and self._range_getters[response.source] is not None:
-            reopened = await self._reopen_range(response.source, key, byte_range, fetch, ticket)
+            try:
+                reopened = await self._reopen_range(response.source, key, byte_range, fetch, ticket)
+            except BaseException:
+                await shielded(response.aclose())
+                raise
             if reopened is not None:
                 await response.aclose()
                 return reopened

@@ -612,7 +612,11 @@ class Cache:
             return self._serve_range(tier, key, (reader, metadata, length, skip), byte_range, fetch, ticket)
         response = self._serve_miss(key, fetch, if_none_match, walk_failed, ticket, landings)
         if response.source is not None and not response._copying and self._range_getters[response.source] is not None:
-            reopened = self._reopen_range(response.source, key, byte_range, fetch, ticket)
+            try:
+                reopened = self._reopen_range(response.source, key, byte_range, fetch, ticket)
+            except BaseException:
+                shielded(response.close())
+                raise
             if reopened is not None:
                 response.close()
                 return reopened
