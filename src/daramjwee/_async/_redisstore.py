@@ -81,12 +81,18 @@ _OPEN_RANGE = """
 return {redis.call('GETRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1), redis.call('STRLEN', KEYS[1])}
 """
 
-# KEYS: head.  ARGV: the entry's start as read (prefix and head), first and last offset (inclusive) to read.
-# The bytes, or false when the entry is no longer the one whose start was read.
+# KEYS: head, version key.  ARGV: the entry's start as read (prefix and head), first and last offset (inclusive)
+# to read of the head key (none when last < first), the number of a chunk to read ("0": none).
+# {bytes, chunk}, or false when the entry is no longer the one whose start was read.
 _SLICE = """
 local expected = ARGV[1]
 if redis.call('GETRANGE', KEYS[1], 0, #expected - 1) ~= expected then return false end
-return redis.call('GETRANGE', KEYS[1], tonumber(ARGV[2]), tonumber(ARGV[3]))
+local first, last = tonumber(ARGV[2]), tonumber(ARGV[3])
+local part = ''
+if last >= first then part = redis.call('GETRANGE', KEYS[1], first, last) end
+local chunk = false
+if ARGV[4] ~= '0' then chunk = redis.call('HGET', KEYS[2], ARGV[4]) end
+return {part, chunk}
 """
 _RANGE_ATTEMPTS = 4
 """Times ``get_range`` reads an entry's start again when the entry was replaced between two of its calls."""
@@ -203,11 +209,11 @@ class AsyncRedisStore:
         """The ``byte_range`` of ``key``'s value: a reader of those bytes, the metadata, the value's length.
 
         Chunk arithmetic: one script reads the entry's start (prefix and head,
-        4 KiB at first) and its length; then only what covers the range is
-        fetched: the part of the first chunk inside it (a ``GETRANGE`` that
-        checks the entry is still the one opened) and, in the same round
-        trip, the first later chunk it needs; the reader fetches the rest
-        one ``HGET`` at a time.  Chunks are numbered from the size of the
+        4 KiB at first) and its length, which is all the round trips a range
+        inside those bytes takes; otherwise a second script, after checking
+        that the entry is still the one opened, reads only what covers the
+        range: the part of the first chunk inside it, and the first later
+        chunk it needs.  The reader fetches the rest one ``HGET`` at a time.  Chunks are numbered from the size of the
         first one (the writer's ``chunk_size``), so readers and writers need
         not share a ``chunk_size``.  Raises :class:`daramjwee.NotFound` like
         ``get_stream`` (a corrupt entry, or one whose chunks the server evicted,
@@ -256,29 +262,15 @@ class AsyncRedisStore:
                 length,
             )
         version_key = b"%s:%s" % (head_key, version)
-        index = 1 + (max(start, first_length) - first_length) // first_length if stop > first_length else 0
-        async with self._client.pipeline(transaction=False) as pipe:
-            if start < first_length:
-                expected = start_bytes[:body_start]
-                last = body_start + min(stop, first_length) - 1
-                await self._slice(keys=[head_key], args=[expected, body_start + start, last], client=pipe)
-            if index:
-                pipe.hget(version_key, b"%d" % index)
-            try:
-                replies = await pipe.execute()
-            except Exception as error:
-                if "NOSCRIPT" not in str(error):
-                    raise
-                await self._slice(keys=[head_key], args=[b"", 0, 0])  # a cluster node without it: load it, try again
-                return None
-        first = b""
-        if start < first_length:
-            first = replies.pop(0)
-            if first is None:
-                return None  # replaced since its start was read
+        index = max(start, first_length) // first_length if stop > first_length else 0
+        last = body_start + min(stop, first_length) - 1  # below the first offset when the range is past the first chunk
+        args = [start_bytes[:body_start], body_start + start, last, index]
+        reply = await self._slice(keys=[head_key, version_key], args=args)
+        if reply is None:
+            return None  # replaced since its start was read
+        first, chunk = reply
         reader = _AsyncRedisRangeReader(self._client, version_key, key, first, first_length, length, start, stop)
         if index:
-            chunk = replies.pop(0)
             if chunk is None:
                 raise CorruptRecord("the entry's chunks were evicted by the server's maxmemory-policy")
             reader.take_chunk(index, chunk)
