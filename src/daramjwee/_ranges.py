@@ -65,13 +65,18 @@ class ByteRange:
         """The range of one HTTP byte-range-spec: ``first-last`` (inclusive), ``first-`` (``last`` None), ``-last``.
 
         ``first=None`` asks for a suffix of ``last`` bytes.  Raises
-        ``ValueError`` for ``last < first``, for neither given, and for
-        ``-0`` (RFC 9110 calls these invalid or unsatisfiable: answer 416).
+        ``ValueError`` for a negative ``first``, for ``last < first``, for
+        neither given, and for ``-0`` (RFC 9110 calls these invalid or
+        unsatisfiable: answer 416), ``TypeError`` for a position not an ``int``.
         """
         if first is None:
             if last is None:
                 raise ValueError("an HTTP byte range needs a first or a last byte position")
             return cls.suffix(last)
+        if type(first) is not int:
+            raise TypeError(f"an HTTP first byte position must be an int, got {type(first).__name__}")
+        if first < 0:
+            raise ValueError(f"an HTTP first byte position is not negative, got {first}")
         if last is None:
             return cls(first)
         if type(last) is not int:

@@ -336,6 +336,9 @@ def test_bad_arguments_raise_before_anything_changes() -> None:
         (lambda: dj.ByteRange.from_http(None, 0), ValueError),
         (lambda: dj.ByteRange.from_http(None, None), ValueError),
         (lambda: dj.ByteRange.from_http(9, 5), ValueError),
+        (lambda: dj.ByteRange.from_http(-5, None), ValueError),
+        (lambda: dj.ByteRange.from_http(-5, 10), ValueError),
+        (lambda: dj.ByteRange.from_http("5", None), TypeError),  # type: ignore[arg-type]
     ]:
         with pytest.raises(error):
             make()

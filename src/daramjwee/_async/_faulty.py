@@ -76,8 +76,7 @@ class AsyncFaultyStore:
     @property
     def get_range(self) -> AsyncRangeGetter | None:
         """The inner store's ``get_range`` (failing as ``"get_range"``, its reader as ``"read"``), if it has one."""
-        inner = bound_range_getter(self.inner, 0.0) if hasattr(self.inner, "get_range") else None
-        if inner is None:
+        if bound_range_getter(self.inner, 0.0) is None:  # asked only whether the inner store has it (this flavour's)
             return None
         inner_get_range = self.inner.get_range  # type: ignore[attr-defined]
 
