@@ -188,8 +188,12 @@ class Cache:
         the returned response and must close it.
 
         With ``byte_range`` (a :class:`ByteRange`), the response serves only
-        those bytes, and ``response.content_range`` says which, and the
-        value's whole length; see :meth:`_get_range` for how each case reads.
+        those bytes and ``response.content_range`` says which, with the
+        value's whole length.  A hit reads only the range from its tier and
+        promotes nothing; a miss fills the whole value (closing the response
+        reads the rest of the origin's body into the fill).  When neither the
+        tier nor the origin states the value's length, the whole value is
+        served and ``content_range`` is ``None``.
 
         Raises :class:`NotFound` when the key is known to be missing,
         :class:`RangeNotSatisfiable` when the value has none of
