@@ -20,7 +20,6 @@ from .._errors import (
     EntryTooLarge,
     NotFound,
     NotModified,
-    RangeNotSatisfiable,
     StoreContractError,
 )
 from .._etag import if_none_match_matches
@@ -29,7 +28,7 @@ from .._generations import Ticket
 from .._keys import check_key
 from .._metadata import NEGATIVE, FetchResult, Metadata, Status, with_cached_at
 from .._probation import Probation
-from .._ranges import ByteRange, ContentRange
+from .._ranges import ByteRange
 from .._stats import CacheStats, StatsRecorder
 from ._body import open_body
 from ._fanouts import FanOuts
@@ -42,8 +41,9 @@ from ._primitives import (
     check_flavour,
     shielded,
 )
+from ._ranged import get_range
 from ._readers import EMPTY_READER, BytesReader, PrefixedReader
-from ._response import BytesResponse, RangeResponse, Response, ranged
+from ._response import BytesResponse, Response
 from ._runtime import BackgroundRunner
 from ._store import Reader, Sink, Store, memory_lookup, memory_peek
 from ._writer import Writer
@@ -206,7 +206,7 @@ class Cache:
         if type(key) is not str or not key:
             key = check_key(key)
         if byte_range is not None:
-            return self._get_range(key, fetch, if_none_match, byte_range)
+            return get_range(self, key, fetch, if_none_match, byte_range)
         tier0_failed = False
         lookup = self._memory_lookup
         if lookup is not None:
@@ -535,207 +535,6 @@ class Cache:
             shielded(reader.close())
             raise
         return PrefixedReader(first, reader), metadata
-
-    # -- ranged reads --------------------------------------------------------------
-
-    def _get_range(self, key: str, fetch: Fetcher, if_none_match: str | None, byte_range: ByteRange) -> Response:
-        """``get`` with a ``byte_range``: the walk reads each tier's range, not its whole value.
-
-        * **A hit** in a tier whose store has ``get_range`` reads only the
-          range (and the entry's head) and learns the value's length from the
-          store.  A store without it is read with ``get_stream``, the bytes
-          before the range read and discarded; the length is then the one the
-          metadata declares (``attrs["content-length"]``), and without one the
-          hit is served like an ordinary ``get``: the whole value, with
-          ``content_range`` ``None`` (an HTTP server may ignore a Range).
-        * **No promotion**: a ranged hit copies nothing into the faster tiers
-          that missed (a part must not be published, and reading the whole
-          value to copy it would defeat the range); the next whole read does.
-          A stale hit schedules its refresh at once.  A negative entry raises
-          :class:`NotFound` as ``get`` does.
-        * **A miss** takes the ordinary miss path (single-flight, the fill
-          tier, write generations): the fill stores the whole origin body,
-          while the caller is served only the range, out of the same stream.
-          The value's length is the one the origin declares; closing the
-          response reads the rest of the body into the fill, so the fill
-          publishes the whole value.  An origin that declares no length is
-          served whole (``content_range`` ``None``).  A miss whose range the
-          value does not have fills the whole value, then raises.
-
-        ``if_none_match`` is checked first: a match gives ``NOT_MODIFIED``
-        with no range.  Unsatisfiable ranges raise
-        :class:`RangeNotSatisfiable` with the value's length.
-        """
-        if type(byte_range) is not ByteRange:
-            raise TypeError(f"byte_range must be a daramjwee.ByteRange or None, got {type(byte_range).__name__}")
-        if if_none_match is not None and not isinstance(if_none_match, str):
-            raise TypeError(
-                "if_none_match must be a str (an If-None-Match header value) or None, "
-                f"got {type(if_none_match).__name__}"
-            )
-        if not callable(fetch):
-            raise TypeError(f"fetch must be a callable fetch(old) -> FetchResult, got {type(fetch).__name__}")
-        ticket = self._writes.begin(key)
-        try:
-            return self._walk_range(key, fetch, if_none_match, byte_range, ticket)
-        finally:
-            ticket.end()
-
-    def _walk_range(
-        self, key: str, fetch: Fetcher, if_none_match: str | None, byte_range: ByteRange, ticket: Ticket
-    ) -> Response:
-        """The walk of :meth:`_walk`, reading ranges; a miss in every tier goes to :meth:`_serve_miss`."""
-        missed: list[int] = []
-        walk_failed = False
-        landings = self._fan_outs.landings(key)
-        for tier, store in self._tier_chain:
-            try:
-                opened = self._open_range(tier, store, key, byte_range)
-            except NotFound:
-                self._stats.tier(tier, "misses")
-                missed.append(tier)
-                transit = None if tier else self._fan_outs.transit(key)
-                if transit is not None:
-                    value, metadata, source = transit
-                    self._stats.add("transit_hits")
-                    start, stop = byte_range.bounds(len(value))
-                    found = (BytesReader(memoryview(value)[start:stop]), metadata, len(value), 0)
-                    return self._serve_range(source, key, found, byte_range, fetch, ticket)
-                continue
-            if opened is None:
-                walk_failed = True
-                continue
-            reader, metadata, length, skip = opened
-            self._stats.tier(tier, "hits")
-            if self._logger.isEnabledFor(_DEBUG):
-                self._logger.debug("ranged hit in tier %d", tier, extra={"tier": tier, "key": key})
-            if if_none_match is not None and if_none_match_matches(if_none_match, metadata):
-                length = None  # served as an ordinary hit: NOT_MODIFIED, and a stale entry refreshed as ever
-            if length is None or metadata.is_negative:
-                return self._serve_hit(tier, key, reader, metadata, fetch, if_none_match, ticket, missed)
-            return self._serve_range(tier, key, (reader, metadata, length, skip), byte_range, fetch, ticket)
-        response = self._serve_miss(key, fetch, if_none_match, walk_failed, ticket, landings)
-        if response.source is not None and not response._copying and self._range_getters[response.source] is not None:
-            try:
-                reopened = self._reopen_range(response.source, key, byte_range, fetch, ticket)
-            except BaseException:
-                shielded(response.close())
-                raise
-            if reopened is not None:
-                response.close()
-                return reopened
-        return self._range_of_miss(key, response, byte_range)
-
-    def _open_range(
-        self, tier: int, store: Store, key: str, byte_range: ByteRange
-    ) -> tuple[Reader, Metadata, int | None, int] | None:
-        """Open the range of ``key`` in ``tier``: reader, metadata, the value's length, bytes to skip first.
-
-        The reader yields the range (nothing to skip) from a store with
-        ``get_range``; else it is the whole value from ``get_stream``, the
-        length is the declared one (``None`` when there is none) and the bytes
-        before the range are to be skipped.  Raises :class:`NotFound` when the
-        tier lacks the key; ``None`` (after logging) when it failed.
-        """
-        get_range = self._range_getters[tier]
-        if get_range is None:
-            entry = self._open_entry(tier, store, key)
-            if entry is None:
-                return None
-            length = entry[1].declared_length
-            return entry[0], entry[1], length, 0 if length is None else byte_range.bounds(length)[0]
-        try:
-            reader, metadata, length = get_range(key, byte_range)
-        except NotFound:
-            raise
-        except Exception as error:
-            self._store_failed(tier, "get_range", key, error)
-            return None
-        if type(metadata) is not Metadata or type(length) is not int or length < 0:
-            self._discard_reader(tier, key, reader)
-            broken = StoreContractError(f"get_range returned {metadata!r} as metadata and {length!r} as length")
-            self._store_failed(tier, "get_range", key, broken)
-            return None
-        if not getattr(reader, "read_ahead", True) or metadata.is_negative or not byte_range.satisfiable(length):
-            return reader, metadata, length, 0
-        try:
-            first = reader.read(self._chunk_size)
-        except Exception as error:
-            self._discard_reader(tier, key, reader)
-            self._store_failed(tier, "read", key, error)
-            return None
-        except BaseException:
-            shielded(reader.close())
-            raise
-        return PrefixedReader(first, reader), metadata, length, 0
-
-    def _serve_range(
-        self,
-        tier: int,
-        key: str,
-        found: tuple[Reader, Metadata, int, int],
-        byte_range: ByteRange,
-        fetch: Fetcher,
-        ticket: Ticket,
-    ) -> Response:
-        """Serve ``byte_range`` of a positive entry found in ``tier``: (reader, metadata, length, bytes to skip).
-
-        Promotes nothing; a stale entry's refresh is scheduled now, under the
-        ticket taken before the read.
-        """
-        reader, metadata, length, skip = found
-        positive = self._freshness[tier][0]
-        stale = positive is not None and is_stale(metadata, positive, time.time())
-        if stale:
-            self._stats.add("stale_hits")
-            self._refresh_quietly(key, fetch, metadata, ticket.hand_off())
-        if not byte_range.satisfiable(length):
-            shielded(self._discard_reader(tier, key, reader))
-            raise RangeNotSatisfiable(key, byte_range, length)
-        content_range = ContentRange(*byte_range.bounds(length), length)
-        store = self._stores[tier]
-        return RangeResponse(
-            _OK,
-            metadata,
-            tier,
-            reader,
-            None,
-            self._chunk_size,
-            content_range,
-            skip=skip,
-            stale=stale,
-            key=key,
-            store=store,
-            failed=self._store_failed,
-        )
-
-    def _reopen_range(
-        self, tier: int, key: str, byte_range: ByteRange, fetch: Fetcher, ticket: Ticket
-    ) -> Response | None:
-        """The range of ``key`` read again from ``tier`` (a miss that waited for a fill served from it); or ``None``."""
-        try:
-            opened = self._open_range(tier, self._tiers[tier], key, byte_range)
-        except NotFound:
-            return None
-        if opened is None:
-            return None
-        reader, metadata, length, skip = opened
-        if length is None or metadata.is_negative:
-            self._discard_reader(tier, key, reader)
-            return None
-        return self._serve_range(tier, key, (reader, metadata, length, skip), byte_range, fetch, ticket)
-
-    def _range_of_miss(self, key: str, response: Response, byte_range: ByteRange) -> Response:
-        """The range of the value the miss path returned (its fill, if any, goes on over the whole value)."""
-        length = response.metadata.declared_length
-        if response.status is not _OK or length is None:
-            return response
-        content_range = ContentRange(*byte_range.bounds(length), length)
-        result = ranged(response, content_range, content_range.start)
-        if not byte_range.satisfiable(length):
-            result.close()  # the fill reads the whole body, and publishes it
-            raise RangeNotSatisfiable(key, byte_range, length)
-        return result
 
     def _forget_flight(self, key: str, flight: _Flight) -> None:
         with self._state_lock:
