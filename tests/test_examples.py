@@ -29,3 +29,19 @@ def test_seed19_example_runs(name: str) -> None:
 
 def test_every_example_is_tested() -> None:
     assert {path.name for path in EXAMPLES.glob("*.py")} == set(EXPECTED)
+
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def _readme_section_code(heading: str) -> str:
+    """The Python code block of the README section that starts with ``heading``."""
+    section = README.read_text().split(f"\n{heading}\n", 1)[1].split("\n#", 1)[0]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_readme_ranged_reads_example_runs() -> None:
+    code = _readme_section_code("### Ranged reads")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "416, Content-Range: bytes */1024\n"

@@ -28,10 +28,12 @@ from ._errors import (
     EntryTooLarge,
     NotFound,
     NotModified,
+    RangeNotSatisfiable,
     StoreContractError,
     TierError,
 )
 from ._metadata import FetchBody, FetchResult, Metadata, Status
+from ._ranges import ByteRange, ContentRange
 from ._stats import CacheStats, TierStats
 from ._sync._cache import Cache, Fetcher
 from ._sync._filestore import FileStore
@@ -92,12 +94,14 @@ __all__ = [
     "AsyncStore",
     "AsyncWriter",
     "BackgroundJobRejected",
+    "ByteRange",
     "Cache",
     "CacheClosed",
     "CacheStats",
     "CacheableNotFound",
     "Config",
     "ConfigError",
+    "ContentRange",
     "CorruptEntry",
     "DaramjweeError",
     "EntryTooLarge",
@@ -110,6 +114,7 @@ __all__ = [
     "NotFound",
     "NotModified",
     "ObjectStore",
+    "RangeNotSatisfiable",
     "Reader",
     "RedisStore",
     "Response",

@@ -12,6 +12,7 @@ __all__ = [
     "EntryTooLarge",
     "NotFound",
     "NotModified",
+    "RangeNotSatisfiable",
     "StoreContractError",
     "TierError",
 ]
@@ -105,3 +106,25 @@ class TierError(DaramjweeError):
 
 class StoreContractError(DaramjweeError):
     """A store returned something the store contract (SPEC §2.5) does not allow."""
+
+
+class RangeNotSatisfiable(DaramjweeError):
+    """A ``get`` asked for a byte range the value does not have (HTTP 416).
+
+    The value exists (so this is no :class:`NotFound`, nor a ``LookupError``);
+    ``length`` is its total length in bytes (for ``Content-Range: bytes
+    */length``), ``byte_range`` the range asked for.
+
+    Attributes:
+        length: the value's length in bytes.
+        byte_range: the :class:`ByteRange` that was asked for.
+    """
+
+    def __init__(self, key: str, byte_range: object, length: int) -> None:
+        self.key = key
+        self.byte_range = byte_range
+        self.length = length
+        super().__init__(f"{byte_range!r} of {key!r:.200}: not satisfiable by a value of {length} bytes")
+
+    def __reduce__(self) -> tuple[type[RangeNotSatisfiable], tuple[str, object, int]]:
+        return (type(self), (self.key, self.byte_range, self.length))

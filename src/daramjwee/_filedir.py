@@ -38,6 +38,7 @@ from typing import NamedTuple, NoReturn, TypeAlias
 from ._errors import NotFound
 from ._metadata import Metadata
 from ._record import (
+    HEADER_SIZE,
     CorruptRecord,
     Header,
     body_digest,
@@ -299,6 +300,28 @@ class FileDirectory:
             return record, known.metadata
         os.close(fd)
         return body, known.metadata
+
+    def open_head(self, key: str) -> tuple[int, KnownHead]:
+        """Open ``key``'s record and check its head, reading no byte of its body: the open file and the head.
+
+        The caller owns the file (``O_NONBLOCK`` cleared, for its ``pread``).
+        The body starts at ``len(head.head)``; nothing of it is verified.
+        Raises :class:`NotFound` like :meth:`open`.  An access for the policy.
+        """
+        known = self._heads.get(key)
+        path = self.locate(key)[1] if known is None else known.path
+        fd = self._open_file(key, path)
+        try:
+            wanted = HEADER_SIZE if known is None else len(known.head)
+            data = self._read_first(key, path, fd, wanted)
+            if known is None or data != known.head or not _is_file_of(fd, known.record_length):
+                known = self._check(key, path, fd, data, wanted)
+            fcntl.fcntl(fd, fcntl.F_SETFL, 0)
+            self._note(key, known.record_length, fd, True)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd, known
 
     def stat(self, key: str) -> Metadata:
         """The metadata of ``key``'s record; :class:`NotFound` for a missing or invalid one (removing the latter)."""

@@ -280,3 +280,22 @@ async def test_revalidate_if_that_is_not_callable_is_a_type_error_before_anythin
             await cache.get("k", origin.fetch, revalidate_if=3)  # type: ignore[arg-type]
         assert origin.olds == []
         assert await cache.get_bytes("k", origin.fetch) == b"new"
+
+
+async def test_a_ranged_read_of_an_entry_that_must_be_revalidated_asks_the_origin_first() -> None:
+    tiers = mem_tiers(1)
+    before = stored(10.0, fresh_for=5.0, must_revalidate=True)
+    await put(tiers[0], "k", b"old value", before)
+    origin = Validator()
+    origin.answer = dj.NotModified("k")
+    async with dj.AsyncCache(stores=tiers) as cache:
+        async with await cache.get("k", origin.fetch, byte_range=dj.ByteRange(0, 3)) as response:
+            assert (await response.read(), response.content_range) == (b"old value", None)
+        assert origin.olds == [before]
+        async with await cache.get("k", origin.fetch, byte_range=dj.ByteRange(0, 3)) as response:
+            assert await response.read() == b"old", "re-stamped: fresh, so the range is served"
+        async with await cache.get(
+            "k", origin.fetch, byte_range=dj.ByteRange(4), revalidate_if=lambda metadata: True
+        ) as response:
+            assert await response.read() == b"old value"
+        assert len(origin.olds) == 2

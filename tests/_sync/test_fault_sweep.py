@@ -173,6 +173,18 @@ class Tap:
             self.lookup = self._plain("lookup", inner.lookup)
         if peek and getattr(inner, "peek", None) is not None:
             self.peek = self._plain("peek", inner.peek)
+        if getattr(inner, "get_range", None) is not None:
+            self.get_range = self._ranged(inner.get_range)
+
+    def _ranged(self, call: Callable[[str, dj.ByteRange], Any]) -> Callable[..., Any]:
+        label = f"{self.name}.get_range"
+
+        def get_range(key: str, byte_range: dj.ByteRange, /) -> tuple[Any, dj.Metadata, int]:
+            self.plan.step(label)
+            reader, metadata, length = call(key, byte_range)
+            return _TapReader(self, reader), metadata, length
+
+        return get_range
 
     def _plain(self, op: str, call: Callable[[str], Any]) -> Callable[[str], Any]:
         label = f"{self.name}.{op}"
@@ -249,7 +261,10 @@ def body(plan: Plan, data: bytes) -> Iterator[bytes]:
 
 
 def fetcher(plan: Plan, answer: str) -> Callable[[dj.Metadata | None], dj.FetchResult]:
-    """The origin: ``"value"`` answers ORIGIN, ``"not-modified"`` validates any cached copy, ``"missing"`` is a 404."""
+    """The origin: ``"value"`` answers ORIGIN, ``"not-modified"`` validates any cached copy, ``"missing"`` is a 404.
+
+    ``"sized"`` answers ORIGIN with its length declared (``content-length``), as a ranged miss needs.
+    """
 
     def fetch(old: dj.Metadata | None) -> dj.FetchResult:
         plan.step("origin.fetch")
@@ -259,6 +274,10 @@ def fetcher(plan: Plan, answer: str) -> Callable[[dj.Metadata | None], dj.FetchR
             if old is not None:
                 raise dj.NotModified()
             return dj.FetchResult(body(plan, OLD), dj.Metadata(etag="v1"))
+        if answer == "sized":
+            return dj.FetchResult(
+                body(plan, ORIGIN), dj.Metadata(etag="v2", attrs={"content-length": str(len(ORIGIN))})
+            )
         return dj.FetchResult(body(plan, ORIGIN), dj.Metadata(etag="v2"))
 
     return fetch
@@ -281,6 +300,33 @@ def read_key(cache: dj.Cache, fetch: Fetch) -> str:
                 break
             parts.append(chunk)
     return name_of(b"".join(parts), response.metadata)
+
+
+RANGE = dj.ByteRange(CHUNK - 10, 2 * CHUNK + 10)  # across both chunk edges of a value
+
+
+def read_range(cache: dj.Cache, fetch: Fetch) -> str:
+    """``get`` the key's RANGE and read it in small pieces: ``"<name>[range]"`` of the value it is part of."""
+    try:
+        response = cache.get(KEY, fetch, byte_range=RANGE)
+    except dj.NotFound:
+        return "not-found"
+    parts = []
+    with response:
+        while True:
+            chunk = response.read(100)
+            if not chunk:
+                break
+            parts.append(chunk)
+    data = b"".join(parts)
+    for whole, name in NAMES.items():
+        served = dj.ContentRange(RANGE.start, RANGE.stop or 0, len(whole))
+        if data == whole[RANGE.start : RANGE.stop] and (response.metadata.etag, response.content_range) == (
+            ETAGS[name],
+            served,
+        ):
+            return f"{name}[range]"
+    return f"{len(data)} bytes of no value's range ({response.content_range})"
 
 
 def set_key(cache: dj.Cache, fetch: Fetch) -> str:
@@ -400,6 +446,39 @@ SCENARIOS = [
         after_success=_names("old"),
         after_failure=_names("old"),
         clean=("old", "old", "old"),
+    ),
+    Scenario(
+        "ranged-miss",  # the fill stores the whole value while the caller reads a range of it
+        read_range,
+        "sized",
+        (),
+        results=_names("origin[range]"),
+        tiers=_names("origin", "absent"),
+        after_success=_names("origin"),
+        after_failure=_names("origin"),
+        clean=("origin", "origin", "origin"),
+    ),
+    Scenario(
+        "ranged-hit",  # a range read from the file tier alone: nothing is promoted
+        read_range,
+        "sized",
+        ((2, STORED, None),),
+        results=_names("stored[range]", "origin[range]"),
+        tiers=_names("stored", "origin", "absent"),
+        after_success=_names("stored", "origin"),
+        after_failure=_names("stored", "origin"),
+        clean=("absent", "absent", "stored"),
+    ),
+    Scenario(
+        "ranged-stale",  # a stale range is served, and its refresh scheduled at once
+        read_range,
+        "sized",
+        _all_tiers(OLD, STALE),
+        results=_names("old[range]"),
+        tiers=_names("old", "origin"),
+        after_success=_names("old", "origin"),
+        after_failure=_names("old", "origin"),
+        clean=("origin", "origin", "origin"),
     ),
     Scenario(
         "negative",

@@ -27,10 +27,20 @@ from .._generations import Ticket
 from .._keys import check_key
 from .._metadata import NEGATIVE, FetchResult, Metadata, Status, with_cached_at
 from .._probation import Probation
+from .._ranges import ByteRange
 from .._stats import CacheStats, StatsRecorder
 from ._body import open_body
 from ._fanouts import AsyncFanOuts
-from ._primitives import Event, bound_store_calls, call_fetcher, cancel_after, check_flavour, shielded
+from ._primitives import (
+    Event,
+    bound_range_getter,
+    bound_store_calls,
+    call_fetcher,
+    cancel_after,
+    check_flavour,
+    shielded,
+)
+from ._ranged import get_range
 from ._readers import EMPTY_READER, AsyncBytesReader, AsyncPrefixedReader
 from ._response import AsyncBytesResponse, AsyncResponse
 from ._runtime import BackgroundRunner
@@ -107,6 +117,7 @@ class AsyncCache:
         self._stores = stores
         self._tiers = tuple(bound_store_calls(store, config.op_timeout) for store in stores)
         self._tier_chain = tuple(enumerate(self._tiers))  # (index, store) pairs: no enumerate() per get
+        self._range_getters = tuple(bound_range_getter(store, config.op_timeout) for store in stores)
         self._memory_lookup = memory_lookup(stores[0])
         self._memory_peek = memory_peek(stores[0])
         self._capacities = tuple(_capacity(store) for store in stores)
@@ -169,6 +180,7 @@ class AsyncCache:
         *,
         if_none_match: str | None = None,
         revalidate_if: Callable[[Metadata], bool] | None = None,
+        byte_range: ByteRange | None = None,
     ) -> AsyncResponse:
         """Return the value of ``key`` as a stream, from the fastest tier that has it or from ``fetch``.
 
@@ -182,14 +194,26 @@ class AsyncCache:
         as for an entry past its stale-while-revalidate window (an HTTP
         request's ``no-cache`` or ``max-age``, say).  It must not block.
 
+        With ``byte_range`` (a :class:`ByteRange`), the response serves only
+        those bytes and ``response.content_range`` says which, with the
+        value's whole length.  A hit reads only the range from its tier and
+        promotes nothing; a miss fills the whole value (closing the response
+        reads the rest of the origin's body into the fill).  When neither the
+        tier nor the origin states the value's length, the whole value is
+        served and ``content_range`` is ``None``.
+
         Raises :class:`NotFound` when the key is known to be missing,
-        :class:`CacheClosed` after :meth:`close`, ``TypeError`` for a bad
-        argument (before anything changes), and whatever ``fetch`` raises.
+        :class:`RangeNotSatisfiable` when the value has none of
+        ``byte_range``, :class:`CacheClosed` after :meth:`close`,
+        ``TypeError`` for a bad argument (before anything changes), and
+        whatever ``fetch`` raises.
         """
         if self._closed:
             raise CacheClosed("this cache was closed; create a new one")
         if type(key) is not str or not key:
             key = check_key(key)
+        if byte_range is not None:
+            return await get_range(self, key, fetch, if_none_match, byte_range, revalidate_if)
         tier0_failed = False
         lookup = self._memory_lookup
         if revalidate_if is not None:
@@ -264,9 +288,9 @@ class AsyncCache:
         )
         return response, False
 
-    async def get_bytes(self, key: str, fetch: AsyncFetcher) -> bytes:
-        """``get`` the whole value as bytes."""
-        async with await self.get(key, fetch) as response:
+    async def get_bytes(self, key: str, fetch: AsyncFetcher, *, byte_range: ByteRange | None = None) -> bytes:
+        """``get`` the whole value (or the ``byte_range`` of it; see :meth:`get`) as bytes."""
+        async with await self.get(key, fetch, byte_range=byte_range) as response:
             return await response.read()
 
     async def _get(

@@ -26,8 +26,9 @@ from functools import partial
 
 from .._errors import NotFound
 from .._metadata import Metadata
+from .._ranges import ByteRange
 from ._conformance_flavour import run_concurrently
-from ._primitives import sleep
+from ._primitives import bound_range_getter, sleep
 from ._store import AsyncReader, AsyncSink, AsyncStore
 
 __all__ = ["AsyncStoreConformance"]
@@ -184,6 +185,33 @@ async def _abort_all(sinks: list[AsyncSink]) -> None:
     """Abort every sink, after a failure."""
     for sink in sinks:
         await sink.abort()
+
+
+def _ranges_of(length: int, chunk: int) -> list[ByteRange]:
+    """Ranges that stores with chunks or a first read get wrong: ends, suffixes, empty, past the end, chunk edges."""
+    ranges = [
+        ByteRange(0),
+        ByteRange(0, 1),
+        ByteRange(5, 17),
+        ByteRange(5, 5),
+        ByteRange(length - 1),
+        ByteRange(length // 2, length + 1000),
+        ByteRange(length),
+        ByteRange(length + 100, length + 200),
+        ByteRange(-1),
+        ByteRange(-length),
+        ByteRange(-(length + 10)),
+        ByteRange(length // 3, 2 * length // 3),
+    ]
+    for edge in (chunk, 2 * chunk, 65536, 1 << 20):
+        if edge < length:
+            ranges += [
+                ByteRange(edge - 1, edge + 1),
+                ByteRange(edge),
+                ByteRange(edge - 3, edge),
+                ByteRange(edge, edge + 7),
+            ]
+    return ranges
 
 
 class AsyncStoreConformance:
@@ -601,3 +629,80 @@ class AsyncStoreConformance:
         store = await self.make_store()
         await store.close()
         await store.close()
+
+    async def test_get_range_serves_exactly_the_range(self) -> None:
+        """Optional ``get_range(key, byte_range)``: the range's bytes (``value[start:stop]``), metadata and length.
+
+        Ranges at both ends, suffixes longer than the value, empty ranges,
+        ranges past the end (no bytes) and ranges across chunk edges; read
+        whole and in small pieces.  Skipped by a store without ``get_range``.
+        """
+        async with self._opened() as store:
+            get_range = bound_range_getter(store, 60.0)
+            if get_range is None:
+                return
+            small = b"0123456789abcdefghij"
+            large = bytes(range(256)) * (2 * _MIB // 256 + 3)
+            for key, value, sizes in (("small", small, (-1, 3)), ("large", large, (65536,))):
+                await _put(store, key, value, _NEW)
+                for byte_range in _ranges_of(len(value), 1000):
+                    for size in sizes:
+                        reader, metadata, length = await get_range(key, byte_range)
+                        got = await _read_all(reader, size)
+                        start, stop = byte_range.bounds(len(value))
+                        _require(
+                            (metadata, length) == (_NEW, len(value)),
+                            f"get_range({key!r}, {byte_range!r}) gave metadata {metadata!r} and length {length}",
+                        )
+                        _require(
+                            got == value[start:stop],
+                            f"get_range({key!r}, {byte_range!r}) read in reads of {size} gave {len(got)} bytes "
+                            f"that are not value[{start}:{stop}]",
+                        )
+
+    async def test_get_range_of_missing_empty_and_negative_entries(self) -> None:
+        """``get_range`` of a missing key raises ``NotFound``; an empty or negative entry has length 0, no bytes."""
+        async with self._opened() as store:
+            get_range = bound_range_getter(store, 60.0)
+            if get_range is None:
+                return
+            try:
+                reader, _, _ = await get_range("missing", ByteRange(0))
+            except NotFound:
+                pass
+            else:
+                await reader.aclose()
+                raise AssertionError("get_range of a missing key did not raise NotFound")
+            negative = Metadata(is_negative=True, cached_at=3.0)
+            await _put(store, "empty", b"", _NEW)
+            await _put(store, "negative", b"", negative)
+            for key, expected in (("empty", _NEW), ("negative", negative)):
+                for byte_range in (ByteRange(0), ByteRange(0, 10), ByteRange(-3), ByteRange(4)):
+                    reader, metadata, length = await get_range(key, byte_range)
+                    got = await _read_all(reader)
+                    _require(
+                        (got, metadata, length) == (b"", expected, 0),
+                        f"get_range({key!r}, {byte_range!r}) gave {_show(got)}, {metadata!r}, length {length}",
+                    )
+
+    async def test_range_reader_keeps_its_value_across_replace_and_delete(self) -> None:
+        """A ``get_range`` reader returns the range of the value it opened, even if the key changes while it reads."""
+        async with self._opened() as store:
+            get_range = bound_range_getter(store, 60.0)
+            if get_range is None:
+                return
+            old = bytes(range(256)) * 1024
+            for change in ("replace", "delete"):
+                await _put(store, "k", old, _OLD)
+                reader, metadata, length = await get_range("k", ByteRange(1000, 200_000))
+                try:
+                    head = bytes(await reader.read(100))
+                    if change == "replace":
+                        await _put(store, "k", b"new", _NEW)
+                    else:
+                        await store.delete("k")
+                    got = head + await _read_all(reader, 4096)
+                finally:
+                    await reader.aclose()
+                _require((metadata, length) == (_OLD, len(old)), f"get_range gave {metadata!r}, length {length}")
+                _require(got == old[1000:200_000], f"a range reader open across a {change} returned other bytes")

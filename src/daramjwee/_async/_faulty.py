@@ -6,8 +6,9 @@ from collections import Counter
 
 from .._faults import FaultPlan
 from .._metadata import Metadata
-from ._primitives import sleep
-from ._store import AsyncReader, AsyncSink, AsyncStore, Buffer, MemoryLookup, memory_lookup
+from .._ranges import ByteRange
+from ._primitives import bound_range_getter, sleep
+from ._store import AsyncRangeGetter, AsyncReader, AsyncSink, AsyncStore, Buffer, MemoryLookup, memory_lookup
 
 __all__ = ["AsyncFaultyStore"]
 
@@ -71,6 +72,20 @@ class AsyncFaultyStore:
         await self._enter("get_stream")
         reader, metadata = await self.inner.get_stream(key)
         return _AsyncFaultyReader(self, reader), metadata
+
+    @property
+    def get_range(self) -> AsyncRangeGetter | None:
+        """The inner store's ``get_range`` (failing as ``"get_range"``, its reader as ``"read"``), if it has one."""
+        if bound_range_getter(self.inner, 0.0) is None:  # asked only whether the inner store has it (this flavour's)
+            return None
+        inner_get_range = self.inner.get_range  # type: ignore[attr-defined]
+
+        async def get_range(key: str, byte_range: ByteRange, /) -> tuple[AsyncReader, Metadata, int]:
+            await self._enter("get_range")
+            reader, metadata, length = await inner_get_range(key, byte_range)
+            return _AsyncFaultyReader(self, reader), metadata, length
+
+        return get_range
 
     async def begin_set(self, key: str, metadata: Metadata, /) -> AsyncSink:
         await self._enter("begin_set")

@@ -14,6 +14,7 @@ import threading
 from .._errors import ConfigError, CorruptEntry, EntryTooLarge
 from .._filedir import FileDirectory, KnownHead, OpenRecord, TempFile, file_identity
 from .._metadata import Metadata
+from .._ranges import ByteRange
 from .._record import HEADER_SIZE, BodyHasher, encode_header, encode_metadata
 from .._units import parse_capacity
 from ..policy import Policy, make_policy
@@ -133,6 +134,38 @@ class AsyncFileStore:
         if isinstance(body, bytes):
             return AsyncBytesReader(body), metadata
         return _AsyncFileReader(self._directory, key, body), metadata
+
+    async def get_range(
+        self, key: str, byte_range: ByteRange, /
+    ) -> tuple[_AsyncFileReader | _AsyncFileRangeReader, Metadata, int]:
+        """The ``byte_range`` of ``key``'s body: a reader of those bytes, the metadata, the body's length.
+
+        Reads the record's head (checked as for any read: header, key,
+        metadata, the file's length), then reads the range with ``pread`` from its
+        offset: no byte of the body before the range is read.
+
+        **Integrity**: the body's XXH3-64 checksum covers the whole body, so
+        a range of part of it is *not* verified (checking would mean reading
+        the whole body, which a range read exists to avoid); a file truncated
+        under the reader still raises :class:`daramjwee.CorruptEntry`.  A
+        range that covers the whole body is read and verified exactly like
+        ``get_stream``.  Whole reads (every ``get`` without a range, every
+        promotion and fan-out) verify as ever, so damage is still found and
+        the entry removed the next time the value is read whole.
+        Raises :class:`daramjwee.NotFound` like ``get_stream``.
+        """
+        fd, known = await run_blocking_owned(_close_head, self._directory.open_head, key)
+        length = known.body_length
+        start, stop = byte_range.bounds(length)
+        offset = len(known.head)
+        if start == 0 and stop == length:
+            record = OpenRecord(fd, b"", offset, known.record_length, known.body_checksum, known.path)
+            return _AsyncFileReader(self._directory, key, record), known.metadata, length
+        return (
+            _AsyncFileRangeReader(self._directory, key, fd, known.path, offset + start, offset + stop),
+            known.metadata,
+            length,
+        )
 
     async def begin_set(self, key: str, metadata: Metadata, /) -> _AsyncFileSink:
         """Start writing ``key`` (no I/O yet); the old value stays readable until the sink commits."""
@@ -323,6 +356,74 @@ class _AsyncFileReader:
         self._close()
 
 
+class _AsyncFileRangeReader:
+    """Bytes ``position`` up to ``end`` of a record file opened by the store (part of its body), not verified.
+
+    Read with ``pread`` (see :class:`_AsyncFileReader`).  A file that ends
+    before ``end`` (truncated in place under the store) raises
+    :class:`daramjwee.CorruptEntry`, removes the entry, and every later read
+    raises it again.  The file is closed by :meth:`aclose` or when the reader
+    is garbage-collected.
+    """
+
+    __slots__ = ("_directory", "_end", "_failure", "_fd", "_key", "_path", "_position")
+    read_ahead = False  # a local file the open just checked
+
+    def __init__(self, directory: FileDirectory, key: str, fd: int, path: str, position: int, end: int) -> None:
+        self._fd = fd
+        self._directory = directory
+        self._key = key
+        self._path = path
+        self._position = position
+        self._end = end
+        self._failure = ""
+
+    async def read(self, size: int = -1, /) -> Buffer:
+        """Up to ``size`` bytes of the range (all the rest when negative); ``b""`` at its end."""
+        if self._failure:
+            raise CorruptEntry(self._failure)
+        if not size or self._position >= self._end or self._fd < 0:
+            return b""
+        return await run_blocking(self._read, size)
+
+    def _read(self, size: int) -> bytes:
+        fd, position, end = self._fd, self._position, self._end
+        if fd < 0:  # closed meanwhile
+            return b""
+        wanted = end - position if size < 0 or size > end - position else size
+        parts = []
+        while wanted:
+            data = os.pread(fd, wanted, position)
+            if not data:
+                reason = f"record file ended {end - position} bytes before the end of the range read"
+                self._failure = reason
+                if fd == self._fd:
+                    try:
+                        self._directory.discard_invalid(self._key, self._path, file_identity(fd), reason)
+                    finally:
+                        self._close()
+                raise CorruptEntry(reason)
+            position += len(data)
+            wanted -= len(data)
+            parts.append(data)
+            if size >= 0:
+                break
+        self._position = position
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    async def aclose(self) -> None:
+        """Close the file; idempotent."""
+        self._close()
+
+    def _close(self) -> None:
+        fd, self._fd = self._fd, -1
+        if fd >= 0:
+            os.close(fd)
+
+    def __del__(self) -> None:
+        self._close()
+
+
 class _AsyncFileSink:
     """A pending write of one entry: buffered up to ``chunk_size`` bytes, then a locked temp file.
 
@@ -466,6 +567,11 @@ class _AsyncFileSink:
     def __del__(self) -> None:
         if self._temp is not None:
             self._temp.discard()
+
+
+def _close_head(opened: tuple[int, object]) -> None:
+    """Close the file of a record head opened for a caller that was cancelled meanwhile."""
+    os.close(opened[0])
 
 
 def _close_opened(opened: tuple[bytes | OpenRecord, Metadata]) -> None:

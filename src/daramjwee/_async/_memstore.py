@@ -5,6 +5,7 @@ from __future__ import annotations
 from .._errors import EntryTooLarge
 from .._memory import MemoryTable
 from .._metadata import Metadata
+from .._ranges import ByteRange
 from .._units import parse_capacity
 from ..policy import Policy, make_policy
 from ._readers import AsyncBytesReader
@@ -41,6 +42,15 @@ class AsyncMemStore:
     async def get_stream(self, key: str, /) -> tuple[AsyncBytesReader, Metadata]:
         value, metadata = self.lookup(key)
         return AsyncBytesReader(value), metadata
+
+    async def get_range(self, key: str, byte_range: ByteRange, /) -> tuple[AsyncBytesReader, Metadata, int]:
+        """The ``byte_range`` of ``key``'s value: a zero-copy view of those stored bytes, the metadata, the length.
+
+        Raises :class:`daramjwee.NotFound` when there is none.  An access, like ``lookup``.
+        """
+        value, metadata = self.lookup(key)
+        start, stop = byte_range.bounds(len(value))
+        return AsyncBytesReader(memoryview(value)[start:stop]), metadata, len(value)
 
     async def begin_set(self, key: str, metadata: Metadata, /) -> _AsyncMemSink:
         return _AsyncMemSink(self._table, key, metadata)

@@ -30,12 +30,13 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 import obstore
-from obstore.exceptions import GenericError
+from obstore.exceptions import GenericError, PreconditionError
 from obstore.store import AzureStore, GCSStore, LocalStore, MemoryStore, S3Store, from_url
 
 from .._entryhead import PREFIX_SIZE, Head, decode_head, encode_head, head_length, key_digest
 from .._errors import ConfigError, NotFound
 from .._metadata import Metadata
+from .._ranges import ByteRange
 from .._record import CorruptRecord
 from .._units import parse_capacity
 from ._store import Buffer
@@ -59,6 +60,8 @@ _STAT_READ = 64 * 1024
 """Bytes ``stat`` asks for first: any ordinary head, in one ranged GET."""
 _STAT_ATTEMPTS = 4
 """Ranged GETs ``stat`` tries while the object keeps being replaced by ones with ever longer heads."""
+_RANGE_HEAD_READ = 4096
+"""Bytes ``get_range`` asks for first: the head of most entries (and all of a small value), in one ranged GET."""
 _BACKENDS = (S3Store, GCSStore, AzureStore, LocalStore, MemoryStore)
 _EMPTY = b""
 
@@ -223,7 +226,7 @@ class AsyncObjectStore:
         wanted = min(_STAT_READ, self._read_chunk_size)
         for _ in range(_STAT_ATTEMPTS):
             try:
-                data, size = await self._read_range(key, path, wanted)
+                data, size, _ = await self._read_range(key, path, wanted)
                 if len(data) < PREFIX_SIZE:
                     raise CorruptRecord(f"object of {size} bytes is shorter than the {PREFIX_SIZE}-byte head prefix")
                 needed = head_length(data)
@@ -238,8 +241,8 @@ class AsyncObjectStore:
             return head.metadata
         raise NotFound(key)  # replaced by ever longer heads while we read: no settled entry to describe
 
-    async def _read_range(self, key: str, path: str, length: int) -> tuple[memoryview, int]:
-        """The first ``length`` bytes of ``key``'s object at ``path`` (fewer if it is shorter) and its size.
+    async def _read_range(self, key: str, path: str, length: int) -> tuple[memoryview, int, str | None]:
+        """The first ``length`` bytes of ``key``'s object at ``path`` (fewer if it is shorter), its size and ETag.
 
         ``NotFound`` when it is missing.  An empty object gives no bytes: a
         range of it is an error (HTTP 416) that obstore reports as a
@@ -247,7 +250,7 @@ class AsyncObjectStore:
         """
         try:
             result = await obstore.get_async(self._backend, path, options={"range": (0, length)})
-            return memoryview(await result.bytes_async()), result.meta["size"]
+            return memoryview(await result.bytes_async()), result.meta["size"], result.meta["e_tag"]
         except FileNotFoundError:
             raise NotFound(key) from None
         except GenericError:
@@ -256,8 +259,53 @@ class AsyncObjectStore:
             except FileNotFoundError:
                 raise NotFound(key) from None
             if meta["size"] == 0:
-                return memoryview(_EMPTY), 0
+                return memoryview(_EMPTY), 0, None
             raise
+
+    async def get_range(self, key: str, byte_range: ByteRange, /) -> tuple[_AsyncObjectReader, Metadata, int]:
+        """The ``byte_range`` of ``key``'s value: a reader of those bytes, the metadata, the value's length.
+
+        A ranged GET of the object's start (4 KiB; more for a longer head)
+        brings the head, and with it the range when it lies in those bytes;
+        otherwise a second ranged GET asks for exactly the range's bytes,
+        on condition that the object is still the one whose head was read
+        (``If-Match`` its ETag; if it was replaced meanwhile, both are read
+        again).  Raises :class:`daramjwee.NotFound` like ``get_stream``.
+        """
+        path = self.object_path(key)
+        wanted = _RANGE_HEAD_READ
+        for _ in range(_STAT_ATTEMPTS):
+            try:
+                data, size, etag = await self._read_range(key, path, wanted)
+                if len(data) < PREFIX_SIZE:
+                    raise CorruptRecord(f"object of {size} bytes is shorter than the {PREFIX_SIZE}-byte head prefix")
+                needed = head_length(data)
+                if needed > len(data) and len(data) == wanted:
+                    wanted = needed
+                    continue
+                head = decode_head(data)
+                _check(head, key, size)
+            except CorruptRecord as error:
+                await self._discard(key, path, error)
+                raise NotFound(key) from None
+            length = size - head.length
+            start, stop = byte_range.bounds(length)
+            first, last = head.length + start, head.length + stop
+            if first >= last or last <= len(data):
+                return _AsyncObjectReader(None, data[first:last], 0), head.metadata, length
+            options: dict[str, Any] = {"range": (first, last)}
+            if etag is not None:
+                options["if_match"] = etag
+            try:
+                result = await obstore.get_async(self._backend, path, options=options)  # type: ignore[arg-type]
+            except FileNotFoundError:
+                raise NotFound(key) from None
+            except PreconditionError:
+                wanted = _RANGE_HEAD_READ
+                continue  # replaced since its head was read
+            stream = result.stream(min_chunk_size=self._read_chunk_size)
+            return _AsyncObjectReader(stream, memoryview(_EMPTY), last - first), head.metadata, length
+        raise NotFound(key)  # replaced again and again while we read: no settled entry to read a range of
 
     async def _discard(self, key: str, path: str, error: CorruptRecord) -> None:
         """Delete the invalid object at ``path`` (best effort: a failure is ignored) and log it."""

@@ -18,11 +18,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequen
 from typing import Any, TypeVar
 
 from .._metadata import FetchResult, Metadata
-from ._store import AsyncSink, AsyncStore, memory_lookup
+from .._ranges import ByteRange
+from ._store import AsyncRangeGetter, AsyncRangeResult, AsyncSink, AsyncStore, memory_lookup
 
 __all__ = [
     "Event",
     "KeyLocks",
+    "bound_range_getter",
     "bound_store_calls",
     "call_fetcher",
     "cancel_after",
@@ -166,6 +168,24 @@ def bound_store_calls(store: AsyncStore, seconds: float) -> AsyncStore:
     if getattr(store, "get_stream_inline", False) is True:
         return _InlineGetBoundedStore(store, seconds)
     return _BoundedStore(store, seconds)
+
+
+def bound_range_getter(store: object, seconds: float) -> AsyncRangeGetter | None:
+    """The store's optional ``async get_range`` (see :class:`AsyncStore`), cancelled after ``seconds``; else ``None``.
+
+    A ``get_range`` that is not a coroutine function is not the async capability: ``None``.
+    """
+    method = getattr(store, "get_range", None)
+    if not callable(method) or not inspect.iscoroutinefunction(method):
+        return None
+    if memory_lookup(store) is not None:
+        return method  # type: ignore[no-any-return]
+
+    async def get_range(key: str, byte_range: ByteRange, /) -> AsyncRangeResult:
+        async with asyncio.timeout(seconds):
+            return await method(key, byte_range)  # type: ignore[no-any-return]
+
+    return get_range
 
 
 class _BoundedStore:

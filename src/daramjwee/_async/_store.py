@@ -8,12 +8,23 @@ checks an implementation against the contract.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Protocol, TypeAlias
 
 from .._metadata import Metadata
+from .._ranges import ByteRange
 
-__all__ = ["AsyncReader", "AsyncSink", "AsyncStore", "Buffer", "MemoryLookup", "memory_lookup", "memory_peek"]
+__all__ = [
+    "AsyncRangeGetter",
+    "AsyncRangeResult",
+    "AsyncReader",
+    "AsyncSink",
+    "AsyncStore",
+    "Buffer",
+    "MemoryLookup",
+    "memory_lookup",
+    "memory_peek",
+]
 
 Buffer: TypeAlias = bytes | bytearray | memoryview
 
@@ -65,6 +76,17 @@ class AsyncStore(Protocol):
     its eviction policy: the cache uses it to snapshot a value it just
     published to tier 0, so that copying it to the lower tiers later does not
     depend on tier 0 still holding it (see :func:`memory_peek`).
+
+    **Ranged reads.**  A store may offer ``async get_range(key, byte_range)
+    -> (reader, metadata, length)``: ``length`` is the whole value's length
+    in bytes, and the reader yields exactly the bytes
+    ``byte_range.bounds(length)`` covers (none when the range is not
+    satisfiable; for a negative entry: none, with ``length`` 0), reading as
+    little as it can of the rest.  It raises :class:`daramjwee.NotFound`
+    like ``get_stream``, and its entry is as consistent as ``get_stream``'s:
+    the bytes, metadata and length of one published value.  The cache serves
+    ranged reads with it (``bound_range_getter`` in ``_primitives`` finds it); from a store without it,
+    the cache reads ``get_stream`` and discards the bytes before the range.
     """
 
     async def get_stream(self, key: str, /) -> tuple[AsyncReader, Metadata]:
@@ -89,6 +111,9 @@ class AsyncStore(Protocol):
 
 
 MemoryLookup: TypeAlias = Callable[[str], tuple[bytes, Metadata]]
+AsyncRangeResult: TypeAlias = tuple[AsyncReader, Metadata, int]
+"""What ``get_range`` returns: a reader of the range's bytes, the entry's metadata, the value's whole length."""
+AsyncRangeGetter: TypeAlias = Callable[[str, ByteRange], Awaitable[AsyncRangeResult]]
 
 
 def memory_lookup(store: object) -> MemoryLookup | None:

@@ -7,8 +7,9 @@ from collections import Counter
 
 from .._faults import FaultPlan
 from .._metadata import Metadata
-from ._primitives import sleep
-from ._store import Buffer, MemoryLookup, Reader, Sink, Store, memory_lookup
+from .._ranges import ByteRange
+from ._primitives import bound_range_getter, sleep
+from ._store import Buffer, MemoryLookup, RangeGetter, Reader, Sink, Store, memory_lookup
 
 __all__ = ["FaultyStore"]
 
@@ -72,6 +73,20 @@ class FaultyStore:
         self._enter("get_stream")
         reader, metadata = self.inner.get_stream(key)
         return _FaultyReader(self, reader), metadata
+
+    @property
+    def get_range(self) -> RangeGetter | None:
+        """The inner store's ``get_range`` (failing as ``"get_range"``, its reader as ``"read"``), if it has one."""
+        if bound_range_getter(self.inner, 0.0) is None:  # asked only whether the inner store has it (this flavour's)
+            return None
+        inner_get_range = self.inner.get_range  # type: ignore[attr-defined]
+
+        def get_range(key: str, byte_range: ByteRange, /) -> tuple[Reader, Metadata, int]:
+            self._enter("get_range")
+            reader, metadata, length = inner_get_range(key, byte_range)
+            return _FaultyReader(self, reader), metadata, length
+
+        return get_range
 
     def begin_set(self, key: str, metadata: Metadata, /) -> Sink:
         self._enter("begin_set")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from .._errors import EntryTooLarge
 from .._memory import MemoryTable
 from .._metadata import Metadata
+from .._ranges import ByteRange
 from .._units import parse_capacity
 from ..policy import Policy, make_policy
 from ._readers import BytesReader
@@ -42,6 +43,15 @@ class MemStore:
     def get_stream(self, key: str, /) -> tuple[BytesReader, Metadata]:
         value, metadata = self.lookup(key)
         return BytesReader(value), metadata
+
+    def get_range(self, key: str, byte_range: ByteRange, /) -> tuple[BytesReader, Metadata, int]:
+        """The ``byte_range`` of ``key``'s value: a zero-copy view of those stored bytes, the metadata, the length.
+
+        Raises :class:`daramjwee.NotFound` when there is none.  An access, like ``lookup``.
+        """
+        value, metadata = self.lookup(key)
+        start, stop = byte_range.bounds(len(value))
+        return BytesReader(memoryview(value)[start:stop]), metadata, len(value)
 
     def begin_set(self, key: str, metadata: Metadata, /) -> _MemSink:
         return _MemSink(self._table, key, metadata)

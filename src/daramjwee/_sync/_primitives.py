@@ -14,11 +14,12 @@ from collections.abc import Callable, Hashable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from .._metadata import FetchResult, Metadata
-from ._store import Store
+from ._store import RangeGetter, Store
 
 __all__ = [
     "Event",
     "KeyLocks",
+    "bound_range_getter",
     "bound_store_calls",
     "call_fetcher",
     "cancel_after",
@@ -124,6 +125,18 @@ def bound_store_calls(store: Store, seconds: float) -> Store:
     Sync stores bound their calls with their client's own timeouts.
     """
     return store
+
+
+def bound_range_getter(store: object, seconds: float) -> RangeGetter | None:
+    """The store's optional plain ``get_range`` (see :class:`Store`), unchanged; else ``None``.
+
+    A coroutine function is the async capability, not this one: ``None``.
+    As :func:`bound_store_calls` says, a sync store bounds its own calls.
+    """
+    method = getattr(store, "get_range", None)
+    if not callable(method) or inspect.iscoroutinefunction(method):
+        return None
+    return method  # type: ignore[no-any-return]
 
 
 def run_blocking(function: Callable[..., T], /, *args: Any) -> T:

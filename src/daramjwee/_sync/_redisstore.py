@@ -38,6 +38,7 @@ from redis import Redis, RedisCluster
 from .._entryhead import Head, decode_exact_head, encode_head, key_digest
 from .._errors import ConfigError, NotFound
 from .._metadata import Metadata
+from .._ranges import ByteRange
 from .._record import CorruptRecord
 from .._units import parse_capacity, parse_duration
 from ._readers import BytesReader
@@ -75,6 +76,27 @@ if previous ~= '' and previous ~= '0000000000000000' and previous ~= ARGV[2] the
 end
 return 1
 """
+
+# KEYS: head.  ARGV: bytes wanted from the start.  The start of the entry and its whole length, read together.
+_OPEN_RANGE = """
+return {redis.call('GETRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1), redis.call('STRLEN', KEYS[1])}
+"""
+
+# KEYS: head, version key.  ARGV: the entry's start as read (prefix and head), first and last offset (inclusive)
+# to read of the head key (none when last < first), the number of a chunk to read ("0": none).
+# {bytes, chunk}, or false when the entry is no longer the one whose start was read.
+_SLICE = """
+local expected = ARGV[1]
+if redis.call('GETRANGE', KEYS[1], 0, #expected - 1) ~= expected then return false end
+local first, last = tonumber(ARGV[2]), tonumber(ARGV[3])
+local part = ''
+if last >= first then part = redis.call('GETRANGE', KEYS[1], first, last) end
+local chunk = false
+if ARGV[4] ~= '0' then chunk = redis.call('HGET', KEYS[2], ARGV[4]) end
+return {part, chunk}
+"""
+_RANGE_ATTEMPTS = 4
+"""Times ``get_range`` reads an entry's start again when the entry was replaced between two of its calls."""
 
 # KEYS: head.  ARGV: grace ms.
 _DELETE = """
@@ -144,6 +166,8 @@ class RedisStore:
         self._owns_client = isinstance(client, str)
         self._publish = self._client.register_script(_PUBLISH)
         self._delete = self._client.register_script(_DELETE)
+        self._open_range = self._client.register_script(_OPEN_RANGE)
+        self._slice = self._client.register_script(_SLICE)
         self._closed = False
 
     def _head_key(self, key: str) -> bytes:
@@ -179,6 +203,77 @@ class RedisStore:
             raise NotFound(key) from None
         first = memoryview(stored)[body_start:]
         return _RedisReader(self._client, version_key, key, first, remaining), head.metadata
+
+    def get_range(self, key: str, byte_range: ByteRange, /) -> tuple[BytesReader | _RedisRangeReader, Metadata, int]:
+        """The ``byte_range`` of ``key``'s value: a reader of those bytes, the metadata, the value's length.
+
+        Chunk arithmetic: one script reads the entry's start (prefix and head,
+        4 KiB at first) and its length, which is all the round trips a range
+        inside those bytes takes; otherwise a second script, after checking
+        that the entry is still the one opened, reads only what covers the
+        range: the part of the first chunk inside it, and the first later
+        chunk it needs.  The reader fetches the rest one ``HGET`` at a time.  Chunks are numbered from the size of the
+        first one (the writer's ``chunk_size``), so readers and writers need
+        not share a ``chunk_size``.  Raises :class:`daramjwee.NotFound` like
+        ``get_stream`` (a corrupt entry, or one whose chunks the server evicted,
+        is removed).
+        """
+        head_key = self._head_key(key)
+        for _ in range(_RANGE_ATTEMPTS):
+            try:
+                opened = self._open_range_once(key, head_key, byte_range)
+            except CorruptRecord:
+                self._client.delete(head_key)
+                raise NotFound(key) from None
+            if opened is not None:
+                return opened
+        raise NotFound(key)  # replaced again and again while we read: no settled entry to read a range of
+
+    def _open_range_once(
+        self, key: str, head_key: bytes, byte_range: ByteRange
+    ) -> tuple[BytesReader | _RedisRangeReader, Metadata, int] | None:
+        """One attempt of :meth:`get_range`; ``None`` when the entry changed between its calls."""
+        wanted = _STAT_READ
+        while True:
+            start_bytes, stored_length = self._open_range(keys=[head_key], args=[wanted])
+            if not stored_length:
+                raise NotFound(key)
+            if len(start_bytes) < _PREFIX or len(start_bytes) >= stored_length:
+                break
+            needed = _PREFIX + _LAYOUT.unpack_from(start_bytes)[2]
+            if needed <= len(start_bytes):
+                break
+            wanted = needed
+        version, length, head = _parse(start_bytes, key)
+        body_start = _PREFIX + head.length
+        first_length = stored_length - body_start
+        if first_length < 0 or first_length > length or (version == _INLINE) != (first_length == length):
+            raise CorruptRecord(f"the entry's first chunk does not fit its length of {length} bytes")
+        if first_length == 0 and length:
+            raise CorruptRecord("the entry's first chunk is empty")
+        start, stop = byte_range.bounds(length)
+        if start >= stop:
+            return BytesReader(b""), head.metadata, length
+        if stop <= first_length and body_start + stop <= len(start_bytes):  # in what the first script read
+            return (
+                BytesReader(memoryview(start_bytes)[body_start + start : body_start + stop]),
+                head.metadata,
+                length,
+            )
+        version_key = b"%s:%s" % (head_key, version)
+        index = max(start, first_length) // first_length if stop > first_length else 0
+        last = body_start + min(stop, first_length) - 1  # below the first offset when the range is past the first chunk
+        args = [start_bytes[:body_start], body_start + start, last, index]
+        reply = self._slice(keys=[head_key, version_key], args=args)
+        if reply is None:
+            return None  # replaced since its start was read
+        first, chunk = reply
+        reader = _RedisRangeReader(self._client, version_key, key, first, first_length, length, start, stop)
+        if index:
+            if chunk is None:
+                raise CorruptRecord("the entry's chunks were evicted by the server's maxmemory-policy")
+            reader.take_chunk(index, chunk)
+        return reader, head.metadata, length
 
     def stat(self, key: str, /) -> Metadata:
         """Metadata of ``key``; raise :class:`daramjwee.NotFound` when there is none (or it is corrupt).
@@ -341,6 +436,89 @@ class _RedisReader:
         self._chunk = b""
         self._offset = 0
         self._remaining = 0
+
+
+class _RedisRangeReader:
+    """Bytes ``start`` up to ``stop`` of one published version; the receiver owns it.
+
+    ``first`` is the part of the range in the first chunk (read with the
+    head); chunk ``n`` (1, 2, ...) of the version holds the body bytes from
+    ``first_length * n``, and each is fetched with one ``HGET`` when the
+    range reaches it, its length checked.  A chunk missing or of the wrong
+    length raises :class:`daramjwee._record.CorruptRecord`, as in
+    :class:`_RedisReader`.
+    """
+
+    __slots__ = ("_buffer", "_chunk_size", "_client", "_index", "_key", "_length", "_position", "_stop", "_version_key")
+    read_ahead = False  # the first bytes came with the open
+
+    def __init__(
+        self,
+        client: Any,
+        version_key: bytes,
+        key: str,
+        first: bytes,
+        first_length: int,
+        length: int,
+        start: int,
+        stop: int,
+    ) -> None:
+        self._client = client
+        self._version_key = version_key
+        self._key = key
+        self._chunk_size = first_length
+        self._length = length
+        self._buffer: Buffer = first
+        self._position = start + len(first)  # the body offset after the buffer
+        self._stop = stop
+        self._index = 0  # the last chunk fetched
+
+    def take_chunk(self, index: int, chunk: bytes) -> None:
+        """Append what chunk ``index`` (the next one the range needs) holds of the range to the buffer."""
+        chunk_start = self._chunk_size * index
+        expected = min(self._chunk_size, self._length - chunk_start)
+        if len(chunk) != expected:
+            self._position = self._stop
+            raise CorruptRecord(
+                f"chunk {index} of {self._key!r:.80} has {len(chunk)} bytes, not {expected}: the server evicted it "
+                "(maxmemory-policy), or the value was replaced or deleted more than reader_grace ago "
+                "while this reader was open"
+            )
+        self._index = index
+        view = memoryview(chunk)[self._position - chunk_start : self._stop - chunk_start]
+        self._buffer = view if not self._buffer else bytes(self._buffer) + view
+        self._position += len(view)
+
+    def read(self, size: int = -1, /) -> Buffer:
+        """Up to ``size`` bytes of the range (all the rest when negative); ``b""`` at its end."""
+        if size < 0:
+            parts = [self._buffer]
+            self._buffer = b""
+            while self._position < self._stop:
+                self._fetch()
+                parts.append(self._buffer)
+                self._buffer = b""
+            return b"".join(parts)
+        if not self._buffer:
+            if size == 0 or self._position >= self._stop:
+                return b""
+            self._fetch()
+        buffer = self._buffer
+        if size >= len(buffer):
+            self._buffer = b""
+            return buffer
+        self._buffer = memoryview(buffer)[size:]
+        return memoryview(buffer)[:size]
+
+    def _fetch(self) -> None:
+        index = self._index + 1
+        chunk: bytes | None = self._client.hget(self._version_key, b"%d" % index)
+        self.take_chunk(index, b"" if chunk is None else chunk)
+
+    def close(self) -> None:
+        """Drop the buffered bytes; idempotent (nothing is held open on the server)."""
+        self._buffer = b""
+        self._position = self._stop
 
 
 class _RedisSink:

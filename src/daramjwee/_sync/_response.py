@@ -6,13 +6,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from types import TracebackType
 
-from .._errors import TierError
+from .._errors import DaramjweeError, TierError
 from .._metadata import Metadata, Status
-from ._readers import EMPTY_READER
+from .._ranges import ContentRange
+from ._primitives import shielded
+from ._readers import EMPTY_READER, BytesReader
 from ._store import Reader
 from ._writes import Tee
 
-__all__ = ["BytesResponse", "Response"]
+__all__ = ["BytesResponse", "RangeResponse", "Response", "ranged"]
 
 
 class Response:
@@ -39,7 +41,12 @@ class Response:
         source: index of the tier that served the body, or ``None`` for the origin.
         stale: whether the served entry was stale (a background refresh was
             scheduled for when the response is read to the end or closed).
+        content_range: for a ``get`` with a ``byte_range``, the
+            :class:`ContentRange` served (offsets and the value's whole
+            length); ``None`` when the whole value is served.
     """
+
+    content_range: ContentRange | None = None  # a class attribute: set only by RangeResponse
 
     __slots__ = (
         "_chunk_size",
@@ -167,6 +174,11 @@ class Response:
     def closed(self) -> bool:
         return self._closed
 
+    @property
+    def _copying(self) -> bool:
+        """Whether the response is copying the value into a tier as it is read (a fill or a promotion)."""
+        return self._tee is not None
+
     def __enter__(self) -> Response:
         return self
 
@@ -224,3 +236,142 @@ class BytesResponse(Response):
     ) -> None:
         self._closed = True
         self._data = b""
+
+
+class RangeResponse(Response):
+    """A response that serves the bytes ``content_range`` names, of a value of ``content_range.length`` bytes.
+
+    Its reader yields either exactly those bytes (a tier's ``get_range``), or
+    the whole value, of which the first ``skip`` bytes are read and discarded
+    before the first byte is served.  When the response also copies the
+    whole value into a tier (the fill of a miss), :meth:`close` first reads
+    the rest of the value into that copy, so that the fill publishes the whole
+    value (never a part); if that reading fails, the copy is discarded and
+    ``close`` raises nothing.  A source that ends before the range does
+    raises :class:`DaramjweeError` (a tier's own errors: :class:`TierError`).
+    """
+
+    __slots__ = ("_left", "_skip", "content_range")
+
+    def __init__(
+        self,
+        status: Status,
+        metadata: Metadata,
+        source: int | None,
+        reader: Reader,
+        tee: Tee | None,
+        chunk_size: int,
+        content_range: ContentRange,
+        *,
+        skip: int = 0,
+        stale: bool = False,
+        key: str = "",
+        store: object = None,
+        failed: Callable[[int, str, str, BaseException], None] | None = None,
+    ) -> None:
+        super().__init__(
+            status, metadata, source, reader, tee, chunk_size, stale=stale, key=key, store=store, failed=failed
+        )
+        self.content_range = content_range
+        self._skip = skip
+        self._left = content_range.stop - content_range.start
+
+    def read(self, size: int = -1) -> bytes:
+        """Read up to ``size`` bytes of the range (all the rest when negative); ``b""`` at the end of the range."""
+        if self._closed:
+            raise ValueError("read from a closed daramjwee response")
+        if self._skip:
+            self._skip_to_start()
+        left = self._left
+        if not left or not size:
+            return b""
+        data = self._read_some(left if size < 0 or size > left else size)
+        if size >= 0 or not self._left:
+            return data
+        parts = [data]
+        while self._left:
+            parts.append(self._read_some(self._left))
+        return b"".join(parts)
+
+    def _read_some(self, size: int) -> bytes:
+        data = Response.read(self, size)
+        if not data:
+            raise self._ended_early()
+        self._left -= len(data)
+        return data
+
+    def _skip_to_start(self) -> None:
+        while self._skip:
+            data = Response.read(self, min(self._skip, self._chunk_size))
+            if not data:
+                raise self._ended_early()
+            self._skip -= len(data)
+
+    def _ended_early(self) -> DaramjweeError:
+        assert self.content_range is not None
+        start, stop, length = self.content_range
+        served = stop - start - self._left
+        return DaramjweeError(
+            f"the value of {self._key!r:.200} ended before the end of bytes {start}-{stop} "
+            f"({served} of them served, skipping {self._skip}): shorter than the {length} bytes it said it has"
+        )
+
+    def close(self) -> None:
+        """Read the rest of the value into the copy the response is making, if any; then release the stream.
+
+        Both run to their end even if the closing task is cancelled meanwhile
+        (the caller still sees the cancellation), as a copy's publish does.
+        """
+        if self._closed:
+            return
+        if self._tee is None:
+            Response.close(self)
+        else:
+            shielded(self._finish_copy())
+
+    def _finish_copy(self) -> None:
+        try:
+            while self._tee is not None and Response.read(self, self._chunk_size):
+                pass
+        except Exception:
+            pass  # the copy was aborted by the failed read; the caller had every byte of its range
+        finally:
+            Response.close(self)
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<RangeResponse {self.status.name} source={self.source} {self.content_range} {self.metadata!r}>"
+
+
+def ranged(response: Response, content_range: ContentRange, skip: int) -> RangeResponse:
+    """A response serving ``content_range`` of the whole value ``response`` streams; it takes over the stream.
+
+    ``skip`` bytes are read and discarded first.  ``response`` is left
+    closed, owning nothing.
+    """
+    if isinstance(response, BytesResponse):
+        reader: Reader = BytesReader(response._data)
+    else:
+        reader = response._reader
+    result = RangeResponse(
+        response.status,
+        response.metadata,
+        response.source,
+        reader,
+        response._tee,
+        response._chunk_size,
+        content_range,
+        skip=skip,
+        stale=response.stale,
+        key=getattr(response, "_key", ""),
+        store=getattr(response, "_store", None),
+        failed=getattr(response, "_failed", None),
+    )
+    response._tee = None
+    response._reader = EMPTY_READER
+    response._closed = True
+    return result

@@ -13,8 +13,19 @@ from collections.abc import Callable
 from typing import Protocol, TypeAlias
 
 from .._metadata import Metadata
+from .._ranges import ByteRange
 
-__all__ = ["Buffer", "MemoryLookup", "Reader", "Sink", "Store", "memory_lookup", "memory_peek"]
+__all__ = [
+    "Buffer",
+    "MemoryLookup",
+    "RangeGetter",
+    "RangeResult",
+    "Reader",
+    "Sink",
+    "Store",
+    "memory_lookup",
+    "memory_peek",
+]
 
 Buffer: TypeAlias = bytes | bytearray | memoryview
 
@@ -66,6 +77,17 @@ class Store(Protocol):
     its eviction policy: the cache uses it to snapshot a value it just
     published to tier 0, so that copying it to the lower tiers later does not
     depend on tier 0 still holding it (see :func:`memory_peek`).
+
+    **Ranged reads.**  A store may offer ``sync get_range(key, byte_range)
+    -> (reader, metadata, length)``: ``length`` is the whole value's length
+    in bytes, and the reader yields exactly the bytes
+    ``byte_range.bounds(length)`` covers (none when the range is not
+    satisfiable; for a negative entry: none, with ``length`` 0), reading as
+    little as it can of the rest.  It raises :class:`daramjwee.NotFound`
+    like ``get_stream``, and its entry is as consistent as ``get_stream``'s:
+    the bytes, metadata and length of one published value.  The cache serves
+    ranged reads with it (``bound_range_getter`` in ``_primitives`` finds it); from a store without it,
+    the cache reads ``get_stream`` and discards the bytes before the range.
     """
 
     def get_stream(self, key: str, /) -> tuple[Reader, Metadata]:
@@ -90,6 +112,9 @@ class Store(Protocol):
 
 
 MemoryLookup: TypeAlias = Callable[[str], tuple[bytes, Metadata]]
+RangeResult: TypeAlias = tuple[Reader, Metadata, int]
+"""What ``get_range`` returns: a reader of the range's bytes, the entry's metadata, the value's whole length."""
+RangeGetter: TypeAlias = Callable[[str, ByteRange], RangeResult]
 
 
 def memory_lookup(store: object) -> MemoryLookup | None:
