@@ -330,3 +330,73 @@ def test_a_head_miss_fills_the_cache_and_sends_no_body(proxy: Proxy, origin: Ori
     assert (head.status_code, head.content, head.headers["content-length"]) == (200, b"", "12")
     assert get(proxy, target).headers["x-cache"] == "HIT tier=0"
     assert origin.requests[-1][0] == "GET", "the cache fetched the whole representation"
+
+
+BLOB = bytes(range(256)) * 40  # 10,240 bytes
+
+
+def test_a_single_range_is_a_206_from_the_cache_and_a_miss_fills_the_whole_value(
+    proxy: Proxy, origin: OriginHTTPServer
+) -> None:
+    target = path("range")
+    origin.answers[target] = (200, [FRESH, ("ETag", '"blob"')], BLOB)
+    first = get(proxy, target, Range="bytes=100-199")
+    assert (first.status_code, first.content) == (206, BLOB[100:200])
+    assert first.headers["content-range"] == "bytes 100-199/10240"
+    assert first.headers["content-length"] == "100"
+    whole = get(proxy, target)
+    assert (whole.status_code, whole.content, whole.headers["x-cache"]) == (200, BLOB, "HIT tier=0")
+    assert whole.headers["accept-ranges"] == "bytes"
+    suffix = get(proxy, target, Range="bytes=-40")
+    assert (suffix.status_code, suffix.content, suffix.headers["content-range"]) == (
+        206,
+        BLOB[-40:],
+        "bytes 10200-10239/10240",
+    )
+    assert get(proxy, target, Range="bytes=10000-").content == BLOB[10000:]
+    assert origin.hits(target) == 1
+
+
+def test_an_unsatisfiable_range_is_416_with_the_length(proxy: Proxy, origin: OriginHTTPServer) -> None:
+    target = path("range-416")
+    origin.answers[target] = (200, [FRESH], BLOB)
+    answer = get(proxy, target, Range="bytes=20000-")
+    assert (answer.status_code, answer.headers["content-range"]) == (416, "bytes */10240")
+    assert get(proxy, target).headers["x-cache"] == "HIT tier=0", "the miss still filled the whole value"
+
+
+def test_several_ranges_are_one_multipart_byteranges_answer(proxy: Proxy, origin: OriginHTTPServer) -> None:
+    target = path("multipart")
+    origin.answers[target] = (200, [FRESH, ("Content-Type", "application/x-blob")], BLOB)
+    answer = get(proxy, target, Range="bytes=0-9, 5000-5009, -5")
+    assert answer.status_code == 206
+    kind, _, boundary = answer.headers["content-type"].partition("; boundary=")
+    assert kind == "multipart/byteranges"
+    assert int(answer.headers["content-length"]) == len(answer.content)
+    parts = answer.content.split(f"--{boundary}".encode())[1:-1]
+    bodies = [part.split(b"\r\n\r\n", 1)[1][:-2] for part in parts]
+    heads = [part.split(b"\r\n\r\n", 1)[0].decode() for part in parts]
+    assert bodies == [BLOB[0:10], BLOB[5000:5010], BLOB[-5:]]
+    assert "content-range: bytes 5000-5009/10240" in heads[1]
+    assert all("content-type: application/x-blob" in head for head in heads)
+    assert answer.content.endswith(f"--{boundary}--\r\n".encode())
+
+
+def test_if_range_serves_the_range_only_while_it_names_the_stored_representation(
+    proxy: Proxy, origin: OriginHTTPServer
+) -> None:
+    target = path("if-range")
+    origin.answers[target] = (200, [FRESH, ("ETag", '"v1"')], BLOB)
+    get(proxy, target)
+    current = get(proxy, target, Range="bytes=0-3", **{"If-Range": '"v1"'})
+    changed = get(proxy, target, Range="bytes=0-3", **{"If-Range": '"v0"'})
+    assert (current.status_code, current.content) == (206, BLOB[:4])
+    assert (changed.status_code, changed.content) == (200, BLOB)
+
+
+def test_a_range_of_a_stored_error_is_answered_whole(proxy: Proxy, origin: OriginHTTPServer) -> None:
+    target = path("range-404")
+    origin.answers[target] = (404, [FRESH], b"no such thing")
+    get(proxy, target)
+    answer = get(proxy, target, Range="bytes=0-1")
+    assert (answer.status_code, answer.content) == (404, b"no such thing")

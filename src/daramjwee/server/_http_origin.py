@@ -31,6 +31,7 @@ _MAX_CONNECTIONS_KEPT = 64
 _KEEPALIVE_SECONDS = 4.0
 """How long an idle connection is kept: under the 5 s after which Node.js and Apache close theirs."""
 _ATTEMPTS = 2
+_RETRIED = frozenset({"GET", "HEAD", "OPTIONS"})
 """Tries of a request without a body whose pooled connection turned out closed (each on another connection)."""
 
 
@@ -155,9 +156,10 @@ class HttpOrigin:
     ) -> Upstream:
         """Send one request for ``path`` (a cache key, or a path with its raw query) with exactly ``fields``.
 
-        ``content`` is the request body, whole or streamed.  A request whose
-        pooled connection turns out closed before any answer is sent once
-        more on another connection, unless its body was streamed.  Any status is returned (no
+        ``content`` is the request body, whole or streamed.  A ``GET``,
+        ``HEAD`` or ``OPTIONS`` without a body whose pooled connection turns
+        out closed before any answer is sent once more on another connection
+        (the origin may have seen the first: only safe methods are repeated).  Any status is returned (no
         redirect is followed, no status is an error); a transport failure
         raises :class:`OriginError` (:class:`OriginTimeout` when it ran out
         of time).
@@ -170,7 +172,7 @@ class HttpOrigin:
             except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as error:
                 # A pooled connection the origin closed while it was idle fails before any answer: a request
                 # without a body is sent again once, on a new connection (as nginx does).
-                if attempt == _ATTEMPTS or not (content is None or isinstance(content, bytes)):
+                if attempt == _ATTEMPTS or content is not None or method not in _RETRIED:
                     self._raise(error, path)
             except httpx.HTTPError as error:
                 self._raise(error, path)

@@ -33,8 +33,9 @@ from typing import Any
 
 from .._async._cache import AsyncCache
 from .._async._response import AsyncResponse
-from .._errors import NotFound, NotModified
+from .._errors import NotFound, NotModified, RangeNotSatisfiable
 from .._metadata import FetchResult, Metadata
+from .._ranges import ByteRange
 from ._cache_rules import (
     Fields,
     StorePolicy,
@@ -61,6 +62,7 @@ from ._fields import (
 )
 from ._http_origin import HttpOrigin, Upstream
 from ._origins import OriginError
+from ._range_requests import Spec, if_range_matches, multipart_boundary, multipart_tail, parse_range, part_head
 
 __all__ = ["HttpCaching", "Request", "stream_body"]
 
@@ -153,19 +155,29 @@ class HttpCaching:
     # -- GET and HEAD through the cache ----------------------------------------------
 
     async def _cached(self, request: Request, receive: Receive, send: Send) -> tuple[str, int]:
+        specs = parse_range(field(request.fields, "range")) if request.method == "GET" else None
+        key = request.key
         try:
-            response, fetched = await self._lookup(request.key, request)
+            byte_range = _first_range(specs)
+            response, fetched = await self._lookup(key, request, byte_range)
             stored_vary = _vary_of(response.metadata) if response.source is not None else None
             if stored_vary is not None and not _vary_matches(stored_vary, request.fields):
                 await response.aclose()
                 if "*" in stored_vary:
                     raise _NotCacheable
-                token = response.metadata.attrs.get(_VARIANTS, "")
-                response, fetched = await self._lookup(_variant_key(request.key, token, stored_vary, request), request)
+                key = _variant_key(key, response.metadata.attrs.get(_VARIANTS, ""), stored_vary, request)
+                response, fetched = await self._lookup(key, request, byte_range)
                 stored_vary = _vary_of(response.metadata) if response.source is not None else None
                 if stored_vary is not None and not _vary_matches(stored_vary, request.fields):
                     await response.aclose()
                     raise _NotCacheable
+            if response.content_range is not None and not self._range_applies(response, request):
+                await response.aclose()  # answered whole: read it again without the range
+                response, fetched = await self._lookup(key, request, None)
+        except RangeNotSatisfiable as error:
+            return "other", await _plain(
+                send, 416, "range not satisfiable\n", [("content-range", f"bytes */{error.length}")]
+            )
         except _NotCacheable:
             return await self._uncached_get(request, send)
         except _OnlyIfCached:
@@ -181,15 +193,89 @@ class HttpCaching:
             return "error", await _plain(send, error.status, "origin failed\n", [("x-cache", "MISS")])
         except NotFound:
             return "negative", await _plain(send, 404, "not found\n", [("x-cache", "NEGATIVE")])
+        if response.content_range is not None and specs is not None and len(specs) > 1:
+            return await self._answer_parts(response, key, specs, request, send, fetched)
         async with response:
             return await self._answer(response, request, receive, send, fetched)
 
-    async def _lookup(self, key: str, request: Request) -> tuple[AsyncResponse, list[Fields]]:
-        """The cache's response for ``key``, and the fields of each origin answer this request caused."""
+    async def _answer_parts(
+        self,
+        first: AsyncResponse,
+        key: str,
+        specs: list[Spec],
+        request: Request,
+        send: Send,
+        fetched: list[Fields],
+    ) -> tuple[str, int]:
+        """Answer several ranges as one ``multipart/byteranges`` 206 (RFC 9110 §14.6); ``first`` is the first range.
+
+        Every range is read from the cache before the answer starts, so the
+        body's length is known; ranges the value does not have are left out.
+        On a miss, ``first`` is closed first (its fill then stores the whole
+        value) and read again from the cache; a value the cache did not store
+        is relayed from the origin, which gets the client's ``Range``.
+        """
+        if first.source is None:
+            await first.aclose()
+            try:
+                first = await self.cache.get(key, _never_fetch, byte_range=_byte_range(specs[0]))
+            except (_Refetch, NotFound, RangeNotSatisfiable):
+                return await self._uncached_get(request, send)
+        parts = [first]
+        try:
+            async with first:  # the first part's read ends here; the others are closed by the finally below
+                for spec in specs[1:]:
+                    try:
+                        parts.append(await self.cache.get(key, _never_fetch, byte_range=_byte_range(spec)))
+                    except (RangeNotSatisfiable, NotFound, _Refetch):
+                        continue
+                attrs = first.metadata.attrs
+                stored = _stored_fields(attrs.get(FIELDS, "[]"))
+                content_type = field(stored, "content-type")
+                boundary = multipart_boundary()
+                heads = []
+                for part in parts:
+                    assert part.content_range is not None
+                    start, stop, length = part.content_range
+                    heads.append(part_head(boundary, content_type, start, stop, length))
+                tail = multipart_tail(boundary)
+                size = sum(len(head) for head in heads) + len(tail)
+                size += sum(part.content_range.stop - part.content_range.start for part in parts if part.content_range)
+                fields = [(name, value) for name, value in stored if name not in _BODY_FIELDS and name != "age"]
+                age = current_age(float(attrs.get(INITIAL_AGE, "0")), first.metadata.cached_at, time.time())
+                fields += [
+                    ("content-type", f"multipart/byteranges; boundary={boundary}"),
+                    ("content-length", str(size)),
+                    ("age", str(int(age))),
+                    ("x-cache", _outcome(first, fetched)[1]),
+                ]
+                await send(_start(206, fields))
+                for head, part in zip(heads, parts, strict=True):
+                    await send({"type": "http.response.body", "body": head, "more_body": True})
+                    while chunk := await part.read(self.chunk_size):
+                        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                await send({"type": "http.response.body", "body": tail})
+        finally:
+            for part in parts[1:]:
+                await part.aclose()
+        return _outcome(first, fetched)[0], 206
+
+    def _range_applies(self, response: AsyncResponse, request: Request) -> bool:
+        """Whether a ranged response answers the request as 206: a stored 200 that ``If-Range`` (if any) names."""
+        attrs = response.metadata.attrs
+        if attrs.get(STATUS, "200") != "200":
+            return False
+        if_range = field(request.fields, "if-range")
+        return if_range is None or if_range_matches(if_range, _stored_fields(attrs.get(FIELDS, "[]")))
+
+    async def _lookup(
+        self, key: str, request: Request, byte_range: ByteRange | None
+    ) -> tuple[AsyncResponse, list[Fields]]:
+        """The cache's response for ``key`` (the ``byte_range`` of it), and the origin answers this request caused."""
         fetched: list[Fields] = []
         fetch = self._fetcher(request, fetched)
         revalidate_if = _request_rules(request.fields) if request.cache_control is not None else None
-        return await self.cache.get(key, fetch, revalidate_if=revalidate_if), fetched
+        return await self.cache.get(key, fetch, revalidate_if=revalidate_if, byte_range=byte_range), fetched
 
     def _fetcher(self, request: Request, fetched: list[Fields]) -> Callable[[Metadata | None], Awaitable[FetchResult]]:
         only_if_cached = request.cache_control is not None and "only-if-cached" in request.cache_control
@@ -292,7 +378,15 @@ class HttpCaching:
             age = current_age(float(attrs.get(INITIAL_AGE, "0")), metadata.cached_at, time.time())
             fields.append(("age", str(int(age))))
         fields.append(("x-cache", label))
-        if request.conditional and not_modified(request.fields, status, stored_fields):
+        if status == 200 and field(fields, "accept-ranges") is None:
+            fields.append(("accept-ranges", "bytes"))  # ranges of a stored 200 are served from the cache
+        content_range = response.content_range
+        if content_range is not None:
+            status = 206
+            fields = [(name, value) for name, value in fields if name not in ("content-length", "content-range")]
+            fields.append(("content-range", content_range.header))
+            fields.append(("content-length", str(content_range.stop - content_range.start)))
+        if request.conditional and not_modified(request.fields, 200 if status == 206 else status, stored_fields):
             if response.source is None:
                 while await response.read(self.chunk_size):  # the cache still fills
                     pass
@@ -368,6 +462,27 @@ class HttpCaching:
         finally:
             await upstream.body.aclose()
         return upstream.status
+
+
+class _Refetch(Exception):
+    """A later part of a multipart range needed the origin: the entry changed meanwhile."""
+
+
+async def _never_fetch(old: Metadata | None) -> FetchResult:
+    """The fetcher of a multipart answer's later parts: the first part just read the entry, so they hit."""
+    raise _Refetch
+
+
+def _byte_range(spec: Spec) -> ByteRange:
+    """The cache's range for one HTTP range spec; ``bytes=-0`` asks for nothing there is (416)."""
+    first, last = spec
+    if first is None and last == 0:
+        raise RangeNotSatisfiable("", spec, 0)
+    return ByteRange.from_http(first, last)
+
+
+def _first_range(specs: list[Spec] | None) -> ByteRange | None:
+    return None if specs is None else _byte_range(specs[0])
 
 
 class _NotCacheable(Exception):
@@ -515,7 +630,7 @@ class _ClientLeft(Exception):
 
 
 _WHOLE_BODY = 64 * 1024
-"""A request body up to this long is read whole before it is sent (so a closed pooled connection can retry it)."""
+"""A request body up to this long is read whole before it is sent (one write, with its length); longer ones stream."""
 
 
 async def _request_content(receive: Receive) -> bytes | AsyncIterator[bytes]:
