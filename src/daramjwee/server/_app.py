@@ -215,12 +215,9 @@ class CacheApp:
         """The proxy's view of one request: method, cache key, origin target, fields, client address."""
         path = key.partition("?")[0]
         target = f"{path}?{query.decode('latin-1')}" if query else path
-        fields = [
-            (name.decode("latin-1").lower(), value.decode("latin-1").strip(" \t"))
-            for name, value in scope.get("headers", ())
-        ]
         client = scope.get("client")
-        return Request(method, key, target, fields, client[0] if client else None, scope.get("scheme", "http"))
+        headers = scope.get("headers", [])
+        return Request(method, key, target, headers, client[0] if client else None, scope.get("scheme", "http"))
 
 
 @functools.lru_cache(maxsize=8192)

@@ -28,7 +28,7 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
 from .._async._cache import AsyncCache
@@ -83,20 +83,56 @@ _SERVER_ERRORS = frozenset({500, 502, 503, 504})
 
 
 class Request:
-    """What the proxy needs of one client request."""
+    """What the proxy needs of one client request.
 
-    __slots__ = ("cache_control", "client", "conditional", "fields", "key", "method", "scheme", "target")
+    ``headers`` are the ASGI header pairs (lowercase names, as ASGI gives
+    them); they are decoded into :attr:`fields` only when a rule needs more
+    than their names (most hits do not).
+    """
 
-    def __init__(self, method: str, key: str, target: str, fields: Fields, client: str | None, scheme: str) -> None:
+    __slots__ = (
+        "_fields",
+        "cache_control",
+        "client",
+        "conditional",
+        "headers",
+        "key",
+        "method",
+        "ranged",
+        "scheme",
+        "target",
+    )
+
+    def __init__(
+        self,
+        method: str,
+        key: str,
+        target: str,
+        headers: list[tuple[bytes, bytes]],
+        client: str | None,
+        scheme: str,
+    ) -> None:
         self.method = method
         self.key = key  # the cache key
         self.target = target  # the path and raw query sent to the origin when the request passes through
-        self.fields = fields
+        self.headers = headers
         self.client = client
         self.scheme = scheme
-        names = {name for name, _ in fields}
-        self.cache_control = parse_cache_control(fields) if "cache-control" in names else None
-        self.conditional = "if-none-match" in names or "if-modified-since" in names
+        self._fields: Fields | None = None
+        names = {name for name, _ in headers}
+        self.cache_control = parse_cache_control(self.fields) if b"cache-control" in names else None
+        self.conditional = b"if-none-match" in names or b"if-modified-since" in names
+        self.ranged = b"range" in names
+
+    @property
+    def fields(self) -> Fields:
+        """The request's header fields, decoded (latin-1, names lowercase, values trimmed)."""
+        fields = self._fields
+        if fields is None:
+            fields = self._fields = [
+                (name.decode("latin-1").lower(), value.decode("latin-1").strip(" \t")) for name, value in self.headers
+            ]
+        return fields
 
 
 class _OnlyIfCached(Exception):
@@ -155,7 +191,7 @@ class HttpCaching:
     # -- GET and HEAD through the cache ----------------------------------------------
 
     async def _cached(self, request: Request, receive: Receive, send: Send) -> tuple[str, int]:
-        specs = parse_range(field(request.fields, "range")) if request.method == "GET" else None
+        specs = parse_range(field(request.fields, "range")) if request.ranged and request.method == "GET" else None
         key = request.key
         try:
             byte_range = _first_range(specs)
@@ -368,6 +404,8 @@ class HttpCaching:
         """Send the cache's ``response`` (stored, or just fetched) to the client."""
         metadata = response.metadata
         attrs = metadata.attrs
+        if response.source is not None and not fetched and not request.conditional and response.content_range is None:
+            return await self._answer_hit(response, request, receive, send)
         stored_fields = _stored_fields(attrs.get(FIELDS, "[]"))
         status = int(attrs.get(STATUS, "200"))
         outcome, label = _outcome(response, fetched)
@@ -401,6 +439,26 @@ class HttpCaching:
             await send({"type": "http.response.body", "body": b""})
             return outcome, status
         await stream_body(response, receive, send, self.chunk_size)
+        return outcome, status
+
+    async def _answer_hit(
+        self, response: AsyncResponse, request: Request, receive: Receive, send: Send
+    ) -> tuple[str, int]:
+        """The common case of :meth:`_answer`: a whole stored response, no conditional; its head encoded once."""
+        metadata = response.metadata
+        attrs = metadata.attrs
+        head, status, dated = _stored_head(attrs.get(FIELDS, "[]"), attrs.get(STATUS, "200"))
+        now = time.time()
+        age = current_age(float(attrs.get(INITIAL_AGE, "0")), metadata.cached_at, now)
+        outcome, label = _outcome(response, ())
+        headers = [*head, (b"age", b"%d" % age), (b"x-cache", label.encode("ascii"))]
+        if not dated:
+            headers.append((b"date", http_now(now).encode("ascii")))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        if request.method == "HEAD" or status in _NO_BODY:
+            await send({"type": "http.response.body", "body": b""})
+        else:
+            await stream_body(response, receive, send, self.chunk_size)
         return outcome, status
 
     async def _uncached_get(self, request: Request, send: Send) -> tuple[str, int]:
@@ -494,6 +552,17 @@ _BODY_FIELDS = frozenset({"content-length", "content-type", "content-encoding", 
 
 
 @functools.lru_cache(maxsize=4096)
+def _stored_head(encoded: str, status: str) -> tuple[tuple[tuple[bytes, bytes], ...], int, bool]:
+    """An entry's stored fields as ASGI headers (``Accept-Ranges`` added to a 200), its status, and if it has a Date."""
+    fields = list(_stored_fields(encoded))
+    code = int(status)
+    if code == 200 and field(fields, "accept-ranges") is None:
+        fields.append(("accept-ranges", "bytes"))
+    headers = tuple((name.encode("latin-1", "replace"), value.encode("latin-1", "replace")) for name, value in fields)
+    return headers, code, field(fields, "date") is not None
+
+
+@functools.lru_cache(maxsize=4096)
 def _stored_fields(encoded: str) -> tuple[tuple[str, str], ...]:
     """The stored fields of an entry, decoded once per distinct encoding (every hit of an entry has the same)."""
     return tuple(decode_fields({FIELDS: encoded}) or ())
@@ -580,7 +649,7 @@ def _same_origin_path(location: str, host: str | None) -> str | None:
     return urllib.parse.unquote(parts.path)
 
 
-def _outcome(response: AsyncResponse, fetched: list[Fields]) -> tuple[str, str]:
+def _outcome(response: AsyncResponse, fetched: Sequence[Fields]) -> tuple[str, str]:
     if response.source is None:
         return "miss", "MISS"
     if response.stale:
