@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from .._arguments import check_read_arguments
 from .._errors import NotFound, RangeNotSatisfiable, StoreContractError
 from .._etag import if_none_match_matches
 from .._freshness import is_stale, must_revalidate_first
@@ -74,14 +75,7 @@ async def get_range(
     """
     if type(byte_range) is not ByteRange:
         raise TypeError(f"byte_range must be a daramjwee.ByteRange or None, got {type(byte_range).__name__}")
-    if if_none_match is not None and not isinstance(if_none_match, str):
-        raise TypeError(
-            f"if_none_match must be a str (an If-None-Match header value) or None, got {type(if_none_match).__name__}"
-        )
-    if not callable(fetch):
-        raise TypeError(f"fetch must be a callable fetch(old) -> FetchResult, got {type(fetch).__name__}")
-    if revalidate_if is not None and not callable(revalidate_if):
-        raise TypeError(f"revalidate_if must be a callable or None, got {type(revalidate_if).__name__}")
+    check_read_arguments(fetch, if_none_match, revalidate_if)
     ticket = cache._writes.begin(key)
     try:
         return await _walk_range(cache, key, fetch, if_none_match, byte_range, ticket, revalidate_if)

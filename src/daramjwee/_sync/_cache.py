@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any
 
+from .._arguments import check_read_arguments
 from .._config import Config
 from .._errors import (
     BackgroundJobRejected,
@@ -309,15 +310,7 @@ class Cache:
         the read is under way fences it (SPEC §13).  The ticket is ended here
         unless an owner took it over.
         """
-        if if_none_match is not None and not isinstance(if_none_match, str):
-            raise TypeError(
-                "if_none_match must be a str (an If-None-Match header value) or None, "
-                f"got {type(if_none_match).__name__}"
-            )
-        if not callable(fetch):
-            raise TypeError(f"fetch must be a callable fetch(old) -> FetchResult, got {type(fetch).__name__}")
-        if revalidate_if is not None and not callable(revalidate_if):
-            raise TypeError(f"revalidate_if must be a callable or None, got {type(revalidate_if).__name__}")
+        check_read_arguments(fetch, if_none_match, revalidate_if)
         ticket = self._writes.begin(key)
         try:
             return self._walk(key, fetch, if_none_match, ticket, tier0_failed, revalidate_if)
@@ -453,15 +446,7 @@ class Cache:
         published nothing, or the wait runs out, each revalidates for itself.
         """
         if self._config.coalesce_wait:
-            with self._state_lock:
-                flight = self._revalidations.get(key)
-                if flight is None:
-                    flight = self._revalidations[key] = _Flight()
-                    done = None
-                else:
-                    done = flight.done
-                    if done is None:
-                        done = flight.done = Event()
+            flight, done = self._join_flight(self._revalidations, key)
             if done is None:
                 return self._revalidate_now(tier, key, reader, stored, fetch, if_none_match, ticket, flight)
             self._stats.add("coalesced_waiters")
@@ -585,15 +570,7 @@ class Cache:
             return self._fetch(key, fetch, if_none_match, None, ticket)
         deadline = time.monotonic() + self._config.op_timeout
         while True:
-            with self._state_lock:
-                flight = self._flights.get(key)
-                if flight is None:
-                    flight = self._flights[key] = _Flight()
-                    done = None
-                else:
-                    done = flight.done
-                    if done is None:
-                        done = flight.done = Event()
+            flight, done = self._join_flight(self._flights, key)
             if done is None:
                 return self._lead(key, fetch, if_none_match, flight, ticket, landings, revalidate_if)
             self._stats.add("coalesced_waiters")
@@ -695,6 +672,18 @@ class Cache:
             shielded(reader.close())
             raise
         return PrefixedReader(first, reader), metadata
+
+    def _join_flight(self, flights: dict[str, _Flight], key: str) -> tuple[_Flight, Event | None]:
+        """The flight of ``key`` in ``flights`` and the event to wait on; ``None`` when this caller leads a new one."""
+        with self._state_lock:
+            flight = flights.get(key)
+            if flight is None:
+                flight = flights[key] = _Flight()
+                return flight, None
+            done = flight.done
+            if done is None:
+                done = flight.done = Event()
+            return flight, done
 
     def _forget_flight(self, key: str, flight: _Flight) -> None:
         with self._state_lock:
