@@ -222,24 +222,34 @@ class AsyncObjectStore:
 
     async def stat(self, key: str, /) -> Metadata:
         """Metadata of ``key`` from a ranged GET of its head; raise :class:`daramjwee.NotFound` when there is none."""
-        path = self.object_path(key)
-        wanted = min(_STAT_READ, self._read_chunk_size)
+        head, _, _, _ = await self._read_head(key, self.object_path(key), min(_STAT_READ, self._read_chunk_size))
+        return head.metadata
+
+    async def _read_head(self, key: str, path: str, wanted: int) -> tuple[Head, memoryview, int, str | None]:
+        """The head of ``key``'s object at ``path``, the bytes read with it, the object's size and ETag.
+
+        One ranged GET of the first ``wanted`` bytes, or of the whole head
+        when it is longer (in one response: one version of the object).
+        Raises :class:`daramjwee.NotFound` when the object is missing, is not
+        a valid entry of ``key`` (it is removed), or was replaced by ever
+        longer heads while it was read.
+        """
         for _ in range(_STAT_ATTEMPTS):
             try:
-                data, size, _ = await self._read_range(key, path, wanted)
+                data, size, etag = await self._read_range(key, path, wanted)
                 if len(data) < PREFIX_SIZE:
                     raise CorruptRecord(f"object of {size} bytes is shorter than the {PREFIX_SIZE}-byte head prefix")
                 needed = head_length(data)
                 if needed > len(data) and len(data) == wanted:
-                    wanted = needed  # a long head: read it whole, in one response (one version of the object)
+                    wanted = needed
                     continue
                 head = decode_head(data)
                 _check(head, key, size)
             except CorruptRecord as error:
                 await self._discard(key, path, error)
                 raise NotFound(key) from None
-            return head.metadata
-        raise NotFound(key)  # replaced by ever longer heads while we read: no settled entry to describe
+            return head, data, size, etag
+        raise NotFound(key)
 
     async def _read_range(self, key: str, path: str, length: int) -> tuple[memoryview, int, str | None]:
         """The first ``length`` bytes of ``key``'s object at ``path`` (fewer if it is shorter), its size and ETag.
@@ -273,21 +283,8 @@ class AsyncObjectStore:
         again).  Raises :class:`daramjwee.NotFound` like ``get_stream``.
         """
         path = self.object_path(key)
-        wanted = _RANGE_HEAD_READ
         for _ in range(_STAT_ATTEMPTS):
-            try:
-                data, size, etag = await self._read_range(key, path, wanted)
-                if len(data) < PREFIX_SIZE:
-                    raise CorruptRecord(f"object of {size} bytes is shorter than the {PREFIX_SIZE}-byte head prefix")
-                needed = head_length(data)
-                if needed > len(data) and len(data) == wanted:
-                    wanted = needed
-                    continue
-                head = decode_head(data)
-                _check(head, key, size)
-            except CorruptRecord as error:
-                await self._discard(key, path, error)
-                raise NotFound(key) from None
+            head, data, size, etag = await self._read_head(key, path, _RANGE_HEAD_READ)
             length = size - head.length
             start, stop = byte_range.bounds(length)
             first, last = head.length + start, head.length + stop
@@ -301,7 +298,6 @@ class AsyncObjectStore:
             except FileNotFoundError:
                 raise NotFound(key) from None
             except PreconditionError:
-                wanted = _RANGE_HEAD_READ
                 continue  # replaced since its head was read
             stream = result.stream(min_chunk_size=self._read_chunk_size)
             return _AsyncObjectReader(stream, memoryview(_EMPTY), last - first), head.metadata, length

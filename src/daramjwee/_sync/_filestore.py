@@ -210,7 +210,42 @@ class FileStore:
         )
 
 
-class _FileReader:
+class _OpenRecord:
+    """A record file the store opened for one reader: closed once, by ``close`` or garbage collection.
+
+    ``_fail`` records why the file cannot be read, removes the entry (if its
+    name still leads to this file) and closes it; later reads raise again.
+    """
+
+    __slots__ = ("_directory", "_failure", "_fd", "_key", "_path")
+
+    def __init__(self, directory: FileDirectory, key: str, fd: int, path: str) -> None:
+        self._directory = directory
+        self._key = key
+        self._fd = fd
+        self._path = path
+        self._failure = ""
+
+    def _fail(self, fd: int, reason: str) -> CorruptEntry:
+        """Remove the entry (if its name still leads to the file open as ``fd``), close the file; the error."""
+        self._failure = reason
+        if fd == self._fd:  # not closed (and its number perhaps reused) by close meanwhile
+            try:
+                self._directory.discard_invalid(self._key, self._path, file_identity(fd), reason)
+            finally:
+                self._close()
+        return CorruptEntry(reason)
+
+    def _close(self) -> None:
+        fd, self._fd = self._fd, -1
+        if fd >= 0:
+            os.close(fd)
+
+    def __del__(self) -> None:
+        self._close()
+
+
+class _FileReader(_OpenRecord):
     """The rest of a record's body, from a file opened by the store; the receiver owns it.
 
     ``pending`` holds body bytes already read with the header; the rest is
@@ -228,33 +263,17 @@ class _FileReader:
     read raises it again: a damaged body never ends cleanly.
     """
 
-    __slots__ = (
-        "_directory",
-        "_end",
-        "_expected",
-        "_failure",
-        "_fd",
-        "_hasher",
-        "_key",
-        "_offset",
-        "_path",
-        "_pending",
-        "_position",
-    )
+    __slots__ = ("_end", "_expected", "_hasher", "_offset", "_pending", "_position")
     read_ahead = False  # the first read comes from a local file the open just checked
 
     def __init__(self, directory: FileDirectory, key: str, record: OpenRecord) -> None:
-        self._fd = record.fd
+        super().__init__(directory, key, record.fd, record.path)
         self._pending = record.pending
         self._offset = 0
         self._position = record.position
         self._end = record.end
         self._expected = record.body_checksum
-        self._path = record.path
-        self._directory = directory
-        self._key = key
         self._hasher = BodyHasher()
-        self._failure = ""
 
     def read(self, size: int = -1, /) -> Buffer:
         """Up to ``size`` bytes of the body (all the rest when negative); ``b""`` at the end.
@@ -331,31 +350,13 @@ class _FileReader:
             raise self._fail(fd, "body checksum mismatch")
         return rest
 
-    def _fail(self, fd: int, reason: str) -> CorruptEntry:
-        """Remove the entry (if its name still leads to the file open as ``fd``), close the file; the error."""
-        self._failure = reason
-        if fd == self._fd:  # not closed (and its number perhaps reused) by close meanwhile
-            try:
-                self._directory.discard_invalid(self._key, self._path, file_identity(fd), reason)
-            finally:
-                self._close()
-        return CorruptEntry(reason)
-
     def close(self) -> None:
         """Close the file (a plain ``close`` of a read-only file: it does not block); idempotent."""
         self._pending = b""
         self._close()
 
-    def _close(self) -> None:
-        fd, self._fd = self._fd, -1
-        if fd >= 0:
-            os.close(fd)
 
-    def __del__(self) -> None:
-        self._close()
-
-
-class _FileRangeReader:
+class _FileRangeReader(_OpenRecord):
     """Bytes ``position`` up to ``end`` of a record file opened by the store (part of its body), not verified.
 
     Read with ``pread`` (see :class:`_FileReader`).  A file that ends
@@ -365,17 +366,13 @@ class _FileRangeReader:
     is garbage-collected.
     """
 
-    __slots__ = ("_directory", "_end", "_failure", "_fd", "_key", "_path", "_position")
+    __slots__ = ("_end", "_position")
     read_ahead = False  # a local file the open just checked
 
     def __init__(self, directory: FileDirectory, key: str, fd: int, path: str, position: int, end: int) -> None:
-        self._fd = fd
-        self._directory = directory
-        self._key = key
-        self._path = path
+        super().__init__(directory, key, fd, path)
         self._position = position
         self._end = end
-        self._failure = ""
 
     def read(self, size: int = -1, /) -> Buffer:
         """Up to ``size`` bytes of the range (all the rest when negative); ``b""`` at its end."""
@@ -394,14 +391,7 @@ class _FileRangeReader:
         while wanted:
             data = os.pread(fd, wanted, position)
             if not data:
-                reason = f"record file ended {end - position} bytes before the end of the range read"
-                self._failure = reason
-                if fd == self._fd:
-                    try:
-                        self._directory.discard_invalid(self._key, self._path, file_identity(fd), reason)
-                    finally:
-                        self._close()
-                raise CorruptEntry(reason)
+                raise self._fail(fd, f"record file ended {end - position} bytes before the end of the range read")
             position += len(data)
             wanted -= len(data)
             parts.append(data)
@@ -412,14 +402,6 @@ class _FileRangeReader:
 
     def close(self) -> None:
         """Close the file; idempotent."""
-        self._close()
-
-    def _close(self) -> None:
-        fd, self._fd = self._fd, -1
-        if fd >= 0:
-            os.close(fd)
-
-    def __del__(self) -> None:
         self._close()
 
 
