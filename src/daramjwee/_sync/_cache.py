@@ -240,7 +240,7 @@ class Cache:
                     )
                     and (if_none_match is None or type(if_none_match) is str)
                 ):
-                    self._stats.tier(0, "hits")
+                    self._stats.tier0_hit()
                     if self._logger.isEnabledFor(_DEBUG):
                         self._logger.debug("hit in tier %d", 0, extra={"tier": 0, "key": key})
                     if if_none_match is not None and if_none_match_matches(if_none_match, metadata):
