@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Collection, MutableMapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, MutableMapping
 from typing import Any
 
 from .._async._cache import AsyncCache, AsyncFetcher
@@ -40,6 +40,8 @@ _logger = logging.getLogger("daramjwee.server")
 
 HEALTH_PATH = "/healthz"
 METRICS_PATH = "/metrics"
+_HEALTH = HEALTH_PATH.encode()
+_METRICS = METRICS_PATH.encode()
 _METHODS = ("GET", "HEAD")
 _CARRIED_ATTRS = (
     ("content-type", b"content-type"),
@@ -158,15 +160,15 @@ class CacheApp:
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send) -> tuple[str, int]:
         """Answer one request; return its (outcome, status) for the metrics."""
-        if (why := refusal(scope.get("headers", ()))) is not None:  # before any header is believed
+        raw_headers = scope.get("headers", ())
+        if (why := refusal(raw_headers)) is not None:  # before any header is believed
             return "other", await _plain(send, 400, f"{why}\n", extra=[(b"connection", b"close")])
-        headers = _headers(scope)
-        if self.allowed_hosts is not None and _host(headers) not in self.allowed_hosts:
+        if self.allowed_hosts is not None and _host(_header(raw_headers, b"host")) not in self.allowed_hosts:
             return "other", await _plain(send, 421, "this server does not serve that host\n")
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode("utf-8")
-        if raw_path == HEALTH_PATH.encode():
+        if raw_path == _HEALTH:
             return "other", await _plain(send, 200, "ok\n")
-        if raw_path == METRICS_PATH.encode():
+        if raw_path == _METRICS:
             text = self.metrics.render(self.cache.stats(), tier_names=self.tier_names)
             return "other", await _plain(send, 200, text, content_type=b"text/plain; version=0.0.4; charset=utf-8")
         method: str = scope["method"]
@@ -179,7 +181,7 @@ class CacheApp:
             return "other", await _plain(send, error.status, f"{error}\n")
         if self._proxy is not None:
             return await self._proxy.handle(self._request(scope, method, key, query), receive, send)
-        return await self._serve(key, method == "HEAD", headers.get(b"if-none-match"), receive, send)
+        return await self._serve(key, method == "HEAD", _header(raw_headers, b"if-none-match"), receive, send)
 
     async def _serve(
         self, key: str, head_only: bool, if_none_match: bytes | None, receive: Receive, send: Send
@@ -281,14 +283,19 @@ async def _plain(
     return status
 
 
-def _headers(scope: Scope) -> dict[bytes, bytes]:
-    """The request headers by lowercase name (a repeated header keeps its last value)."""
-    return {name.lower(): value for name, value in scope.get("headers", ())}
+def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes | None:
+    """The value of the (raw ASGI) header ``name``, its last line when repeated; ``None`` when absent."""
+    found = None
+    for key, value in headers:
+        if key == name or key.lower() == name:
+            found = value
+    return found
 
 
-def _host(headers: dict[bytes, bytes]) -> str:
-    """The ``Host`` header's host, lowercase, without the port (IPv6 brackets removed)."""
-    host = headers.get(b"host", b"").decode("latin-1").strip().lower()
+@functools.lru_cache(maxsize=256)
+def _host(value: bytes | None) -> str:
+    """The ``Host`` header's host, lowercase, without the port (IPv6 brackets removed); memoized."""
+    host = (value or b"").decode("latin-1").strip().lower()
     if host.startswith("["):
         return host[1 : host.find("]")] if "]" in host else host
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
