@@ -32,7 +32,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, 
 from typing import Any
 
 from .._async._cache import AsyncCache
-from .._async._response import AsyncResponse
+from .._async._response import AsyncBytesResponse, AsyncResponse
 from .._errors import NotFound, NotModified, RangeNotSatisfiable
 from .._metadata import FetchResult, Metadata
 from .._ranges import ByteRange
@@ -450,8 +450,12 @@ class HttpCaching:
         head, status, dated = _stored_head(attrs.get(FIELDS, "[]"), attrs.get(STATUS, "200"))
         now = time.time()
         age = current_age(float(attrs.get(INITIAL_AGE, "0")), metadata.cached_at, now)
-        outcome, label = _outcome(response, ())
-        headers = [*head, (b"age", b"%d" % age), (b"x-cache", label.encode("ascii"))]
+        tier = response.source or 0  # a hit: never None here
+        if response.stale:
+            outcome, label = "stale", _STALE_LABELS[tier]
+        else:
+            outcome, label = "hit", _HIT_LABELS[tier]
+        headers = [*head, (b"age", b"%d" % age), (b"x-cache", label)]
         if not dated:
             headers.append((b"date", http_now(now).encode("ascii")))
         await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -520,6 +524,11 @@ class HttpCaching:
         finally:
             await upstream.body.aclose()
         return upstream.status
+
+
+_HIT_LABELS = [b"HIT tier=%d" % tier for tier in range(64)]
+_STALE_LABELS = [b"STALE tier=%d" % tier for tier in range(64)]
+"""``X-Cache`` values of a hit, by tier (a chain is far shorter than 64 tiers)."""
 
 
 class _Refetch(Exception):
@@ -739,9 +748,13 @@ async def _rest_of_body(received: list[bytes], receive: Receive) -> AsyncIterato
 async def stream_body(response: AsyncResponse, receive: Receive, send: Send, chunk_size: int) -> None:
     """Send ``response``'s body chunk by chunk; stop (the response then discards its copies) if the client leaves.
 
-    A hit whose declared length fits in one chunk is one read and one send:
-    there is nothing to stop midway, so no disconnect watcher.
+    A value held in memory, or a hit whose declared length fits in one
+    chunk, is one read and one send: there is nothing to stop midway, so no
+    disconnect watcher.
     """
+    if type(response) is AsyncBytesResponse:
+        await send({"type": "http.response.body", "body": await response.read()})
+        return
     length = response.metadata.declared_length
     if response.source is not None and length is not None and length <= chunk_size:
         await send({"type": "http.response.body", "body": await response.read()})
