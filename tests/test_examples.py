@@ -45,3 +45,9 @@ def test_the_readme_ranged_reads_example_runs() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout == "416, Content-Range: bytes */1024\n"
+
+
+def test_the_readme_per_entry_freshness_example_runs() -> None:
+    code = _readme_section_code("### Per-entry freshness")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
