@@ -7,9 +7,12 @@ the cache-wide defaults passed in as ``fresh_for``.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
+
 from ._metadata import Metadata
 
-__all__ = ["is_stale", "may_serve_on_error", "must_revalidate_first"]
+__all__ = ["ReadRules", "is_stale", "may_serve_on_error", "must_revalidate_first"]
 
 
 def is_stale(metadata: Metadata, fresh_for: float | None, now: float) -> bool:
@@ -38,17 +41,25 @@ def _stale_for(metadata: Metadata, fresh_for: float | None, now: float) -> float
     return max(now - (metadata.cached_at + lifetime), 0.0)
 
 
-def must_revalidate_first(metadata: Metadata, fresh_for: float | None, now: float) -> bool:
+def must_revalidate_first(
+    metadata: Metadata, fresh_for: float | None, now: float, max_stale: float | None = None
+) -> bool:
     """Whether a stale entry must be revalidated with the origin before it is served.
 
     True when the entry says ``must_revalidate``, or when it is past its own
-    ``stale_while_revalidate`` window; an entry without one (``None``) is
-    served stale while a background refresh runs, however long ago it went stale.
+    ``stale_while_revalidate`` window, widened to ``max_stale`` seconds when
+    the read accepts that much staleness (an HTTP request's ``max-stale``);
+    an entry without a window (``None``) is served stale while a background
+    refresh runs, however long ago it went stale.
     """
     if metadata.must_revalidate:
         return True
     window = metadata.stale_while_revalidate
-    return window is not None and _stale_for(metadata, fresh_for, now) > window
+    if window is None:
+        return False
+    if max_stale is not None and max_stale > window:
+        window = max_stale
+    return _stale_for(metadata, fresh_for, now) > window
 
 
 def may_serve_on_error(metadata: Metadata, fresh_for: float | None, now: float) -> bool:
@@ -57,3 +68,23 @@ def may_serve_on_error(metadata: Metadata, fresh_for: float | None, now: float) 
     if metadata.must_revalidate or not window:
         return False
     return _stale_for(metadata, fresh_for, now) <= window
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ReadRules:
+    """What one read asks of a stored entry besides the cache's own rules (``get``'s arguments, checked).
+
+    ``revalidate_if(metadata)`` true makes the read revalidate the entry
+    first; ``max_stale`` is the staleness the read accepts without a
+    revalidation (never past ``must_revalidate``).
+    """
+
+    revalidate_if: Callable[[Metadata], bool] | None = None
+    max_stale: float | None = None
+
+    def revalidate_first(self, metadata: Metadata, fresh_for: float | None, now: float, stale: bool) -> bool:
+        """Whether the read must revalidate ``metadata``'s entry before serving it."""
+        predicate = self.revalidate_if
+        if predicate is not None and predicate(metadata):
+            return True
+        return stale and must_revalidate_first(metadata, fresh_for, now, self.max_stale)

@@ -298,3 +298,36 @@ def test_a_ranged_read_of_an_entry_that_must_be_revalidated_asks_the_origin_firs
         with cache.get("k", origin.fetch, byte_range=dj.ByteRange(4), revalidate_if=lambda metadata: True) as response:
             assert response.read() == b"old value"
         assert len(origin.olds) == 2
+
+
+def test_max_stale_serves_an_entry_past_its_window_and_refreshes_it_in_the_background() -> None:
+    tiers = mem_tiers(1)
+    put(tiers[0], "k", b"old", stored(100.0, fresh_for=5.0, stale_while_revalidate=1.0))
+    origin = Validator(b"new")
+    with dj.Cache(stores=tiers) as cache:
+        with cache.get("k", origin.fetch, max_stale=600.0) as response:  # stale for 95 s
+            assert (response.read(), response.stale) == (b"old", True)
+        assert cache.stats().revalidations == 0
+        eventually(lambda: cache.stats().refreshes_completed == 1)
+        body, response = read(cache, origin)
+        assert (body, response.stale) == (b"new", False)
+
+
+def test_max_stale_too_short_or_must_revalidate_still_asks_the_origin_first() -> None:
+    for freshness, max_stale in (({"stale_while_revalidate": 1.0}, 10.0), ({"must_revalidate": True}, 1e9)):
+        tiers = mem_tiers(1)
+        put(tiers[0], "k", b"old", stored(100.0, fresh_for=5.0, **freshness))
+        origin = Validator(b"new")
+        with dj.Cache(stores=tiers) as cache:
+            with cache.get("k", origin.fetch, max_stale=max_stale) as response:
+                assert (response.read(), response.source) == (b"new", None)
+            assert cache.stats().revalidations == 1
+
+
+@pytest.mark.parametrize(("max_stale", "error"), [("5", TypeError), (True, TypeError), (-1, ValueError)])
+def test_a_bad_max_stale_is_refused_before_anything_changes(max_stale: object, error: type[Exception]) -> None:
+    origin = Validator()
+    with dj.Cache(stores=mem_tiers(1)) as cache:
+        with pytest.raises(error, match="max_stale"):
+            cache.get("k", origin.fetch, max_stale=max_stale)  # type: ignore[arg-type]
+        assert origin.olds == []

@@ -400,3 +400,14 @@ def test_a_range_of_a_stored_error_is_answered_whole(proxy: Proxy, origin: Origi
     get(proxy, target)
     answer = get(proxy, target, Range="bytes=0-1")
     assert (answer.status_code, answer.content) == (404, b"no such thing")
+
+
+def test_request_max_stale_accepts_a_stale_response_without_the_origin(proxy: Proxy, origin: OriginHTTPServer) -> None:
+    target = path("max-stale")
+    origin.answers[target] = (200, [("Cache-Control", "max-age=1"), ("Age", "100"), ("ETag", '"m"')], b"old enough")
+    get(proxy, target)  # stored already 99 s stale
+    accepted = get(proxy, target, **{"Cache-Control": "max-stale=3600"})
+    assert (accepted.status_code, accepted.content, accepted.headers["x-cache"]) == (200, b"old enough", "STALE tier=0")
+    refused = get(proxy, target, **{"Cache-Control": "max-stale=10"})
+    assert refused.headers["x-cache"] != "STALE tier=0", "10 s of staleness is not enough: revalidated first"
+    assert any(seen.get("If-None-Match") == '"m"' for seen in origin.headers_seen), "the origin was asked"

@@ -147,6 +147,9 @@ def test_surrogate_control_speaks_to_this_cache_over_cache_control() -> None:
         ("min-fresh=50", 0.0, 40.0, True),
         ("min-fresh=50", 0.0, 60.0, False),
         ("nothing-to-see-here", 1e6, -1.0, False),
+        ("max-stale=10", 0.0, -11.0, True),
+        ("max-stale=10", 0.0, -9.0, False),
+        ("max-stale", 0.0, -1e9, False),
     ],
 )
 def test_request_directives(request_cc: str, age: float, left: float, needed: bool) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import Any
 
-from .._arguments import check_read_arguments
+from .._arguments import check_read_arguments, read_rules
 from .._config import Config
 from .._errors import (
     BackgroundJobRejected,
@@ -23,7 +23,7 @@ from .._errors import (
     StoreContractError,
 )
 from .._etag import if_none_match_matches
-from .._freshness import is_stale, may_serve_on_error, must_revalidate_first
+from .._freshness import ReadRules, is_stale, may_serve_on_error, must_revalidate_first
 from .._generations import Ticket
 from .._keys import check_key
 from .._metadata import NEGATIVE, FetchResult, Metadata, Status, with_cached_at
@@ -181,6 +181,7 @@ class AsyncCache:
         *,
         if_none_match: str | None = None,
         revalidate_if: Callable[[Metadata], bool] | None = None,
+        max_stale: float | None = None,
         byte_range: ByteRange | None = None,
     ) -> AsyncResponse:
         """Return the value of ``key`` as a stream, from the fastest tier that has it or from ``fetch``.
@@ -194,6 +195,10 @@ class AsyncCache:
         revalidate the entry with the origin first (``fetch(old=metadata)``),
         as for an entry past its stale-while-revalidate window (an HTTP
         request's ``no-cache`` or ``max-age``, say).  It must not block.
+        ``max_stale`` (seconds) lets this read serve an entry that far past
+        its stale-while-revalidate window without waiting for the origin (a
+        background refresh still runs), unless the entry says
+        ``must_revalidate`` (an HTTP request's ``max-stale``).
 
         With ``byte_range`` (a :class:`ByteRange`), the response serves only
         those bytes and ``response.content_range`` says which, with the
@@ -213,11 +218,14 @@ class AsyncCache:
             raise CacheClosed("this cache was closed; create a new one")
         if type(key) is not str or not key:
             key = check_key(key)
+        rules = None
+        if revalidate_if is not None or max_stale is not None:
+            rules = read_rules(revalidate_if, max_stale)
         if byte_range is not None:
-            return await get_range(self, key, fetch, if_none_match, byte_range, revalidate_if)
+            return await get_range(self, key, fetch, if_none_match, byte_range, rules)
         tier0_failed = False
         lookup = self._memory_lookup
-        if revalidate_if is not None:
+        if rules is not None:
             pass  # every hit is checked by the walk
         elif lookup is not None:
             # Tier 0 keeps whole values in memory: a fresh hit needs no coroutine, no reader and no ticket.
@@ -254,7 +262,7 @@ class AsyncCache:
             else:
                 if response is not None:
                     return response
-        return await self._get(key, fetch, if_none_match, tier0_failed, revalidate_if)
+        return await self._get(key, fetch, if_none_match, tier0_failed, rules)
 
     async def _fresh_tier0_hit(self, key: str, if_none_match: str | None) -> tuple[AsyncResponse | None, bool]:
         """A fresh hit of a tier 0 that is not in memory, served without a write ticket.
@@ -300,7 +308,7 @@ class AsyncCache:
         fetch: AsyncFetcher,
         if_none_match: str | None,
         tier0_failed: bool,
-        revalidate_if: Callable[[Metadata], bool] | None = None,
+        rules: ReadRules | None = None,
     ) -> AsyncResponse:
         """Everything but a fresh tier-0 hit, under a write ticket taken before any tier is read.
 
@@ -309,10 +317,10 @@ class AsyncCache:
         the read is under way fences it (SPEC §13).  The ticket is ended here
         unless an owner took it over.
         """
-        check_read_arguments(fetch, if_none_match, revalidate_if)
+        check_read_arguments(fetch, if_none_match)
         ticket = self._writes.begin(key)
         try:
-            return await self._walk(key, fetch, if_none_match, ticket, tier0_failed, revalidate_if)
+            return await self._walk(key, fetch, if_none_match, ticket, tier0_failed, rules)
         finally:
             ticket.end()
 
@@ -323,7 +331,7 @@ class AsyncCache:
         if_none_match: str | None,
         ticket: Ticket,
         tier0_failed: bool,
-        revalidate_if: Callable[[Metadata], bool] | None,
+        rules: ReadRules | None,
     ) -> AsyncResponse:
         """The one loop over the tiers (SPEC §3.1); a miss in all of them goes to the origin."""
         missed: list[int] = []  # tiers known not to hold the key: the only ones a promotion may write
@@ -338,7 +346,7 @@ class AsyncCache:
                 self._stats.tier(tier, "misses")
                 missed.append(tier)
                 if not tier:  # before the lower tiers: a fan-out landing there leaves transit
-                    response = await self._transit_hit(key, fetch, if_none_match, ticket, revalidate_if)
+                    response = await self._transit_hit(key, fetch, if_none_match, ticket, rules)
                     if response is not None:
                         return response
                 continue
@@ -349,10 +357,8 @@ class AsyncCache:
             self._stats.tier(tier, "hits")
             if self._logger.isEnabledFor(_DEBUG):
                 self._logger.debug("hit in tier %d", tier, extra={"tier": tier, "key": key})
-            return await self._serve_hit(
-                tier, key, reader, metadata, fetch, if_none_match, ticket, missed, revalidate_if
-            )
-        return await self._serve_miss(key, fetch, if_none_match, walk_failed, ticket, landings, revalidate_if)
+            return await self._serve_hit(tier, key, reader, metadata, fetch, if_none_match, ticket, missed, rules)
+        return await self._serve_miss(key, fetch, if_none_match, walk_failed, ticket, landings, rules)
 
     async def _serve_hit(
         self,
@@ -364,7 +370,7 @@ class AsyncCache:
         if_none_match: str | None,
         ticket: Ticket,
         missed: Sequence[int],
-        revalidate_if: Callable[[Metadata], bool] | None = None,
+        rules: ReadRules | None = None,
     ) -> AsyncResponse:
         """Serve an entry found in ``tier``; ``missed`` are the faster tiers known not to hold the key."""
         positive, negative = self._freshness[tier]
@@ -379,10 +385,12 @@ class AsyncCache:
         tee = None
         now = time.time()
         stale = is_stale(metadata, positive, now)
-        if (stale and must_revalidate_first(metadata, positive, now)) or (
-            revalidate_if is not None and revalidate_if(metadata)
+        if (
+            rules.revalidate_first(metadata, positive, now, stale)
+            if rules is not None
+            else stale and must_revalidate_first(metadata, positive, now)
         ):
-            return await self._revalidate(tier, key, reader, metadata, fetch, if_none_match, ticket, revalidate_if)
+            return await self._revalidate(tier, key, reader, metadata, fetch, if_none_match, ticket, rules)
         try:
             if stale:
                 self._stats.add("stale_hits")
@@ -440,7 +448,7 @@ class AsyncCache:
         fetch: AsyncFetcher,
         if_none_match: str | None,
         ticket: Ticket,
-        revalidate_if: Callable[[Metadata], bool] | None,
+        rules: ReadRules | None,
     ) -> AsyncResponse:
         """Answer with an entry that may not be served before the origin confirms it; one revalidation per key.
 
@@ -455,7 +463,7 @@ class AsyncCache:
             self._stats.add("coalesced_waiters")
             if await done.wait(self._config.coalesce_wait) and flight.published:
                 try:
-                    response = await self._top_hit(key, fetch, if_none_match, flight.tier, ticket, (), revalidate_if)
+                    response = await self._top_hit(key, fetch, if_none_match, flight.tier, ticket, (), rules)
                 except BaseException:
                     await shielded(self._discard_reader(tier, key, reader))
                     raise
@@ -564,7 +572,7 @@ class AsyncCache:
         walk_failed: bool,
         ticket: Ticket,
         landings: int,
-        revalidate_if: Callable[[Metadata], bool] | None,
+        rules: ReadRules | None,
     ) -> AsyncResponse:
         """A miss in every tier: fetch once per key (single-flight, SPEC §3.5) and fill."""
         if self._logger.isEnabledFor(_DEBUG):
@@ -575,14 +583,14 @@ class AsyncCache:
         while True:
             flight, done = self._join_flight(self._flights, key)
             if done is None:
-                return await self._lead(key, fetch, if_none_match, flight, ticket, landings, revalidate_if)
+                return await self._lead(key, fetch, if_none_match, flight, ticket, landings, rules)
             self._stats.add("coalesced_waiters")
             remaining = deadline - time.monotonic()
             if not await done.wait(min(self._config.coalesce_wait, remaining)):
                 self._forget_flight(key, flight)
                 return await self._fetch_uncached(key, fetch, if_none_match)
             if flight.published:
-                response = await self._top_hit(key, fetch, if_none_match, flight.tier, ticket, (), revalidate_if)
+                response = await self._top_hit(key, fetch, if_none_match, flight.tier, ticket, (), rules)
                 if response is not None:
                     return response
             if time.monotonic() >= deadline:
@@ -596,7 +604,7 @@ class AsyncCache:
         flight: _Flight,
         ticket: Ticket,
         landings: int,
-        revalidate_if: Callable[[Metadata], bool] | None,
+        rules: ReadRules | None,
     ) -> AsyncResponse:
         """Fetch as the leader, unless the value arrived since the walk missed it.
 
@@ -606,12 +614,12 @@ class AsyncCache:
         ends, else here.
         """
         try:
-            response = await self._top_hit(key, fetch, if_none_match, 0, ticket, (), revalidate_if)
+            response = await self._top_hit(key, fetch, if_none_match, 0, ticket, (), rules)
             if response is None:
-                response = await self._transit_hit(key, fetch, if_none_match, ticket, revalidate_if)
+                response = await self._transit_hit(key, fetch, if_none_match, ticket, rules)
             if response is None and self._fan_outs.landings(key) != landings:
                 for tier in range(1, len(self._tiers)):
-                    response = await self._top_hit(key, fetch, if_none_match, tier, ticket, (0,), revalidate_if)
+                    response = await self._top_hit(key, fetch, if_none_match, tier, ticket, (0,), rules)
                     if response is not None:
                         break
             if response is None:
@@ -630,7 +638,7 @@ class AsyncCache:
         tier: int,
         ticket: Ticket,
         missed: Sequence[int] = (),
-        revalidate_if: Callable[[Metadata], bool] | None = None,
+        rules: ReadRules | None = None,
     ) -> AsyncResponse | None:
         """Serve ``key`` from ``tier`` as it is now; ``None`` if it lacks it or fails.
 
@@ -643,7 +651,7 @@ class AsyncCache:
         if entry is None:
             return None
         self._stats.tier(tier, "hits")
-        return await self._serve_hit(tier, key, entry[0], entry[1], fetch, if_none_match, ticket, missed, revalidate_if)
+        return await self._serve_hit(tier, key, entry[0], entry[1], fetch, if_none_match, ticket, missed, rules)
 
     async def _open_entry(self, tier: int, store: AsyncStore, key: str) -> tuple[AsyncReader, Metadata] | None:
         """Open ``key`` in ``tier`` and read its first chunk ahead, so that a failure there still falls through.
@@ -960,7 +968,7 @@ class AsyncCache:
         fetch: AsyncFetcher,
         if_none_match: str | None,
         ticket: Ticket,
-        revalidate_if: Callable[[Metadata], bool] | None = None,
+        rules: ReadRules | None = None,
     ) -> AsyncResponse | None:
         """Serve the value of ``key`` a fan-out is still copying down; ``None`` if there is none."""
         transit = self._fan_outs.transit(key)
@@ -969,7 +977,7 @@ class AsyncCache:
         value, metadata, source = transit
         self._stats.add("transit_hits")
         reader = AsyncBytesReader(value)
-        return await self._serve_hit(source, key, reader, metadata, fetch, if_none_match, ticket, (), revalidate_if)
+        return await self._serve_hit(source, key, reader, metadata, fetch, if_none_match, ticket, (), rules)
 
     async def schedule_refresh(self, key: str, fetch: AsyncFetcher) -> None:
         """Refetch ``key`` into tier 0 in the background (then copy it to the lower tiers).

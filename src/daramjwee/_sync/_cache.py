@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any
 
-from .._arguments import check_read_arguments
+from .._arguments import check_read_arguments, read_rules
 from .._config import Config
 from .._errors import (
     BackgroundJobRejected,
@@ -24,7 +24,7 @@ from .._errors import (
     StoreContractError,
 )
 from .._etag import if_none_match_matches
-from .._freshness import is_stale, may_serve_on_error, must_revalidate_first
+from .._freshness import ReadRules, is_stale, may_serve_on_error, must_revalidate_first
 from .._generations import Ticket
 from .._keys import check_key
 from .._metadata import NEGATIVE, FetchResult, Metadata, Status, with_cached_at
@@ -182,6 +182,7 @@ class Cache:
         *,
         if_none_match: str | None = None,
         revalidate_if: Callable[[Metadata], bool] | None = None,
+        max_stale: float | None = None,
         byte_range: ByteRange | None = None,
     ) -> Response:
         """Return the value of ``key`` as a stream, from the fastest tier that has it or from ``fetch``.
@@ -195,6 +196,10 @@ class Cache:
         revalidate the entry with the origin first (``fetch(old=metadata)``),
         as for an entry past its stale-while-revalidate window (an HTTP
         request's ``no-cache`` or ``max-age``, say).  It must not block.
+        ``max_stale`` (seconds) lets this read serve an entry that far past
+        its stale-while-revalidate window without waiting for the origin (a
+        background refresh still runs), unless the entry says
+        ``must_revalidate`` (an HTTP request's ``max-stale``).
 
         With ``byte_range`` (a :class:`ByteRange`), the response serves only
         those bytes and ``response.content_range`` says which, with the
@@ -214,11 +219,14 @@ class Cache:
             raise CacheClosed("this cache was closed; create a new one")
         if type(key) is not str or not key:
             key = check_key(key)
+        rules = None
+        if revalidate_if is not None or max_stale is not None:
+            rules = read_rules(revalidate_if, max_stale)
         if byte_range is not None:
-            return get_range(self, key, fetch, if_none_match, byte_range, revalidate_if)
+            return get_range(self, key, fetch, if_none_match, byte_range, rules)
         tier0_failed = False
         lookup = self._memory_lookup
-        if revalidate_if is not None:
+        if rules is not None:
             pass  # every hit is checked by the walk
         elif lookup is not None:
             # Tier 0 keeps whole values in memory: a fresh hit needs no coroutine, no reader and no ticket.
@@ -255,7 +263,7 @@ class Cache:
             else:
                 if response is not None:
                     return response
-        return self._get(key, fetch, if_none_match, tier0_failed, revalidate_if)
+        return self._get(key, fetch, if_none_match, tier0_failed, rules)
 
     def _fresh_tier0_hit(self, key: str, if_none_match: str | None) -> tuple[Response | None, bool]:
         """A fresh hit of a tier 0 that is not in memory, served without a write ticket.
@@ -301,7 +309,7 @@ class Cache:
         fetch: Fetcher,
         if_none_match: str | None,
         tier0_failed: bool,
-        revalidate_if: Callable[[Metadata], bool] | None = None,
+        rules: ReadRules | None = None,
     ) -> Response:
         """Everything but a fresh tier-0 hit, under a write ticket taken before any tier is read.
 
@@ -310,10 +318,10 @@ class Cache:
         the read is under way fences it (SPEC §13).  The ticket is ended here
         unless an owner took it over.
         """
-        check_read_arguments(fetch, if_none_match, revalidate_if)
+        check_read_arguments(fetch, if_none_match)
         ticket = self._writes.begin(key)
         try:
-            return self._walk(key, fetch, if_none_match, ticket, tier0_failed, revalidate_if)
+            return self._walk(key, fetch, if_none_match, ticket, tier0_failed, rules)
         finally:
             ticket.end()
 
@@ -324,7 +332,7 @@ class Cache:
         if_none_match: str | None,
         ticket: Ticket,
         tier0_failed: bool,
-        revalidate_if: Callable[[Metadata], bool] | None,
+        rules: ReadRules | None,
     ) -> Response:
         """The one loop over the tiers (SPEC §3.1); a miss in all of them goes to the origin."""
         missed: list[int] = []  # tiers known not to hold the key: the only ones a promotion may write
@@ -339,7 +347,7 @@ class Cache:
                 self._stats.tier(tier, "misses")
                 missed.append(tier)
                 if not tier:  # before the lower tiers: a fan-out landing there leaves transit
-                    response = self._transit_hit(key, fetch, if_none_match, ticket, revalidate_if)
+                    response = self._transit_hit(key, fetch, if_none_match, ticket, rules)
                     if response is not None:
                         return response
                 continue
@@ -350,8 +358,8 @@ class Cache:
             self._stats.tier(tier, "hits")
             if self._logger.isEnabledFor(_DEBUG):
                 self._logger.debug("hit in tier %d", tier, extra={"tier": tier, "key": key})
-            return self._serve_hit(tier, key, reader, metadata, fetch, if_none_match, ticket, missed, revalidate_if)
-        return self._serve_miss(key, fetch, if_none_match, walk_failed, ticket, landings, revalidate_if)
+            return self._serve_hit(tier, key, reader, metadata, fetch, if_none_match, ticket, missed, rules)
+        return self._serve_miss(key, fetch, if_none_match, walk_failed, ticket, landings, rules)
 
     def _serve_hit(
         self,
@@ -363,7 +371,7 @@ class Cache:
         if_none_match: str | None,
         ticket: Ticket,
         missed: Sequence[int],
-        revalidate_if: Callable[[Metadata], bool] | None = None,
+        rules: ReadRules | None = None,
     ) -> Response:
         """Serve an entry found in ``tier``; ``missed`` are the faster tiers known not to hold the key."""
         positive, negative = self._freshness[tier]
@@ -378,10 +386,12 @@ class Cache:
         tee = None
         now = time.time()
         stale = is_stale(metadata, positive, now)
-        if (stale and must_revalidate_first(metadata, positive, now)) or (
-            revalidate_if is not None and revalidate_if(metadata)
+        if (
+            rules.revalidate_first(metadata, positive, now, stale)
+            if rules is not None
+            else stale and must_revalidate_first(metadata, positive, now)
         ):
-            return self._revalidate(tier, key, reader, metadata, fetch, if_none_match, ticket, revalidate_if)
+            return self._revalidate(tier, key, reader, metadata, fetch, if_none_match, ticket, rules)
         try:
             if stale:
                 self._stats.add("stale_hits")
@@ -437,7 +447,7 @@ class Cache:
         fetch: Fetcher,
         if_none_match: str | None,
         ticket: Ticket,
-        revalidate_if: Callable[[Metadata], bool] | None,
+        rules: ReadRules | None,
     ) -> Response:
         """Answer with an entry that may not be served before the origin confirms it; one revalidation per key.
 
@@ -452,7 +462,7 @@ class Cache:
             self._stats.add("coalesced_waiters")
             if done.wait(self._config.coalesce_wait) and flight.published:
                 try:
-                    response = self._top_hit(key, fetch, if_none_match, flight.tier, ticket, (), revalidate_if)
+                    response = self._top_hit(key, fetch, if_none_match, flight.tier, ticket, (), rules)
                 except BaseException:
                     shielded(self._discard_reader(tier, key, reader))
                     raise
@@ -561,7 +571,7 @@ class Cache:
         walk_failed: bool,
         ticket: Ticket,
         landings: int,
-        revalidate_if: Callable[[Metadata], bool] | None,
+        rules: ReadRules | None,
     ) -> Response:
         """A miss in every tier: fetch once per key (single-flight, SPEC §3.5) and fill."""
         if self._logger.isEnabledFor(_DEBUG):
@@ -572,14 +582,14 @@ class Cache:
         while True:
             flight, done = self._join_flight(self._flights, key)
             if done is None:
-                return self._lead(key, fetch, if_none_match, flight, ticket, landings, revalidate_if)
+                return self._lead(key, fetch, if_none_match, flight, ticket, landings, rules)
             self._stats.add("coalesced_waiters")
             remaining = deadline - time.monotonic()
             if not done.wait(min(self._config.coalesce_wait, remaining)):
                 self._forget_flight(key, flight)
                 return self._fetch_uncached(key, fetch, if_none_match)
             if flight.published:
-                response = self._top_hit(key, fetch, if_none_match, flight.tier, ticket, (), revalidate_if)
+                response = self._top_hit(key, fetch, if_none_match, flight.tier, ticket, (), rules)
                 if response is not None:
                     return response
             if time.monotonic() >= deadline:
@@ -593,7 +603,7 @@ class Cache:
         flight: _Flight,
         ticket: Ticket,
         landings: int,
-        revalidate_if: Callable[[Metadata], bool] | None,
+        rules: ReadRules | None,
     ) -> Response:
         """Fetch as the leader, unless the value arrived since the walk missed it.
 
@@ -603,12 +613,12 @@ class Cache:
         ends, else here.
         """
         try:
-            response = self._top_hit(key, fetch, if_none_match, 0, ticket, (), revalidate_if)
+            response = self._top_hit(key, fetch, if_none_match, 0, ticket, (), rules)
             if response is None:
-                response = self._transit_hit(key, fetch, if_none_match, ticket, revalidate_if)
+                response = self._transit_hit(key, fetch, if_none_match, ticket, rules)
             if response is None and self._fan_outs.landings(key) != landings:
                 for tier in range(1, len(self._tiers)):
-                    response = self._top_hit(key, fetch, if_none_match, tier, ticket, (0,), revalidate_if)
+                    response = self._top_hit(key, fetch, if_none_match, tier, ticket, (0,), rules)
                     if response is not None:
                         break
             if response is None:
@@ -627,7 +637,7 @@ class Cache:
         tier: int,
         ticket: Ticket,
         missed: Sequence[int] = (),
-        revalidate_if: Callable[[Metadata], bool] | None = None,
+        rules: ReadRules | None = None,
     ) -> Response | None:
         """Serve ``key`` from ``tier`` as it is now; ``None`` if it lacks it or fails.
 
@@ -640,7 +650,7 @@ class Cache:
         if entry is None:
             return None
         self._stats.tier(tier, "hits")
-        return self._serve_hit(tier, key, entry[0], entry[1], fetch, if_none_match, ticket, missed, revalidate_if)
+        return self._serve_hit(tier, key, entry[0], entry[1], fetch, if_none_match, ticket, missed, rules)
 
     def _open_entry(self, tier: int, store: Store, key: str) -> tuple[Reader, Metadata] | None:
         """Open ``key`` in ``tier`` and read its first chunk ahead, so that a failure there still falls through.
@@ -957,7 +967,7 @@ class Cache:
         fetch: Fetcher,
         if_none_match: str | None,
         ticket: Ticket,
-        revalidate_if: Callable[[Metadata], bool] | None = None,
+        rules: ReadRules | None = None,
     ) -> Response | None:
         """Serve the value of ``key`` a fan-out is still copying down; ``None`` if there is none."""
         transit = self._fan_outs.transit(key)
@@ -966,7 +976,7 @@ class Cache:
         value, metadata, source = transit
         self._stats.add("transit_hits")
         reader = BytesReader(value)
-        return self._serve_hit(source, key, reader, metadata, fetch, if_none_match, ticket, (), revalidate_if)
+        return self._serve_hit(source, key, reader, metadata, fetch, if_none_match, ticket, (), rules)
 
     def schedule_refresh(self, key: str, fetch: Fetcher) -> None:
         """Refetch ``key`` into tier 0 in the background (then copy it to the lower tiers).

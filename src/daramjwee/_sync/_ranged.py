@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .._arguments import check_read_arguments
 from .._errors import NotFound, RangeNotSatisfiable, StoreContractError
 from .._etag import if_none_match_matches
-from .._freshness import is_stale, must_revalidate_first
+from .._freshness import ReadRules, is_stale, must_revalidate_first
 from .._generations import Ticket
 from .._metadata import Metadata, Status
 from .._ranges import ByteRange, ContentRange
@@ -42,7 +41,7 @@ def get_range(
     fetch: Fetcher,
     if_none_match: str | None,
     byte_range: ByteRange,
-    revalidate_if: Callable[[Metadata], bool] | None = None,
+    rules: ReadRules | None = None,
 ) -> Response:
     """``get`` with a ``byte_range``: the walk reads each tier's range, not its whole value.
 
@@ -71,15 +70,15 @@ def get_range(
     with no range.  Unsatisfiable ranges raise
     :class:`RangeNotSatisfiable` with the value's length.  An entry that
     must be revalidated before it is served (past its stale-while-revalidate
-    window, or ``revalidate_if`` says so) is served like an ordinary ``get``:
+    window, or ``rules`` ask for it) is served like an ordinary ``get``:
     revalidated, then whole, with ``content_range`` ``None``.
     """
     if type(byte_range) is not ByteRange:
         raise TypeError(f"byte_range must be a daramjwee.ByteRange or None, got {type(byte_range).__name__}")
-    check_read_arguments(fetch, if_none_match, revalidate_if)
+    check_read_arguments(fetch, if_none_match)
     ticket = cache._writes.begin(key)
     try:
-        return _walk_range(cache, key, fetch, if_none_match, byte_range, ticket, revalidate_if)
+        return _walk_range(cache, key, fetch, if_none_match, byte_range, ticket, rules)
     finally:
         ticket.end()
 
@@ -91,7 +90,7 @@ def _walk_range(
     if_none_match: str | None,
     byte_range: ByteRange,
     ticket: Ticket,
-    revalidate_if: Callable[[Metadata], bool] | None,
+    rules: ReadRules | None,
 ) -> Response:
     """The walk of ``Cache._walk``, reading ranges; a miss in every tier goes to ``_serve_miss``."""
     missed: list[int] = []
@@ -120,7 +119,7 @@ def _walk_range(
             cache._logger.debug("ranged hit in tier %d", tier, extra={"tier": tier, "key": key})
         if if_none_match is not None and if_none_match_matches(if_none_match, metadata):
             length = None  # served as an ordinary hit: NOT_MODIFIED, and a stale entry refreshed as ever
-        elif _revalidate_first(cache, tier, metadata, revalidate_if):
+        elif _revalidate_first(cache, tier, metadata, rules):
             # Served as an ordinary hit, revalidated first, then whole: that needs the whole entry, not the range.
             cache._discard_reader(tier, key, reader)
             try:
@@ -134,9 +133,9 @@ def _walk_range(
             reader, metadata = whole
             length = None
         if length is None or metadata.is_negative:
-            return cache._serve_hit(tier, key, reader, metadata, fetch, if_none_match, ticket, missed, revalidate_if)
+            return cache._serve_hit(tier, key, reader, metadata, fetch, if_none_match, ticket, missed, rules)
         return _serve_range(cache, tier, key, (reader, metadata, length, skip), byte_range, fetch, ticket)
-    response = cache._serve_miss(key, fetch, if_none_match, walk_failed, ticket, landings, revalidate_if)
+    response = cache._serve_miss(key, fetch, if_none_match, walk_failed, ticket, landings, rules)
     if response.source is not None and not response._copying and cache._range_getters[response.source] is not None:
         try:
             reopened = _reopen_range(cache, response.source, key, byte_range, fetch, ticket)
@@ -193,16 +192,15 @@ def _open_range(
     return PrefixedReader(first, reader), metadata, length, 0
 
 
-def _revalidate_first(
-    cache: Cache, tier: int, metadata: Metadata, revalidate_if: Callable[[Metadata], bool] | None
-) -> bool:
+def _revalidate_first(cache: Cache, tier: int, metadata: Metadata, rules: ReadRules | None) -> bool:
     """Whether a positive entry of ``tier`` must be revalidated with the origin before any of it is served."""
     if metadata.is_negative:
         return False
-    if revalidate_if is not None and revalidate_if(metadata):
-        return True
     positive, now = cache._freshness[tier][0], time.time()
-    return is_stale(metadata, positive, now) and must_revalidate_first(metadata, positive, now)
+    stale = is_stale(metadata, positive, now)
+    if rules is not None:
+        return rules.revalidate_first(metadata, positive, now, stale)
+    return stale and must_revalidate_first(metadata, positive, now)
 
 
 def _serve_range(

@@ -20,6 +20,7 @@ from types import MappingProxyType
 
 __all__ = [
     "CACHEABLE_BY_DEFAULT",
+    "MAX_DELTA",
     "CacheControl",
     "Fields",
     "Freshness",
@@ -45,7 +46,7 @@ CACHEABLE_BY_DEFAULT = frozenset({200, 203, 204, 206, 300, 301, 308, 404, 405, 4
 SURROGATE_NAME = "daramjwee"
 """The name ``Surrogate-Control`` directives target this cache with (``max-age=60;daramjwee``)."""
 
-_MAX_DELTA = 2147483648
+MAX_DELTA = 2147483648
 """The largest delta-seconds kept (RFC 9111 §1.2.2): a larger value is read as this one."""
 
 _NOT_UPDATED_BY_304 = frozenset(
@@ -125,7 +126,7 @@ class CacheControl:
         argument = self.directives[name]
         if argument is None or not argument.isascii() or not argument.isdigit():
             return 0
-        return min(int(argument), _MAX_DELTA)
+        return min(int(argument), MAX_DELTA)
 
 
 def parse_cache_control(fields: Fields, name: str = "cache-control") -> CacheControl:
@@ -217,6 +218,7 @@ class Freshness:
 
     fresh_for: float
     initial_age: float
+    lifetime: float
     stale_while_revalidate: float
     stale_if_error: float | None
     must_revalidate: bool
@@ -285,6 +287,7 @@ def storable(
     fresh = Freshness(
         fresh_for=0.0 if no_cache else max(lifetime - initial_age, 0.0),
         initial_age=initial_age,
+        lifetime=0.0 if no_cache else lifetime,
         stale_while_revalidate=float(control.seconds("stale-while-revalidate") or 0),
         stale_if_error=_optional_seconds(control, "stale-if-error"),
         must_revalidate=no_cache
@@ -332,7 +335,7 @@ def _initial_age(response: Fields, request_time: float, response_time: float) ->
     date = parse_http_date(field(response, "date"))
     apparent_age = max(response_time - date, 0.0) if date is not None else 0.0
     age_value = field(response, "age")
-    age = float(min(int(age_value), _MAX_DELTA)) if age_value and age_value.strip().isdigit() else 0.0
+    age = float(min(int(age_value), MAX_DELTA)) if age_value and age_value.strip().isdigit() else 0.0
     corrected_age_value = age + max(response_time - request_time, 0.0)
     return max(apparent_age, corrected_age_value)
 
@@ -350,10 +353,11 @@ def request_needs_origin(request: Fields, *, age: float, fresh_for_left: float) 
 
     ``age`` is the stored response's current age and ``fresh_for_left`` the
     seconds it stays fresh (negative once stale).  True for ``no-cache``, a
-    ``max-age`` the age exceeds, and a ``min-fresh`` the response does not
-    have left (§5.2.1).  A ``max-stale`` is not needed: the cache never
-    serves more stale than the response allows.  ``Pragma`` is ignored, as
-    RFC 9111 deprecates it (§5.4) and nginx ignores it.
+    ``max-age`` the age exceeds, a ``min-fresh`` the response does not have
+    left, and a response more stale than the request's ``max-stale`` with
+    seconds accepts (§5.2.1; within it, the cache's own rules decide).
+    ``Pragma`` is ignored, as RFC 9111 deprecates it (§5.4) and nginx
+    ignores it.
     """
     control = parse_cache_control(request)
     if "no-cache" in control:
@@ -362,7 +366,10 @@ def request_needs_origin(request: Fields, *, age: float, fresh_for_left: float) 
     if max_age is not None and age > max_age:
         return True
     min_fresh = control.seconds("min-fresh")
-    return min_fresh is not None and fresh_for_left < min_fresh
+    if min_fresh is not None and fresh_for_left < min_fresh:
+        return True
+    max_stale = control.seconds("max-stale") if control.directives.get("max-stale") is not None else None
+    return max_stale is not None and -fresh_for_left > max_stale
 
 
 def not_modified(request: Fields, status: int, response: Fields) -> bool:

@@ -18,6 +18,7 @@ __all__ = [
     "FIELDS",
     "HOP_BY_HOP",
     "INITIAL_AGE",
+    "LIFETIME",
     "STATUS",
     "decode_fields",
     "encode_fields",
@@ -34,6 +35,8 @@ FIELDS = ":fields"
 """``attrs`` name of a stored response's header fields (a JSON list of ``[name, value]`` pairs)."""
 INITIAL_AGE = ":initial-age"
 """``attrs`` name of a stored response's age when it arrived (seconds, decimal)."""
+LIFETIME = ":lifetime"
+"""``attrs`` name of a stored response's freshness lifetime (seconds, decimal), its age on arrival not taken off."""
 
 HOP_BY_HOP = frozenset(
     {

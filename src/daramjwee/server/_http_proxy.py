@@ -37,6 +37,8 @@ from .._errors import NotFound, NotModified, RangeNotSatisfiable
 from .._metadata import FetchResult, Metadata
 from .._ranges import ByteRange
 from ._cache_rules import (
+    MAX_DELTA,
+    CacheControl,
     Fields,
     StorePolicy,
     Verdict,
@@ -52,6 +54,7 @@ from ._cache_rules import (
 from ._fields import (
     FIELDS,
     INITIAL_AGE,
+    LIFETIME,
     STATUS,
     decode_fields,
     encode_fields,
@@ -310,8 +313,15 @@ class HttpCaching:
         """The cache's response for ``key`` (the ``byte_range`` of it), and the origin answers this request caused."""
         fetched: list[Fields] = []
         fetch = self._fetcher(request, fetched)
-        revalidate_if = _request_rules(request.fields) if request.cache_control is not None else None
-        return await self.cache.get(key, fetch, revalidate_if=revalidate_if, byte_range=byte_range), fetched
+        control = request.cache_control
+        revalidate_if = max_stale = None
+        if control is not None:
+            revalidate_if = _request_rules(request.fields)
+            max_stale = _max_stale(control)
+        response = await self.cache.get(
+            key, fetch, revalidate_if=revalidate_if, max_stale=max_stale, byte_range=byte_range
+        )
+        return response, fetched
 
     def _fetcher(self, request: Request, fetched: list[Fields]) -> Callable[[Metadata | None], Awaitable[FetchResult]]:
         only_if_cached = request.cache_control is not None and "only-if-cached" in request.cache_control
@@ -577,14 +587,28 @@ def _stored_fields(encoded: str) -> tuple[tuple[str, str], ...]:
     return tuple(decode_fields({FIELDS: encoded}) or ())
 
 
+def _max_stale(control: CacheControl) -> float | None:
+    """The staleness a request's ``max-stale`` accepts: its seconds, or without them any (RFC 9111 §5.2.1.2)."""
+    if "max-stale" not in control:
+        return None
+    if control.directives["max-stale"] is None:
+        return float(MAX_DELTA)
+    return float(control.seconds("max-stale") or 0)
+
+
 def _request_rules(fields: Fields) -> Callable[[Metadata], bool]:
     """The ``revalidate_if`` of a request with its own cache directives (``no-cache``, ``max-age``, ``min-fresh``)."""
 
     def revalidate_if(metadata: Metadata) -> bool:
-        now = time.time()
-        age = current_age(float(metadata.attrs.get(INITIAL_AGE, "0")), metadata.cached_at, now)
-        lifetime = metadata.fresh_for
-        fresh_left = float("inf") if lifetime is None else metadata.cached_at + lifetime - now
+        attrs = metadata.attrs
+        age = current_age(float(attrs.get(INITIAL_AGE, "0")), metadata.cached_at, time.time())
+        lifetime = attrs.get(LIFETIME)
+        if lifetime is not None:  # the response's own lifetime: it may have arrived stale already
+            fresh_left = float(lifetime) - age
+        elif metadata.fresh_for is not None:
+            fresh_left = metadata.cached_at + metadata.fresh_for - time.time()
+        else:
+            fresh_left = float("inf")
         return request_needs_origin(fields, age=age, fresh_for_left=fresh_left)
 
     return revalidate_if
@@ -605,6 +629,7 @@ def _metadata(status: int, fields: Fields, verdict: Verdict, request: Fields) ->
     if fresh is None:
         return Metadata(etag=field(fields, "etag") or "", attrs=attrs, fresh_for=0.0, must_revalidate=True)
     attrs[INITIAL_AGE] = repr(fresh.initial_age)
+    attrs[LIFETIME] = repr(fresh.lifetime)
     return Metadata(
         etag=field(fields, "etag") or "",
         attrs=attrs,
