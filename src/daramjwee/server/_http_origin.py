@@ -28,8 +28,9 @@ _FORWARDED_HEADERS = ("content-type", "content-length", "last-modified", "conten
 """Response headers an HTTP origin's result carries in ``attrs``: end-to-end representation headers only."""
 _MAX_CONNECTIONS_KEPT = 64
 """Idle connections an HTTP origin keeps open for reuse."""
-_KEEPALIVE_SECONDS = 4.0
-"""How long an idle connection is kept: under the 5 s after which Node.js and Apache close theirs."""
+_KEEPALIVE_SECONDS = 2.0
+"""How long an idle connection is kept: well under the 5 s after which Node.js and Apache close theirs (their timer
+may start before ours, when the response's end reaches us late)."""
 _ATTEMPTS = 2
 _RETRIED = frozenset({"GET", "HEAD", "OPTIONS"})
 """Tries of a request without a body whose pooled connection turned out closed (each on another connection)."""
