@@ -199,15 +199,14 @@ class HttpCaching:
         try:
             byte_range = _first_range(specs)
             response, fetched = await self._lookup(key, request, byte_range)
-            stored_vary = _vary_of(response.metadata) if response.source is not None else None
-            if stored_vary is not None and not _vary_matches(stored_vary, request.fields):
+            stored_vary = _other_variant(response, request)
+            if stored_vary is not None:
                 await response.aclose()
                 if "*" in stored_vary:
                     raise _NotCacheable
                 key = _variant_key(key, response.metadata.attrs.get(_VARIANTS, ""), stored_vary, request)
                 response, fetched = await self._lookup(key, request, byte_range)
-                stored_vary = _vary_of(response.metadata) if response.source is not None else None
-                if stored_vary is not None and not _vary_matches(stored_vary, request.fields):
+                if _other_variant(response, request) is not None:
                     await response.aclose()
                     raise _NotCacheable
             if response.content_range is not None and not self._range_applies(response, request):
@@ -281,7 +280,7 @@ class HttpCaching:
                 size = sum(len(head) for head in heads) + len(tail)
                 size += sum(part.content_range.stop - part.content_range.start for part in parts if part.content_range)
                 fields = [(name, value) for name, value in stored if name not in _BODY_FIELDS and name != "age"]
-                age = current_age(float(attrs.get(INITIAL_AGE, "0")), first.metadata.cached_at, time.time())
+                age = _age(first.metadata, time.time())
                 fields += [
                     ("content-type", f"multipart/byteranges; boundary={boundary}"),
                     ("content-length", str(size)),
@@ -335,9 +334,7 @@ class HttpCaching:
 
     async def _fetch(self, request: Request, old: Metadata | None, fetched: list[Fields]) -> FetchResult:
         """GET the whole representation for the cache (conditional when ``old`` has validators)."""
-        fields = forwarded_request(
-            request.fields, client=request.client, scheme=request.scheme, via=self.via, for_cache=True
-        )
+        fields = self._forwarded(request, for_cache=True)
         old_fields = decode_fields(old.attrs) if old is not None else None
         if old is not None and old_fields is not None:
             if old.etag:
@@ -401,12 +398,7 @@ class HttpCaching:
         )
         if not verdict.store:  # what the 304 says now forbids storing it: serve it this once, revalidate next time
             verdict = Verdict(True, verdict.reason, None)
-        metadata = _metadata(status, merged, verdict, request.fields)
-        if _VARIANTS in old.attrs:
-            attrs = dict(metadata.attrs)
-            attrs[_VARIANTS] = old.attrs[_VARIANTS]
-            metadata = metadata.replace(attrs=attrs)
-        return metadata
+        return _metadata(status, merged, verdict, request.fields, old.attrs.get(_VARIANTS))
 
     async def _answer(
         self, response: AsyncResponse, request: Request, receive: Receive, send: Send, fetched: list[Fields]
@@ -423,11 +415,9 @@ class HttpCaching:
         fields = relayed_response(fetched[-1]) if response.source is None and fetched else list(stored_fields)
         fields = [(name, value) for name, value in fields if name != "age"]
         if response.source is not None or fetched:
-            age = current_age(float(attrs.get(INITIAL_AGE, "0")), metadata.cached_at, time.time())
-            fields.append(("age", str(int(age))))
+            fields.append(("age", str(int(_age(metadata, time.time())))))
         fields.append(("x-cache", label))
-        if status == 200 and field(fields, "accept-ranges") is None:
-            fields.append(("accept-ranges", "bytes"))  # ranges of a stored 200 are served from the cache
+        _advertise_ranges(fields, status)
         content_range = response.content_range
         if content_range is not None:
             status = 206
@@ -459,7 +449,7 @@ class HttpCaching:
         attrs = metadata.attrs
         head, status, dated = _stored_head(attrs.get(FIELDS, "[]"), attrs.get(STATUS, "200"))
         now = time.time()
-        age = current_age(float(attrs.get(INITIAL_AGE, "0")), metadata.cached_at, now)
+        age = _age(metadata, now)
         tier = response.source or 0  # a hit: never None here
         if response.stale:
             outcome, label = "stale", _STALE_LABELS[tier]
@@ -477,9 +467,7 @@ class HttpCaching:
 
     async def _uncached_get(self, request: Request, send: Send) -> tuple[str, int]:
         """A GET/HEAD the cache cannot answer (a variant it cannot store): relayed from the origin as it is."""
-        fields = forwarded_request(
-            request.fields, client=request.client, scheme=request.scheme, via=self.via, for_cache=False
-        )
+        fields = self._forwarded(request, for_cache=False)
         try:
             upstream = await self.origin.send(request.method, request.key, fields)
         except OriginError as error:
@@ -491,9 +479,7 @@ class HttpCaching:
 
     async def _pass_through(self, request: Request, receive: Receive, send: Send) -> tuple[str, int]:
         """Send the request to the origin with its body streamed, relay the answer; invalidate on success (§4.4)."""
-        fields = forwarded_request(
-            request.fields, client=request.client, scheme=request.scheme, via=self.via, for_cache=False
-        )
+        fields = self._forwarded(request, for_cache=False)
         try:
             content = await _request_content(receive) if request.method not in ("GET", "HEAD") else None
             upstream = await self.origin.send(request.method, request.target, fields, content)
@@ -570,13 +556,18 @@ _BODY_FIELDS = frozenset({"content-length", "content-type", "content-encoding", 
 """Fields a 304 leaves out: they describe a body it does not have."""
 
 
+def _advertise_ranges(fields: list[tuple[str, str]], status: int) -> None:
+    """Add ``Accept-Ranges: bytes`` to the fields of a stored 200 that lack it: its ranges are served from the cache."""
+    if status == 200 and field(fields, "accept-ranges") is None:
+        fields.append(("accept-ranges", "bytes"))
+
+
 @functools.lru_cache(maxsize=4096)
 def _stored_head(encoded: str, status: str) -> tuple[tuple[tuple[bytes, bytes], ...], int, bool]:
     """An entry's stored fields as ASGI headers (``Accept-Ranges`` added to a 200), its status, and if it has a Date."""
     fields = list(_stored_fields(encoded))
     code = int(status)
-    if code == 200 and field(fields, "accept-ranges") is None:
-        fields.append(("accept-ranges", "bytes"))
+    _advertise_ranges(fields, code)
     headers = tuple((name.encode("latin-1", "replace"), value.encode("latin-1", "replace")) for name, value in fields)
     return headers, code, field(fields, "date") is not None
 
@@ -600,9 +591,8 @@ def _request_rules(fields: Fields) -> Callable[[Metadata], bool]:
     """The ``revalidate_if`` of a request with its own cache directives (``no-cache``, ``max-age``, ``min-fresh``)."""
 
     def revalidate_if(metadata: Metadata) -> bool:
-        attrs = metadata.attrs
-        age = current_age(float(attrs.get(INITIAL_AGE, "0")), metadata.cached_at, time.time())
-        lifetime = attrs.get(LIFETIME)
+        age = _age(metadata, time.time())
+        lifetime = metadata.attrs.get(LIFETIME)
         if lifetime is not None:  # the response's own lifetime: it may have arrived stale already
             fresh_left = float(lifetime) - age
         elif metadata.fresh_for is not None:
@@ -614,8 +604,16 @@ def _request_rules(fields: Fields) -> Callable[[Metadata], bool]:
     return revalidate_if
 
 
-def _metadata(status: int, fields: Fields, verdict: Verdict, request: Fields) -> Metadata:
-    """The entry metadata of a response: its status, stored fields, validator and freshness."""
+def _age(metadata: Metadata, now: float) -> float:
+    """The current age of the stored response ``metadata`` describes (RFC 9111 §4.2.3)."""
+    return current_age(float(metadata.attrs.get(INITIAL_AGE, "0")), metadata.cached_at, now)
+
+
+def _metadata(status: int, fields: Fields, verdict: Verdict, request: Fields, variants: str | None = None) -> Metadata:
+    """The entry metadata of a response: its status, stored fields, validator and freshness.
+
+    ``variants`` is the token of an entry this one replaces (a 304 keeps its variants); a new one is drawn otherwise.
+    """
     stored = stored_response(fields)
     attrs = {STATUS: str(status), FIELDS: encode_fields(stored)}
     length = field(fields, "content-length")
@@ -624,7 +622,7 @@ def _metadata(status: int, fields: Fields, verdict: Verdict, request: Fields) ->
     vary = field_values(fields, "vary")
     if vary:
         attrs[_VARY] = json.dumps({name.lower(): _normalized(request, name.lower()) for name in vary})
-        attrs[_VARIANTS] = secrets.token_hex(8)
+        attrs[_VARIANTS] = variants or secrets.token_hex(8)
     fresh = verdict.freshness
     if fresh is None:
         return Metadata(etag=field(fields, "etag") or "", attrs=attrs, fresh_for=0.0, must_revalidate=True)
@@ -660,8 +658,19 @@ def _vary_of(metadata: Metadata) -> dict[str, str | None] | None:
     return values if isinstance(values, dict) else {"*": None}
 
 
-def _vary_matches(stored: dict[str, str | None], request: Fields) -> bool:
-    return "*" not in stored and all(_normalized(request, name) == value for name, value in stored.items())
+def _other_variant(response: AsyncResponse, request: Request) -> dict[str, str | None] | None:
+    """The nominated fields of a stored response selected by other values than ``request``'s; ``None`` if it fits.
+
+    A response the origin just sent for this request always fits.
+    """
+    if response.source is None:
+        return None
+    stored = _vary_of(response.metadata)
+    if stored is None or (
+        "*" not in stored and all(_normalized(request.fields, name) == value for name, value in stored.items())
+    ):
+        return None
+    return stored
 
 
 def _variant_key(key: str, token: str, stored: dict[str, str | None], request: Request) -> str:
