@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from ._metadata import Metadata
 
-__all__ = ["ReadRules", "is_stale", "may_serve_on_error", "must_revalidate_first"]
+__all__ = ["ReadRules", "is_stale", "may_serve_on_error", "must_revalidate_first", "revalidate_first"]
 
 
 def is_stale(metadata: Metadata, fresh_for: float | None, now: float) -> bool:
@@ -68,6 +68,15 @@ def may_serve_on_error(metadata: Metadata, fresh_for: float | None, now: float) 
     if metadata.must_revalidate or not window:
         return False
     return _stale_for(metadata, fresh_for, now) <= window
+
+
+def revalidate_first(
+    rules: ReadRules | None, metadata: Metadata, fresh_for: float | None, now: float, stale: bool
+) -> bool:
+    """Whether a read under ``rules`` (``None``: the cache's own rules only) must revalidate a positive entry first."""
+    if rules is None:
+        return stale and must_revalidate_first(metadata, fresh_for, now)
+    return rules.revalidate_first(metadata, fresh_for, now, stale)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

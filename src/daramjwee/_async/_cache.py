@@ -23,7 +23,7 @@ from .._errors import (
     StoreContractError,
 )
 from .._etag import if_none_match_matches
-from .._freshness import ReadRules, is_stale, may_serve_on_error, must_revalidate_first
+from .._freshness import ReadRules, is_stale, may_serve_on_error, revalidate_first
 from .._generations import Ticket
 from .._keys import check_key
 from .._metadata import NEGATIVE, FetchResult, Metadata, Status, with_cached_at
@@ -385,11 +385,7 @@ class AsyncCache:
         tee = None
         now = time.time()
         stale = is_stale(metadata, positive, now)
-        if (
-            rules.revalidate_first(metadata, positive, now, stale)
-            if rules is not None
-            else stale and must_revalidate_first(metadata, positive, now)
-        ):
+        if revalidate_first(rules, metadata, positive, now, stale):
             return await self._revalidate(tier, key, reader, metadata, fetch, if_none_match, ticket, rules)
         try:
             if stale:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from .._arguments import check_read_arguments
 from .._errors import NotFound, RangeNotSatisfiable, StoreContractError
 from .._etag import if_none_match_matches
-from .._freshness import ReadRules, is_stale, must_revalidate_first
+from .._freshness import ReadRules, is_stale, revalidate_first
 from .._generations import Ticket
 from .._metadata import Metadata, Status
 from .._ranges import ByteRange, ContentRange
@@ -196,10 +196,7 @@ def _revalidate_first(cache: AsyncCache, tier: int, metadata: Metadata, rules: R
     if metadata.is_negative:
         return False
     positive, now = cache._freshness[tier][0], time.time()
-    stale = is_stale(metadata, positive, now)
-    if rules is not None:
-        return rules.revalidate_first(metadata, positive, now, stale)
-    return stale and must_revalidate_first(metadata, positive, now)
+    return revalidate_first(rules, metadata, positive, now, is_stale(metadata, positive, now))
 
 
 async def _serve_range(
