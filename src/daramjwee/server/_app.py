@@ -24,7 +24,7 @@ from ._cache_rules import StorePolicy
 from ._fields import http_now
 from ._front import refusal
 from ._http_origin import HttpOrigin
-from ._http_proxy import HttpCaching, Request, stream_body
+from ._http_proxy import HttpCaching, Request, answer_text, stream_body
 from ._metrics import RequestMetrics
 from ._origins import Origin, OriginError
 from ._paths import BadTarget, cache_key
@@ -162,23 +162,23 @@ class CacheApp:
         """Answer one request; return its (outcome, status) for the metrics."""
         raw_headers = scope.get("headers", ())
         if (why := refusal(raw_headers)) is not None:  # before any header is believed
-            return "other", await _plain(send, 400, f"{why}\n", extra=[(b"connection", b"close")])
+            return "other", await answer_text(send, 400, f"{why}\n", [("connection", "close")])
         if self.allowed_hosts is not None and _host(_header(raw_headers, b"host")) not in self.allowed_hosts:
-            return "other", await _plain(send, 421, "this server does not serve that host\n")
+            return "other", await answer_text(send, 421, "this server does not serve that host\n")
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode("utf-8")
         if raw_path == _HEALTH:
-            return "other", await _plain(send, 200, "ok\n")
+            return "other", await answer_text(send, 200, "ok\n")
         if raw_path == _METRICS:
             text = self.metrics.render(self.cache.stats(), tier_names=self.tier_names)
-            return "other", await _plain(send, 200, text, content_type=b"text/plain; version=0.0.4; charset=utf-8")
+            return "other", await answer_text(send, 200, text, content_type="text/plain; version=0.0.4; charset=utf-8")
         method: str = scope["method"]
         if self._proxy is None and method not in _METHODS:
-            return "other", await _plain(send, 405, "only GET and HEAD\n", extra=[(b"allow", b"GET, HEAD")])
+            return "other", await answer_text(send, 405, "only GET and HEAD\n", [("allow", "GET, HEAD")])
         query: bytes = scope.get("query_string", b"")
         try:
             key = _cache_key(raw_path, query, self.include_query, self.max_target_length)
         except BadTarget as error:
-            return "other", await _plain(send, error.status, f"{error}\n")
+            return "other", await answer_text(send, error.status, f"{error}\n")
         if self._proxy is not None:
             return await self._proxy.handle(self._request(scope, method, key, query), receive, send)
         return await self._serve(key, method == "HEAD", _header(raw_headers, b"if-none-match"), receive, send)
@@ -193,10 +193,10 @@ class CacheApp:
             )
         except NotFound:
             outcome = "miss" if fetched.called else "negative"
-            return outcome, await _plain(send, 404, "not found\n", extra=[(b"x-cache", outcome.upper().encode())])
+            return outcome, await answer_text(send, 404, "not found\n", [("x-cache", outcome.upper())])
         except OriginError as error:
             _logger.warning("origin failed for %r: %s", key, error, extra={"key": key})
-            return "error", await _plain(send, error.status, "origin failed\n", extra=[(b"x-cache", b"MISS")])
+            return "error", await answer_text(send, error.status, "origin failed\n", [("x-cache", "MISS")])
         async with response:
             outcome, label = _outcome(response)
             if response.status is Status.NOT_MODIFIED:
@@ -261,26 +261,6 @@ def _start(status: int, metadata: Metadata, label: bytes, *, body: bool) -> Mess
         if value is not None and (body or name == "last-modified"):
             headers.append((header, value.encode("latin-1", "replace")))
     return {"type": "http.response.start", "status": status, "headers": headers}
-
-
-async def _plain(
-    send: Send,
-    status: int,
-    text: str,
-    *,
-    content_type: bytes = b"text/plain; charset=utf-8",
-    extra: list[tuple[bytes, bytes]] | None = None,
-) -> int:
-    body = text.encode("utf-8")
-    headers = [
-        (b"content-type", content_type),
-        (b"content-length", b"%d" % len(body)),
-        (b"date", http_now(time.time()).encode("ascii")),
-        *(extra or []),
-    ]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-    return status
 
 
 def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes | None:

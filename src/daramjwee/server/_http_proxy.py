@@ -67,7 +67,7 @@ from ._http_origin import HttpOrigin, Upstream
 from ._origins import OriginError
 from ._range_requests import Spec, if_range_matches, multipart_boundary, multipart_tail, parse_range, part_head
 
-__all__ = ["HttpCaching", "Request", "stream_body"]
+__all__ = ["HttpCaching", "Request", "answer_text", "stream_body"]
 
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -183,7 +183,7 @@ class HttpCaching:
                 return await self._pass_through(request, receive, send)
             return await self._cached(request, receive, send)
         if self.read_only:
-            return "other", await _plain(send, 405, "only GET and HEAD\n", [("allow", "GET, HEAD")])
+            return "other", await answer_text(send, 405, "only GET and HEAD\n", [("allow", "GET, HEAD")])
         return await self._pass_through(request, receive, send)
 
     def _forwarded(self, request: Request, *, for_cache: bool) -> list[tuple[str, str]]:
@@ -213,13 +213,13 @@ class HttpCaching:
                 await response.aclose()  # answered whole: read it again without the range
                 response, fetched = await self._lookup(key, request, None)
         except RangeNotSatisfiable as error:
-            return "other", await _plain(
+            return "other", await answer_text(
                 send, 416, "range not satisfiable\n", [("content-range", f"bytes */{error.length}")]
             )
         except _NotCacheable:
             return await self._uncached_get(request, send)
         except _OnlyIfCached:
-            return "other", await _plain(send, 504, "not in the cache (only-if-cached)\n", [("x-cache", "MISS")])
+            return "other", await answer_text(send, 504, "not in the cache (only-if-cached)\n", [("x-cache", "MISS")])
         except _OriginAnswer as answer:
             fields = [(name, value) for name, value in relayed_response(answer.fields) if name != "content-length"]
             fields += [("content-length", str(len(answer.body))), ("x-cache", "MISS")]
@@ -228,9 +228,9 @@ class HttpCaching:
             return "error", answer.status
         except OriginError as error:
             _logger.warning("origin failed for %r: %s", request.key, error, extra={"key": request.key})
-            return "error", await _plain(send, error.status, "origin failed\n", [("x-cache", "MISS")])
+            return "error", await answer_text(send, error.status, "origin failed\n", [("x-cache", "MISS")])
         except NotFound:
-            return "negative", await _plain(send, 404, "not found\n", [("x-cache", "NEGATIVE")])
+            return "negative", await answer_text(send, 404, "not found\n", [("x-cache", "NEGATIVE")])
         if response.content_range is not None and specs is not None and len(specs) > 1:
             return await self._answer_parts(response, key, specs, request, send, fetched)
         async with response:
@@ -472,7 +472,7 @@ class HttpCaching:
             upstream = await self.origin.send(request.method, request.key, fields)
         except OriginError as error:
             _logger.warning("origin failed for %r: %s", request.key, error, extra={"key": request.key})
-            return "error", await _plain(send, error.status, "origin failed\n", [("x-cache", "MISS")])
+            return "error", await answer_text(send, error.status, "origin failed\n", [("x-cache", "MISS")])
         return "miss", await self._relay(upstream, request, send, label="MISS")
 
     # -- other methods: through to the origin ----------------------------------------
@@ -487,7 +487,7 @@ class HttpCaching:
             return "pass", 499  # nobody to answer
         except OriginError as error:
             _logger.warning("origin failed for %s %r: %s", request.method, request.target, error)
-            return "error", await _plain(send, error.status, "origin failed\n", [("x-cache", "PASS")])
+            return "error", await answer_text(send, error.status, "origin failed\n", [("x-cache", "PASS")])
         if request.method not in _SAFE and 200 <= upstream.status < 400:
             await self._invalidate(request, upstream)
         return "pass", await self._relay(upstream, request, send, label="PASS")
@@ -710,9 +710,12 @@ def _start(status: int, fields: Fields) -> Message:
     return {"type": "http.response.start", "status": status, "headers": headers}
 
 
-async def _plain(send: Send, status: int, text: str, extra: Fields = ()) -> int:
+async def answer_text(
+    send: Send, status: int, text: str, extra: Fields = (), *, content_type: str = "text/plain; charset=utf-8"
+) -> int:
+    """Answer with a short text of the proxy's own (an error, ``/healthz``, ``/metrics``); return ``status``."""
     body = text.encode("utf-8")
-    fields = [("content-type", "text/plain; charset=utf-8"), ("content-length", str(len(body))), *extra]
+    fields = [("content-type", content_type), ("content-length", str(len(body))), *extra]
     await send(_start(status, fields))
     await send({"type": "http.response.body", "body": body})
     return status
