@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 
 import daramjwee as dj
-from daramjwee._async._primitives import sleep
+from daramjwee._primitives import async_sleep
 from daramjwee.testing import AsyncFaultyStore
 
 
@@ -33,7 +33,7 @@ class Origin:
             self.calls += 1
             self.olds.append(old)
             if self.delay:
-                await sleep(self.delay)
+                await async_sleep(self.delay)
             if self.outcome is not None:
                 raise self.outcome
             if key not in self.values:
@@ -68,7 +68,7 @@ async def eventually(predicate: Callable[[], bool], timeout: float = 5.0) -> Non
     while not predicate():
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")
-        await sleep(0.005)
+        await async_sleep(0.005)
 
 
 async def stat_of(store: AsyncFaultyStore, key: str) -> dj.Metadata:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from daramjwee._async._body import open_body
+from daramjwee._body import async_open_body
 
 
 async def test_a_chunk_that_fits_the_read_is_handed_on_whole_and_a_larger_one_is_split() -> None:
     first, second = b"abc", b"defghij"
-    reader = open_body(iter([first, b"", second]))
+    reader = async_open_body(iter([first, b"", second]))
     assert await reader.read(4) is first, "no slice, no copy"
     assert bytes(await reader.read(4)) == b"defg"
     assert bytes(await reader.read(4)) == b"hij"

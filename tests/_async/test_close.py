@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 import daramjwee as dj
+from _flavours import async_run_concurrently
 
-from ._flavour import run_concurrently
 from ._helpers import Origin, holding, mem_tiers, put
 
 
@@ -39,7 +39,7 @@ async def test_streams_handed_out_before_close_stay_readable() -> None:
 async def test_pitfall_double_and_concurrent_close_are_safe() -> None:
     tiers = mem_tiers(2)
     cache = dj.AsyncCache(stores=tiers)
-    results = await run_concurrently([cache.close] * 5)
+    results = await async_run_concurrently([cache.close] * 5)
     assert results == [None] * 5
     await cache.close()
     assert [tier.calls["close"] for tier in tiers] == [1, 1]

@@ -10,7 +10,7 @@ How a schedule runs
 Every operation (``get``, ``set``, ``delete``, ``schedule_refresh``) runs in a
 task or thread of its own, and so does every background job the cache starts
 (fan-outs and refreshes: the cache's ``submit`` is observed).  Each parks at
-*checkpoints* (a ``Gate``) and moves only when the schedule says so:
+*checkpoints* (gates) and moves only when the schedule says so:
 
 * a get parks in the origin fetcher (``origin``), once it holds its response
   (``response``) and after each chunk it reads (``read``): a fill or a
@@ -106,12 +106,12 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 import daramjwee as dj
+from _flavours import AsyncBackground, AsyncGate, async_run_scenario, async_start
 from daramjwee._async import _cache as cache_module
-from daramjwee._async._primitives import Event, sleep
 from daramjwee._async._store import AsyncReader, AsyncSink
+from daramjwee._primitives import AsyncEvent, async_sleep
 from daramjwee.testing import AsyncFaultyStore
 
-from ._flavour import Background, Gate, run_scenario, start
 from ._helpers import put
 
 KEYS = ("a", "b")
@@ -147,7 +147,7 @@ class Abandoned(Exception):
     """Raised inside a set's ``with`` block to abort its writer."""
 
 
-class ObservedEvent(Event):
+class ObservedEvent(AsyncEvent):
     """The cache's one-shot event, telling the driver which operation waits on it (a coalesced miss)."""
 
     __slots__ = ()
@@ -168,7 +168,7 @@ class ObservedEvent(Event):
 
 def observed_flights() -> contextlib.AbstractContextManager[object]:
     """Make the single-flight events the cache creates meanwhile report their waiters."""
-    return mock.patch.object(cache_module, "Event", ObservedEvent)
+    return mock.patch.object(cache_module, AsyncEvent.__name__, ObservedEvent)
 
 
 class Actor:
@@ -193,9 +193,9 @@ class Actor:
         self.parked_at = ""
         self.blocked_on: ObservedEvent | None = None
         self.command = "next"
-        self.handle: Background | None = None
-        self._go: Gate | None = None
-        self._arrived = Gate()
+        self.handle: AsyncBackground | None = None
+        self._go: AsyncGate | None = None
+        self._arrived = AsyncGate()
 
     @property
     def label(self) -> str:
@@ -203,7 +203,7 @@ class Actor:
 
     async def checkpoint(self, where: str) -> str:
         """Park here until the driver moves this operation; return its command ("next" or "close")."""
-        go = Gate()
+        go = AsyncGate()
         self.parked_at = where
         self._go = go
         self._arrived.set()
@@ -215,7 +215,7 @@ class Actor:
         go = self._go
         assert go is not None, f"{self.label} is not parked"
         self.command = command
-        self._arrived = Gate()
+        self._arrived = AsyncGate()
         self._go = None
         self.parked_at = ""
         go.set()
@@ -485,7 +485,7 @@ class World:
             if time.monotonic() > deadline:
                 busy = [f"{actor.label} {actor.status()}" for actor in self.actors if not actor.quiet()]
                 raise AssertionError(f"the cache never settled ({', '.join(busy)})\n{self.story()}")
-            await sleep(0.0005)
+            await async_sleep(0.0005)
 
     def report(self, line: str) -> None:
         """Add one line to the story: the step, its command, and every operation whose state changed."""
@@ -531,7 +531,7 @@ class World:
         actor = self.new_actor(kind, arg, None)
         actor.fail_begin = op == "set!"
         body = {"get": self.get_body, "set": self.set_body, "delete": self.delete_body, "refresh": self.refresh_body}
-        actor.handle = start(lambda: self.run(actor, body[kind]))
+        actor.handle = async_start(lambda: self.run(actor, body[kind]))
         await self.settle()
         self.report(command)
 
@@ -553,7 +553,7 @@ class World:
             for actor in self.actors:
                 if actor.parked:
                     actor.release("next")
-            await sleep(0.005)
+            await async_sleep(0.005)
 
     async def quiesce(self) -> None:
         cache = self.cache
@@ -563,7 +563,7 @@ class World:
                 f"background work never settled: in_flight={cache._writes.in_flight()} "
                 f"flights={sorted(cache._flights)} refreshing={sorted(cache._refreshing)}\n{self.story()}"
             )
-            await sleep(0.001)
+            await async_sleep(0.001)
         stats = cache.stats()
         assert stats.fills_published + stats.fills_aborted == stats.fills_started, f"{stats}\n{self.story()}"
 
@@ -728,7 +728,7 @@ def check_schedule(setup: Setup, schedule: list[str]) -> World:
             worlds.append(World(setup))
             await worlds[0].play(schedule)
 
-    run_scenario(scenario)
+    async_run_scenario(scenario)
     return worlds[0]
 
 

@@ -7,8 +7,8 @@ import datetime
 import pytest
 
 import daramjwee as dj
+from _flavours import async_other_flavour_store
 
-from ._flavour import other_flavour_store
 from ._helpers import Origin, eventually, holding, mem_tiers
 
 
@@ -79,4 +79,4 @@ async def test_pitfall_unknown_worker_strategy_is_an_error() -> None:
 
 async def test_stores_of_the_other_flavour_are_rejected() -> None:
     with pytest.raises(TypeError, match="stores\\[0\\]"):
-        dj.AsyncCache(stores=[other_flavour_store()])  # type: ignore[list-item]
+        dj.AsyncCache(stores=[async_other_flavour_store()])  # type: ignore[list-item]

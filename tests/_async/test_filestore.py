@@ -1,4 +1,7 @@
-"""SPEC §5 ``AsyncFileStore``: records on disk, atomic publish, hostile keys, corruption, restart, streaming."""
+"""SPEC §5 ``AsyncFileStore`` and ``FileStore``.
+
+Records on disk, atomic publish, hostile keys, corruption, restart, streaming.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ import pytest
 import xxhash
 
 import daramjwee as dj
+from _flavours import async_run_concurrently
 from daramjwee._record import (
     FORMAT_VERSION,
     HEADER_SIZE,
@@ -33,7 +37,6 @@ from daramjwee._record import (
     verify_head,
 )
 
-from ._flavour import run_concurrently
 from ._helpers import Origin, eventually
 
 CHUNK = 4096  # small chunks, so modest values already exercise the streaming paths
@@ -97,7 +100,7 @@ async def test_bytes_and_metadata_round_trip(tmp_path: Path, size: int) -> None:
     assert store.used == files_size(tmp_path)
     assert len(store) == 2
     assert "k" in store
-    assert repr(store).startswith("<AsyncFileStore ")
+    assert repr(store).startswith("<" + dj.AsyncFileStore.__name__ + " ")
     assert store.path == str(tmp_path)
     assert store.capacity is None
 
@@ -248,7 +251,7 @@ async def test_concurrent_readers_writers_and_deleters_see_only_complete_values(
         await store.delete(f"k{index % 3}")
 
     actions = [partial(action, index) for index in range(60) for action in (write, read, read, delete)]
-    results = await run_concurrently(actions)
+    results = await async_run_concurrently(actions)
     assert [result for result in results if isinstance(result, BaseException)] == []
     assert all(result is not False for result in results)
     assert temp_files(tmp_path) == []

@@ -22,10 +22,10 @@ import obstore.store
 import pytest
 
 import daramjwee as dj
-from daramjwee._async._primitives import sleep
+from _flavours import AsyncGate, async_run_concurrently, async_start
+from daramjwee._primitives import async_sleep
 from daramjwee.testing import StoreFault
 
-from ._flavour import Gate, run_concurrently, start
 from ._helpers import Origin, eventually, holding, mem_tiers, put, stat_of
 
 PROMPT = 2.0
@@ -80,7 +80,7 @@ async def settle(cache: dj.AsyncCache) -> None:
     await eventually(lambda: cache._writes.in_flight() == 0)
 
 
-def blocked_fetch(value: bytes, entered: Gate, release: Gate, etag: str = "origin") -> Any:
+def blocked_fetch(value: bytes, entered: AsyncGate, release: AsyncGate, etag: str = "origin") -> Any:
     """A fetcher that signals ``entered``, then waits for ``release`` before answering ``value``."""
 
     async def fetch(old: dj.Metadata | None) -> dj.FetchResult:
@@ -91,7 +91,7 @@ def blocked_fetch(value: bytes, entered: Gate, release: Gate, etag: str = "origi
     return fetch
 
 
-def gated_body(first: bytes, rest: bytes, release: Gate) -> Any:
+def gated_body(first: bytes, rest: bytes, release: AsyncGate) -> Any:
     """An origin body that yields ``first`` at once and ``rest`` only after ``release`` (Go's blockingReadCloser)."""
 
     async def chunks() -> Any:
@@ -111,7 +111,7 @@ class TrackedBody:
         self._chunks = list(chunks)
         self._error = error
         self._close_error = close_error
-        self.closed = Gate()
+        self.closed = AsyncGate()
 
     async def read(self, size: int = -1) -> bytes:
         if self._chunks:
@@ -143,13 +143,13 @@ class Hooked:
         self.inner = inner
         self.first_read = first_read
         self.calls: Counter[str] = Counter()
-        self._holds: dict[tuple[str, int], tuple[Gate, Gate]] = {}
+        self._holds: dict[tuple[str, int], tuple[AsyncGate, AsyncGate]] = {}
         self._failures: dict[tuple[str, int], BaseException] = {}
         self._lock = threading.Lock()
 
-    def hold(self, op: str, call: int = 1) -> tuple[Gate, Gate]:
+    def hold(self, op: str, call: int = 1) -> tuple[AsyncGate, AsyncGate]:
         """Stop the ``call``-th call of ``op``: returns (entered, release)."""
-        gates = (Gate(), Gate())
+        gates = (AsyncGate(), AsyncGate())
         self._holds[(op, call)] = gates
         return gates
 
@@ -268,7 +268,7 @@ class E2EOrigin:
                 self.misses += 1
                 raise dj.CacheableNotFound(key)
             if self.delay:
-                await sleep(self.delay)
+                await async_sleep(self.delay)
             data, etag = self.data[key]
             if old is not None and old.etag == etag:
                 raise dj.NotModified()
@@ -299,7 +299,7 @@ async def serve(cache: dj.AsyncCache, origin: E2EOrigin, key: str, if_none_match
 
 async def test_schedule_refresh_is_rejected_when_the_worker_and_its_queue_are_busy() -> None:
     """Go: tests/cache_regression_test.go TestScheduleRefresh_ReturnsErrorWhenWorkerQueueIsFull."""
-    entered, release = Gate(), Gate()
+    entered, release = AsyncGate(), AsyncGate()
     origin = Origin({"key-2": b"v", "key-3": b"v"})
     async with dj.AsyncCache(stores=mem_tiers(2), workers=1, worker_queue=1) as cache:
         await cache.schedule_refresh("key-1", blocked_fetch(b"v", entered, release))
@@ -425,7 +425,7 @@ async def test_a_delete_that_fails_on_tier0_still_fences_a_writer_open_before_it
 async def test_a_refresh_fetching_when_a_set_lands_does_not_overwrite_it() -> None:
     """Go: tests/cache_regression_test.go TestScheduleRefresh_DoesNotOverwriteNewerTopEntry."""
     tiers = mem_tiers(1)
-    entered, release = Gate(), Gate()
+    entered, release = AsyncGate(), AsyncGate()
     async with dj.AsyncCache(stores=tiers, workers=1, worker_queue=4) as cache:
         await cache.set_bytes("k", b"old-value", dj.Metadata(etag="v0"))
         await cache.schedule_refresh("k", blocked_fetch(b"background-value", entered, release, etag="v1"))
@@ -442,9 +442,11 @@ async def test_a_miss_fetching_when_a_set_lands_does_not_overwrite_it(kind: str,
     """Go: tests/cache_regression_test.go TestCache_MissFetchDoesNotOverwriteNewerSet,
     TestCache_MissFetchDoesNotOverwriteNewerSetWithValueStoreWrapper."""
     store = Hooked(dj.AsyncMemStore()) if kind == "wrapped" else make_store(kind, tmp_path)
-    entered, release = Gate(), Gate()
+    entered, release = AsyncGate(), AsyncGate()
     async with dj.AsyncCache(stores=[store]) as cache:
-        reading = start(lambda: cache.get_bytes("k", blocked_fetch(b"fetched-value", entered, release, "origin-v1")))
+        reading = async_start(
+            lambda: cache.get_bytes("k", blocked_fetch(b"fetched-value", entered, release, "origin-v1"))
+        )
         await entered.wait()
         await cache.set_bytes("k", b"user-value", dj.Metadata(etag="user-v2"))
         release.set()
@@ -456,7 +458,7 @@ async def test_a_miss_fetching_when_a_set_lands_does_not_overwrite_it(kind: str,
 async def test_a_queued_refresh_does_not_overwrite_a_set_made_while_it_waited() -> None:
     """Go: tests/cache_regression_test.go TestScheduleRefresh_QueuedJobDoesNotOverwriteNewerSet."""
     tiers = mem_tiers(1)
-    entered, release = Gate(), Gate()
+    entered, release = AsyncGate(), AsyncGate()
     async with dj.AsyncCache(stores=tiers, workers=1, worker_queue=4) as cache:
         await cache.schedule_refresh("blocker-key", blocked_fetch(b"blocker-value", entered, release))
         await entered.wait()
@@ -494,7 +496,7 @@ async def test_a_delete_while_a_refresh_commits_leaves_the_key_deleted() -> None
     async with dj.AsyncCache(stores=[top], workers=1, worker_queue=4) as cache:
         await cache.schedule_refresh("k", Origin({"k": b"background-value"}).fetcher("k"))
         await entered.wait()
-        deleting = start(lambda: cache.delete("k"))
+        deleting = async_start(lambda: cache.delete("k"))
         release.set()
         await deleting.result()
         await settle(cache)
@@ -508,9 +510,9 @@ async def test_a_delete_while_a_promotion_commits_leaves_the_key_deleted() -> No
     await put(lower, "k", b"lower-value", dj.Metadata(etag="lower-v1", cached_at=time.time()))
     entered, release = top.hold("commit")
     async with dj.AsyncCache(stores=[top, lower], positive_fresh_for=HOUR) as cache:
-        reading = start(lambda: cache.get_bytes("k", Origin().fetcher("k")))
+        reading = async_start(lambda: cache.get_bytes("k", Origin().fetcher("k")))
         await entered.wait()
-        deleting = start(lambda: cache.delete("k"))
+        deleting = async_start(lambda: cache.delete("k"))
         release.set()
         assert await reading.result() == b"lower-value"
         await deleting.result()
@@ -527,7 +529,7 @@ async def test_a_delete_while_a_fan_out_commits_leaves_the_key_deleted() -> None
     async with dj.AsyncCache(stores=[top, cold], workers=1, worker_queue=4) as cache:
         assert await cache.get_bytes("k", Origin({"k": b"origin-value"}).fetcher("k")) == b"origin-value"
         await entered.wait()
-        deleting = start(lambda: cache.delete("k"))
+        deleting = async_start(lambda: cache.delete("k"))
         release.set()
         await deleting.result()
         await settle(cache)
@@ -544,7 +546,7 @@ async def test_a_read_during_a_slow_delete_is_served_and_nothing_comes_back_afte
     await put(cold.inner, "k", b"seed", seed)
     entered, release = cold.hold("delete")
     async with dj.AsyncCache(stores=[hot, cold], positive_fresh_for=HOUR) as cache:
-        deleting = start(lambda: cache.delete("k"))
+        deleting = async_start(lambda: cache.delete("k"))
         await entered.wait()
         async with await cache.get("k", Origin().fetcher("k")) as response:
             assert response.status is dj.Status.OK
@@ -571,7 +573,7 @@ async def test_a_conditional_lower_hit_during_a_delete_brings_nothing_back() -> 
     await put(lower.inner, "k", b"cached-value", dj.Metadata(etag="cache-v1", cached_at=time.time()))
     entered, release = lower.hold("delete")
     async with dj.AsyncCache(stores=[top, lower], positive_fresh_for=HOUR, negative_fresh_for=HOUR) as cache:
-        deleting = start(lambda: cache.delete("k"))
+        deleting = async_start(lambda: cache.delete("k"))
         await entered.wait()
         async with await cache.get("k", Origin().fetcher("k"), if_none_match="cache-v1") as response:
             assert response.status is dj.Status.NOT_MODIFIED
@@ -586,11 +588,13 @@ async def test_a_conditional_lower_hit_during_a_delete_brings_nothing_back() -> 
 async def test_a_miss_begun_while_a_set_was_open_does_not_overwrite_its_commit() -> None:
     """Go: tests/cache_regression_test.go TestCache_MissDuringInFlightSetDoesNotOverwriteCommittedSet."""
     tiers = mem_tiers(1)
-    entered, release = Gate(), Gate()
+    entered, release = AsyncGate(), AsyncGate()
     async with dj.AsyncCache(stores=tiers) as cache:
         writer = cache.set("k", dj.Metadata(etag="user-v1"))
         await writer.write(b"user-value")
-        reading = start(lambda: cache.get_bytes("k", blocked_fetch(b"origin-value", entered, release, "origin-v1")))
+        reading = async_start(
+            lambda: cache.get_bytes("k", blocked_fetch(b"origin-value", entered, release, "origin-v1"))
+        )
         await entered.wait()
         await writer.commit()
         assert writer.published
@@ -612,9 +616,9 @@ async def test_a_delete_while_a_set_commits_leaves_the_key_deleted() -> None:
     async with dj.AsyncCache(stores=[top]) as cache:
         writer = cache.set("k", dj.Metadata(etag="v1"))
         await writer.write(b"new-value")
-        committing = start(writer.commit)
+        committing = async_start(writer.commit)
         await entered.wait()
-        deleting = start(lambda: cache.delete("k"))
+        deleting = async_start(lambda: cache.delete("k"))
         release.set()
         await committing.result()
         await deleting.result()
@@ -637,9 +641,9 @@ async def test_an_older_set_commits_while_a_newer_sets_begin_set_is_pending() ->
     async with dj.AsyncCache(stores=[top]) as cache:
         older = cache.set("k", dj.Metadata(etag="older"))
         await older.write(b"older-value")
-        newer = start(lambda: cache.set_bytes("k", b"newer-value", dj.Metadata(etag="newer")))
+        newer = async_start(lambda: cache.set_bytes("k", b"newer-value", dj.Metadata(etag="newer")))
         await entered.wait()
-        await start(older.commit).result(PROMPT)
+        await async_start(older.commit).result(PROMPT)
         assert older.published
         release.set()
         with pytest.raises(dj.TierError, match="begin_set"):
@@ -661,9 +665,9 @@ async def test_a_newer_sets_slow_abort_does_not_hold_up_an_older_commit() -> Non
         await older.write(b"older-value")
         newer = cache.set("k", dj.Metadata(etag="newer"))
         await newer.write(b"newer-value")
-        aborting = start(newer.abort)
+        aborting = async_start(newer.abort)
         await entered.wait()
-        await start(older.commit).result(PROMPT)
+        await async_start(older.commit).result(PROMPT)
         assert not older.published
         release.set()
         await aborting.result()
@@ -686,10 +690,10 @@ async def test_a_set_or_delete_does_not_wait_for_the_abort_of_a_fill_it_fenced(c
         response = await cache.get("k", origin.fetcher("k"))
         assert await response.read(6) == b"origin"
         if change == "set":
-            await start(lambda: cache.set_bytes("k", b"user-value", dj.Metadata(etag="user"))).result(PROMPT)
+            await async_start(lambda: cache.set_bytes("k", b"user-value", dj.Metadata(etag="user"))).result(PROMPT)
         else:
-            await start(lambda: cache.delete("k")).result(PROMPT)
-        reading = start(response.read)
+            await async_start(lambda: cache.delete("k")).result(PROMPT)
+        reading = async_start(response.read)
         await entered.wait()
         release.set()
         assert await reading.result() == b"-value"
@@ -717,9 +721,9 @@ async def test_a_set_goes_ahead_while_a_fills_begin_set_is_pending(fill_begin: s
     if fill_begin == "fails":
         top.fail("begin_set")
     async with dj.AsyncCache(stores=[top]) as cache:
-        reading = start(lambda: cache.get_bytes("k", Origin({"k": b"origin-value"}).fetcher("k")))
+        reading = async_start(lambda: cache.get_bytes("k", Origin({"k": b"origin-value"}).fetcher("k")))
         await entered.wait()
-        await start(lambda: cache.set_bytes("k", b"user-value", dj.Metadata(etag="user-v2"))).result(PROMPT)
+        await async_start(lambda: cache.set_bytes("k", b"user-value", dj.Metadata(etag="user-v2"))).result(PROMPT)
         release.set()
         assert await reading.result() == b"origin-value"
         await settle(cache)
@@ -734,9 +738,9 @@ async def test_a_superseded_writers_slow_abort_does_not_hold_up_a_later_set() ->
         older = cache.set("k", dj.Metadata(etag="older"))
         await older.write(b"older-value")
         await cache.set_bytes("k", b"newer-value", dj.Metadata(etag="newer"))
-        closing = start(older.commit)
+        closing = async_start(older.commit)
         await entered.wait()
-        await start(lambda: cache.set_bytes("k", b"third-value", dj.Metadata(etag="third"))).result(PROMPT)
+        await async_start(lambda: cache.set_bytes("k", b"third-value", dj.Metadata(etag="third"))).result(PROMPT)
         release.set()
         await closing.result()
         assert not older.published
@@ -756,11 +760,11 @@ async def test_a_set_committing_behind_another_commit_of_the_key_lands_after_it(
     async with dj.AsyncCache(stores=[top]) as cache:
         first = cache.set("k", dj.Metadata(etag="v1"))
         await first.write(b"first")
-        committing = start(first.commit)
+        committing = async_start(first.commit)
         await entered.wait()
         second = cache.set("k", dj.Metadata(etag="v2"))
         await second.write(b"second")
-        second_committing = start(second.commit)
+        second_committing = async_start(second.commit)
         release.set()
         await committing.result()
         await second_committing.result()
@@ -788,9 +792,9 @@ async def test_a_failed_commits_slow_abort_does_not_hold_up_a_later_set() -> Non
     top.fail("commit")
     entered, release = top.hold("abort")
     async with dj.AsyncCache(stores=[top]) as cache:
-        first = start(lambda: cache.set_bytes("k", b"v1", dj.Metadata(etag="v1")))
+        first = async_start(lambda: cache.set_bytes("k", b"v1", dj.Metadata(etag="v1")))
         await entered.wait()
-        await start(lambda: cache.set_bytes("k", b"v2", dj.Metadata(etag="v2"))).result(PROMPT)
+        await async_start(lambda: cache.set_bytes("k", b"v2", dj.Metadata(etag="v2"))).result(PROMPT)
         release.set()
         with pytest.raises(dj.TierError, match="commit"):
             await first.result()
@@ -805,7 +809,9 @@ async def test_an_abandoned_writer_does_not_hold_up_a_later_set(kind: str, tmp_p
     async with dj.AsyncCache(stores=[store]) as cache:
         abandoned = cache.set("same-key", dj.Metadata(etag="abandoned"))
         await abandoned.write(b"abandoned-value")
-        await start(lambda: cache.set_bytes("same-key", b"user-value", dj.Metadata(etag="user-v2"))).result(PROMPT)
+        await async_start(lambda: cache.set_bytes("same-key", b"user-value", dj.Metadata(etag="user-v2"))).result(
+            PROMPT
+        )
         await assert_entry(store, "same-key", b"user-value", "user-v2")
         await abandoned.abort()
         await assert_entry(store, "same-key", b"user-value", "user-v2")
@@ -825,7 +831,7 @@ async def test_a_slow_fan_out_commit_into_a_lower_tier_does_not_hold_up_a_set_of
         await cache.set_bytes("k", b"v1", dj.Metadata(etag="v1"))
         await entered.wait()  # v1's fan-out is committing into tier 1
         try:
-            await start(lambda: cache.set_bytes("k", b"v2", dj.Metadata(etag="v2"))).result(PROMPT)
+            await async_start(lambda: cache.set_bytes("k", b"v2", dj.Metadata(etag="v2"))).result(PROMPT)
         finally:
             release.set()
         await settle(cache)
@@ -852,13 +858,13 @@ async def test_fan_outs_of_quick_successive_sets_leave_the_lower_tier_with_the_l
 async def test_a_miss_returns_its_stream_before_the_origin_body_ends() -> None:
     """Go: tests/pure_streaming_integration_test.go TestCache_MissReturnsStreamBeforeSourceEOF."""
     tiers = mem_tiers(1)
-    release = Gate()
+    release = AsyncGate()
 
     async def fetch(old: dj.Metadata | None) -> dj.FetchResult:
         return dj.FetchResult(gated_body(b"hello", b" world", release), dj.Metadata(etag="v1"))
 
     async with dj.AsyncCache(stores=tiers) as cache:
-        response = await start(lambda: cache.get("k", fetch)).result(PROMPT)
+        response = await async_start(lambda: cache.get("k", fetch)).result(PROMPT)
         assert await response.read(5) == b"hello"
         assert holding(tiers, "k") == [False]
         release.set()
@@ -874,10 +880,10 @@ async def test_a_lower_hit_returns_its_stream_before_the_tier_body_ends() -> Non
     await put(cold.inner, "k", b"cold value", dj.Metadata(etag="v1", cached_at=time.time()))
     entered, release = cold.hold("read", call=2)
     async with dj.AsyncCache(stores=[hot, cold], positive_fresh_for=HOUR) as cache:
-        response = await start(lambda: cache.get("k", Origin().fetcher("k"))).result(PROMPT)
+        response = await async_start(lambda: cache.get("k", Origin().fetcher("k"))).result(PROMPT)
         assert await response.read(4) == b"cold"
         assert holding([hot], "k") == [False]
-        reading = start(response.read)
+        reading = async_start(response.read)
         await entered.wait()
         assert holding([hot], "k") == [False]
         release.set()
@@ -910,7 +916,7 @@ async def test_a_stream_read_to_its_end_publishes_before_close_and_frees_the_key
         response = await cache.get("k", Origin({"k": b"fetched-value"}, etag="origin-v1").fetcher("k"))
         assert await response.read() == expected[0]
         await assert_entry(tiers[0], "k", *expected)
-        await start(lambda: cache.set_bytes("k", b"user-value", dj.Metadata(etag="user-v2"))).result(PROMPT)
+        await async_start(lambda: cache.set_bytes("k", b"user-value", dj.Metadata(etag="user-v2"))).result(PROMPT)
         await assert_entry(tiers[0], "k", b"user-value", "user-v2")
         await response.aclose()
 
@@ -932,9 +938,9 @@ async def test_an_unread_or_half_read_miss_does_not_hold_up_a_set_or_delete_of_i
         response = await cache.get("k", origin.fetcher("k"))
         received = await response.read(consumed)
         if change == "set":
-            await start(lambda: cache.set_bytes("k", b"user-value", dj.Metadata(etag="user-v2"))).result(PROMPT)
+            await async_start(lambda: cache.set_bytes("k", b"user-value", dj.Metadata(etag="user-v2"))).result(PROMPT)
         else:
-            await start(lambda: cache.delete("k")).result(PROMPT)
+            await async_start(lambda: cache.delete("k")).result(PROMPT)
         received += await response.read()
         await response.aclose()
         assert received == b"origin-value"
@@ -952,7 +958,7 @@ async def test_a_set_is_not_held_up_by_a_half_read_promotion_of_its_key() -> Non
     async with dj.AsyncCache(stores=tiers, positive_fresh_for=HOUR, chunk_size=5) as cache:
         response = await cache.get("k", Origin().fetcher("k"))
         assert await response.read(5) == b"lower"
-        await start(lambda: cache.set_bytes("k", b"user-value", dj.Metadata(etag="user-v2"))).result(PROMPT)
+        await async_start(lambda: cache.set_bytes("k", b"user-value", dj.Metadata(etag="user-v2"))).result(PROMPT)
         assert await response.read() == b"-value"
         await response.aclose()
         await settle(cache)
@@ -972,7 +978,7 @@ async def test_a_second_miss_behind_an_unread_leader_waits_at_most_coalesce_wait
     async with dj.AsyncCache(stores=tiers, coalesce_wait=0.1) as cache:
         first = await cache.get("k", Origin({"k": b"first-origin-value"}).fetcher("k"))
         started = time.monotonic()
-        second = start(lambda: cache.get_bytes("k", Origin({"k": b"second-origin-value"}).fetcher("k")))
+        second = async_start(lambda: cache.get_bytes("k", Origin({"k": b"second-origin-value"}).fetcher("k")))
         assert await second.result(PROMPT) == b"second-origin-value"
         assert time.monotonic() - started >= 0.05
         assert await first.read() == b"first-origin-value"
@@ -989,13 +995,13 @@ async def test_lower_hits_are_not_held_up_by_an_unread_promotion_of_the_key() ->
     await put(tiers[1], "k", b"lower-value", dj.Metadata(etag="lower-v1", cached_at=time.time()))
     async with dj.AsyncCache(stores=tiers, positive_fresh_for=HOUR) as cache:
         first = await cache.get("k", Origin().fetcher("k"))
-        conditional = await start(lambda: cache.get("k", Origin().fetcher("k"), if_none_match="lower-v1")).result(
+        conditional = await async_start(lambda: cache.get("k", Origin().fetcher("k"), if_none_match="lower-v1")).result(
             PROMPT
         )
         assert conditional.status is dj.Status.NOT_MODIFIED
         assert await conditional.read() == b""
         await conditional.aclose()
-        assert await start(lambda: cache.get_bytes("k", Origin().fetcher("k"))).result(PROMPT) == b"lower-value"
+        assert await async_start(lambda: cache.get_bytes("k", Origin().fetcher("k"))).result(PROMPT) == b"lower-value"
         assert await first.read() == b"lower-value"
         await first.aclose()
 
@@ -1008,7 +1014,7 @@ async def test_a_cacheable_not_found_miss_behind_an_unread_fill_waits_at_most_co
     async with dj.AsyncCache(stores=mem_tiers(1), coalesce_wait=0.1) as cache:
         first = await cache.get("k", Origin({"k": b"origin-value"}).fetcher("k"))
         with pytest.raises(dj.NotFound):
-            await start(lambda: cache.get("k", Origin().fetcher("k"))).result(PROMPT)
+            await async_start(lambda: cache.get("k", Origin().fetcher("k"))).result(PROMPT)
         assert await first.read() == b"origin-value"
         await first.aclose()
 
@@ -1021,7 +1027,7 @@ async def test_a_fresh_negative_lower_entry_answers_at_once_behind_an_unread_fil
         first = await cache.get("k", Origin({"k": b"origin-value"}).fetcher("k"))
         await put(tiers[1], "k", b"", dj.Metadata(is_negative=True, cached_at=time.time()))
         with pytest.raises(dj.NotFound):
-            await start(lambda: cache.get("k", Origin().fetcher("k"))).result(PROMPT)
+            await async_start(lambda: cache.get("k", Origin().fetcher("k"))).result(PROMPT)
         assert await first.read() == b"origin-value"
         await first.aclose()
 
@@ -1138,7 +1144,7 @@ async def test_a_304_does_not_restamp_a_lower_entry_that_changed_while_validatin
         await put(tiers[1], "k", b"", dj.Metadata(etag="old-neg", is_negative=True, cached_at=old))
     else:
         await put(tiers[1], "k", b"old-body", dj.Metadata(etag="old", cached_at=old))
-    entered, release = Gate(), Gate()
+    entered, release = AsyncGate(), AsyncGate()
 
     async def validate(old_metadata: dj.Metadata | None) -> dj.FetchResult:
         entered.set()
@@ -1195,9 +1201,9 @@ async def test_a_set_is_not_held_up_by_misses_waiting_behind_an_unread_leader() 
     queued = Origin({"k": b"origin-value-queued"})
     async with dj.AsyncCache(stores=tiers, coalesce_wait=0.2) as cache:
         first = await cache.get("k", Origin({"k": b"origin-value-0"}).fetcher("k"))
-        waiters = [start(lambda: cache.get_bytes("k", queued.fetcher("k"))) for _ in range(8)]
+        waiters = [async_start(lambda: cache.get_bytes("k", queued.fetcher("k"))) for _ in range(8)]
         await eventually(lambda: cache.stats().coalesced_waiters == 8)
-        await start(lambda: cache.set_bytes("k", b"user-value", dj.Metadata(etag="user-v2"))).result(PROMPT)
+        await async_start(lambda: cache.set_bytes("k", b"user-value", dj.Metadata(etag="user-v2"))).result(PROMPT)
         for waiter in waiters:
             assert await waiter.result(PROMPT) == b"origin-value-queued"
         assert await first.read() == b"origin-value-0"
@@ -1358,12 +1364,12 @@ async def test_streams_and_sinks_outlive_op_timeout(op: str) -> None:
     async with dj.AsyncCache(stores=stores, op_timeout=0.05, positive_fresh_for=HOUR) as cache:
         if op.endswith("set"):
             async with cache.set("k", dj.Metadata(etag="v1")) as writer:
-                await sleep(0.1)
+                await async_sleep(0.1)
                 await writer.write(b"timeout-safe")
             assert writer.published
         else:
             response = await cache.get("k", origin.fetcher("k"))
-            await sleep(0.1)
+            await async_sleep(0.1)
             assert await response.read() == b"timeout-safe"
             await response.aclose()
         assert await value_of(stores[0], "k") == b"timeout-safe"
@@ -1414,7 +1420,7 @@ async def test_e2e_negative_caching_expires() -> None:
         assert origin.misses == 1
         assert (await serve(cache, origin, "missing"))[0] == 404
         assert origin.misses == 1, "within negative_fresh_for the origin is not asked"
-        await sleep(0.25)
+        await async_sleep(0.25)
         assert (await serve(cache, origin, "missing"))[0] == 404
         await eventually(lambda: origin.misses >= 2)
 
@@ -1448,7 +1454,7 @@ async def test_e2e_stale_while_revalidate() -> None:
     async with dj.AsyncCache(stores=[dj.AsyncMemStore()], positive_fresh_for=0.15, negative_fresh_for=HOUR) as cache:
         assert (await serve(cache, origin, "fresh"))[2] == b"fresh-v1"
         origin.set("fresh", b"fresh-v2", "v2")
-        await sleep(0.2)
+        await async_sleep(0.2)
         assert (await serve(cache, origin, "fresh"))[2] == b"fresh-v1", "the stale entry is served at once"
         await eventually(lambda: cache.stats().refreshes_completed == 1)
         assert (await serve(cache, origin, "fresh"))[1:] == ("v2", b"fresh-v2")
@@ -1479,7 +1485,7 @@ async def test_e2e_concurrent_cold_requests_coalesce() -> None:
     origin.delay = 0.08
     origin.set("hot", b"shared-value", "v1")
     async with dj.AsyncCache(stores=[dj.AsyncMemStore()], positive_fresh_for=HOUR) as cache:
-        results = await run_concurrently([lambda: serve(cache, origin, "hot") for _ in range(20)])
+        results = await async_run_concurrently([lambda: serve(cache, origin, "hot") for _ in range(20)])
         assert results == [(200, "v1", b"shared-value")] * 20
         assert origin.hits["hot"] == 1
 
@@ -1543,7 +1549,7 @@ async def test_e2e_promotion_probation_promotes_on_the_second_lower_hit_and_a_de
 async def test_e2e_a_miss_arriving_while_the_leader_streams_joins_it() -> None:
     """Go: tests/e2e/e2e_test.go TestE2E_LeaderBodyStillOpenWaiterArrives;
     tests/miss_coalescing_test.go TestMissCoalescing_NoDuplicateFetchWhileLeaderStreams."""
-    release = Gate()
+    release = AsyncGate()
     calls = 0
 
     async def fetch(old: dj.Metadata | None) -> dj.FetchResult:
@@ -1554,7 +1560,7 @@ async def test_e2e_a_miss_arriving_while_the_leader_streams_joins_it() -> None:
     async with dj.AsyncCache(stores=[dj.AsyncMemStore()], positive_fresh_for=HOUR) as cache:
         leader = await cache.get("key", fetch)
         assert await leader.read(6) == b"origin"
-        waiter = start(lambda: cache.get_bytes("key", fetch))
+        waiter = async_start(lambda: cache.get_bytes("key", fetch))
         await eventually(lambda: cache.stats().coalesced_waiters == 1)
         assert calls == 1
         release.set()
@@ -1580,7 +1586,7 @@ async def test_e2e_concurrent_deletes_and_gets_never_tear_a_value() -> None:
                 await cache.delete("race")
             return 25
 
-        results = await run_concurrently([reader, reader, reader, reader, deleter, deleter])
+        results = await async_run_concurrently([reader, reader, reader, reader, deleter, deleter])
         for result in results[:4]:
             assert result == [(200, "race-v1", b"race-v1")] * 25
         assert results[4:] == [25, 25]
@@ -1594,8 +1600,8 @@ async def test_e2e_concurrent_stale_requests_trigger_one_refresh() -> None:
         assert (await serve(cache, origin, "stale"))[2] == b"stale-v1"
         origin.set("stale", b"stale-v2", "v2")
         origin.delay = 0.1
-        await sleep(0.08)
-        results = await run_concurrently([lambda: serve(cache, origin, "stale") for _ in range(10)])
+        await async_sleep(0.08)
+        results = await async_run_concurrently([lambda: serve(cache, origin, "stale") for _ in range(10)])
         assert [result[2] for result in results] == [b"stale-v1"] * 10
         await eventually(lambda: cache.stats().refreshes_completed >= 1)
         assert (await serve(cache, origin, "stale"))[2] == b"stale-v2"
@@ -1625,7 +1631,7 @@ async def test_e2e_concurrent_sets_leave_one_whole_value() -> None:
 
             return write
 
-        published = await run_concurrently([writer(index) for index in range(10)])
+        published = await async_run_concurrently([writer(index) for index in range(10)])
         assert all(isinstance(result, bool) for result in published)
         assert any(published)
         status, etag, body = await serve(cache, origin, "shared")
@@ -1978,7 +1984,7 @@ async def test_a_set_is_not_held_up_by_a_miss_whose_origin_body_stalls(kind: str
     the fill just ends unpublished.
     """
     store = make_store(kind, tmp_path)
-    release = Gate()
+    release = AsyncGate()
 
     async def fetch(old: dj.Metadata | None) -> dj.FetchResult:
         return dj.FetchResult(gated_body(b"origin", b"-value", release), dj.Metadata(etag="origin-v1"))
@@ -1986,7 +1992,9 @@ async def test_a_set_is_not_held_up_by_a_miss_whose_origin_body_stalls(kind: str
     async with dj.AsyncCache(stores=[store]) as cache:
         response = await cache.get("same-key", fetch)
         assert await response.read(6) == b"origin"
-        await start(lambda: cache.set_bytes("same-key", b"user-value", dj.Metadata(etag="user-v2"))).result(PROMPT)
+        await async_start(lambda: cache.set_bytes("same-key", b"user-value", dj.Metadata(etag="user-v2"))).result(
+            PROMPT
+        )
         release.set()
         assert await response.read() == b"-value"
         await response.aclose()
@@ -2016,7 +2024,7 @@ async def test_an_older_set_yields_to_a_newer_one_even_if_that_is_aborted(
         await newer_writer.write(b"newer-value")
         if newer == "aborted first":
             await newer_writer.abort()
-        await start(older.commit).result(PROMPT)
+        await async_start(older.commit).result(PROMPT)
         if newer == "aborted after":
             await newer_writer.abort()
         assert not older.published
@@ -2033,8 +2041,10 @@ async def test_a_superseded_set_reports_that_it_did_not_publish(kind: str, tmp_p
     async with dj.AsyncCache(stores=[store]) as cache:
         older = cache.set("same-key", dj.Metadata(etag="older-v1"))
         await older.write(b"older-value")
-        await start(lambda: cache.set_bytes("same-key", b"newer-value", dj.Metadata(etag="newer-v2"))).result(PROMPT)
-        await start(older.commit).result(PROMPT)
+        await async_start(lambda: cache.set_bytes("same-key", b"newer-value", dj.Metadata(etag="newer-v2"))).result(
+            PROMPT
+        )
+        await async_start(older.commit).result(PROMPT)
         assert not older.published
         await assert_entry(store, "same-key", b"newer-value", "newer-v2")
 
@@ -2085,13 +2095,13 @@ async def test_random_sets_aborts_partial_misses_and_deletes_never_stall(seed: i
     keys = ["liveness-key-0", "liveness-key-1", "liveness-key-2"]
     written: dict[str, set[bytes]] = {key: set() for key in keys}
     open_writers: list[Any] = []
-    open_streams: list[tuple[Any, Gate]] = []
+    open_streams: list[tuple[Any, AsyncGate]] = []
 
-    async def finish_stream(stream: tuple[Any, Gate]) -> None:
+    async def finish_stream(stream: tuple[Any, AsyncGate]) -> None:
         response, release = stream
         release.set()
-        await start(response.read).result(PROMPT)
-        await start(response.aclose).result(PROMPT)
+        await async_start(response.read).result(PROMPT)
+        await async_start(response.aclose).result(PROMPT)
 
     async with dj.AsyncCache(stores=[tier], coalesce_wait=0.05) as cache:
         for step in range(18):
@@ -2100,38 +2110,38 @@ async def test_random_sets_aborts_partial_misses_and_deletes_never_stall(seed: i
             op = rng.randrange(7)
             if op == 0:
                 writer = cache.set(key, dj.Metadata(etag=value.decode()))
-                await start(lambda writer=writer, value=value: writer.write(value)).result(PROMPT)
+                await async_start(lambda writer=writer, value=value: writer.write(value)).result(PROMPT)
                 written[key].add(value)
                 open_writers.append(writer)
                 if len(open_writers) > 4:
-                    await start(open_writers.pop(0).abort).result(PROMPT)
+                    await async_start(open_writers.pop(0).abort).result(PROMPT)
             elif op in (1, 2) and open_writers:
                 writer = open_writers.pop()
-                await start(writer.commit if op == 1 else writer.abort).result(PROMPT)
+                await async_start(writer.commit if op == 1 else writer.abort).result(PROMPT)
             elif op == 3:
                 written[key].add(value)
-                await start(lambda key=key, value=value: cache.set_bytes(key, value)).result(PROMPT)
+                await async_start(lambda key=key, value=value: cache.set_bytes(key, value)).result(PROMPT)
             elif op == 4:
-                release = Gate()
+                release = AsyncGate()
 
-                def fetch(release: Gate = release, value: bytes = value) -> Any:
+                def fetch(release: AsyncGate = release, value: bytes = value) -> Any:
                     async def fetch_gated(old: dj.Metadata | None) -> dj.FetchResult:
                         return dj.FetchResult(gated_body(b"origin", b"-" + value, release))
 
                     return fetch_gated
 
                 written[key].add(b"origin-" + value)
-                response = await start(lambda key=key, fetch=fetch: cache.get(key, fetch())).result(PROMPT)
-                await start(lambda response=response: response.read(6)).result(PROMPT)
+                response = await async_start(lambda key=key, fetch=fetch: cache.get(key, fetch())).result(PROMPT)
+                await async_start(lambda response=response: response.read(6)).result(PROMPT)
                 open_streams.append((response, release))
                 if len(open_streams) > 4:
                     await finish_stream(open_streams.pop(0))
             elif op == 5 and open_streams:
                 await finish_stream(open_streams.pop())
             elif op == 6:
-                await start(lambda key=key: cache.delete(key)).result(PROMPT)
+                await async_start(lambda key=key: cache.delete(key)).result(PROMPT)
         for writer in open_writers:
-            await start(writer.abort).result(PROMPT)
+            await async_start(writer.abort).result(PROMPT)
         for stream in open_streams:
             await finish_stream(stream)
         await settle(cache)
@@ -2148,8 +2158,8 @@ async def test_an_unread_miss_holds_up_neither_its_key_nor_another(tmp_path: pat
     store = dj.AsyncFileStore(tmp_path)
     async with dj.AsyncCache(stores=[store]) as cache:
         held = await cache.get("held", Origin({"held": b"held-origin"}).fetcher("held"))
-        results = await start(
-            lambda: run_concurrently(
+        results = await async_start(
+            lambda: async_run_concurrently(
                 [
                     lambda: cache.set_bytes("held", b"held-user", dj.Metadata(etag="held-user-v2")),
                     lambda: cache.set_bytes("control", b"control-user", dj.Metadata(etag="control-user-v2")),
@@ -2173,7 +2183,7 @@ async def test_every_closed_miss_publishes_its_key_into_a_file_tier(tmp_path: pa
             origin = Origin({key: values[key]}, etag=values[key].decode())
             return lambda: cache.get_bytes(key, origin.fetcher(key))
 
-        results = await run_concurrently([miss(key) for key in values])
+        results = await async_run_concurrently([miss(key) for key in values])
         assert results == list(values.values())
         for key, value in values.items():
             await assert_entry(store, key, value, value.decode())
@@ -2193,7 +2203,7 @@ async def test_every_closed_stale_read_refreshes_its_key_in_a_file_tier(tmp_path
             origin = Origin({keys[i]: f"new-value-{i:04d}".encode()}, etag=f"new-{i:04d}")
             return lambda: cache.get_bytes(keys[i], origin.fetcher(keys[i]))
 
-        results = await run_concurrently([stale_read(i) for i in range(len(keys))])
+        results = await async_run_concurrently([stale_read(i) for i in range(len(keys))])
         assert results == [f"old-value-{i:04d}".encode() for i in range(len(keys))]
         await eventually(lambda: cache.stats().refreshes_completed == len(keys))
         await settle(cache)
@@ -2242,7 +2252,7 @@ async def test_many_concurrent_gets_and_sets_on_few_keys() -> None:
 
             return act
 
-        results = await run_concurrently([actor(actor_id) for actor_id in range(40)])
+        results = await async_run_concurrently([actor(actor_id) for actor_id in range(40)])
         for result in results:
             assert isinstance(result, list), result
             assert all(value.startswith((b"value-", b"set-value-")) for value in result)
@@ -2258,7 +2268,7 @@ async def test_many_concurrent_refreshes_of_one_key() -> None:
             origin = Origin({"refresh-test": f"refreshed-value-{index}".encode()}, etag=f"v{index}")
             return lambda: cache.schedule_refresh("refresh-test", origin.fetcher("refresh-test"))
 
-        assert await run_concurrently([refresher(index) for index in range(50)]) == [None] * 50
+        assert await async_run_concurrently([refresher(index) for index in range(50)]) == [None] * 50
         await eventually(lambda: cache.stats().refreshes_completed == cache.stats().refreshes_scheduled)
         await settle(cache)
         value = await value_of(tier, "refresh-test")
@@ -2287,7 +2297,7 @@ async def test_concurrent_gets_sets_and_deletes_on_few_keys() -> None:
 
             return act
 
-        assert await run_concurrently([actor(actor_id) for actor_id in range(20)]) == [None] * 20
+        assert await async_run_concurrently([actor(actor_id) for actor_id in range(20)]) == [None] * 20
 
 
 async def test_a_value_too_large_for_tier0_fails_cleanly_and_the_cache_goes_on() -> None:
@@ -2316,14 +2326,14 @@ async def close_racing_deletes_and_refreshes() -> None:
     cache = dj.AsyncCache(stores=[hot, cold], positive_fresh_for=HOUR, workers=1, worker_queue=8)
     await cache.set_bytes("race-key", b"seed", dj.Metadata(etag="seed"))
     await settle(cache)
-    entered, release = Gate(), Gate()
+    entered, release = AsyncGate(), AsyncGate()
     fetch = blocked_fetch(b"refresh-value", entered, release, etag="refresh-value")
     await cache.schedule_refresh("race-key", fetch)
     await entered.wait()
     actions = [lambda: cache.schedule_refresh("race-key", fetch)] * 6 + [lambda: cache.delete("race-key")] * 3
-    racing = start(lambda: run_concurrently(actions))
+    racing = async_start(lambda: async_run_concurrently(actions))
     await delete_entered.wait()
-    closing = start(cache.close)
+    closing = async_start(cache.close)
     delete_release.set()
     release.set()
     results = await racing.result()
@@ -2343,14 +2353,14 @@ async def test_close_racing_deletes_and_refreshes_ends_cleanly() -> None:
 
 async def close_under_refresh_queue_pressure() -> None:
     cache = dj.AsyncCache(stores=mem_tiers(2), workers=1, worker_queue=1)
-    entered, release = Gate(), Gate()
+    entered, release = AsyncGate(), AsyncGate()
     fetch = blocked_fetch(b"refresh-value", entered, release, etag="refresh-value")
-    results = await run_concurrently(
+    results = await async_run_concurrently(
         [lambda i=i: cache.schedule_refresh(f"stress-key-{'abc'[i % 3]}", fetch) for i in range(8)]
     )
     assert None in results
     assert all(result is None or isinstance(result, dj.BackgroundJobRejected) for result in results)
-    closing = start(cache.close)
+    closing = async_start(cache.close)
     await entered.wait()
     release.set()
     await closing.result(PROMPT)
@@ -2425,7 +2435,7 @@ async def test_gets_promoting_while_a_delete_runs_leave_the_key_deleted() -> Non
             except dj.NotFound:
                 return None
 
-        results = await run_concurrently([reader] * 10 + [lambda: cache.delete("key")])
+        results = await async_run_concurrently([reader] * 10 + [lambda: cache.delete("key")])
         assert all(result in (b"value", None) for result in results)
         await settle(cache)
         with pytest.raises(dj.NotFound):
@@ -2467,12 +2477,12 @@ async def test_close_racing_sets_raises_nothing_but_cache_closed() -> None:
 
     def writer(index: int) -> Any:
         async def write() -> None:
-            await sleep(0.001 * index)
+            await async_sleep(0.001 * index)
             await cache.set_bytes(f"key-{index}", f"value-{index}".encode(), dj.Metadata(etag=f"v{index}"))
 
         return write
 
-    results = await run_concurrently([writer(index) for index in range(5)] + [cache.close] * 10)
+    results = await async_run_concurrently([writer(index) for index in range(5)] + [cache.close] * 10)
     for result in results:
         assert result is None or isinstance(result, dj.CacheClosed), result
     origin = Origin({"key": b"v"})
@@ -2492,9 +2502,9 @@ async def test_a_delete_while_a_slow_lower_read_promotes_leaves_the_key_deleted(
     await put(lower.inner, "key", b"value", dj.Metadata(etag="v1", cached_at=time.time()))
     entered, release = lower.hold("get_stream")
     async with dj.AsyncCache(stores=[top, lower], positive_fresh_for=HOUR, negative_fresh_for=HOUR) as cache:
-        reading = start(lambda: cache.get_bytes("key", Origin().fetcher("key")))
+        reading = async_start(lambda: cache.get_bytes("key", Origin().fetcher("key")))
         await entered.wait()
-        deleting = start(lambda: cache.delete("key"))
+        deleting = async_start(lambda: cache.delete("key"))
         await eventually(lambda: lower.calls["delete"] == 1)
         release.set()
         await deleting.result()
@@ -2533,7 +2543,7 @@ async def test_gets_deletes_and_lower_tier_reseeds_racing_never_tear_or_stall() 
                 await put(lower, "key", b"value", dj.Metadata(etag=f"v-{index}", cached_at=time.time()))
             return 40
 
-        results = await run_concurrently([reader] * 5 + [deleter] * 3 + [reseeder] * 2)
+        results = await async_run_concurrently([reader] * 5 + [deleter] * 3 + [reseeder] * 2)
         assert results == [40] * 10
         await settle(cache)
         await cache.delete("key")
@@ -2593,7 +2603,7 @@ async def test_sets_and_misses_sharing_one_metadata_object_do_not_interfere() ->
                 assert await cache.get_bytes(f"miss-race-key-{index}", fetch) == b"value"
             return 100
 
-        assert await run_concurrently([setter, misser]) == [100, 100]
+        assert await async_run_concurrently([setter, misser]) == [100, 100]
         assert shared == dj.Metadata(etag="shared", cached_at=1.0)
 
 
@@ -2603,9 +2613,9 @@ async def test_a_delete_does_not_wait_for_a_pending_begin_set() -> None:
     await put(top.inner, "key", b"old", dj.Metadata(etag="v0", cached_at=time.time()))
     entered, release = top.hold("begin_set")
     async with dj.AsyncCache(stores=[top]) as cache:
-        setting = start(lambda: cache.set_bytes("key", b"new", dj.Metadata(etag="v1")))
+        setting = async_start(lambda: cache.set_bytes("key", b"new", dj.Metadata(etag="v1")))
         await entered.wait()
-        await start(lambda: cache.delete("key")).result(PROMPT)
+        await async_start(lambda: cache.delete("key")).result(PROMPT)
         assert await entry(top.inner, "key") is None
         release.set()
         await setting.result()
@@ -2631,7 +2641,7 @@ async def test_a_response_after_its_end_and_after_close() -> None:
         assert cache.stats().fills_published == 1
         partial = await cache.get("j", Origin({"j": b"hello"}).fetcher("j"))
         assert await partial.read(2) == b"he"
-        results = await run_concurrently([partial.aclose] * 8)
+        results = await async_run_concurrently([partial.aclose] * 8)
         assert results == [None] * 8
         with pytest.raises(ValueError, match="closed"):
             await partial.read(1)
@@ -2666,9 +2676,9 @@ async def test_a_set_is_not_held_up_by_a_fill_whose_tier0_write_is_stuck() -> No
     top = Hooked(dj.AsyncMemStore())
     entered, release = top.hold("write")
     async with dj.AsyncCache(stores=[top]) as cache:
-        reading = start(lambda: cache.get_bytes("k", Origin({"k": b"origin-value"}).fetcher("k")))
+        reading = async_start(lambda: cache.get_bytes("k", Origin({"k": b"origin-value"}).fetcher("k")))
         await entered.wait()
-        await start(lambda: cache.set_bytes("k", b"user-value", dj.Metadata(etag="user"))).result(PROMPT)
+        await async_start(lambda: cache.set_bytes("k", b"user-value", dj.Metadata(etag="user"))).result(PROMPT)
         assert top.calls["commit"] == 1, "the stuck fill has not committed"
         release.set()
         assert await reading.result() == b"origin-value"
@@ -2702,7 +2712,7 @@ async def test_a_refresh_that_blows_up_leaves_the_key_writable(where: str) -> No
         assert holding(tiers, "key") == [False]
         writer = cache.set("key")
         await writer.write(b"later")
-        await start(writer.commit).result(PROMPT)
+        await async_start(writer.commit).result(PROMPT)
         assert writer.published
         await cache.schedule_refresh("other", Origin({"other": b"v"}).fetcher("other"))
         await eventually(lambda: holding(tiers, "other") == [True])
@@ -2717,7 +2727,7 @@ async def test_a_fan_out_that_blows_up_leaves_the_key_writable(where: str) -> No
         await cache.set_bytes("key", b"first")
         await eventually(lambda: cache.stats().fanouts_failed == 1)
         await settle(cache)
-        await start(lambda: cache.set_bytes("key", b"later")).result(PROMPT)
+        await async_start(lambda: cache.set_bytes("key", b"later")).result(PROMPT)
         await settle(cache)
         assert await value_of(tiers[1], "key") == b"later"
         assert cache.stats().fanouts == 1
@@ -2741,7 +2751,7 @@ async def test_a_304_restamp_that_blows_up_leaves_the_key_writable(where: str) -
         await settle(cache)
         assert holding(tiers, "key") == [False, True]
         tiers[0].heal()
-        await start(lambda: cache.set_bytes("key", b"later")).result(PROMPT)
+        await async_start(lambda: cache.set_bytes("key", b"later")).result(PROMPT)
         await assert_entry(tiers[0], "key", b"later", "")
 
 
@@ -2755,7 +2765,7 @@ async def test_a_negative_refresh_whose_commit_blows_up_aborts_and_leaves_the_ke
         await settle(cache)
         assert tiers[0].calls["abort"] == 1
         assert holding(tiers, "key") == [False]
-        await start(lambda: cache.set_bytes("key", b"later")).result(PROMPT)
+        await async_start(lambda: cache.set_bytes("key", b"later")).result(PROMPT)
         assert await value_of(tiers[0], "key") == b"later"
 
 
@@ -2766,11 +2776,11 @@ async def test_close_waits_for_a_running_refresh() -> None:
     The job outlives the task or thread that scheduled it.
     """
     tiers = mem_tiers(1)
-    entered, release = Gate(), Gate()
+    entered, release = AsyncGate(), AsyncGate()
     cache = dj.AsyncCache(stores=tiers, workers=1, worker_queue=1)
-    await start(lambda: cache.schedule_refresh("k", blocked_fetch(b"refreshed", entered, release))).result()
+    await async_start(lambda: cache.schedule_refresh("k", blocked_fetch(b"refreshed", entered, release))).result()
     await entered.wait()
-    closing = start(cache.close)
+    closing = async_start(cache.close)
     release.set()
     await closing.result(PROMPT)
     assert cache.stats().refreshes_completed == 1
@@ -2802,12 +2812,12 @@ async def test_a_slow_write_of_one_key_does_not_hold_up_another_key() -> None:
     async with dj.AsyncCache(stores=[top, lower]) as cache:
         await cache.set_bytes("slow", b"slow-value")
         await entered.wait()  # the fan-out of "slow" is committing into tier 1
-        await start(lambda: cache.set_bytes("other", b"other-value")).result(PROMPT)
+        await async_start(lambda: cache.set_bytes("other", b"other-value")).result(PROMPT)
         assert (
-            await start(lambda: cache.get_bytes("third", Origin({"third": b"t"}).fetcher("third"))).result(PROMPT)
+            await async_start(lambda: cache.get_bytes("third", Origin({"third": b"t"}).fetcher("third"))).result(PROMPT)
             == b"t"
         )
-        await start(lambda: cache.delete("other")).result(PROMPT)
+        await async_start(lambda: cache.delete("other")).result(PROMPT)
         release.set()
         await settle(cache)
         assert await value_of(lower.inner, "slow") == b"slow-value"
@@ -2895,8 +2905,8 @@ async def test_updates_of_many_keys_are_not_held_up_by_unread_misses_of_some() -
     keys = [f"repro-key-{i:04d}" for i in range(16)]
     async with dj.AsyncCache(stores=[tier]) as cache:
         held = [await cache.get(key, Origin({key: b"seed"}).fetcher(key)) for key in keys[::3]]
-        results = await start(
-            lambda: run_concurrently([lambda key=key: cache.set_bytes(key, b"updated") for key in keys])
+        results = await async_start(
+            lambda: async_run_concurrently([lambda key=key: cache.set_bytes(key, b"updated") for key in keys])
         ).result(PROMPT)
         assert results == [None] * len(keys)
         for response in held:

@@ -9,10 +9,10 @@ import time
 import pytest
 
 import daramjwee as dj
-from daramjwee._async._primitives import sleep
+from _flavours import async_run_concurrently
+from daramjwee._primitives import async_sleep
 from daramjwee.testing import AsyncFaultyStore
 
-from ._flavour import run_concurrently
 from ._helpers import Origin, eventually, holding, holds, mem_tiers, stat_of
 
 MiB = 1 << 20
@@ -256,12 +256,12 @@ async def test_a_value_declared_larger_than_tier0_fills_the_first_tier_that_can_
     async def fetch(old: dj.Metadata | None) -> dj.FetchResult:
         nonlocal calls
         calls += 1
-        await sleep(0.05)
+        await async_sleep(0.05)
         return dj.FetchResult([value[:2500], value[2500:]], dj.Metadata(attrs={"content-length": str(len(value))}))
 
     tiers = [dj.AsyncMemStore(capacity=1000), dj.AsyncMemStore(capacity=10_000), dj.AsyncMemStore()]
     async with dj.AsyncCache(stores=tiers, positive_fresh_for=None) as cache:
-        results = await run_concurrently([lambda: cache.get_bytes("big", fetch) for _ in range(5)])
+        results = await async_run_concurrently([lambda: cache.get_bytes("big", fetch) for _ in range(5)])
         assert results == [value] * 5
         assert calls == 1, "the waiters were served from the tier the leader filled"
         await eventually(lambda: "big" in tiers[2])
@@ -317,7 +317,7 @@ async def test_concurrent_readers_over_a_small_tier0_load_each_key_from_the_orig
             assert await cache.get_bytes(key, origin.fetcher(key)) == values[key]
 
     async with dj.AsyncCache(stores=tiers) as cache:
-        results = await run_concurrently([lambda offset=offset: reader(offset * 7) for offset in range(8)])
+        results = await async_run_concurrently([lambda offset=offset: reader(offset * 7) for offset in range(8)])
         assert [result for result in results if result is not None] == []
         assert origin.calls == len(values), "each key loaded from the origin exactly once"
         await eventually(lambda: all(key in tiers[1] for key in values))

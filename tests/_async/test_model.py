@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import daramjwee as dj
-from daramjwee._async._primitives import sleep
+from _flavours import async_run_concurrently, async_run_scenario
+from daramjwee._primitives import async_sleep
 
-from ._flavour import run_concurrently, run_scenario
 from ._helpers import holds, mem_tiers
 
 KEYS = ["a", "b", "c"]
@@ -100,7 +100,7 @@ def test_reads_match_the_model_under_random_lower_tier_failures(ops: list[tuple[
                     if not holds(tiers[0], key):
                         model.on_origin_read(key)
                     readers = 1 if op == "get" else 4
-                    results = await run_concurrently([lambda key=key: read(key)] * readers)  # type: ignore[misc]
+                    results = await async_run_concurrently([lambda key=key: read(key)] * readers)  # type: ignore[misc]
                     assert all(result in model.allowed[key] for result in results), results
                 elif op == "set":
                     value = value_of(f"{key}-set-{number}")
@@ -115,9 +115,9 @@ def test_reads_match_the_model_under_random_lower_tier_failures(ops: list[tuple[
                 elif op == "origin":
                     model.update_origin(key)
                 else:
-                    await sleep(0.01)
+                    await async_sleep(0.01)
 
-    run_scenario(scenario)
+    async_run_scenario(scenario)
 
 
 async def test_mixed_concurrent_operations_never_tear_or_deadlock() -> None:
@@ -158,6 +158,6 @@ async def test_mixed_concurrent_operations_never_tear_or_deadlock() -> None:
                         pass
             return reads
 
-        results = await run_concurrently([lambda seed=seed: worker(seed) for seed in range(16)])  # type: ignore[misc]
+        results = await async_run_concurrently([lambda seed=seed: worker(seed) for seed in range(16)])  # type: ignore[misc]
         assert all(isinstance(result, int) for result in results), results
         assert sum(results) > 0  # type: ignore[arg-type]

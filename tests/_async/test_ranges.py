@@ -14,10 +14,10 @@ from obstore.store import S3Store
 
 import daramjwee as dj
 import daramjwee._async._objectstore as objectstore_module
+from _flavours import async_run_concurrently
 from _servers import MotoServer, RedisServer
-from daramjwee._async._primitives import sleep
+from daramjwee._primitives import async_sleep
 
-from ._flavour import run_concurrently
 from ._helpers import Origin, eventually, put
 
 VALUE = bytes(range(256)) * 80  # 20,480 bytes: past the object store's first read, over many Redis chunks
@@ -177,7 +177,7 @@ async def test_the_object_tier_asks_for_the_head_then_exactly_the_range(
 
     async with dj.AsyncCache(stores=[dj.AsyncMemStore(), store]) as cache:
         await put(store, "k", VALUE)
-        monkeypatch.setattr(objectstore_module.obstore, "get_async", recording_get)
+        monkeypatch.setattr(objectstore_module.obstore, real_get.__name__, recording_get)
         fetch = Origin().fetcher("k")
         assert await cache.get_bytes("k", fetch, byte_range=dj.ByteRange(-100)) == VALUE[-100:]
         assert len(asked) == 2
@@ -252,7 +252,9 @@ async def test_concurrent_ranged_misses_fetch_once() -> None:
         async def read(byte_range: dj.ByteRange) -> bytes:
             return await cache.get_bytes("k", fetch, byte_range=byte_range)
 
-        results = await run_concurrently([lambda byte_range=byte_range: read(byte_range) for byte_range in ranges])
+        results = await async_run_concurrently(
+            [lambda byte_range=byte_range: read(byte_range) for byte_range in ranges]
+        )
         assert results == [VALUE[r.start : r.stop] for r in ranges]
         assert origin.calls == 1
 
@@ -266,7 +268,9 @@ async def test_concurrent_ranged_misses_of_an_undeclared_length_wait_and_read_th
             async with await cache.get("k", origin.fetcher("k"), byte_range=byte_range) as response:
                 return response.content_range, await response.read()
 
-        results = await run_concurrently([lambda byte_range=byte_range: read(byte_range) for byte_range in ranges])
+        results = await async_run_concurrently(
+            [lambda byte_range=byte_range: read(byte_range) for byte_range in ranges]
+        )
         assert origin.calls == 1
         whole = [result for result in results if result[0] is None]  # type: ignore[index]
         assert whole == [(None, VALUE)], "only the leader, which the origin gave no length, serves the whole value"
@@ -387,7 +391,7 @@ class _NoRanges:
         self.inner = inner
 
     async def get_stream(self, key: str, /) -> tuple[dj.AsyncReader, dj.Metadata]:
-        await sleep(0)
+        await async_sleep(0)
         return await self.inner.get_stream(key)
 
     async def begin_set(self, key: str, metadata: dj.Metadata, /) -> dj.AsyncSink:

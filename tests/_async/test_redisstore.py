@@ -12,11 +12,11 @@ import redis.exceptions
 from redis.crc import key_slot
 
 import daramjwee as dj
+from _flavours import async_other_flavour_redis_client
 from _servers import RedisServer
-from daramjwee._async._primitives import sleep
 from daramjwee._entryhead import key_digest
+from daramjwee._primitives import async_sleep
 
-from ._flavour import other_flavour_redis_client
 from ._helpers import Origin, eventually
 
 HOSTILE_KEYS = [
@@ -126,7 +126,7 @@ async def test_replacing_and_deleting_leave_no_garbage_after_the_reader_grace(
         await store.delete("gone")
         deadline = time.monotonic() + 5
         while await _keys(raw, redis_prefix) and time.monotonic() < deadline:
-            await sleep(0.02)
+            await async_sleep(0.02)
         assert await _keys(raw, redis_prefix) == []
     finally:
         await store.close()
@@ -172,7 +172,7 @@ async def test_ttl_is_a_hard_expiry(redis_server: RedisServer, redis_prefix: str
         assert (await _get(store, "k"))[0] == b"x" * 1000
         for key in await _keys(raw, redis_prefix):
             assert 0 < await raw.pttl(key) <= 300 + 60_000, "every key of the entry expires"
-        await sleep(0.5)
+        await async_sleep(0.5)
         with pytest.raises(dj.NotFound):
             await store.get_stream("k")
     finally:
@@ -289,7 +289,7 @@ def test_bad_configuration_is_refused_with_a_clear_error(redis_server: RedisServ
     with pytest.raises(dj.ConfigError, match="decode_responses=False"):
         dj.AsyncRedisStore(redis.asyncio.Redis.from_url(url, decode_responses=True))
     with pytest.raises(TypeError, match="sync client belongs in RedisStore"):
-        dj.AsyncRedisStore(other_flavour_redis_client(url))  # type: ignore[arg-type]
+        dj.AsyncRedisStore(async_other_flavour_redis_client(url))  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="got int"):
         dj.AsyncRedisStore(6379)  # type: ignore[arg-type]
     with pytest.raises(dj.ConfigError, match="client_options"):

@@ -8,7 +8,7 @@ import time
 import pytest
 
 import daramjwee as dj
-from daramjwee._async._primitives import sleep
+from daramjwee._primitives import async_sleep
 
 from ._helpers import Origin, eventually, holding, mem_tiers, put, stat_of
 
@@ -116,7 +116,7 @@ async def test_refresh_that_overruns_worker_timeout_publishes_nothing() -> None:
 
     async def slow(old: dj.Metadata | None) -> dj.FetchResult:
         result = await real(old)
-        await sleep(0.3)
+        await async_sleep(0.3)
         return result
 
     async with dj.AsyncCache(stores=tiers, worker_timeout=0.1) as cache:

@@ -6,7 +6,7 @@ import gc
 import logging
 import weakref
 
-from daramjwee._async._runtime import BackgroundRunner
+from daramjwee._runtime import AsyncBackgroundRunner
 
 from ._helpers import eventually
 
@@ -16,7 +16,7 @@ class _Captured:
 
 
 async def test_an_idle_worker_does_not_keep_its_last_job_alive() -> None:
-    runner = BackgroundRunner(
+    runner = AsyncBackgroundRunner(
         strategy="pool", workers=1, queue_size=4, job_timeout=5.0, logger=logging.getLogger("daramjwee.test")
     )
     captured = _Captured()

@@ -7,9 +7,9 @@ import time
 import pytest
 
 import daramjwee as dj
-from daramjwee._async._primitives import sleep
+from _flavours import async_run_concurrently
+from daramjwee._primitives import async_sleep
 
-from ._flavour import run_concurrently
 from ._helpers import Origin, eventually, holding, mem_tiers, put, stat_of
 
 
@@ -228,11 +228,11 @@ async def test_set_begun_while_an_earlier_set_commits_still_wins() -> None:
         second = cache.set("k")
 
         async def second_set() -> None:
-            await sleep(0.05)
+            await async_sleep(0.05)
             async with second:
                 await second.write(b"second")
 
-        await run_concurrently([first.commit, second_set])
+        await async_run_concurrently([first.commit, second_set])
         assert first.published
         assert second.published, "the set begun last must win"
         assert await cache.get_bytes("k", Origin().fetcher("k")) == b"second"

@@ -6,10 +6,10 @@ import hashlib
 from pathlib import Path
 
 import daramjwee as dj
+from _flavours import async_run_concurrently
 from _servers import RedisServer
-from daramjwee._async._primitives import sleep
+from daramjwee._primitives import async_sleep
 
-from ._flavour import run_concurrently
 from ._helpers import Origin, eventually
 
 KEYS = [f"object-{index}" for index in range(40)]
@@ -39,15 +39,15 @@ async def test_redis_killed_mid_run_then_restarted(private_redis: RedisServer, t
                     if await cache.get_bytes(key, origin.fetcher(key)) != _value(key):
                         wrong.append(key)
                 if round_ == 4:
-                    await sleep(0.05)  # let the killer land while readers are mid-run
+                    await async_sleep(0.05)  # let the killer land while readers are mid-run
 
         async def killer() -> None:
             nonlocal killed
-            await sleep(0.02)
+            await async_sleep(0.02)
             private_redis.kill()
             killed = True
 
-        results = await run_concurrently([*(lambda o=o: reader(o) for o in range(4)), killer])
+        results = await async_run_concurrently([*(lambda o=o: reader(o) for o in range(4)), killer])
         assert [result for result in results if isinstance(result, BaseException)] == []
         assert killed
         assert wrong == [], "every get returned the right bytes"

@@ -6,9 +6,9 @@ import os
 from collections.abc import Awaitable, Callable
 
 import daramjwee as dj
-from daramjwee._async._primitives import sleep
+from _flavours import async_run_concurrently
+from daramjwee._primitives import async_sleep
 
-from ._flavour import run_concurrently
 from ._helpers import Origin, mem_tiers
 
 
@@ -20,7 +20,7 @@ async def test_fifty_concurrent_misses_cause_one_origin_fetch() -> None:
         async def reader() -> bytes:
             return await cache.get_bytes("k", origin.fetcher("k"))
 
-        results = await run_concurrently([reader] * 50)
+        results = await async_run_concurrently([reader] * 50)
         assert results == [value] * 50
         assert origin.calls == 1
         assert cache.stats().coalesced_waiters == 49
@@ -44,7 +44,7 @@ async def test_failed_leader_lets_a_waiter_retry_and_lead() -> None:
         async def reader() -> bytes:
             return await cache.get_bytes("k", flaky)
 
-        results = await run_concurrently([reader] * 5)
+        results = await async_run_concurrently([reader] * 5)
         assert sum(isinstance(result, ConnectionError) for result in results) == 1
         assert results.count(b"value") == 4
         assert attempts == 2
@@ -58,7 +58,7 @@ async def test_waiter_whose_wait_runs_out_fetches_for_itself_without_caching() -
         async def reader() -> bytes:
             return await cache.get_bytes("k", origin.fetcher("k"))
 
-        results = await run_concurrently([reader] * 3)
+        results = await async_run_concurrently([reader] * 3)
         assert results == [b"value"] * 3
         assert origin.calls == 3
         assert cache.stats().fills_published == 1
@@ -73,7 +73,7 @@ async def test_walk_error_skips_coalescing() -> None:
         async def reader() -> bytes:
             return await cache.get_bytes("k", origin.fetcher("k"))
 
-        results = await run_concurrently([reader] * 4)
+        results = await async_run_concurrently([reader] * 4)
         assert results == [b"value"] * 4
         assert origin.calls == 4
         assert cache.stats().coalesced_waiters == 0
@@ -96,7 +96,7 @@ async def test_concurrent_cacheable_not_found_is_fetched_once() -> None:
         async def reader() -> bytes:
             return await cache.get_bytes("k", origin.fetcher("k"))
 
-        results = await run_concurrently([reader] * 10)
+        results = await async_run_concurrently([reader] * 10)
         assert all(isinstance(result, dj.NotFound) for result in results)
         assert origin.calls == 1
 
@@ -108,12 +108,12 @@ async def test_miss_that_overlaps_a_landing_flight_does_not_fetch_again() -> Non
 
     def reader_after(delay: float) -> Callable[[], Awaitable[bytes]]:
         async def reader() -> bytes:
-            await sleep(delay)
+            await async_sleep(delay)
             return await cache.get_bytes("k", origin.fetcher("k"))
 
         return reader
 
     async with dj.AsyncCache(stores=tiers) as cache:
-        results = await run_concurrently([reader_after(0.0), reader_after(0.12)])
+        results = await async_run_concurrently([reader_after(0.0), reader_after(0.12)])
         assert results == [b"value", b"value"]
         assert origin.calls == 1, "the second miss found tier 0 filled once it could lead"

@@ -11,8 +11,8 @@ import time
 import pytest
 
 import daramjwee as dj
+from _flavours import AsyncGate, async_start
 
-from ._flavour import Gate, start
 from ._helpers import Origin, eventually, holding, mem_tiers, put, stat_of
 
 
@@ -24,7 +24,7 @@ async def read_tier(store: object, key: str) -> bytes:
         await reader.aclose()
 
 
-def blocked_origin(value: bytes, entered: Gate, release: Gate) -> object:
+def blocked_origin(value: bytes, entered: AsyncGate, release: AsyncGate) -> object:
     """A fetcher that signals ``entered``, then waits for ``release`` before answering ``value``."""
 
     async def fetch(old: dj.Metadata | None) -> dj.FetchResult:
@@ -37,9 +37,9 @@ def blocked_origin(value: bytes, entered: Gate, release: Gate) -> object:
 
 async def test_a_miss_does_not_overwrite_a_set_that_landed_while_the_origin_was_fetching() -> None:
     tiers = mem_tiers(2)
-    entered, release = Gate(), Gate()
+    entered, release = AsyncGate(), AsyncGate()
     async with dj.AsyncCache(stores=tiers) as cache:
-        reader = start(lambda: cache.get_bytes("k", blocked_origin(b"origin-value", entered, release)))
+        reader = async_start(lambda: cache.get_bytes("k", blocked_origin(b"origin-value", entered, release)))
         await entered.wait()
         await cache.set_bytes("k", b"user-value")
         release.set()
@@ -52,9 +52,9 @@ async def test_a_miss_does_not_overwrite_a_set_that_landed_while_the_origin_was_
 
 async def test_a_miss_does_not_bring_back_a_key_deleted_while_the_origin_was_fetching() -> None:
     tiers = mem_tiers(2)
-    entered, release = Gate(), Gate()
+    entered, release = AsyncGate(), AsyncGate()
     async with dj.AsyncCache(stores=tiers) as cache:
-        reader = start(lambda: cache.get_bytes("k", blocked_origin(b"origin-value", entered, release)))
+        reader = async_start(lambda: cache.get_bytes("k", blocked_origin(b"origin-value", entered, release)))
         await entered.wait()
         await cache.delete("k")
         release.set()
@@ -119,7 +119,7 @@ async def test_a_promotion_still_fills_the_faster_tiers_that_missed_when_another
 async def test_a_304_does_not_mark_an_entry_fresh_that_changed_after_it_was_validated() -> None:
     tiers = mem_tiers(2)
     await put(tiers[1], "k", b"old-body", dj.Metadata(etag="old", cached_at=1.0))
-    entered, release = Gate(), Gate()
+    entered, release = AsyncGate(), AsyncGate()
     olds: list[dj.Metadata | None] = []
 
     async def validate(old: dj.Metadata | None) -> dj.FetchResult:
@@ -145,7 +145,7 @@ async def test_a_304_does_not_mark_an_entry_fresh_that_changed_after_it_was_vali
 async def test_a_304_does_not_mark_an_entry_fresh_that_turned_negative_after_it_was_validated() -> None:
     tiers = mem_tiers(1)
     await put(tiers[0], "k", b"body", dj.Metadata(etag="e", cached_at=1.0))
-    entered, release = Gate(), Gate()
+    entered, release = AsyncGate(), AsyncGate()
 
     async def validate(old: dj.Metadata | None) -> dj.FetchResult:
         entered.set()
@@ -175,9 +175,9 @@ async def test_a_set_that_fails_to_begin_does_not_fence_an_older_open_writer() -
 
 async def test_a_set_that_fails_to_begin_does_not_discard_a_fill_in_flight() -> None:
     tiers = mem_tiers(1)
-    entered, release = Gate(), Gate()
+    entered, release = AsyncGate(), AsyncGate()
     async with dj.AsyncCache(stores=tiers) as cache:
-        reader = start(lambda: cache.get_bytes("k", blocked_origin(b"origin-value", entered, release)))
+        reader = async_start(lambda: cache.get_bytes("k", blocked_origin(b"origin-value", entered, release)))
         await entered.wait()
         tiers[0].fail("begin_set", times=1)
         with pytest.raises(dj.TierError):
@@ -196,7 +196,7 @@ async def test_a_slow_abort_of_a_superseded_writer_does_not_hold_up_a_newer_comm
         await older.write(b"older")
         newer = cache.set("k")
         await newer.write(b"newer")
-        superseded = start(older.commit)  # may not publish any more: its sink is aborted, slowly
+        superseded = async_start(older.commit)  # may not publish any more: its sink is aborted, slowly
         await eventually(lambda: tiers[0].calls["abort"] == 1)
         started = time.monotonic()
         await newer.commit()
@@ -211,7 +211,7 @@ async def test_a_slow_delete_of_one_tier_does_not_hold_up_a_commit_of_the_key() 
     tiers = mem_tiers(2)
     tiers[1].delay("delete", 1.0)
     async with dj.AsyncCache(stores=tiers) as cache:
-        deleting = start(lambda: cache.delete("k"))
+        deleting = async_start(lambda: cache.delete("k"))
         await eventually(lambda: tiers[1].calls["delete"] == 1)
         started = time.monotonic()
         await cache.set_bytes("k", b"v")

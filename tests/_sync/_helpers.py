@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 
 import daramjwee as dj
-from daramjwee._sync._primitives import sleep
+from daramjwee._primitives import sleep
 from daramjwee.testing import FaultyStore
 
 

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from daramjwee._sync._body import open_body
+from daramjwee._body import open_body
 
 
 def test_a_chunk_that_fits_the_read_is_handed_on_whole_and_a_larger_one_is_split() -> None:

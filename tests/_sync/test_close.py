@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 import daramjwee as dj
+from _flavours import run_concurrently
 
-from ._flavour import run_concurrently
 from ._helpers import Origin, holding, mem_tiers, put
 
 

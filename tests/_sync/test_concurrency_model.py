@@ -11,7 +11,7 @@ How a schedule runs
 Every operation (``get``, ``set``, ``delete``, ``schedule_refresh``) runs in a
 task or thread of its own, and so does every background job the cache starts
 (fan-outs and refreshes: the cache's ``submit`` is observed).  Each parks at
-*checkpoints* (a ``Gate``) and moves only when the schedule says so:
+*checkpoints* (gates) and moves only when the schedule says so:
 
 * a get parks in the origin fetcher (``origin``), once it holds its response
   (``response``) and after each chunk it reads (``read``): a fill or a
@@ -107,12 +107,12 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 import daramjwee as dj
+from _flavours import Background, Gate, run_scenario, start
+from daramjwee._primitives import Event, sleep
 from daramjwee._sync import _cache as cache_module
-from daramjwee._sync._primitives import Event, sleep
 from daramjwee._sync._store import Reader, Sink
 from daramjwee.testing import FaultyStore
 
-from ._flavour import Background, Gate, run_scenario, start
 from ._helpers import put
 
 KEYS = ("a", "b")
@@ -169,7 +169,7 @@ class ObservedEvent(Event):
 
 def observed_flights() -> contextlib.AbstractContextManager[object]:
     """Make the single-flight events the cache creates meanwhile report their waiters."""
-    return mock.patch.object(cache_module, "Event", ObservedEvent)
+    return mock.patch.object(cache_module, Event.__name__, ObservedEvent)
 
 
 class Actor:

@@ -8,8 +8,8 @@ import datetime
 import pytest
 
 import daramjwee as dj
+from _flavours import other_flavour_store
 
-from ._flavour import other_flavour_store
 from ._helpers import Origin, eventually, holding, mem_tiers
 
 

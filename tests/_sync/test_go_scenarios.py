@@ -23,10 +23,10 @@ import obstore.store
 import pytest
 
 import daramjwee as dj
-from daramjwee._sync._primitives import sleep
+from _flavours import Gate, run_concurrently, start
+from daramjwee._primitives import sleep
 from daramjwee.testing import StoreFault
 
-from ._flavour import Gate, run_concurrently, start
 from ._helpers import Origin, eventually, holding, mem_tiers, put, stat_of
 
 PROMPT = 2.0

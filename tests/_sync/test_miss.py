@@ -10,10 +10,10 @@ import time
 import pytest
 
 import daramjwee as dj
-from daramjwee._sync._primitives import sleep
+from _flavours import run_concurrently
+from daramjwee._primitives import sleep
 from daramjwee.testing import FaultyStore
 
-from ._flavour import run_concurrently
 from ._helpers import Origin, eventually, holding, holds, mem_tiers, stat_of
 
 MiB = 1 << 20

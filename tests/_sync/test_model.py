@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import daramjwee as dj
-from daramjwee._sync._primitives import sleep
+from _flavours import run_concurrently, run_scenario
+from daramjwee._primitives import sleep
 
-from ._flavour import run_concurrently, run_scenario
 from ._helpers import holds, mem_tiers
 
 KEYS = ["a", "b", "c"]

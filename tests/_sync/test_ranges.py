@@ -15,10 +15,10 @@ from obstore.store import S3Store
 
 import daramjwee as dj
 import daramjwee._sync._objectstore as objectstore_module
+from _flavours import run_concurrently
 from _servers import MotoServer, RedisServer
-from daramjwee._sync._primitives import sleep
+from daramjwee._primitives import sleep
 
-from ._flavour import run_concurrently
 from ._helpers import Origin, eventually, put
 
 VALUE = bytes(range(256)) * 80  # 20,480 bytes: past the object store's first read, over many Redis chunks
@@ -178,7 +178,7 @@ def test_the_object_tier_asks_for_the_head_then_exactly_the_range(
 
     with dj.Cache(stores=[dj.MemStore(), store]) as cache:
         put(store, "k", VALUE)
-        monkeypatch.setattr(objectstore_module.obstore, "get", recording_get)
+        monkeypatch.setattr(objectstore_module.obstore, real_get.__name__, recording_get)
         fetch = Origin().fetcher("k")
         assert cache.get_bytes("k", fetch, byte_range=dj.ByteRange(-100)) == VALUE[-100:]
         assert len(asked) == 2

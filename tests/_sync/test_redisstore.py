@@ -13,11 +13,11 @@ import redis.exceptions
 from redis.crc import key_slot
 
 import daramjwee as dj
+from _flavours import other_flavour_redis_client
 from _servers import RedisServer
 from daramjwee._entryhead import key_digest
-from daramjwee._sync._primitives import sleep
+from daramjwee._primitives import sleep
 
-from ._flavour import other_flavour_redis_client
 from ._helpers import Origin, eventually
 
 HOSTILE_KEYS = [

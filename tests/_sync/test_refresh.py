@@ -9,7 +9,7 @@ import time
 import pytest
 
 import daramjwee as dj
-from daramjwee._sync._primitives import sleep
+from daramjwee._primitives import sleep
 
 from ._helpers import Origin, eventually, holding, mem_tiers, put, stat_of
 

@@ -7,7 +7,7 @@ import gc
 import logging
 import weakref
 
-from daramjwee._sync._runtime import BackgroundRunner
+from daramjwee._runtime import BackgroundRunner
 
 from ._helpers import eventually
 

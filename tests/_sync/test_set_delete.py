@@ -8,9 +8,9 @@ import time
 import pytest
 
 import daramjwee as dj
-from daramjwee._sync._primitives import sleep
+from _flavours import run_concurrently
+from daramjwee._primitives import sleep
 
-from ._flavour import run_concurrently
 from ._helpers import Origin, eventually, holding, mem_tiers, put, stat_of
 
 

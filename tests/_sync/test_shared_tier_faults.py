@@ -7,10 +7,10 @@ import hashlib
 from pathlib import Path
 
 import daramjwee as dj
+from _flavours import run_concurrently
 from _servers import RedisServer
-from daramjwee._sync._primitives import sleep
+from daramjwee._primitives import sleep
 
-from ._flavour import run_concurrently
 from ._helpers import Origin, eventually
 
 KEYS = [f"object-{index}" for index in range(40)]

@@ -7,9 +7,9 @@ import os
 from collections.abc import Callable
 
 import daramjwee as dj
-from daramjwee._sync._primitives import sleep
+from _flavours import run_concurrently
+from daramjwee._primitives import sleep
 
-from ._flavour import run_concurrently
 from ._helpers import Origin, mem_tiers
 
 

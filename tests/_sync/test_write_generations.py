@@ -12,8 +12,8 @@ import time
 import pytest
 
 import daramjwee as dj
+from _flavours import Gate, start
 
-from ._flavour import Gate, start
 from ._helpers import Origin, eventually, holding, mem_tiers, put, stat_of
 
 

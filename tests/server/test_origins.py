@@ -29,7 +29,7 @@ from obstore.store import S3Store
 
 import daramjwee as dj
 from _servers import MotoServer, free_port
-from daramjwee._async._body import open_body
+from daramjwee._body import async_open_body
 from daramjwee.server._directory_origin import DirectoryOrigin
 from daramjwee.server._http_origin import HttpOrigin
 from daramjwee.server._object_origin import ObjectOrigin
@@ -386,7 +386,7 @@ async def test_http_large_body_streams_in_pieces(http_origin: HttpOrigin) -> Non
     result = await http_origin.fetcher("/big")(None)
     assert result.metadata is not None
     assert result.metadata.attrs["content-length"] == str(BIG)
-    reader = open_body(result.body)
+    reader = async_open_body(result.body)
     digest = hashlib.sha256()
     total = reads = 0
     try:

@@ -1,1 +1,2 @@
-"""The async implementation; ``daramjwee._sync`` is generated from it by ``scripts/unasync.py``."""
+"""The implementation, in two flavours: ``daramjwee._async`` is written by hand, and ``scripts/unasync.py`` generates
+``daramjwee._sync`` from it."""

@@ -1,4 +1,4 @@
-"""``AsyncCache``: the N-tier streaming cache (SPEC §3).  The sync ``Cache`` is generated from this file."""
+"""``AsyncCache`` and its generated sync twin ``Cache``: the N-tier streaming cache (SPEC §3)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from types import TracebackType
 from typing import Any
 
 from .._arguments import check_read_arguments, read_rules
+from .._body import async_open_body
 from .._config import Config
 from .._errors import (
     BackgroundJobRejected,
@@ -27,24 +28,23 @@ from .._freshness import ReadRules, is_stale, may_serve_on_error, revalidate_fir
 from .._generations import Ticket
 from .._keys import check_key
 from .._metadata import NEGATIVE, FetchResult, Metadata, Status, with_cached_at
+from .._primitives import (
+    AsyncEvent,
+    async_bound_range_getter,
+    async_bound_store_calls,
+    async_call_fetcher,
+    async_cancel_after,
+    async_check_flavour,
+    async_shielded,
+)
 from .._probation import Probation
 from .._ranges import ByteRange
+from .._runtime import AsyncBackgroundRunner
 from .._stats import CacheStats, StatsRecorder
-from ._body import open_body
 from ._fanouts import AsyncFanOuts
-from ._primitives import (
-    Event,
-    bound_range_getter,
-    bound_store_calls,
-    call_fetcher,
-    cancel_after,
-    check_flavour,
-    shielded,
-)
 from ._ranged import get_range
 from ._readers import EMPTY_READER, AsyncBytesReader, AsyncPrefixedReader
 from ._response import AsyncBytesResponse, AsyncResponse
-from ._runtime import BackgroundRunner
 from ._store import AsyncReader, AsyncSink, AsyncStore, memory_lookup, memory_peek
 from ._writer import AsyncWriter
 from ._writes import AsyncTee, AsyncWrites, OnDone, Published, committed_value
@@ -70,7 +70,7 @@ class _Flight:
     __slots__ = ("done", "landed", "published", "tier")
 
     def __init__(self) -> None:
-        self.done: Event | None = None
+        self.done: AsyncEvent | None = None
         self.landed = False
         self.published = False
         self.tier = 0  # the tier the leader fills (a value too large for tier 0 fills a lower one)
@@ -113,12 +113,12 @@ class AsyncCache:
 
     def _setup(self, config: Config) -> None:
         stores: tuple[AsyncStore, ...] = tuple(config.stores or ())
-        check_flavour(stores)
+        async_check_flavour(stores)
         self._config = config
         self._stores = stores
-        self._tiers = tuple(bound_store_calls(store, config.op_timeout) for store in stores)
+        self._tiers = tuple(async_bound_store_calls(store, config.op_timeout) for store in stores)
         self._tier_chain = tuple(enumerate(self._tiers))  # (index, store) pairs: no enumerate() per get
-        self._range_getters = tuple(bound_range_getter(store, config.op_timeout) for store in stores)
+        self._range_getters = tuple(async_bound_range_getter(store, config.op_timeout) for store in stores)
         self._memory_lookup = memory_lookup(stores[0])
         self._memory_peek = memory_peek(stores[0])
         self._capacities = tuple(_capacity(store) for store in stores)
@@ -133,7 +133,7 @@ class AsyncCache:
             self._tiers, stores, self._capacities, self._store_failed, lambda: self._closed, config.chunk_size
         )
         self._probation = Probation(config.promotion_probation) if config.promotion_probation else None
-        self._runtime = BackgroundRunner(
+        self._runtime = AsyncBackgroundRunner(
             strategy=config.worker_strategy,
             workers=config.workers,
             queue_size=config.worker_queue,
@@ -156,7 +156,7 @@ class AsyncCache:
         )
         self._refreshing: set[str] = set()
         self._closed = False
-        self._close_done = Event()
+        self._close_done = AsyncEvent()
 
     @property
     def config(self) -> Config:
@@ -400,7 +400,7 @@ class AsyncCache:
                     await tee.abort()
                 return AsyncResponse(_NOT_MODIFIED, metadata, tier, EMPTY_READER, None, self._chunk_size, stale=stale)
         except BaseException:
-            await shielded(self._discard_reader(tier, key, reader))
+            await async_shielded(self._discard_reader(tier, key, reader))
             if tee is not None:
                 await tee.abort()
             raise
@@ -461,7 +461,7 @@ class AsyncCache:
                 try:
                     response = await self._top_hit(key, fetch, if_none_match, flight.tier, ticket, (), rules)
                 except BaseException:
-                    await shielded(self._discard_reader(tier, key, reader))
+                    await async_shielded(self._discard_reader(tier, key, reader))
                     raise
                 if response is not None:
                     await self._discard_reader(tier, key, reader)
@@ -495,7 +495,7 @@ class AsyncCache:
         try:
             self._stats.add("origin_fetches")
             try:
-                result = await call_fetcher(fetch, stored)
+                result = await async_call_fetcher(fetch, stored)
             except NotModified as validated:
                 updated = _updated(validated, stored)
                 deadline = time.monotonic() + self._config.op_timeout
@@ -527,7 +527,7 @@ class AsyncCache:
             raise
         finally:
             if not served:
-                await shielded(self._discard_reader(tier, key, reader))
+                await async_shielded(self._discard_reader(tier, key, reader))
         return await self._fill(key, result, if_none_match, flight, ticket)
 
     async def _serve_stored(
@@ -654,7 +654,7 @@ class AsyncCache:
 
         Raises :class:`NotFound` when the tier lacks the key; returns ``None``
         (after logging) when the tier failed or broke its contract.  A reader
-        with ``read_ahead = False`` (see :class:`AsyncReader`) is not read ahead.
+        with ``read_ahead = False`` (see the reader protocol in ``_store``) is not read ahead.
         """
         try:
             reader, metadata = await store.get_stream(key)
@@ -676,11 +676,11 @@ class AsyncCache:
             self._store_failed(tier, "read", key, error)
             return None
         except BaseException:
-            await shielded(reader.aclose())
+            await async_shielded(reader.aclose())
             raise
         return AsyncPrefixedReader(first, reader), metadata
 
-    def _join_flight(self, flights: dict[str, _Flight], key: str) -> tuple[_Flight, Event | None]:
+    def _join_flight(self, flights: dict[str, _Flight], key: str) -> tuple[_Flight, AsyncEvent | None]:
         """The flight of ``key`` in ``flights`` and the event to wait on; ``None`` when this caller leads a new one."""
         with self._state_lock:
             flight = flights.get(key)
@@ -689,7 +689,7 @@ class AsyncCache:
                 return flight, None
             done = flight.done
             if done is None:
-                done = flight.done = Event()
+                done = flight.done = AsyncEvent()
             return flight, done
 
     def _forget_flight(self, key: str, flight: _Flight) -> None:
@@ -727,7 +727,7 @@ class AsyncCache:
         try:
             self._stats.add("origin_fetches")
             try:
-                result = await call_fetcher(fetch, None)
+                result = await async_call_fetcher(fetch, None)
             except NotModified:
                 raise _not_modified_on_miss(key) from None
             except CacheableNotFound:
@@ -748,7 +748,7 @@ class AsyncCache:
         """
         try:
             metadata = _origin_metadata(result.metadata)
-            body = open_body(result.body)
+            body = async_open_body(result.body)
             if not result.store:
                 return self._origin_response(metadata, body, if_none_match)
             fill = self._fill_tier(metadata)
@@ -757,7 +757,7 @@ class AsyncCache:
             try:
                 targets = await self._writes.open_sinks(key, (fill,), metadata)
             except BaseException:
-                await shielded(body.aclose())
+                await async_shielded(body.aclose())
                 raise
             if not targets:
                 return self._origin_response(metadata, body, if_none_match)
@@ -800,12 +800,12 @@ class AsyncCache:
         """Fetch for this caller alone, caching nothing (a coalesced wait ran out)."""
         self._stats.add("origin_fetches")
         try:
-            result = await call_fetcher(fetch, None)
+            result = await async_call_fetcher(fetch, None)
         except NotModified:
             raise _not_modified_on_miss(key) from None
         except CacheableNotFound:
             raise NotFound(key) from None
-        return self._origin_response(_origin_metadata(result.metadata), open_body(result.body), if_none_match)
+        return self._origin_response(_origin_metadata(result.metadata), async_open_body(result.body), if_none_match)
 
     def _origin_response(self, metadata: Metadata, body: AsyncReader, if_none_match: str | None) -> AsyncResponse:
         if if_none_match is not None and if_none_match_matches(if_none_match, metadata):
@@ -815,7 +815,9 @@ class AsyncCache:
     # -- writing -------------------------------------------------------------------
 
     def set(self, key: str, metadata: Metadata | None = None) -> AsyncWriter:
-        """Start writing ``key`` into tier 0: ``async with cache.set(key) as w: await w.write(...)``.
+        """Start writing ``key`` into tier 0: ``with cache.set(key) as w: w.write(...)``.
+
+        On ``AsyncCache``: ``async with cache.set(key) as w: await w.write(...)``.
 
         The value is published when the writer commits, then copied to the lower
         tiers in the background.  ``metadata`` is never mutated; the stored copy
@@ -1031,7 +1033,7 @@ class AsyncCache:
         """Background refresh job (SPEC §3.6); owns ``ticket``."""
         deadline = time.monotonic() + self._config.worker_timeout
         try:
-            async with cancel_after(self._config.worker_timeout):
+            async with async_cancel_after(self._config.worker_timeout):
                 await self._refetch(key, fetch, ticket, hint, deadline)
             self._stats.add("refreshes_completed")
         except Exception as error:
@@ -1049,7 +1051,7 @@ class AsyncCache:
         old = await self._current_metadata(key) or hint
         self._stats.add("origin_fetches")
         try:
-            result = await call_fetcher(fetch, old)
+            result = await async_call_fetcher(fetch, old)
         except NotModified as validated:
             if old is None or not (await self._touch(key, old, ticket, deadline, _updated(validated, old))).tiers:
                 raise DaramjweeError(
@@ -1060,7 +1062,7 @@ class AsyncCache:
             await self._store_negative(key, ticket)
             return
         metadata = _origin_metadata(result.metadata)
-        body = open_body(result.body)
+        body = async_open_body(result.body)
         if not result.store:  # the origin says not to keep it; the entry it refreshed stays as it is
             await body.aclose()
             return

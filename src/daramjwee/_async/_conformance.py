@@ -1,13 +1,16 @@
-"""``AsyncStoreConformance``: the store contract (SPEC §2.5) as a test suite users run on their stores.
+"""``StoreConformance`` and ``AsyncStoreConformance``: the store contract (SPEC §2.5) as a test suite for stores.
 
 Subclass it in a test module under a name pytest collects and say how to make
 a fresh, empty store::
 
-    from daramjwee.testing import AsyncStoreConformance
+    from daramjwee.testing import StoreConformance
 
-    class TestMyStore(AsyncStoreConformance):
-        async def make_store(self) -> MyStore:
+    class TestMyStore(StoreConformance):
+        def make_store(self) -> MyStore:
             return MyStore(tempfile.mkdtemp())
+
+For an async store, subclass ``AsyncStoreConformance`` and make ``make_store``
+an ``async def``.
 
 Every ``test_*`` method checks one rule of the contract; its docstring states
 the rule.  The base class itself is not collected (its name does not start
@@ -26,9 +29,8 @@ from functools import partial
 
 from .._errors import NotFound
 from .._metadata import Metadata
+from .._primitives import async_bound_range_getter, async_run_concurrently, async_sleep
 from .._ranges import ByteRange
-from ._conformance_flavour import run_concurrently
-from ._primitives import bound_range_getter, sleep
 from ._store import AsyncReader, AsyncSink, AsyncStore
 
 __all__ = ["AsyncStoreConformance"]
@@ -178,7 +180,7 @@ async def _write_in_pieces(sink: AsyncSink, value: bytes) -> None:
     """Write ``value`` in 4 KiB pieces, letting other writers run between them."""
     for start in range(0, len(value), 4096):
         await sink.write(value[start : start + 4096])
-        await sleep(0)
+        await async_sleep(0)
 
 
 async def _abort_all(sinks: list[AsyncSink]) -> None:
@@ -357,7 +359,7 @@ class AsyncStoreConformance:
             async with _writing(store, "k", _NEW) as sink:
                 await sink.write(b"new ")
                 try:
-                    await run_concurrently([lambda: store.delete("k")], self.delete_timeout)
+                    await async_run_concurrently([lambda: store.delete("k")], self.delete_timeout)
                 except TimeoutError:
                     raise AssertionError(
                         f"delete did not finish within {self.delete_timeout} s while a sink was open"
@@ -438,7 +440,7 @@ class AsyncStoreConformance:
     async def test_reader_chunking(self) -> None:
         """``read(n)`` returns 1 to ``n`` bytes until the end, then empty; ``read(-1)`` returns all the rest.
 
-        A reader's ``aclose`` is idempotent and may come before the end;
+        Closing a reader is idempotent and may come before the end;
         readers of one key are independent of each other.
         """
         async with self._opened() as store:
@@ -546,12 +548,12 @@ class AsyncStoreConformance:
         """
         async with self._opened() as store:
             values = [bytes([writer]) * 4096 * 8 for writer in range(4)]
-            sinks = await run_concurrently(
+            sinks = await async_run_concurrently(
                 [partial(store.begin_set, "k", Metadata(etag=str(writer))) for writer in range(4)],
                 _CONCURRENCY_TIMEOUT,
             )
             try:
-                await run_concurrently(
+                await async_run_concurrently(
                     [partial(_write_in_pieces, sinks[writer], values[writer]) for writer in range(4)],
                     _CONCURRENCY_TIMEOUT,
                 )
@@ -570,14 +572,14 @@ class AsyncStoreConformance:
             values = {str(writer): bytes([writer]) * 65536 for writer in range(8)}
             sinks = [await store.begin_set("k", Metadata(etag=etag)) for etag in values]
             try:
-                await run_concurrently(
+                await async_run_concurrently(
                     [
                         partial(_write_in_pieces, sink, value)
                         for sink, value in zip(sinks, values.values(), strict=True)
                     ],
                     _CONCURRENCY_TIMEOUT,
                 )
-                await run_concurrently([sink.commit for sink in sinks], _CONCURRENCY_TIMEOUT)
+                await async_run_concurrently([sink.commit for sink in sinks], _CONCURRENCY_TIMEOUT)
             except BaseException:
                 await _abort_all(sinks)
                 raise
@@ -611,18 +613,18 @@ class AsyncStoreConformance:
             async def writer(etag: str) -> None:
                 for _ in range(15):
                     await _put(store, "k", values[etag], Metadata(etag=etag))
-                    await sleep(0)
+                    await async_sleep(0)
 
             async def deleter() -> None:
                 for _ in range(15):
                     await store.delete("k")
-                    await sleep(0)
+                    await async_sleep(0)
 
             await _put(store, "k", values["0"], Metadata(etag="0"))
             actions: list[Callable[[], Awaitable[None]]] = [reader for _ in range(4)]
             actions += [partial(writer, etag) for etag in values]
             actions += [deleter, deleter]
-            await run_concurrently(actions, _CONCURRENCY_TIMEOUT)
+            await async_run_concurrently(actions, _CONCURRENCY_TIMEOUT)
 
     async def test_close_is_idempotent(self) -> None:
         """``close`` may be called more than once."""
@@ -638,7 +640,7 @@ class AsyncStoreConformance:
         whole and in small pieces.  Skipped by a store without ``get_range``.
         """
         async with self._opened() as store:
-            get_range = bound_range_getter(store, 60.0)
+            get_range = async_bound_range_getter(store, 60.0)
             if get_range is None:
                 return
             small = b"0123456789abcdefghij"
@@ -663,7 +665,7 @@ class AsyncStoreConformance:
     async def test_get_range_of_missing_empty_and_negative_entries(self) -> None:
         """``get_range`` of a missing key raises ``NotFound``; an empty or negative entry has length 0, no bytes."""
         async with self._opened() as store:
-            get_range = bound_range_getter(store, 60.0)
+            get_range = async_bound_range_getter(store, 60.0)
             if get_range is None:
                 return
             try:
@@ -688,7 +690,7 @@ class AsyncStoreConformance:
     async def test_range_reader_keeps_its_value_across_replace_and_delete(self) -> None:
         """A ``get_range`` reader returns the range of the value it opened, even if the key changes while it reads."""
         async with self._opened() as store:
-            get_range = bound_range_getter(store, 60.0)
+            get_range = async_bound_range_getter(store, 60.0)
             if get_range is None:
                 return
             old = bytes(range(256)) * 1024

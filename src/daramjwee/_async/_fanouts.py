@@ -1,6 +1,6 @@
 """Fan-out: copying a published entry down to the lower tiers in the background (SPEC §3.4, §13).
 
-One :class:`AsyncFanOuts` per cache owns every fan-out from the moment a
+One fan-outs object (``AsyncFanOuts``, ``FanOuts``) per cache owns every fan-out from the moment a
 tier publishes an entry until its copy lands, fails, is superseded or is
 dropped; each fan-out holds the write ticket of its entry and ends it exactly
 once.  The rule it keeps: every published value reaches every lower tier that
@@ -34,10 +34,10 @@ from collections.abc import Sequence
 from .._errors import BackgroundJobRejected, NotFound
 from .._generations import Ticket
 from .._metadata import Metadata
+from .._primitives import async_cancel_after
+from .._runtime import AsyncBackgroundRunner
 from .._stats import StatsRecorder
-from ._primitives import cancel_after
 from ._readers import AsyncBytesReader
-from ._runtime import BackgroundRunner
 from ._store import AsyncStore
 from ._writes import AsyncWrites, Published
 
@@ -69,7 +69,7 @@ class AsyncFanOuts:
         *,
         tiers: Sequence[AsyncStore],
         writes: AsyncWrites,
-        runtime: BackgroundRunner,
+        runtime: AsyncBackgroundRunner,
         stats: StatsRecorder,
         logger: logging.Logger,
         workers: int,
@@ -211,7 +211,7 @@ class AsyncFanOuts:
             if not self._writes.may_publish(item.ticket):
                 self._stats.add("fanouts_superseded")
                 return
-            async with cancel_after(self._job_timeout):
+            async with async_cancel_after(self._job_timeout):
                 if item.snapshot is None:
                     try:
                         reader, metadata = await self._tiers[source].get_stream(key)
@@ -233,8 +233,8 @@ class AsyncFanOuts:
                         if published.tiers:
                             self._landings[hash(key) % _LANDING_SLOTS] += 1
                         self._forget(item)
-                    # Counted here, where the copy ends, not after the await below: a timeout during the
-                    # shielded commits interrupts the await, not the commits.
+                    # Counted here, where the copy ends, not after the call below: a timeout during the
+                    # shielded commits interrupts the call, not the commits.
                     self._stats.add("fanouts" if len(published.tiers) == len(tiers) else "fanouts_failed")
 
                 counted = True  # write_entry calls ``landed`` exactly once, whatever happens

@@ -1,4 +1,4 @@
-"""``AsyncFaultyStore``: a store wrapper that fails chosen operations, for tests."""
+"""``AsyncFaultyStore`` and ``FaultyStore``: a store wrapper that fails chosen operations, for tests."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from collections import Counter
 
 from .._faults import FaultPlan
 from .._metadata import Metadata
+from .._primitives import async_bound_range_getter, async_sleep
 from .._ranges import ByteRange
-from ._primitives import bound_range_getter, sleep
 from ._store import AsyncRangeGetter, AsyncReader, AsyncSink, AsyncStore, Buffer, MemoryLookup, memory_lookup
 
 __all__ = ["AsyncFaultyStore"]
@@ -45,7 +45,7 @@ class AsyncFaultyStore:
         error = self._plan.check(op, count)
         latency = self._plan.delays.get(op, self.latency)
         if latency:
-            await sleep(latency)
+            await async_sleep(latency)
         if error is not None:
             raise error
 
@@ -76,7 +76,9 @@ class AsyncFaultyStore:
     @property
     def get_range(self) -> AsyncRangeGetter | None:
         """The inner store's ``get_range`` (failing as ``"get_range"``, its reader as ``"read"``), if it has one."""
-        if bound_range_getter(self.inner, 0.0) is None:  # asked only whether the inner store has it (this flavour's)
+        if (
+            async_bound_range_getter(self.inner, 0.0) is None
+        ):  # asked only whether the inner store has it (this flavour's)
             return None
         inner_get_range = self.inner.get_range  # type: ignore[attr-defined]
 

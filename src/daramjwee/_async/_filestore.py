@@ -1,9 +1,9 @@
-"""``AsyncFileStore``: the local-disk tier, one file per entry (SPEC §5).
+"""``AsyncFileStore`` and ``FileStore``: the local-disk tier, one file per entry (SPEC §5).
 
 The blocking work is done by :class:`daramjwee._filedir.FileDirectory`
 (plain calls, thread-safe, shared by both flavours); the store, its readers
-and its sinks hand each blocking step to ``run_blocking``: a worker thread in
-the async flavour, a direct call in the generated sync flavour.
+and its sinks hand each blocking step to ``async_run_blocking`` (a worker
+thread) or, in the generated sync flavour, ``run_blocking`` (a direct call).
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ import threading
 from .._errors import ConfigError, CorruptEntry, EntryTooLarge
 from .._filedir import FileDirectory, KnownHead, OpenRecord, TempFile, file_identity
 from .._metadata import Metadata
+from .._primitives import async_run_blocking, async_run_blocking_owned
 from .._ranges import ByteRange
 from .._record import HEADER_SIZE, BodyHasher, encode_header, encode_metadata
 from .._units import parse_capacity
 from ..policy import Policy, make_policy
-from ._primitives import run_blocking, run_blocking_owned
 from ._readers import AsyncBytesReader
 from ._store import Buffer
 
@@ -43,7 +43,7 @@ class AsyncFileStore:
     readers read what they are asked for.  Memory stays bounded by
     these, whatever the size of a value.
 
-    ``inline_open=True`` (meaningful for ``AsyncFileStore``) opens an entry
+    ``inline_open=True`` (meaningful for the async flavour) opens an entry
     and reads its head and first chunk (at most 64 KiB) on the calling
     thread instead of a worker thread: a hit of a small, page-cached entry
     then costs microseconds instead of a thread hand-off (about 100 us), at
@@ -130,7 +130,7 @@ class AsyncFileStore:
         if self._inline_open:
             body, metadata = self._directory.open(key, self._first_read)
         else:
-            body, metadata = await run_blocking_owned(_close_opened, self._directory.open, key, self._first_read)
+            body, metadata = await async_run_blocking_owned(_close_opened, self._directory.open, key, self._first_read)
         if isinstance(body, bytes):
             return AsyncBytesReader(body), metadata
         return _AsyncFileReader(self._directory, key, body), metadata
@@ -154,7 +154,7 @@ class AsyncFileStore:
         the entry removed the next time the value is read whole.
         Raises :class:`daramjwee.NotFound` like ``get_stream``.
         """
-        fd, known = await run_blocking_owned(_close_head, self._directory.open_head, key)
+        fd, known = await async_run_blocking_owned(_close_head, self._directory.open_head, key)
         length = known.body_length
         start, stop = byte_range.bounds(length)
         offset = len(known.head)
@@ -173,11 +173,11 @@ class AsyncFileStore:
 
     async def delete(self, key: str, /) -> None:
         """Remove ``key``'s file; a missing key is not an error; open readers and sinks are not waited for."""
-        await run_blocking(self._directory.delete, key)
+        await async_run_blocking(self._directory.delete, key)
 
     async def stat(self, key: str, /) -> Metadata:
         """Metadata of ``key``; raise :class:`daramjwee.NotFound` when there is none (or it is corrupt)."""
-        return await run_blocking(self._directory.stat, key)
+        return await async_run_blocking(self._directory.stat, key)
 
     async def close(self) -> None:
         """Nothing to release (no file stays open between calls); the store stays usable.  Idempotent."""
@@ -212,7 +212,7 @@ class AsyncFileStore:
 
 
 class _AsyncOpenRecord:
-    """A record file the store opened for one reader: closed once, by ``aclose`` or garbage collection.
+    """A record file the store opened for one reader: closed once, by closing the reader or by garbage collection.
 
     ``_fail`` records why the file cannot be read, removes the entry (if its
     name still leads to this file) and closes it; later reads raise again.
@@ -230,7 +230,7 @@ class _AsyncOpenRecord:
     def _fail(self, fd: int, reason: str) -> CorruptEntry:
         """Remove the entry (if its name still leads to the file open as ``fd``), close the file; the error."""
         self._failure = reason
-        if fd == self._fd:  # not closed (and its number perhaps reused) by aclose meanwhile
+        if fd == self._fd:  # not closed (and its number perhaps reused) by closing the reader meanwhile
             try:
                 self._directory.discard_invalid(self._key, self._path, file_identity(fd), reason)
             finally:
@@ -253,8 +253,8 @@ class _AsyncFileReader(_AsyncOpenRecord):
     read with ``pread`` from ``position`` up to ``end`` (the end of the
     record and of the file).  Positioned reads share no file offset, so a
     read still running on a worker thread after its task was cancelled can
-    never disturb another file, even if :meth:`aclose` has closed this one.
-    The file is closed by :meth:`aclose` or when the reader is garbage-collected.
+    never disturb another file, even if closing the reader has closed this one.
+    The file is closed when the reader is closed or garbage-collected.
 
     Every byte handed out is hashed, in order; the read that reaches the end
     of the body checks the digest against the record's body checksum before
@@ -287,11 +287,11 @@ class _AsyncFileReader(_AsyncOpenRecord):
         if self._pending:
             return await self._read_pending(size)
         if size > 0 and self._position < self._end:
-            return await run_blocking(self._read_chunk, size)
+            return await async_run_blocking(self._read_chunk, size)
         if self._failure:
             raise CorruptEntry(self._failure)
         if size < 0:
-            return await run_blocking(self._read_rest)
+            return await async_run_blocking(self._read_rest)
         return b""
 
     async def _read_pending(self, size: int) -> Buffer:
@@ -308,7 +308,7 @@ class _AsyncFileReader(_AsyncOpenRecord):
             # Read the pending bytes again with the rest, into one buffer: concatenating a large body
             # to them cost a second allocation and copy of the whole value (10x a plain read at 1 MiB).
             self._position -= len(rest)
-            return await run_blocking(self._read_rest)
+            return await async_run_blocking(self._read_rest)
         self._hasher.update(rest)
         return rest
 
@@ -360,11 +360,11 @@ class _AsyncFileReader(_AsyncOpenRecord):
 class _AsyncFileRangeReader(_AsyncOpenRecord):
     """Bytes ``position`` up to ``end`` of a record file opened by the store (part of its body), not verified.
 
-    Read with ``pread`` (see :class:`_AsyncFileReader`).  A file that ends
+    Read with ``pread``, as the whole-body reader does.  A file that ends
     before ``end`` (truncated in place under the store) raises
     :class:`daramjwee.CorruptEntry`, removes the entry, and every later read
-    raises it again.  The file is closed by :meth:`aclose` or when the reader
-    is garbage-collected.
+    raises it again.  The file is closed when the reader is closed or
+    garbage-collected.
     """
 
     __slots__ = ("_end", "_position")
@@ -381,7 +381,7 @@ class _AsyncFileRangeReader(_AsyncOpenRecord):
             raise CorruptEntry(self._failure)
         if not size or self._position >= self._end or self._fd < 0:
             return b""
-        return await run_blocking(self._read, size)
+        return await async_run_blocking(self._read, size)
 
     def _read(self, size: int) -> bytes:
         fd, position, end = self._fd, self._position, self._end
@@ -474,7 +474,7 @@ class _AsyncFileSink:
         else:
             self._spilled = True
             try:
-                await run_blocking(self._spill, data)
+                await async_run_blocking(self._spill, data)
             except Exception:
                 await self.abort()
                 raise
@@ -503,7 +503,7 @@ class _AsyncFileSink:
             raise ValueError(f"commit of an {self._state} file-store sink")
         self._state = "committed"
         try:
-            await run_blocking(self._publish)
+            await async_run_blocking(self._publish)
         except Exception:
             self._state = "aborted"
             raise
@@ -538,7 +538,7 @@ class _AsyncFileSink:
         self._state = "aborted"
         self._buffer = bytearray()
         if self._spilled:  # a spill may still be running on its thread: wait for it (the lock), then discard
-            await run_blocking(self._discard)
+            await async_run_blocking(self._discard)
 
     def _discard(self) -> None:
         with self._lock:

@@ -1,4 +1,4 @@
-"""``AsyncMemStore``: the in-process memory tier."""
+"""``AsyncMemStore`` and ``MemStore``: the in-process memory tier."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""``AsyncObjectStore``: the object-storage tier on obstore (S3, GCS, Azure, local disk, memory) (SPEC §5).
+"""``AsyncObjectStore`` and ``ObjectStore``: the object-storage tier on obstore (SPEC §5).
+
+obstore reaches S3, GCS, Azure, a local disk or memory.
 
 **Layout.**  The entry of a key is one object, named by the SHA-256 of the
 key (:func:`daramjwee._entryhead.key_digest`) with one level of fan-out,
@@ -20,7 +22,7 @@ object is not the value (it starts with the head), so serving it directly
 with the value's ``Content-Type`` would be wrong anyway.
 
 This module imports obstore; ``import daramjwee`` does not (the store is
-loaded on first use of ``daramjwee.AsyncObjectStore``).
+loaded on first use of ``daramjwee.AsyncObjectStore`` or ``daramjwee.ObjectStore``).
 """
 
 from __future__ import annotations
@@ -67,7 +69,7 @@ _EMPTY = b""
 
 
 class _SinkAborted(Exception):
-    """Handed to an open upload's ``__aexit__`` so that it aborts the multipart upload."""
+    """Handed to an open upload's context-manager exit so that it aborts the multipart upload."""
 
 
 class AsyncObjectStore:
@@ -394,7 +396,7 @@ class _AsyncObjectReader:
     are expected from ``stream``.  A chunk is handed out whole when it fits
     the read, else in zero-copy ``memoryview`` slices.  The response ending
     early, or running past the size, raises ``CorruptRecord`` (then, and on
-    every later read).  :meth:`aclose` drops the response (and with it the
+    every later read).  Closing the reader drops the response (and with it the
     connection, if the body was not read to its end).
     """
 

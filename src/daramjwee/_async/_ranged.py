@@ -1,6 +1,6 @@
-"""Ranged reads: ``AsyncCache.get(..., byte_range=...)`` past its first line.  The sync twin is generated.
+"""Ranged reads: ``get(..., byte_range=...)`` of ``AsyncCache`` and ``Cache`` past its first line.
 
-Functions of the cache (``cache`` is the :class:`AsyncCache`), kept out of
+Functions of the cache (``cache`` is the cache of this flavour), kept out of
 ``_cache.py``: the ranged walk reuses the cache's own steps (``_open_entry``,
 ``_serve_hit``, ``_serve_miss``, ``_refresh_quietly``) and adds only what
 differs: each tier is opened with the store's ``get_range``, hits open no
@@ -19,8 +19,8 @@ from .._etag import if_none_match_matches
 from .._freshness import ReadRules, is_stale, revalidate_first
 from .._generations import Ticket
 from .._metadata import Metadata, Status
+from .._primitives import async_shielded
 from .._ranges import ByteRange, ContentRange
-from ._primitives import shielded
 from ._readers import AsyncBytesReader, AsyncPrefixedReader
 from ._response import AsyncRangeResponse, AsyncResponse, ranged
 from ._store import AsyncReader, AsyncStore
@@ -91,7 +91,7 @@ async def _walk_range(
     ticket: Ticket,
     rules: ReadRules | None,
 ) -> AsyncResponse:
-    """The walk of ``AsyncCache._walk``, reading ranges; a miss in every tier goes to ``_serve_miss``."""
+    """The walk of the cache's ``_walk``, reading ranges; a miss in every tier goes to ``_serve_miss``."""
     missed: list[int] = []
     walk_failed = False
     landings = cache._fan_outs.landings(key)
@@ -139,7 +139,7 @@ async def _walk_range(
         try:
             reopened = await _reopen_range(cache, response.source, key, byte_range, fetch, ticket)
         except BaseException:
-            await shielded(response.aclose())
+            await async_shielded(response.aclose())
             raise
         if reopened is not None:
             await response.aclose()
@@ -186,7 +186,7 @@ async def _open_range(
         cache._store_failed(tier, "read", key, error)
         return None
     except BaseException:
-        await shielded(reader.aclose())
+        await async_shielded(reader.aclose())
         raise
     return AsyncPrefixedReader(first, reader), metadata, length, 0
 
@@ -220,7 +220,7 @@ async def _serve_range(
         cache._stats.add("stale_hits")
         cache._refresh_quietly(key, fetch, metadata, ticket.hand_off())
     if not byte_range.satisfiable(length):
-        await shielded(cache._discard_reader(tier, key, reader))
+        await async_shielded(cache._discard_reader(tier, key, reader))
         raise RangeNotSatisfiable(key, byte_range, length)
     content_range = ContentRange(*byte_range.bounds(length), length)
     store = cache._stores[tier]

@@ -1,4 +1,4 @@
-"""``AsyncRedisStore``: a tier shared by many processes and machines, on a Redis server (SPEC §5).
+"""``AsyncRedisStore`` and ``RedisStore``: a tier shared by many processes and machines, on a Redis server (SPEC §5).
 
 Layout of one entry of key ``k`` under ``prefix`` (``D`` = :func:`key_digest` of ``k``)::
 
@@ -114,7 +114,8 @@ return 1
 class AsyncRedisStore:
     """Entries in Redis, streamed in ``chunk_size`` pieces; many processes may share one server.
 
-    ``client`` is a ``redis.asyncio.Redis`` or ``RedisCluster`` made with
+    ``client`` is a ``Redis`` or ``RedisCluster`` client (of ``redis.asyncio`` for
+    ``AsyncRedisStore``, of ``redis`` for ``RedisStore``) made with
     ``decode_responses=False`` (the store never closes a client it was given),
     or a URL such as ``redis://host:6379/0`` (the store makes the client,
     with ``client_options`` as keyword arguments, and closes it in
@@ -365,7 +366,7 @@ def _connect(client: object, options: dict[str, Any] | None) -> Any:
         raise ConfigError("client_options only apply when the store makes the client from a URL")
     if not isinstance(client, Redis | RedisCluster):
         raise TypeError(
-            f"client must be a redis.asyncio.Redis or RedisCluster, or a URL, got {type(client).__name__}"
+            f"client must be a Redis or RedisCluster client, or a URL, got {type(client).__name__}"
             " (a sync client belongs in RedisStore, an async one in AsyncRedisStore)"
         )
     if client.get_connection_kwargs().get("decode_responses"):
@@ -447,7 +448,7 @@ class _AsyncRedisRangeReader:
     ``first_length * n``, and each is fetched with one ``HGET`` when the
     range reaches it, its length checked.  A chunk missing or of the wrong
     length raises :class:`daramjwee._record.CorruptRecord`, as in
-    :class:`_AsyncRedisReader`.
+    the whole-value reader.
     """
 
     __slots__ = ("_buffer", "_chunk_size", "_client", "_index", "_key", "_length", "_position", "_stop", "_version_key")

@@ -7,8 +7,8 @@ from types import TracebackType
 
 from .._errors import DaramjweeError, TierError
 from .._metadata import Metadata, Status
+from .._primitives import async_shielded
 from .._ranges import ContentRange
-from ._primitives import shielded
 from ._readers import EMPTY_READER, AsyncBytesReader
 from ._store import AsyncReader
 from ._writes import AsyncTee
@@ -19,8 +19,8 @@ __all__ = ["AsyncBytesResponse", "AsyncRangeResponse", "AsyncResponse", "ranged"
 class AsyncResponse:
     """The result of ``get``: ``status``, ``metadata``, ``source`` and the body stream.
 
-    The caller owns the response and must close it (``async with``, or
-    :meth:`aclose`); closing twice is fine.  Reading to the end publishes any
+    The caller owns the response and must close it (``async with`` and
+    ``aclose``, or ``with`` and ``close``); closing twice is fine.  Reading to the end publishes any
     copy the cache is making into faster tiers; closing before the end
     discards it.  Closing after reading exactly the length the entry declares
     (``attrs["content-length"]``) counts as reading to the end when the
@@ -45,7 +45,7 @@ class AsyncResponse:
             length); ``None`` when the whole value is served.
     """
 
-    content_range: ContentRange | None = None  # a class attribute: set only by AsyncRangeResponse
+    content_range: ContentRange | None = None  # a class attribute: set only by the range response
 
     __slots__ = (
         "_chunk_size",
@@ -90,7 +90,7 @@ class AsyncResponse:
     async def read(self, size: int = -1) -> bytes:
         """Read up to ``size`` bytes (everything left when negative); ``b""`` at the end.
 
-        Raises ``ValueError`` after :meth:`aclose`.
+        Raises ``ValueError`` once the response is closed.
         """
         if self._closed:
             raise ValueError("read from a closed daramjwee response")
@@ -187,7 +187,7 @@ class AsyncResponse:
         await self.aclose()
 
     def __repr__(self) -> str:
-        return f"<AsyncResponse {self.status.name} source={self.source} {self.metadata!r}>"
+        return f"<{type(self).__name__} {self.status.name} source={self.source} {self.metadata!r}>"
 
 
 _OK = Status.OK
@@ -196,7 +196,7 @@ _OK = Status.OK
 class AsyncBytesResponse(AsyncResponse):
     """A fresh hit of an in-memory tier: the stored ``bytes`` themselves, with no reader and no copy to make.
 
-    Behaves exactly like an :class:`AsyncResponse` over an ``AsyncBytesReader``
+    Behaves exactly like the base response over a bytes reader
     (whole reads return the stored object, partial reads return copies).
     """
 
@@ -243,10 +243,10 @@ class AsyncRangeResponse(AsyncResponse):
     Its reader yields either exactly those bytes (a tier's ``get_range``), or
     the whole value, of which the first ``skip`` bytes are read and discarded
     before the first byte is served.  When the response also copies the
-    whole value into a tier (the fill of a miss), :meth:`aclose` first reads
+    whole value into a tier (the fill of a miss), closing it first reads
     the rest of the value into that copy, so that the fill publishes the whole
     value (never a part); if that reading fails, the copy is discarded and
-    ``aclose`` raises nothing.  A source that ends before the range does
+    closing raises nothing.  A source that ends before the range does
     raises :class:`DaramjweeError` (a tier's own errors: :class:`TierError`).
     """
 
@@ -326,7 +326,7 @@ class AsyncRangeResponse(AsyncResponse):
         if self._tee is None:
             await AsyncResponse.aclose(self)
         else:
-            await shielded(self._finish_copy())
+            await async_shielded(self._finish_copy())
 
     async def _finish_copy(self) -> None:
         try:
@@ -343,7 +343,7 @@ class AsyncRangeResponse(AsyncResponse):
         await self.aclose()
 
     def __repr__(self) -> str:
-        return f"<AsyncRangeResponse {self.status.name} source={self.source} {self.content_range} {self.metadata!r}>"
+        return f"<{type(self).__name__} {self.status.name} source={self.source} {self.content_range} {self.metadata!r}>"
 
 
 def ranged(response: AsyncResponse, content_range: ContentRange, skip: int) -> AsyncRangeResponse:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from .._errors import TierError
 from .._generations import Ticket
 from .._metadata import Metadata
-from ._primitives import shielded
+from .._primitives import async_shielded
 from ._store import AsyncSink
 
 if TYPE_CHECKING:
@@ -20,10 +20,10 @@ _OPEN, _COMMITTED, _ABORTED = "open", "committed", "aborted"
 
 
 class AsyncWriter:
-    """A pending ``set``: write bytes, then :meth:`commit` (or leave ``async with`` cleanly).
+    """A pending ``set``: write bytes, then :meth:`commit` (or leave its ``with`` block cleanly).
 
     Nothing is visible before commit and the old value stays readable until
-    then; an exception inside ``async with`` or :meth:`abort` discards the
+    then; an exception inside the ``with`` block or :meth:`abort` discards the
     write.  ``commit`` and ``abort`` are terminal and idempotent.  If another
     ``set`` of the same key began later, or the key was deleted meanwhile, the
     commit quietly yields to that newer operation (:attr:`published` is then
@@ -74,7 +74,7 @@ class AsyncWriter:
         sink = await self._open()
         self._state = _COMMITTED
         assert self._ticket is not None
-        self.published = await shielded(self._cache._finish_set(self._key, sink, self._ticket, self._stored))
+        self.published = await async_shielded(self._cache._finish_set(self._key, sink, self._ticket, self._stored))
 
     async def abort(self) -> None:
         """Discard the value; the previous one stays."""
@@ -83,7 +83,7 @@ class AsyncWriter:
         self._state = _ABORTED
         if self._sink is not None:
             assert self._ticket is not None
-            await shielded(self._cache._abort_set(self._key, self._sink, self._ticket))
+            await async_shielded(self._cache._abort_set(self._key, self._sink, self._ticket))
 
     async def __aenter__(self) -> AsyncWriter:
         await self._open()

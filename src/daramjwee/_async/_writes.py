@@ -2,14 +2,14 @@
 
 Two kinds of objects live here.
 
-* :class:`AsyncWrites` holds the rules every write obeys: per-key write
+* ``AsyncWrites`` (``Writes`` in the sync flavour) holds the rules every write obeys: per-key write
   generations (:mod:`daramjwee._generations`), the per-key commit order, and
   opening, committing and aborting sinks.  The cache orchestrates; it never
   commits a sink itself.
-* :class:`AsyncTee` is the one owner of one in-flight write (a fill, a
+* ``AsyncTee`` (``Tee``) is the one owner of one in-flight write (a fill, a
   promotion, a fan-out, a refresh, a negative marker): its sinks and its
-  write ticket.  It ends exactly once, by :meth:`AsyncTee.finish` (publish
-  the surviving sinks) or :meth:`AsyncTee.abort` (discard them), on success,
+  write ticket.  It ends exactly once, by its ``finish`` (publish
+  the surviving sinks) or its ``abort`` (discard them), on success,
   error or cancellation, and then ends its ticket.
 
 Locking: the lock of a key in one tier only orders a commit against other
@@ -28,7 +28,7 @@ from typing import NamedTuple
 from .._errors import CacheClosed, EntryTooLarge, TierError
 from .._generations import Generations, Ticket
 from .._metadata import Metadata
-from ._primitives import KeyLocks, shielded
+from .._primitives import AsyncKeyLocks, async_shielded
 from ._store import AsyncReader, AsyncSink, AsyncStore, Buffer
 
 __all__ = ["AsyncTee", "AsyncWrites", "OnDone", "Published", "Target"]
@@ -87,7 +87,7 @@ class AsyncWrites:
         self._store_failed = store_failed
         self._closed = closed
         self._generations = Generations()
-        self._key_locks = KeyLocks()
+        self._key_locks = AsyncKeyLocks()
 
     def in_flight(self) -> int:
         """Keys with a write or a per-key lock in flight (0 once every write has ended)."""
@@ -132,7 +132,7 @@ class AsyncWrites:
                 except Exception as error:
                     self._store_failed(tier, "begin_set", key, error)
         except BaseException:
-            await shielded(self.abort_sinks(key, targets))
+            await async_shielded(self.abort_sinks(key, targets))
             raise
         return targets
 
@@ -184,7 +184,7 @@ class AsyncWrites:
         ``on_done``.  ``reader`` is
         closed.  ``deadline`` is a ``time.monotonic()`` value after which the
         copy is aborted with ``TimeoutError``.  ``on_done`` is called exactly
-        once as the copy ends (see :class:`AsyncTee`), also when no sink could
+        once as the copy ends (see the tee), also when no sink could
         be opened; it runs to its end even if the caller is cancelled meanwhile.
         """
         targets: list[Target] = []
@@ -192,9 +192,9 @@ class AsyncWrites:
             targets = await self.open_sinks(key, tiers, metadata)
         finally:
             if not targets:  # none opened, or opening failed: nothing to copy into
-                await shielded(reader.aclose())
+                await async_shielded(reader.aclose())
                 if on_done is not None:
-                    await shielded(on_done(_NOTHING, ticket))
+                    await async_shielded(on_done(_NOTHING, ticket))
         if not targets:
             return _NOTHING
         tee = AsyncTee(self, key, targets, ticket.hand_off(), on_done)
@@ -229,7 +229,7 @@ class AsyncWrites:
             published = await self.publish(0, key, sink, ticket)
         except BaseException as error:
             ticket.end()
-            await shielded(self.abort_sink(0, key, sink))
+            await async_shielded(self.abort_sink(0, key, sink))
             if isinstance(error, Exception):
                 self._store_failed(0, "commit", key, error)
                 raise TierError(0, "commit", key, self._stores[0]) from error
@@ -273,7 +273,7 @@ class AsyncTee:
 
     A sink that fails to write is aborted and dropped; the stream goes on.
     :meth:`finish` (clean end of stream) publishes the surviving sinks through
-    :meth:`AsyncWrites.publish`, which enforces write generations;
+    the ``publish`` of the writes, which enforces write generations;
     :meth:`abort` (early close, source error, cancellation) discards them all,
     so no partial value is ever published.  Exactly one of the two takes
     effect, once, and runs to its end even if the caller is cancelled
@@ -378,14 +378,14 @@ class AsyncTee:
         if self._done:
             return _NOTHING
         self._done = True
-        return await shielded(self._end(publish=True))
+        return await async_shielded(self._end(publish=True))
 
     async def abort(self) -> None:
         """Discard every sink (idempotent; never raises a store error)."""
         if self._done:
             return
         self._done = True
-        await shielded(self._end(publish=False))
+        await async_shielded(self._end(publish=False))
 
     async def _end(self, *, publish: bool) -> Published:
         published: list[int] = []
@@ -433,7 +433,7 @@ class AsyncTee:
             await self.abort()
             raise
         finally:
-            await shielded(reader.aclose())
+            await async_shielded(reader.aclose())
 
 
 _NOTHING = Published((), None)

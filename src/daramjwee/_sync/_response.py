@@ -8,8 +8,8 @@ from types import TracebackType
 
 from .._errors import DaramjweeError, TierError
 from .._metadata import Metadata, Status
+from .._primitives import shielded
 from .._ranges import ContentRange
-from ._primitives import shielded
 from ._readers import EMPTY_READER, BytesReader
 from ._store import Reader
 from ._writes import Tee
@@ -20,8 +20,8 @@ __all__ = ["BytesResponse", "RangeResponse", "Response", "ranged"]
 class Response:
     """The result of ``get``: ``status``, ``metadata``, ``source`` and the body stream.
 
-    The caller owns the response and must close it (``with``, or
-    :meth:`close`); closing twice is fine.  Reading to the end publishes any
+    The caller owns the response and must close it (``async with`` and
+    ``aclose``, or ``with`` and ``close``); closing twice is fine.  Reading to the end publishes any
     copy the cache is making into faster tiers; closing before the end
     discards it.  Closing after reading exactly the length the entry declares
     (``attrs["content-length"]``) counts as reading to the end when the
@@ -46,7 +46,7 @@ class Response:
             length); ``None`` when the whole value is served.
     """
 
-    content_range: ContentRange | None = None  # a class attribute: set only by RangeResponse
+    content_range: ContentRange | None = None  # a class attribute: set only by the range response
 
     __slots__ = (
         "_chunk_size",
@@ -91,7 +91,7 @@ class Response:
     def read(self, size: int = -1) -> bytes:
         """Read up to ``size`` bytes (everything left when negative); ``b""`` at the end.
 
-        Raises ``ValueError`` after :meth:`close`.
+        Raises ``ValueError`` once the response is closed.
         """
         if self._closed:
             raise ValueError("read from a closed daramjwee response")
@@ -188,7 +188,7 @@ class Response:
         self.close()
 
     def __repr__(self) -> str:
-        return f"<Response {self.status.name} source={self.source} {self.metadata!r}>"
+        return f"<{type(self).__name__} {self.status.name} source={self.source} {self.metadata!r}>"
 
 
 _OK = Status.OK
@@ -197,7 +197,7 @@ _OK = Status.OK
 class BytesResponse(Response):
     """A fresh hit of an in-memory tier: the stored ``bytes`` themselves, with no reader and no copy to make.
 
-    Behaves exactly like an :class:`Response` over an ``BytesReader``
+    Behaves exactly like the base response over a bytes reader
     (whole reads return the stored object, partial reads return copies).
     """
 
@@ -244,10 +244,10 @@ class RangeResponse(Response):
     Its reader yields either exactly those bytes (a tier's ``get_range``), or
     the whole value, of which the first ``skip`` bytes are read and discarded
     before the first byte is served.  When the response also copies the
-    whole value into a tier (the fill of a miss), :meth:`close` first reads
+    whole value into a tier (the fill of a miss), closing it first reads
     the rest of the value into that copy, so that the fill publishes the whole
     value (never a part); if that reading fails, the copy is discarded and
-    ``close`` raises nothing.  A source that ends before the range does
+    closing raises nothing.  A source that ends before the range does
     raises :class:`DaramjweeError` (a tier's own errors: :class:`TierError`).
     """
 
@@ -344,7 +344,7 @@ class RangeResponse(Response):
         self.close()
 
     def __repr__(self) -> str:
-        return f"<RangeResponse {self.status.name} source={self.source} {self.content_range} {self.metadata!r}>"
+        return f"<{type(self).__name__} {self.status.name} source={self.source} {self.content_range} {self.metadata!r}>"
 
 
 def ranged(response: Response, content_range: ContentRange, skip: int) -> RangeResponse:

@@ -78,8 +78,8 @@ class Store(Protocol):
     published to tier 0, so that copying it to the lower tiers later does not
     depend on tier 0 still holding it (see :func:`memory_peek`).
 
-    **Ranged reads.**  A store may offer ``sync get_range(key, byte_range)
-    -> (reader, metadata, length)``: ``length`` is the whole value's length
+    **Ranged reads.**  A store may offer ``get_range(key, byte_range)
+    -> (reader, metadata, length)`` (a coroutine function in the async flavour): ``length`` is the whole value's length
     in bytes, and the reader yields exactly the bytes
     ``byte_range.bounds(length)`` covers (none when the range is not
     satisfiable; for a negative entry: none, with ``length`` 0), reading as

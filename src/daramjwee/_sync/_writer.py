@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from .._errors import TierError
 from .._generations import Ticket
 from .._metadata import Metadata
-from ._primitives import shielded
+from .._primitives import shielded
 from ._store import Sink
 
 if TYPE_CHECKING:
@@ -21,10 +21,10 @@ _OPEN, _COMMITTED, _ABORTED = "open", "committed", "aborted"
 
 
 class Writer:
-    """A pending ``set``: write bytes, then :meth:`commit` (or leave ``with`` cleanly).
+    """A pending ``set``: write bytes, then :meth:`commit` (or leave its ``with`` block cleanly).
 
     Nothing is visible before commit and the old value stays readable until
-    then; an exception inside ``with`` or :meth:`abort` discards the
+    then; an exception inside the ``with`` block or :meth:`abort` discards the
     write.  ``commit`` and ``abort`` are terminal and idempotent.  If another
     ``set`` of the same key began later, or the key was deleted meanwhile, the
     commit quietly yields to that newer operation (:attr:`published` is then

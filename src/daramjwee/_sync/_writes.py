@@ -3,14 +3,14 @@
 
 Two kinds of objects live here.
 
-* :class:`Writes` holds the rules every write obeys: per-key write
+* ``AsyncWrites`` (``Writes`` in the sync flavour) holds the rules every write obeys: per-key write
   generations (:mod:`daramjwee._generations`), the per-key commit order, and
   opening, committing and aborting sinks.  The cache orchestrates; it never
   commits a sink itself.
-* :class:`Tee` is the one owner of one in-flight write (a fill, a
+* ``AsyncTee`` (``Tee``) is the one owner of one in-flight write (a fill, a
   promotion, a fan-out, a refresh, a negative marker): its sinks and its
-  write ticket.  It ends exactly once, by :meth:`Tee.finish` (publish
-  the surviving sinks) or :meth:`Tee.abort` (discard them), on success,
+  write ticket.  It ends exactly once, by its ``finish`` (publish
+  the surviving sinks) or its ``abort`` (discard them), on success,
   error or cancellation, and then ends its ticket.
 
 Locking: the lock of a key in one tier only orders a commit against other
@@ -29,7 +29,7 @@ from typing import NamedTuple
 from .._errors import CacheClosed, EntryTooLarge, TierError
 from .._generations import Generations, Ticket
 from .._metadata import Metadata
-from ._primitives import KeyLocks, shielded
+from .._primitives import KeyLocks, shielded
 from ._store import Buffer, Reader, Sink, Store
 
 __all__ = ["OnDone", "Published", "Target", "Tee", "Writes"]
@@ -185,7 +185,7 @@ class Writes:
         ``on_done``.  ``reader`` is
         closed.  ``deadline`` is a ``time.monotonic()`` value after which the
         copy is aborted with ``TimeoutError``.  ``on_done`` is called exactly
-        once as the copy ends (see :class:`Tee`), also when no sink could
+        once as the copy ends (see the tee), also when no sink could
         be opened; it runs to its end even if the caller is cancelled meanwhile.
         """
         targets: list[Target] = []
@@ -274,7 +274,7 @@ class Tee:
 
     A sink that fails to write is aborted and dropped; the stream goes on.
     :meth:`finish` (clean end of stream) publishes the surviving sinks through
-    :meth:`Writes.publish`, which enforces write generations;
+    the ``publish`` of the writes, which enforces write generations;
     :meth:`abort` (early close, source error, cancellation) discards them all,
     so no partial value is ever published.  Exactly one of the two takes
     effect, once, and runs to its end even if the caller is cancelled

@@ -1,0 +1,212 @@
+"""Background jobs (SPEC §4), in both flavours: asyncio tasks for ``_async``, threads for ``_sync``.
+
+``"pool"`` runs ``workers`` tasks or threads over a bounded queue; ``"all"``
+starts one per job.  They start lazily on the first submit, so a cache may be
+built outside a running event loop.  A job's exception is logged and never
+stops a worker.  Each async job runs under ``job_timeout``; a thread cannot be
+interrupted, so a sync job enforces ``job_timeout`` itself between chunks (see
+``Tee.drain``), and a job that still overruns is logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+import time
+from collections.abc import Awaitable, Callable
+
+from ._errors import BackgroundJobRejected
+
+__all__ = ["AsyncBackgroundRunner", "AsyncJob", "BackgroundRunner", "Job"]
+
+AsyncJob = Callable[[], Awaitable[None]]
+Job = Callable[[], None]
+
+
+class AsyncBackgroundRunner:
+    """Runs background jobs as asyncio tasks; :meth:`submit` never blocks and raises when it cannot queue."""
+
+    def __init__(
+        self, *, strategy: str, workers: int, queue_size: int, job_timeout: float, logger: logging.Logger
+    ) -> None:
+        self._strategy = strategy
+        self._worker_count = workers
+        self._queue_size = queue_size
+        self._job_timeout = job_timeout
+        self._logger = logger
+        self._queue: asyncio.Queue[tuple[str, AsyncJob]] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
+
+    def submit(self, name: str, job: AsyncJob) -> None:
+        """Queue ``job``; raise :class:`BackgroundJobRejected` if the queue is full or the runner closed."""
+        if self._closed:
+            raise BackgroundJobRejected(f"background job {name} rejected: the cache is closing")
+        if self._strategy == "all":
+            self._spawn(self._run(name, job))
+            return
+        if self._queue is None:
+            self._queue = asyncio.Queue(self._queue_size)
+            for _ in range(self._worker_count):
+                self._spawn(self._work(self._queue))
+        try:
+            self._queue.put_nowait((name, job))
+        except asyncio.QueueFull:
+            raise BackgroundJobRejected(
+                f"background job {name} rejected: the queue of {self._queue_size} jobs is full "
+                "(raise worker_queue or workers)"
+            ) from None
+
+    def _spawn(self, coroutine: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _work(self, jobs: asyncio.Queue[tuple[str, AsyncJob]]) -> None:
+        while True:
+            name, job = await jobs.get()
+            try:
+                await self._run(name, job)
+            finally:
+                del job  # an idle worker must not keep the last job (and the value it captured) alive
+                jobs.task_done()
+
+    async def _run(self, name: str, job: AsyncJob) -> None:
+        started = time.monotonic()
+        try:
+            await job()
+        except Exception:
+            self._logger.warning("background job %s failed", name, exc_info=True, extra={"job": name})
+        finally:
+            elapsed = time.monotonic() - started
+            if elapsed > self._job_timeout:
+                self._logger.warning(
+                    "background job %s ran %.1fs, past worker_timeout", name, elapsed, extra={"job": name}
+                )
+
+    async def shutdown(self, timeout: float) -> None:
+        """Reject new jobs, let queued ones finish within ``timeout`` seconds, cancel the rest.
+
+        Idempotent.
+        """
+        self._closed = True
+        try:
+            async with asyncio.timeout(timeout):
+                if self._queue is not None:
+                    await self._queue.join()
+                else:
+                    await asyncio.gather(*self._tasks, return_exceptions=True)
+        except TimeoutError:
+            dropped = self._queue.qsize() if self._queue is not None else len(self._tasks)
+            self._logger.warning(
+                "close_timeout of %.1fs ran out; dropping %d background job(s)",
+                timeout,
+                dropped,
+                extra={"dropped": dropped},
+            )
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class BackgroundRunner:
+    """Runs background jobs on threads; :meth:`submit` never blocks and raises when it cannot queue."""
+
+    def __init__(
+        self, *, strategy: str, workers: int, queue_size: int, job_timeout: float, logger: logging.Logger
+    ) -> None:
+        self._strategy = strategy
+        self._worker_count = workers
+        self._queue_size = queue_size
+        self._job_timeout = job_timeout
+        self._logger = logger
+        self._queue: queue.Queue[tuple[str, Job] | None] = queue.Queue(queue_size)
+        self._threads: set[threading.Thread] = set()
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._running = 0
+        self._closed = False
+
+    def submit(self, name: str, job: Job) -> None:
+        """Queue ``job``; raise :class:`BackgroundJobRejected` if the queue is full or the runner closed."""
+        with self._lock:
+            if self._closed:
+                raise BackgroundJobRejected(f"background job {name} rejected: the cache is closing")
+            if self._strategy == "all":
+                self._running += 1
+                self._spawn(lambda: self._run_one(name, job))
+                return
+            if not self._threads:
+                for _ in range(self._worker_count):
+                    self._spawn(self._work)
+            try:
+                self._queue.put_nowait((name, job))
+            except queue.Full:
+                raise BackgroundJobRejected(
+                    f"background job {name} rejected: the queue of {self._queue_size} jobs is full "
+                    "(raise worker_queue or workers)"
+                ) from None
+            self._running += 1
+
+    def _spawn(self, target: Callable[[], None]) -> None:
+        thread = threading.Thread(target=target, name="daramjwee-worker", daemon=True)
+        self._threads.add(thread)
+        thread.start()
+
+    def _work(self) -> None:
+        while (item := self._queue.get()) is not None:
+            self._run_one(*item)
+            del item  # an idle worker must not keep the last job (and the value it captured) alive
+
+    def _run_one(self, name: str, job: Job) -> None:
+        started = time.monotonic()
+        try:
+            job()
+        except Exception:
+            self._logger.warning("background job %s failed", name, exc_info=True, extra={"job": name})
+        finally:
+            elapsed = time.monotonic() - started
+            if elapsed > self._job_timeout:
+                self._logger.warning(
+                    "background job %s ran %.1fs, past worker_timeout", name, elapsed, extra={"job": name}
+                )
+            with self._lock:
+                self._running -= 1
+                if not self._running:
+                    self._idle.notify_all()
+
+    def shutdown(self, timeout: float) -> None:
+        """Reject new jobs, let queued ones finish within ``timeout`` seconds, drop the rest.
+
+        Idempotent.
+        """
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            self._closed = True
+            while self._running and (remaining := deadline - time.monotonic()) > 0:
+                self._idle.wait(remaining)
+            if self._running:
+                self._logger.warning(
+                    "close_timeout of %.1fs ran out; dropping %d background job(s)",
+                    timeout,
+                    self._running,
+                    extra={"dropped": self._running},
+                )
+        dropped = 0
+        while True:
+            try:
+                if self._queue.get_nowait() is not None:
+                    dropped += 1
+            except queue.Empty:
+                break
+        with self._lock:
+            self._running -= dropped
+        if self._strategy == "pool":
+            for _ in range(self._worker_count):
+                try:
+                    self._queue.put_nowait(None)
+                except queue.Full:
+                    break
