@@ -47,7 +47,7 @@ JOB_TIMEOUTS: dict[asyncio.Task[Any], asyncio.Timeout] = {}
 @pytest.fixture(autouse=True)
 def _record_job_timeouts(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Keep each background job's ``worker_timeout`` scope, so that a test can make it run out now."""
-    real = cache_module.cancel_after
+    real = cache_module.async_cancel_after
 
     def recording(seconds: float) -> Any:
         scope = real(seconds)
@@ -57,8 +57,8 @@ def _record_job_timeouts(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         JOB_TIMEOUTS[task] = scope
         return scope
 
-    monkeypatch.setattr(cache_module, "cancel_after", recording)
-    monkeypatch.setattr(fanouts_module, "cancel_after", recording)
+    monkeypatch.setattr(cache_module, "async_cancel_after", recording)
+    monkeypatch.setattr(fanouts_module, "async_cancel_after", recording)
     yield
     JOB_TIMEOUTS.clear()
 
@@ -174,7 +174,10 @@ PLANS = {"inside": CancelPlan, "in-flight": InFlightCancelPlan}
 
 
 async def call_then_await_owned(release: Callable[[Any], object], function: Callable[..., Any], /, *args: Any) -> Any:
-    """``run_blocking_owned`` made deterministic like :func:`call_then_await`: cancelled at the await, released."""
+    """``async_run_blocking_owned`` made deterministic like :func:`call_then_await`.
+
+    Cancelled at the await, it releases the result.
+    """
     result = function(*args)
     try:
         await asyncio.sleep(0)
@@ -198,8 +201,8 @@ async def call_then_await(function: Callable[..., Any], /, *args: Any) -> Any:
 
 @pytest.fixture
 def deterministic_file_tier(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(filestore_module, "run_blocking", call_then_await)
-    monkeypatch.setattr(filestore_module, "run_blocking_owned", call_then_await_owned)
+    monkeypatch.setattr(filestore_module, "async_run_blocking", call_then_await)
+    monkeypatch.setattr(filestore_module, "async_run_blocking_owned", call_then_await_owned)
 
 
 @pytest.mark.usefixtures("deterministic_file_tier")
