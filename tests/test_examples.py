@@ -1,4 +1,4 @@
-"""Seed task 19: the documented examples run and show what the docs say they show."""
+"""The documented examples run and show what the docs say they show."""
 
 from __future__ import annotations
 

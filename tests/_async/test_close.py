@@ -1,4 +1,4 @@
-"""SPEC §3.8 close (seed task 15) and §4 shutdown."""
+"""Close (rules C1-C4) and the shutdown of background work."""
 
 from __future__ import annotations
 

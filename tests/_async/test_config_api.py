@@ -1,4 +1,4 @@
-"""SPEC §2.1 construction through the cache API (seed tasks 1-3, 14, 18)."""
+"""Construction through the cache API (rules A1-A3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SPEC §5 ``AsyncFileStore``: records on disk, atomic publish, hostile keys, corruption, restart, streaming."""
+"""``AsyncFileStore``: records on disk, atomic publish, hostile keys, corruption, restart, streaming."""
 
 from __future__ import annotations
 

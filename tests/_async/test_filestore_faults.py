@@ -1,4 +1,4 @@
-"""SPEC §5 ``AsyncFileStore`` under faults: hostile files in place of entries, vanished, read-only and full directories,
+"""``AsyncFileStore`` under faults: hostile files in place of entries, vanished, read-only and full directories,
 bit flips in bodies, and options it cannot serve with.
 
 Every fault is real: FIFOs, symlinks and directories made on disk, a tmpfs mounted with ``size=`` to fill, the same

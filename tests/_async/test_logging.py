@@ -1,4 +1,4 @@
-"""SPEC §3.10 logging (seed task 20): structured tier/key fields, sensible levels."""
+"""Logging (rules E1, E2): structured tier/key fields, sensible levels."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SPEC §3.1 lookup walk (seed tasks 4, 5) and §3.2 tier-0 hits (seed task 6)."""
+"""The tier walk (rules T1-T5) and tier-0 hits: freshness (F1, F3) and negative entries (N3)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ async def test_seed05_walk_serves_from_the_first_tier_holding_the_key() -> None:
             assert response.source == 2
             assert await response.read() == b"from two"
         assert origin.calls == 0
-        # the fast lookup, then once more under the write ticket that fences the promotion (SPEC §13)
+        # the fast lookup, then once more under the write ticket that fences the promotion (rule G1)
         assert tiers[0].calls["get_stream"] == 2
         assert tiers[1].calls["get_stream"] == 1
         stats = cache.stats()

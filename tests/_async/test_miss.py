@@ -1,4 +1,4 @@
-"""SPEC §3.4 misses: fill tier 0 while streaming, fan out after publish (seed task 12)."""
+"""Misses: fill tier 0 while streaming, fan out after publish (rules M1-M7, N1, O1-O6)."""
 
 from __future__ import annotations
 

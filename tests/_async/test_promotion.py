@@ -1,4 +1,4 @@
-"""SPEC §3.3 lower-tier hits and streaming promotion (seed tasks 7, 8)."""
+"""Lower-tier hits and streaming promotion (rules P1-P6, N3)."""
 
 from __future__ import annotations
 

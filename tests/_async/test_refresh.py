@@ -1,4 +1,4 @@
-"""SPEC §3.6 background refresh (seed tasks 11, 12) and §4 runtime behaviour."""
+"""Background refresh (rules R1-R5) and the runtime that runs it (rules X3, X5)."""
 
 from __future__ import annotations
 

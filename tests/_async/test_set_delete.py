@@ -1,4 +1,4 @@
-"""SPEC §3.7 set, delete and write generations (seed tasks 9, 10, 13)."""
+"""Set, delete and write generations (rules W5-W9, G1-G7)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``AsyncStoreConformance``: the store contract (SPEC §2.5) as a test suite users run on their stores.
+"""``AsyncStoreConformance``: the store contract (docs/design.md rules K1-K4) as a test suite users run on their stores.
 
 Subclass it in a test module under a name pytest collects and say how to make
 a fresh, empty store::

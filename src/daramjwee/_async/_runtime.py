@@ -1,5 +1,5 @@
 # unasync: hand-written
-"""Background jobs of the async flavour: asyncio tasks (SPEC §4).
+"""Background jobs of the async flavour: asyncio tasks (rules R2, X3, X5, C3).
 
 ``"pool"`` runs ``workers`` tasks over a bounded queue; ``"all"`` starts one
 task per job.  Tasks start lazily on the first submit, so a cache may be built

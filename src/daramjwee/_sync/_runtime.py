@@ -1,5 +1,5 @@
 # unasync: hand-written
-"""Background jobs of the sync flavour: threads (SPEC §4).
+"""Background jobs of the sync flavour: threads (rules R2, X3, X5, C3).
 
 ``"pool"`` runs ``workers`` daemon threads over a bounded queue; ``"all"``
 starts one thread per job.  Threads start lazily on the first submit.  A
