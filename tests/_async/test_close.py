@@ -10,7 +10,7 @@ from ._flavour import run_concurrently
 from ._helpers import Origin, holding, mem_tiers, put
 
 
-async def test_seed15_closed_cache_rejects_every_operation() -> None:
+async def test_closed_cache_rejects_every_operation() -> None:
     cache = dj.AsyncCache(stores=mem_tiers(1))
     await cache.close()
     assert cache.closed

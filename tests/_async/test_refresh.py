@@ -13,7 +13,7 @@ from daramjwee._async._primitives import sleep
 from ._helpers import Origin, eventually, holding, mem_tiers, put, stat_of
 
 
-async def test_seed11_refresh_writes_tier0_and_fans_out_to_lower_tiers() -> None:
+async def test_refresh_writes_tier0_and_fans_out_to_lower_tiers() -> None:
     tiers = mem_tiers(3)
     origin = Origin({"k": b"new"})
     await put(tiers[0], "k", b"old", dj.Metadata(etag="e0", cached_at=time.time()))

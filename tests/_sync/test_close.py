@@ -11,7 +11,7 @@ from ._flavour import run_concurrently
 from ._helpers import Origin, holding, mem_tiers, put
 
 
-def test_seed15_closed_cache_rejects_every_operation() -> None:
+def test_closed_cache_rejects_every_operation() -> None:
     cache = dj.Cache(stores=mem_tiers(1))
     cache.close()
     assert cache.closed

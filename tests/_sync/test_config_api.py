@@ -13,7 +13,7 @@ from ._flavour import other_flavour_store
 from ._helpers import Origin, eventually, holding, mem_tiers
 
 
-def test_seed01_from_config_builds_the_same_chain() -> None:
+def test_from_config_builds_the_same_chain() -> None:
     tiers = mem_tiers(2)
     config = dj.Config(stores=tiers, positive_fresh_for=datetime.timedelta(seconds=5))
     with dj.Cache.from_config(config) as cache:
@@ -21,7 +21,7 @@ def test_seed01_from_config_builds_the_same_chain() -> None:
         assert cache.config.positive_fresh_for == 5.0
 
 
-def test_seed02_stores_must_be_a_non_empty_chain_without_none() -> None:
+def test_stores_must_be_a_non_empty_chain_without_none() -> None:
     with pytest.raises(dj.ConfigError, match="at least one"):
         dj.Cache(stores=[])
     with pytest.raises(dj.ConfigError, match=r"stores\[1\] is None"):
@@ -34,20 +34,20 @@ def test_pitfall_same_store_twice_is_rejected() -> None:
         dj.Cache(stores=[store, dj.MemStore(), store])
 
 
-def test_seed03_legacy_hot_store_alone_is_one_tier() -> None:
+def test_legacy_hot_store_alone_is_one_tier() -> None:
     hot = dj.MemStore()
     with dj.Cache(hot_store=hot, cold_store=None) as cache:
         assert cache.stores == (hot,)
 
 
-def test_seed14_mixing_stores_with_legacy_options_is_an_error() -> None:
+def test_mixing_stores_with_legacy_options_is_an_error() -> None:
     with pytest.raises(dj.ConfigError, match="stores= only"):
         dj.Cache(stores=[dj.MemStore()], hot_store=dj.MemStore())
     with pytest.raises(dj.ConfigError, match="hot_store"):
         dj.Cache(cold_store=dj.MemStore())
 
 
-def test_seed18_legacy_two_tier_cache_behaves_like_the_same_chain_given_as_stores() -> None:
+def test_legacy_two_tier_cache_behaves_like_the_same_chain_given_as_stores() -> None:
     def scenario(cache: dj.Cache, tiers: list[dj.Store]) -> list[object]:
         origin = Origin({"k": b"value"})
         trace: list[object] = []

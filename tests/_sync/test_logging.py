@@ -12,7 +12,7 @@ import daramjwee as dj
 from ._helpers import Origin, eventually, holding, mem_tiers, put
 
 
-def test_seed20_hits_misses_and_promotions_log_at_debug_with_tier_and_key(
+def test_hits_misses_and_promotions_log_at_debug_with_tier_and_key(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     tiers = mem_tiers(2)

@@ -14,13 +14,13 @@ from daramjwee.testing import FaultyStore
 from ._helpers import Origin, eventually, holding, mem_tiers, put
 
 
-def test_seed04_cache_holds_stores_in_the_given_order() -> None:
+def test_cache_holds_stores_in_the_given_order() -> None:
     tiers = mem_tiers(4)
     with dj.Cache(stores=tiers) as cache:
         assert cache.stores == tuple(tiers)
 
 
-def test_seed05_walk_serves_from_the_first_tier_holding_the_key() -> None:
+def test_walk_serves_from_the_first_tier_holding_the_key() -> None:
     tiers = mem_tiers(3)
     origin = Origin({"k": b"origin"})
     with dj.Cache(stores=tiers) as cache:
@@ -38,7 +38,7 @@ def test_seed05_walk_serves_from_the_first_tier_holding_the_key() -> None:
         assert stats.tiers[2].hits == 1
 
 
-def test_seed05_store_error_is_logged_and_the_walk_continues(caplog: pytest.LogCaptureFixture) -> None:
+def test_store_error_is_logged_and_the_walk_continues(caplog: pytest.LogCaptureFixture) -> None:
     tiers = mem_tiers(3)
     tiers[0].fail("get_stream")
     tiers[1].fail("get_stream")
@@ -52,7 +52,7 @@ def test_seed05_store_error_is_logged_and_the_walk_continues(caplog: pytest.LogC
         assert origin.calls == 1
 
 
-def test_seed05_failing_upper_tier_does_not_fail_a_lower_hit() -> None:
+def test_failing_upper_tier_does_not_fail_a_lower_hit() -> None:
     tiers = mem_tiers(2)
     with dj.Cache(stores=tiers) as cache:
         cache.set_bytes("k", b"v")
@@ -85,7 +85,7 @@ def test_store_returning_none_metadata_is_a_tier_error_not_a_crash(memory_lookup
         assert cache.stats().tiers[0].errors == 1
 
 
-def test_seed06_fresh_tier0_hit_streams_without_origin_or_refresh() -> None:
+def test_fresh_tier0_hit_streams_without_origin_or_refresh() -> None:
     tiers = mem_tiers(2)
     origin = Origin({"k": b"v" * 100})
     with dj.Cache(stores=tiers, positive_fresh_for=60) as cache:
@@ -100,7 +100,7 @@ def test_seed06_fresh_tier0_hit_streams_without_origin_or_refresh() -> None:
         assert cache.stats().refreshes_scheduled == 0
 
 
-def test_seed06_stale_tier0_hit_is_served_then_refreshed_once_closed() -> None:
+def test_stale_tier0_hit_is_served_then_refreshed_once_closed() -> None:
     tiers = mem_tiers(1)
     origin = Origin({"k": b"old"})
     with dj.Cache(stores=tiers, positive_fresh_for=0.2) as cache:
@@ -118,7 +118,7 @@ def test_seed06_stale_tier0_hit_is_served_then_refreshed_once_closed() -> None:
         assert origin.olds[-1].etag == "v1"
 
 
-def test_seed06_stale_hit_read_to_eof_schedules_refresh_before_close() -> None:
+def test_stale_hit_read_to_eof_schedules_refresh_before_close() -> None:
     origin = Origin({"k": b"v"})
     with dj.Cache(stores=mem_tiers(1), positive_fresh_for=0) as cache:
         cache.get_bytes("k", origin.fetcher("k"))
@@ -171,7 +171,7 @@ def test_unknown_cached_at_is_stale_when_freshness_is_set() -> None:
         assert cache.stats().stale_hits == 1
 
 
-def test_seed06_negative_tier0_entry_raises_not_found() -> None:
+def test_negative_tier0_entry_raises_not_found() -> None:
     origin = Origin()
     with dj.Cache(stores=mem_tiers(1), negative_fresh_for=60) as cache:
         with pytest.raises(dj.NotFound):

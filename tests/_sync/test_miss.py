@@ -19,7 +19,7 @@ from ._helpers import Origin, eventually, holding, holds, mem_tiers, stat_of
 MiB = 1 << 20
 
 
-def test_seed16_three_tier_miss_fills_tier0_then_fans_out_and_survives_a_restart() -> None:
+def test_three_tier_miss_fills_tier0_then_fans_out_and_survives_a_restart() -> None:
     tiers = mem_tiers(3)
     value = os.urandom(200_000)
     origin = Origin({"k": value})
@@ -87,7 +87,7 @@ def test_origin_body_error_mid_stream_publishes_nothing() -> None:
         assert holding(tiers, "k") == [False, False]
 
 
-def test_seed12_cacheable_not_found_writes_a_negative_entry_and_fans_it_out() -> None:
+def test_cacheable_not_found_writes_a_negative_entry_and_fans_it_out() -> None:
     tiers = mem_tiers(3)
     origin = Origin()
     with dj.Cache(stores=tiers) as cache:

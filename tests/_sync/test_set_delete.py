@@ -14,7 +14,7 @@ from ._flavour import run_concurrently
 from ._helpers import Origin, eventually, holding, mem_tiers, put, stat_of
 
 
-def test_seed09_set_publishes_to_tier0_then_fans_out() -> None:
+def test_set_publishes_to_tier0_then_fans_out() -> None:
     tiers = mem_tiers(3)
     with dj.Cache(stores=tiers) as cache:
         writer = cache.set("k", dj.Metadata(etag="s1"))
@@ -54,7 +54,7 @@ def test_exception_inside_set_discards_the_write() -> None:
             writer.commit()
 
 
-def test_seed09_set_raises_when_tier0_cannot_open_a_writer_and_tries_no_other_tier() -> None:
+def test_set_raises_when_tier0_cannot_open_a_writer_and_tries_no_other_tier() -> None:
     tiers = mem_tiers(2)
     tiers[0].fail("begin_set")
     with dj.Cache(stores=tiers) as cache:
@@ -103,7 +103,7 @@ def test_pitfall_set_fan_out_stops_an_older_lower_copy_from_resurfacing() -> Non
         assert cache.get_bytes("k", Origin().fetcher("k")) == b"new"
 
 
-def test_seed10_delete_removes_the_key_from_every_tier() -> None:
+def test_delete_removes_a_set_value_from_every_tier_and_a_missing_key_is_no_error() -> None:
     tiers = mem_tiers(3)
     with dj.Cache(stores=tiers) as cache:
         cache.set_bytes("k", b"v")
@@ -114,7 +114,7 @@ def test_seed10_delete_removes_the_key_from_every_tier() -> None:
         cache.delete("never existed")
 
 
-def test_seed13_delete_tries_every_tier_and_raises_the_first_failure() -> None:
+def test_delete_tries_every_tier_and_raises_the_first_failure() -> None:
     tiers = mem_tiers(4)
     with dj.Cache(stores=tiers) as cache:
         cache.set_bytes("k", b"v")
