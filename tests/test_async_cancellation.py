@@ -1,4 +1,4 @@
-"""Cancellation of the reading task never strands a fill (issue 11, item 7; SPEC §13).
+"""Cancellation of the reading task never strands a fill (issue 11, item 7; rules W4, X4).
 
 The most common way to serve an ``AsyncCache`` response is a Starlette or
 FastAPI ``StreamingResponse``: when the client closes right after the last

@@ -1,4 +1,4 @@
-"""SPEC §13 under cancellation: the sweep of tests/_async/test_fault_sweep.py, cancelling instead of failing.
+"""The lifecycle rules under cancellation: the sweep of tests/_async/test_fault_sweep.py, cancelling instead of failing.
 
 asyncio only (a thread cannot be cancelled).  At each point of a path's clean run, the cancellation that
 can really happen there is made to happen, by the real mechanism:

@@ -1,4 +1,4 @@
-"""``daramjwee demo`` (SPEC §6): runs offline, prints one summary when not on a terminal."""
+"""``daramjwee demo``: runs offline, prints one summary when not on a terminal."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Seed task 19: the documented examples run and show what the docs say they show."""
+"""The documented examples run and show what the docs say they show."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ EXPECTED = {
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_seed19_example_runs(name: str) -> None:
+def test_each_example_runs_and_prints_what_the_docs_say(name: str) -> None:
     result = subprocess.run(
         [sys.executable, str(EXAMPLES / name)], capture_output=True, text=True, timeout=60, check=False
     )

@@ -1,4 +1,4 @@
-"""SPEC §5 ``FileStore`` across processes: SIGKILL at random moments, two processes on one directory, restart,
+"""``FileStore`` across processes: SIGKILL at random moments, two processes on one directory, restart,
 and a process of another user opening a directory it may not write, with a file it may not read.
 
 Child processes come from a ``forkserver`` that has already imported

@@ -105,7 +105,7 @@ class TierError(DaramjweeError):
 
 
 class StoreContractError(DaramjweeError):
-    """A store returned something the store contract (SPEC §2.5) does not allow."""
+    """A store returned something the store contract (rules K1-K4) does not allow."""
 
 
 class RangeNotSatisfiable(DaramjweeError):

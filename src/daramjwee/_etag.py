@@ -1,4 +1,4 @@
-"""``If-None-Match`` evaluation (SPEC §3.9, RFC 9110 §13.1.2 weak comparison)."""
+"""``If-None-Match`` evaluation (rule I1; RFC 9110 §13.1.2 weak comparison)."""
 
 from __future__ import annotations
 

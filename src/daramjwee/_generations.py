@@ -1,4 +1,4 @@
-"""Per-key write generations: late writers never overwrite newer data (SPEC §3.7).
+"""Per-key write generations: late writers never overwrite newer data (rules G1-G7).
 
 Every write into a tier takes a :class:`Ticket` when it begins.  A ``set``
 (``replaces=True``) or a ``delete`` raises the key's *barrier*; a write may

@@ -1,4 +1,4 @@
-"""Promotion probation: promote a key only on its second lower-tier hit (SPEC §3.3)."""
+"""Promotion probation: promote a key only on its second lower-tier hit (rule P5)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Background jobs (SPEC §4), in both flavours: asyncio tasks for ``_async``, threads for ``_sync``.
+"""Background jobs (rules R2, X3, X5, C3), in both flavours: asyncio tasks for ``_async``, threads for ``_sync``.
 
 ``"pool"`` runs ``workers`` tasks or threads over a bounded queue; ``"all"``
 starts one per job.  They start lazily on the first submit, so a cache may be

@@ -1,4 +1,4 @@
-"""SPEC §7 bad input: a clear exception, and nothing lost."""
+"""Bad input: a clear exception, and nothing lost (rules A4, A5)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SPEC §3.8 close (seed task 15) and §4 shutdown."""
+"""Close (rules C1-C4) and the shutdown of background work."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from _flavours import async_run_concurrently
 from ._helpers import Origin, holding, mem_tiers, put
 
 
-async def test_seed15_closed_cache_rejects_every_operation() -> None:
+async def test_closed_cache_rejects_every_operation() -> None:
     cache = dj.AsyncCache(stores=mem_tiers(1))
     await cache.close()
     assert cache.closed

@@ -1,4 +1,4 @@
-"""A model check of concurrent operations (SPEC §3.5-3.7, §13): no late writer ever wins.
+"""A model check of concurrent operations (rules S1-S6, R5, G1-G7, W4): no late writer ever wins.
 
 ``test_model`` checks random operations one after the other against lower
 tiers that fail at random.  This module checks *interleavings*: a schedule

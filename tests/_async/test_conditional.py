@@ -1,4 +1,4 @@
-"""SPEC §3.9 conditional reads with ``if_none_match``."""
+"""Conditional reads with ``if_none_match`` (rules I1, I2)."""
 
 from __future__ import annotations
 

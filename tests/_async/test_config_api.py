@@ -1,4 +1,4 @@
-"""SPEC §2.1 construction through the cache API (seed tasks 1-3, 14, 18)."""
+"""Construction through the cache API (rules A1-A3)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from _flavours import async_other_flavour_store
 from ._helpers import Origin, eventually, holding, mem_tiers
 
 
-async def test_seed01_from_config_builds_the_same_chain() -> None:
+async def test_from_config_builds_the_same_chain() -> None:
     tiers = mem_tiers(2)
     config = dj.Config(stores=tiers, positive_fresh_for=datetime.timedelta(seconds=5))
     async with dj.AsyncCache.from_config(config) as cache:
@@ -20,7 +20,7 @@ async def test_seed01_from_config_builds_the_same_chain() -> None:
         assert cache.config.positive_fresh_for == 5.0
 
 
-async def test_seed02_stores_must_be_a_non_empty_chain_without_none() -> None:
+async def test_stores_must_be_a_non_empty_chain_without_none() -> None:
     with pytest.raises(dj.ConfigError, match="at least one"):
         dj.AsyncCache(stores=[])
     with pytest.raises(dj.ConfigError, match=r"stores\[1\] is None"):
@@ -33,20 +33,20 @@ async def test_pitfall_same_store_twice_is_rejected() -> None:
         dj.AsyncCache(stores=[store, dj.AsyncMemStore(), store])
 
 
-async def test_seed03_legacy_hot_store_alone_is_one_tier() -> None:
+async def test_legacy_hot_store_alone_is_one_tier() -> None:
     hot = dj.AsyncMemStore()
     async with dj.AsyncCache(hot_store=hot, cold_store=None) as cache:
         assert cache.stores == (hot,)
 
 
-async def test_seed14_mixing_stores_with_legacy_options_is_an_error() -> None:
+async def test_mixing_stores_with_legacy_options_is_an_error() -> None:
     with pytest.raises(dj.ConfigError, match="stores= only"):
         dj.AsyncCache(stores=[dj.AsyncMemStore()], hot_store=dj.AsyncMemStore())
     with pytest.raises(dj.ConfigError, match="hot_store"):
         dj.AsyncCache(cold_store=dj.AsyncMemStore())
 
 
-async def test_seed18_legacy_two_tier_cache_behaves_like_the_same_chain_given_as_stores() -> None:
+async def test_legacy_two_tier_cache_behaves_like_the_same_chain_given_as_stores() -> None:
     async def scenario(cache: dj.AsyncCache, tiers: list[dj.AsyncStore]) -> list[object]:
         origin = Origin({"k": b"value"})
         trace: list[object] = []

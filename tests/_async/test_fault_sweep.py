@@ -1,4 +1,4 @@
-"""SPEC §13 under injected faults: whichever store call or fetcher step fails, every path ends clean.
+"""The lifecycle rules under injected faults: whichever store call or fetcher step fails, every path ends clean.
 
 For each path of the cache (a miss, a promotion, a stale refresh, a set, a delete, a fan-out, a 304
 re-stamp and a negative entry), a clean run first records every store call (any operation on any of the
@@ -6,7 +6,7 @@ three tiers: memory, memory, files) and every fetcher step (the call and each ch
 global order.  Then the path runs again once per point, that one call failing (a ``StoreFault``, or an
 ``OriginFault`` from the fetcher), until an injection past the last call leaves the run untouched.
 
-After each run and its background work, the invariants of SPEC §13 must hold: no flight, refresh, value
+After each run and its background work, these invariants must hold (rules W4, S4, G7, O1): no flight, refresh, value
 in transit, write ticket or key lock is left; every reader and sink the cache was handed is ended; no
 temp file is left and no file of the file tier stays open; the caller got a whole value or a public
 error; the next ``get``, faults healed, is correct and takes under a second; every tier holds a whole,

@@ -1,7 +1,4 @@
-"""SPEC §5 ``AsyncFileStore`` and ``FileStore``.
-
-Records on disk, atomic publish, hostile keys, corruption, restart, streaming.
-"""
+"""``AsyncFileStore`` and ``FileStore``: records on disk, atomic publish, hostile keys, corruption, restart."""
 
 from __future__ import annotations
 

@@ -1,7 +1,5 @@
-"""SPEC §5 ``AsyncFileStore`` and ``FileStore`` under faults.
-
-Hostile files in place of entries, vanished, read-only and full directories, bit flips in bodies, and options the
-store cannot serve with.
+"""``AsyncFileStore`` and ``FileStore`` under faults: hostile files in place of entries, vanished, read-only and full
+directories, bit flips in bodies, and options the store cannot serve with.
 
 Every fault is real: FIFOs, symlinks and directories made on disk, a tmpfs mounted with ``size=`` to fill, the same
 remounted read-only.  Mounting needs root (tests run as root in CI); without it those tests skip with the reason.

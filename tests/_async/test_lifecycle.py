@@ -1,4 +1,4 @@
-"""SPEC §13: every flight, fill and fan-out ends exactly once; arguments are checked before state changes.
+"""Every flight, fill and fan-out ends exactly once (rules W4, S4); arguments are checked first (A4).
 
 Each test reproduces a defect found by tests written outside the project
 (issue 11, items 8, 9, 11 and 12): it failed before the fix.

@@ -1,4 +1,4 @@
-"""SPEC §3.10 logging (seed task 20): structured tier/key fields, sensible levels."""
+"""Logging (rules E1, E2): structured tier/key fields, sensible levels."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import daramjwee as dj
 from ._helpers import Origin, eventually, holding, mem_tiers, put
 
 
-async def test_seed20_hits_misses_and_promotions_log_at_debug_with_tier_and_key(
+async def test_hits_misses_and_promotions_log_at_debug_with_tier_and_key(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     tiers = mem_tiers(2)

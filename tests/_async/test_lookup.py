@@ -1,4 +1,4 @@
-"""SPEC §3.1 lookup walk (seed tasks 4, 5) and §3.2 tier-0 hits (seed task 6)."""
+"""The tier walk (rules T1-T5) and tier-0 hits: freshness (F1, F3) and negative entries (N3)."""
 
 from __future__ import annotations
 
@@ -13,13 +13,13 @@ from daramjwee.testing import AsyncFaultyStore
 from ._helpers import Origin, eventually, holding, mem_tiers, put
 
 
-async def test_seed04_cache_holds_stores_in_the_given_order() -> None:
+async def test_cache_holds_stores_in_the_given_order() -> None:
     tiers = mem_tiers(4)
     async with dj.AsyncCache(stores=tiers) as cache:
         assert cache.stores == tuple(tiers)
 
 
-async def test_seed05_walk_serves_from_the_first_tier_holding_the_key() -> None:
+async def test_walk_serves_from_the_first_tier_holding_the_key() -> None:
     tiers = mem_tiers(3)
     origin = Origin({"k": b"origin"})
     async with dj.AsyncCache(stores=tiers) as cache:
@@ -29,7 +29,7 @@ async def test_seed05_walk_serves_from_the_first_tier_holding_the_key() -> None:
             assert response.source == 2
             assert await response.read() == b"from two"
         assert origin.calls == 0
-        # the fast lookup, then once more under the write ticket that fences the promotion (SPEC §13)
+        # the fast lookup, then once more under the write ticket that fences the promotion (rule G1)
         assert tiers[0].calls["get_stream"] == 2
         assert tiers[1].calls["get_stream"] == 1
         stats = cache.stats()
@@ -37,7 +37,7 @@ async def test_seed05_walk_serves_from_the_first_tier_holding_the_key() -> None:
         assert stats.tiers[2].hits == 1
 
 
-async def test_seed05_store_error_is_logged_and_the_walk_continues(caplog: pytest.LogCaptureFixture) -> None:
+async def test_store_error_is_logged_and_the_walk_continues(caplog: pytest.LogCaptureFixture) -> None:
     tiers = mem_tiers(3)
     tiers[0].fail("get_stream")
     tiers[1].fail("get_stream")
@@ -51,7 +51,7 @@ async def test_seed05_store_error_is_logged_and_the_walk_continues(caplog: pytes
         assert origin.calls == 1
 
 
-async def test_seed05_failing_upper_tier_does_not_fail_a_lower_hit() -> None:
+async def test_failing_upper_tier_does_not_fail_a_lower_hit() -> None:
     tiers = mem_tiers(2)
     async with dj.AsyncCache(stores=tiers) as cache:
         await cache.set_bytes("k", b"v")
@@ -84,7 +84,7 @@ async def test_store_returning_none_metadata_is_a_tier_error_not_a_crash(memory_
         assert cache.stats().tiers[0].errors == 1
 
 
-async def test_seed06_fresh_tier0_hit_streams_without_origin_or_refresh() -> None:
+async def test_fresh_tier0_hit_streams_without_origin_or_refresh() -> None:
     tiers = mem_tiers(2)
     origin = Origin({"k": b"v" * 100})
     async with dj.AsyncCache(stores=tiers, positive_fresh_for=60) as cache:
@@ -99,7 +99,7 @@ async def test_seed06_fresh_tier0_hit_streams_without_origin_or_refresh() -> Non
         assert cache.stats().refreshes_scheduled == 0
 
 
-async def test_seed06_stale_tier0_hit_is_served_then_refreshed_once_closed() -> None:
+async def test_stale_tier0_hit_is_served_then_refreshed_once_closed() -> None:
     tiers = mem_tiers(1)
     origin = Origin({"k": b"old"})
     async with dj.AsyncCache(stores=tiers, positive_fresh_for=0.2) as cache:
@@ -117,7 +117,7 @@ async def test_seed06_stale_tier0_hit_is_served_then_refreshed_once_closed() -> 
         assert origin.olds[-1].etag == "v1"
 
 
-async def test_seed06_stale_hit_read_to_eof_schedules_refresh_before_close() -> None:
+async def test_stale_hit_read_to_eof_schedules_refresh_before_close() -> None:
     origin = Origin({"k": b"v"})
     async with dj.AsyncCache(stores=mem_tiers(1), positive_fresh_for=0) as cache:
         await cache.get_bytes("k", origin.fetcher("k"))
@@ -170,7 +170,7 @@ async def test_unknown_cached_at_is_stale_when_freshness_is_set() -> None:
         assert cache.stats().stale_hits == 1
 
 
-async def test_seed06_negative_tier0_entry_raises_not_found() -> None:
+async def test_negative_tier0_entry_raises_not_found() -> None:
     origin = Origin()
     async with dj.AsyncCache(stores=mem_tiers(1), negative_fresh_for=60) as cache:
         with pytest.raises(dj.NotFound):

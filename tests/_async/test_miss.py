@@ -1,4 +1,4 @@
-"""SPEC §3.4 misses: fill tier 0 while streaming, fan out after publish (seed task 12)."""
+"""Misses: fill tier 0 while streaming, fan out after publish (rules M1-M7, N1, O1-O6)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from ._helpers import Origin, eventually, holding, holds, mem_tiers, stat_of
 MiB = 1 << 20
 
 
-async def test_seed16_three_tier_miss_fills_tier0_then_fans_out_and_survives_a_restart() -> None:
+async def test_three_tier_miss_fills_tier0_then_fans_out_and_survives_a_restart() -> None:
     tiers = mem_tiers(3)
     value = os.urandom(200_000)
     origin = Origin({"k": value})
@@ -86,7 +86,7 @@ async def test_origin_body_error_mid_stream_publishes_nothing() -> None:
         assert holding(tiers, "k") == [False, False]
 
 
-async def test_seed12_cacheable_not_found_writes_a_negative_entry_and_fans_it_out() -> None:
+async def test_cacheable_not_found_writes_a_negative_entry_and_fans_it_out() -> None:
     tiers = mem_tiers(3)
     origin = Origin()
     async with dj.AsyncCache(stores=tiers) as cache:

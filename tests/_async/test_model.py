@@ -1,6 +1,6 @@
 """Property-based and concurrency tests: reads never tear, never return a partial or foreign value.
 
-SPEC §7: random get/set/delete/refresh against a 3-tier cache whose lower
+Random get/set/delete/refresh against a 3-tier cache whose lower
 tiers fail at random, compared with a dict model of what each key may hold.
 """
 

@@ -1,4 +1,4 @@
-"""SPEC §5 ``AsyncObjectStore`` and ``ObjectStore`` on moto's S3 server (and obstore's memory and local stores).
+"""``AsyncObjectStore`` and ``ObjectStore`` on moto's S3 server (and obstore's memory and local stores).
 
 Hostile keys, atomic publish of multipart uploads, aborted uploads leaving
 no parts, failed commits, foreign and corrupt objects, construction by URL

@@ -1,4 +1,4 @@
-"""SPEC §3.3 lower-tier hits and streaming promotion (seed tasks 7, 8)."""
+"""Lower-tier hits and streaming promotion (rules P1-P6, N3)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from ._helpers import Origin, eventually, holding, mem_tiers, put, stat_of
 MiB = 1 << 20
 
 
-async def test_seed07_lower_hit_is_promoted_into_every_upper_tier() -> None:
+async def test_lower_hit_is_promoted_into_every_upper_tier() -> None:
     tiers = mem_tiers(4)
     value = os.urandom(300_000)
     await put(tiers[3], "k", value, dj.Metadata(etag="e", cached_at=time.time(), attrs={"type": "blob"}))
@@ -42,7 +42,7 @@ async def test_pitfall_promotion_keeps_cached_at_and_metadata() -> None:
         assert await stat_of(tiers[0], "k") == source
 
 
-async def test_seed08_promotion_streams_in_one_pass_while_the_caller_reads() -> None:
+async def test_promotion_streams_in_one_pass_while_the_caller_reads() -> None:
     tiers = mem_tiers(2)
     value = os.urandom(10 * 4096)
     await put(tiers[1], "k", value)

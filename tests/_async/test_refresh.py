@@ -1,4 +1,4 @@
-"""SPEC §3.6 background refresh (seed tasks 11, 12) and §4 runtime behaviour."""
+"""Background refresh (rules R1-R5) and the runtime that runs it (rules X3, X5)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from daramjwee._primitives import async_sleep
 from ._helpers import Origin, eventually, holding, mem_tiers, put, stat_of
 
 
-async def test_seed11_refresh_writes_tier0_and_fans_out_to_lower_tiers() -> None:
+async def test_refresh_writes_tier0_and_fans_out_to_lower_tiers() -> None:
     tiers = mem_tiers(3)
     origin = Origin({"k": b"new"})
     await put(tiers[0], "k", b"old", dj.Metadata(etag="e0", cached_at=time.time()))

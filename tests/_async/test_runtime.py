@@ -1,4 +1,4 @@
-"""The background runner that runs fan-outs and refreshes (SPEC §3.10)."""
+"""The background runner that runs fan-outs and refreshes (rules R2, X3, X5, C3)."""
 
 from __future__ import annotations
 

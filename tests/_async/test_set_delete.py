@@ -1,4 +1,4 @@
-"""SPEC §3.7 set, delete and write generations (seed tasks 9, 10, 13)."""
+"""Set, delete and write generations (rules W5-W9, G1-G7)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from daramjwee._primitives import async_sleep
 from ._helpers import Origin, eventually, holding, mem_tiers, put, stat_of
 
 
-async def test_seed09_set_publishes_to_tier0_then_fans_out() -> None:
+async def test_set_publishes_to_tier0_then_fans_out() -> None:
     tiers = mem_tiers(3)
     async with dj.AsyncCache(stores=tiers) as cache:
         writer = cache.set("k", dj.Metadata(etag="s1"))
@@ -53,7 +53,7 @@ async def test_exception_inside_set_discards_the_write() -> None:
             await writer.commit()
 
 
-async def test_seed09_set_raises_when_tier0_cannot_open_a_writer_and_tries_no_other_tier() -> None:
+async def test_set_raises_when_tier0_cannot_open_a_writer_and_tries_no_other_tier() -> None:
     tiers = mem_tiers(2)
     tiers[0].fail("begin_set")
     async with dj.AsyncCache(stores=tiers) as cache:
@@ -102,7 +102,7 @@ async def test_pitfall_set_fan_out_stops_an_older_lower_copy_from_resurfacing() 
         assert await cache.get_bytes("k", Origin().fetcher("k")) == b"new"
 
 
-async def test_seed10_delete_removes_the_key_from_every_tier() -> None:
+async def test_delete_removes_a_set_value_from_every_tier_and_a_missing_key_is_no_error() -> None:
     tiers = mem_tiers(3)
     async with dj.AsyncCache(stores=tiers) as cache:
         await cache.set_bytes("k", b"v")
@@ -113,7 +113,7 @@ async def test_seed10_delete_removes_the_key_from_every_tier() -> None:
         await cache.delete("never existed")
 
 
-async def test_seed13_delete_tries_every_tier_and_raises_the_first_failure() -> None:
+async def test_delete_tries_every_tier_and_raises_the_first_failure() -> None:
     tiers = mem_tiers(4)
     async with dj.AsyncCache(stores=tiers) as cache:
         await cache.set_bytes("k", b"v")

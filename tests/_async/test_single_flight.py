@@ -1,4 +1,4 @@
-"""SPEC §3.5 single-flight: concurrent misses of one key cause one origin fetch."""
+"""Single-flight (rules S1-S6): concurrent misses of one key cause one origin fetch."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SPEC §3.7 and §13: late writers never win, and a write that never began fences nothing.
+"""Rules G1-G7: late writers never win, and a write that never began fences nothing (G4).
 
 Each test reproduces a defect found by tests written outside the project
 (issue 11, items 1-6): it failed before the fix.

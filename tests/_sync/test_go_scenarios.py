@@ -2,8 +2,8 @@
 """Scenarios of the Go original's own tests (github.com/mrchypark/daramjwee v0.14.2), against our API.
 
 Each test names, in its docstring, the Go test file and function whose scenario
-it ports.  Where our SPEC (and its §13 lifecycle invariants) asks for something
-else than the Go test, the docstring says so and the test asserts our
+it ports.  Where our rules (docs/design.md, "The rules of the cache") ask for
+something else than the Go test, the docstring says so and the test asserts our
 behaviour.  Go's ``Get`` returns a response with a ``NotFound`` status where we
 raise :class:`daramjwee.NotFound`; Go's ``ErrTopWriteInvalidated`` from a
 superseded writer's ``Close`` is a writer whose ``published`` is False here.
@@ -345,9 +345,9 @@ def test_a_refresh_whose_body_breaks_midway_keeps_the_old_value() -> None:
 def test_a_refresh_whose_body_fails_to_close_leaves_the_tiers_consistent() -> None:
     """Go: tests/cache_regression_test.go TestScheduleRefresh_DoesNotPublishWhenSourceCloseFails.
 
-    Go keeps the old value when the refreshed body fails to close.  Our SPEC
-    §3.6 publishes a refresh whose body was read to its end; what it may never
-    do (§13) is publish into tier 0 and then drop the copy to the lower tiers.
+    Go keeps the old value when the refreshed body fails to close.  Here a
+    refresh whose body was read to its end publishes (rule R3); what it may never
+    do (rule O1) is publish into tier 0 and then drop the copy to the lower tiers.
     So either every tier keeps the old value or every tier gets the new one.
     """
     tiers = mem_tiers(2)
@@ -403,8 +403,8 @@ def test_a_delete_that_fails_on_tier0_still_fences_a_writer_open_before_it() -> 
     """Go: tests/cache_regression_test.go TestCache_FailedTopDeleteDoesNotInvalidateOpenWriter.
 
     Go lets the writer publish after a delete that failed on the top tier.
-    SPEC §3.7 fences every write begun before a ``delete`` (which tries every
-    tier and then raises a TierError): here the writer yields, and what tier 0
+    Rule G3 fences every set begun before a ``delete`` (which tries every
+    tier and then raises a TierError, rule W9): here the writer yields, and what tier 0
     held before stays.  (Go's cancelled-context variant,
     TestCache_CanceledDeleteDoesNotInvalidateOpenWriter, has no counterpart:
     our calls take no context.)
@@ -630,7 +630,7 @@ def test_an_older_set_commits_while_a_newer_sets_begin_set_is_pending() -> None:
     """Go: write_coordinator_test.go TestLaterStagedBeginFailureDoesNotInvalidateOlderWriter,
     TestSetStreamToStoreWithTopGenerationRestoresGenerationOnBeginSetFailure.
 
-    A set whose ``begin_set`` fails fences nothing (SPEC §13).
+    A set whose ``begin_set`` fails fences nothing (rule G4).
     """
     top = Hooked(dj.MemStore())
     entered, release = top.hold("begin_set", call=2)
@@ -651,7 +651,7 @@ def test_an_older_set_commits_while_a_newer_sets_begin_set_is_pending() -> None:
 def test_a_newer_sets_slow_abort_does_not_hold_up_an_older_commit() -> None:
     """Go: write_coordinator_test.go TestLaterStagedAbortCleanupDoesNotInvalidateOlderWriter.
 
-    Go publishes the older writer.  SPEC §3.7: among overlapping sets the last
+    Go publishes the older writer.  Rule G3: among overlapping sets the last
     one begun wins, here even though it is then aborted; so the older commit
     returns at once (it does not wait for the abort) but yields.
     """
@@ -711,7 +711,7 @@ def test_a_set_goes_ahead_while_a_fills_begin_set_is_pending(fill_begin: str) ->
     fill's.  Here no store call runs under a lock a set needs: the set does not
     wait for the fill's ``begin_set`` at all, and the fill, begun before the
     set, cannot publish over it.  A fill that cannot begin still serves its
-    body (SPEC §3.4).
+    body (rule M4).
     """
     top = Hooked(dj.MemStore())
     entered, release = top.hold("begin_set")
@@ -817,7 +817,7 @@ def test_a_slow_fan_out_commit_into_a_lower_tier_does_not_hold_up_a_set_of_the_k
     TestFanoutWriteManagerSerializesSameDestinationKey (fan-out writes are ordered per destination tier
     and key, so a fan-out into one tier never stalls a write of the key into another).
 
-    SPEC §13: no store call runs under a lock that another operation needs.
+    Rule G7: no store call runs under a lock that another operation needs.
     """
     top = mem_tiers(1)[0]
     lower = Hooked(dj.MemStore())
@@ -965,7 +965,7 @@ def test_a_second_miss_behind_an_unread_leader_waits_at_most_coalesce_wait() -> 
     """Go: tests/pure_streaming_integration_test.go TestCache_SecondSameKeyMissDoesNotBlockBehindUnconsumedFill;
     tests/miss_coalescing_test.go TestMissCoalescing_SlowLeaderFallback.
 
-    Go lets the second miss fetch at once.  SPEC §3.5 makes it wait for the
+    Go lets the second miss fetch at once.  Rule S2 makes it wait for the
     leader's publish, bounded by ``coalesce_wait``, and then fetch for itself
     without caching.
     """
@@ -1002,7 +1002,7 @@ def test_lower_hits_are_not_held_up_by_an_unread_promotion_of_the_key() -> None:
 def test_a_cacheable_not_found_miss_behind_an_unread_fill_waits_at_most_coalesce_wait() -> None:
     """Go: tests/pure_streaming_integration_test.go TestCache_NegativeMissDoesNotBlockBehindUnconsumedFill.
 
-    Go answers at once; SPEC §3.5 bounds the wait by ``coalesce_wait``.
+    Go answers at once; rule S2 bounds the wait by ``coalesce_wait``.
     """
     with dj.Cache(stores=mem_tiers(1), coalesce_wait=0.1) as cache:
         first = cache.get("k", Origin({"k": b"origin-value"}).fetcher("k"))
@@ -1032,8 +1032,8 @@ def test_a_lower_hit_after_a_tier0_read_error_is_served_and_not_promoted(if_none
 
     Go answers a matching conditional read with the body (it could not
     promote); here a matching hit answers NOT_MODIFIED for the entry it read
-    (SPEC §3.9), which promotes nothing either.  Tier 0, whose content is
-    unknown, is never written (§13).
+    (rule I2), which promotes nothing either.  Tier 0, whose content is
+    unknown, is never written (rule P2).
     """
     tiers = mem_tiers(2)
     put(tiers[0], "k", b"top-value-v2", dj.Metadata(etag="v2", cached_at=time.time()))
@@ -1163,8 +1163,8 @@ def test_a_304_whose_lower_copy_fails_to_close_leaves_the_tiers_consistent() -> 
     """Go: tests/pure_streaming_integration_test.go TestCache_LowerTierNotModifiedFallbackCloseErrorDoesNotPublish.
 
     Go publishes nothing when the copy it re-stamps fails to close.  Here the
-    re-stamped copy was read to its end; the rule that matters (SPEC §3.1: a
-    store failure is logged and the cache goes on; §13: every published write
+    re-stamped copy was read to its end; the rule that matters (rule T4: a
+    store failure is logged and the cache goes on; rule O1: every published write
     reaches every lower tier) is that tier 0 never ends with an entry the
     lower tier does not have.
     """
@@ -1187,7 +1187,7 @@ def test_a_304_whose_lower_copy_fails_to_close_leaves_the_tiers_consistent() -> 
 def test_a_set_is_not_held_up_by_misses_waiting_behind_an_unread_leader() -> None:
     """Go: tests/pure_streaming_integration_test.go TestCache_SameKeySetPreemptsQueuedMissFills.
 
-    The queued misses here are coalesced waiters (SPEC §3.5): once
+    The queued misses here are coalesced waiters (rule S2): once
     ``coalesce_wait`` runs out they fetch for themselves without caching.
     """
     tiers = mem_tiers(1)
@@ -1226,9 +1226,9 @@ def test_a_negative_hit_whose_reader_fails_to_close_is_still_not_found(tier: int
     """Go: tests/pure_streaming_integration_test.go TestCache_TopNegativeHitPropagatesCloseError,
     TestCache_LowerNegativeHitPropagatesCloseError, TestCache_ReplayedNegativeHitPropagatesCloseError.
 
-    Go returns the close error.  SPEC §3.1 logs a store failure and goes on:
+    Go returns the close error.  Rule T4 logs a store failure and goes on:
     the key is still NotFound, the error is counted, and a fresh negative
-    entry of a lower tier is still marked in tier 0 (§3.3).
+    entry of a lower tier is still marked in tier 0 (rule N3).
     """
     stores = [Hooked(dj.MemStore()), Hooked(dj.MemStore())]
     put(stores[tier].inner, "k", b"", dj.Metadata(is_negative=True, cached_at=time.time()))
@@ -1252,8 +1252,8 @@ def test_a_hit_whose_reader_fails_to_close_still_delivers_every_byte(tier: int) 
     Go reports the close error from the read that reaches EOF and from
     ``Close``.  Here every byte is delivered; closing may report the store's
     failure only as a public error (a TierError with the store's error as its
-    cause, SPEC §2.4, §13), or log and count it like every other store failure
-    the cache recovers from (§3.1).
+    cause, rule T3), or log and count it like every other store failure
+    the cache recovers from (rule T4).
     """
     stores = [Hooked(dj.MemStore()), Hooked(dj.MemStore())]
     cached_at = time.time() if tier == 0 else ago(HOUR)
@@ -1277,7 +1277,7 @@ def test_a_matching_lower_hit_whose_reader_fails_to_close_answers_not_modified()
     TestCache_ConditionalLowerTierPromotionCloseErrorAfterEOFDoesNotPublish.
 
     Go fails the call with the close error; here the store failure is logged
-    and counted (SPEC §3.1), the answer is NOT_MODIFIED, and nothing is promoted.
+    and counted (rule T4), the answer is NOT_MODIFIED, and nothing is promoted.
     """
     top = mem_tiers(1)[0]
     lower = Hooked(dj.MemStore())
@@ -1310,7 +1310,7 @@ def test_a_fill_whose_tier0_commit_fails_still_serves_the_body_and_fans_out_noth
     """Go: tests/pure_streaming_integration_test.go TestCache_PublishFailureDoesNotScheduleColdPersist;
     streaming_reader_test.go TestStreamThrough_CloseSurfacesPublishError.
 
-    Go surfaces the commit error to the reader; SPEC §3.3 keeps a failing
+    Go surfaces the commit error to the reader; rule M4 keeps a failing
     sink from breaking the reader.  Nothing reaches the lower tier.
     """
     tiers = mem_tiers(2)
@@ -1651,7 +1651,7 @@ def test_a_lowest_tier_hit_fills_every_faster_tier_while_it_streams() -> None:
     tests/stress_test.go TestCache_WithSlowColdStore.
 
     Go fills the top tier while streaming and the tiers between in the
-    background.  SPEC §3.3 tees the one pass over the source into every faster
+    background.  Rule P1 tees the one pass over the source into every faster
     tier: all of them hold the value once the stream reaches its end.
     """
     tiers = mem_tiers(3)
@@ -1926,7 +1926,7 @@ def test_a_304_for_a_stale_hit_in_the_only_tier_restamps_it(kind: str, tmp_path:
     TestCache_SingleTierFilestoreStaleNotModifiedRefreshesWithoutSelfDeadlock.
 
     Go leaves an entry of a store without staged writes stale after a 304
-    (and re-validates on every read).  SPEC §3.6: a 304 re-stamps ``cached_at``
+    (and re-validates on every read).  Rule F7: a 304 re-stamps ``cached_at``
     in tier 0 whatever the store, so the next read is fresh and the origin is
     not asked again.
     """
@@ -1995,8 +1995,8 @@ def test_an_older_set_yields_to_a_newer_one_even_if_that_is_aborted(
     """Go: tests/top_write_liveness_test.go TestCache_NewerAbortedSetDoesNotInvalidateOlderSetForBuiltInStagingStores,
     TestCache_OlderSetCanPublishWhileNewerSetIsStillStagedForBuiltInStagingStores.
 
-    Go publishes the older writer in both cases.  SPEC §3.7 ("among
-    overlapping sets, the last one begun wins") and our Writer contract make
+    Go publishes the older writer in both cases.  Rule G3 ("among
+    overlapping sets, the last begun wins") and rule W7 make
     an older writer yield to any set of the key begun after it: the older
     commit returns at once with ``published`` False, whether the newer one is
     aborted before or after, and the key keeps its previous state.
@@ -2052,7 +2052,7 @@ def test_a_set_left_by_an_exception_publishes_nothing(kind: str, tmp_path: pathl
     """Go: tests/top_write_liveness_test.go TestCache_CanceledSetContextDoesNotPublishContextAwareStagingStores.
 
     A cancelled context maps to leaving ``with cache.set(...)`` by an exception
-    (SPEC §2.3: discarded on exception).
+    (rule W7: discarded on exception).
     """
     store = make_store(kind, tmp_path)
     with dj.Cache(stores=[store]) as cache:
@@ -2070,7 +2070,7 @@ def test_random_sets_aborts_partial_misses_and_deletes_never_stall(seed: int) ->
 
     Every operation finishes promptly, and whatever tier 0 holds at the end is
     a value written for that very key.  A miss of a key whose earlier miss is
-    still streaming waits for it at most ``coalesce_wait`` (SPEC §3.5), kept
+    still streaming waits for it at most ``coalesce_wait`` (rule S2), kept
     short here.
     """
     rng = random.Random(seed)
@@ -2441,7 +2441,7 @@ def test_an_aborted_overwrite_keeps_the_old_value() -> None:
 def test_a_delete_during_an_open_write_leaves_no_torn_value() -> None:
     """Go: tests/crash_consistency_test.go TestCrashConsistency_DeleteDuringWriteDoesNotCorrupt.
 
-    Go accepts either outcome; SPEC §3.7 fences the writer, so the key is gone.
+    Go accepts either outcome; rule G3 fences the writer, so the key is gone.
     """
     tier = dj.MemStore()
     with dj.Cache(stores=[tier]) as cache:
@@ -2787,7 +2787,7 @@ def test_finished_writes_of_many_keys_leave_no_write_state_behind() -> None:
 
 
 def test_a_slow_write_of_one_key_does_not_hold_up_another_key() -> None:
-    """Go: write_coordinator_test.go TestFanoutWriteManagerDifferentKeysAreIndependent (SPEC §11: an open
+    """Go: write_coordinator_test.go TestFanoutWriteManagerDifferentKeysAreIndependent (rule G7: an open
     writer never blocks other keys)."""
     top = mem_tiers(1)[0]
     lower = Hooked(dj.MemStore())
@@ -2856,7 +2856,7 @@ def test_fetchers_must_be_callable_and_stores_must_return_metadata() -> None:
     """Go: tests/api_contract_test.go TestCache_GetRejectsNilFetcher, TestCache_ScheduleRefreshRejectsNilFetcher,
     TestCache_GetReturnsErrNilMetadataForTopTierHit.
 
-    Go fails the call on a store that returns nil metadata; SPEC §7 counts it
+    Go fails the call on a store that returns nil metadata; rule T2 counts it
     as a failing tier, logged, and the origin serves the key.
     """
 

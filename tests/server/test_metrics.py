@@ -1,4 +1,4 @@
-"""Unit tests of ``daramjwee.server._metrics``: request metrics and the Prometheus text page (SPEC §6)."""
+"""Unit tests of ``daramjwee.server._metrics``: request metrics and the Prometheus text page."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Unit tests of ``daramjwee.server._paths``: request target → cache key (SPEC §6 ``daramjwee serve``)."""
+"""Unit tests of ``daramjwee.server._paths``: request target → cache key (``daramjwee serve``)."""
 
 from __future__ import annotations
 

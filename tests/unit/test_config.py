@@ -1,4 +1,4 @@
-"""Unit tests of ``daramjwee._config`` (SPEC §2.1, §11: unknown worker strategy, same store twice)."""
+"""Unit tests of ``daramjwee._config`` (rules A1-A3: unknown worker strategy, same store twice)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Unit tests of ``daramjwee._errors`` (SPEC §2.4)."""
+"""Unit tests of ``daramjwee._errors``."""
 
 from __future__ import annotations
 

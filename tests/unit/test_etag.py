@@ -1,4 +1,4 @@
-"""Unit tests of ``daramjwee._etag.if_none_match_matches`` (SPEC §3.9)."""
+"""Unit tests of ``daramjwee._etag.if_none_match_matches`` (rule I1)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Unit tests of ``daramjwee._freshness.is_stale`` (SPEC §3.2; §11: freshness 0 means always stale)."""
+"""Unit tests of ``daramjwee._freshness.is_stale`` (rule F1: freshness 0 means always stale)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Unit tests of ``daramjwee._generations`` (SPEC §3.7 generations; §11: a late writer never overwrites a
-newer set or resurrects a deleted key)."""
+"""Unit tests of ``daramjwee._generations`` (rules G1-G7: a late writer never overwrites a newer set or
+resurrects a deleted key)."""
 
 from __future__ import annotations
 
@@ -414,7 +414,7 @@ class _Write:
 
 
 class _Model:
-    """The rule of SPEC §3.7 stated directly over a history of events.
+    """Rules G2, G3, G5 and G6 stated directly over a history of events.
 
     A write may publish iff no ``set`` began, no ``delete`` happened and no ``set`` published for its key
     after its ticket began (a set's own begin does not count against it).  A follow-up (the copy of a

@@ -1,4 +1,4 @@
-"""Unit tests of ``daramjwee._keys.check_key`` (SPEC §7: bad keys get a clear exception)."""
+"""Unit tests of ``daramjwee._keys.check_key`` (rule A4: bad keys get a clear exception)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Unit tests of ``daramjwee._memory.MemoryTable`` with the LRU policy (SPEC §5 MemStore)."""
+"""Unit tests of ``daramjwee._memory.MemoryTable`` with the LRU policy (the table behind MemStore)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Unit tests of ``daramjwee._metadata``: Metadata, Status, FetchResult (SPEC §2.2, §2.4)."""
+"""Unit tests of ``daramjwee._metadata``: Metadata, Status, FetchResult."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Unit tests of ``daramjwee.policy`` (SPEC §5 eviction policies)."""
+"""Unit tests of ``daramjwee.policy`` (eviction policies)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""S3-FIFO (SPEC §5): small/main/ghost queues, 2-bit frequencies, bounded eviction scans."""
+"""S3-FIFO: small/main/ghost queues, 2-bit frequencies, bounded eviction scans."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SIEVE (SPEC §5, §11): visited bits, a hand that survives evicting the key it points at, bounded scans."""
+"""SIEVE: visited bits, a hand that survives evicting the key it points at, bounded scans."""
 
 from __future__ import annotations
 

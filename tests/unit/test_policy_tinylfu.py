@@ -1,4 +1,4 @@
-"""W-TinyLFU (SPEC §5): window, segmented main, frequency-based admission; its sketch and doorkeeper."""
+"""W-TinyLFU: window, segmented main, frequency-based admission; its sketch and doorkeeper."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Unit tests of ``daramjwee._probation.Probation`` (SPEC §3.3 promotion probation)."""
+"""Unit tests of ``daramjwee._probation.Probation`` (rule P5, promotion probation)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The hit-ratio simulator (SPEC §8): traces, replay and Belady's optimum."""
+"""The hit-ratio simulator: traces, replay and Belady's optimum."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Unit tests of ``daramjwee._units``: capacities and durations (SPEC §2.1)."""
+"""Unit tests of ``daramjwee._units``: capacities and durations (rule A3)."""
 
 from __future__ import annotations
 

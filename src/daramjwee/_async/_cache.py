@@ -1,4 +1,7 @@
-"""``AsyncCache`` and its generated sync twin ``Cache``: the N-tier streaming cache (SPEC §3)."""
+"""``AsyncCache`` and its generated sync twin ``Cache``: the N-tier streaming cache.
+
+The rules it keeps are numbered in docs/design.md ("The rules of the cache"); comments cite them as "rule G2".
+"""
 
 from __future__ import annotations
 
@@ -314,7 +317,7 @@ class AsyncCache:
 
         A fill, promotion, negative marker or refresh that this read leads to
         writes under that ticket, so a ``set`` or ``delete`` that lands while
-        the read is under way fences it (SPEC §13).  The ticket is ended here
+        the read is under way fences it (rule G2).  The ticket is ended here
         unless an owner took it over.
         """
         check_read_arguments(fetch, if_none_match)
@@ -333,7 +336,7 @@ class AsyncCache:
         tier0_failed: bool,
         rules: ReadRules | None,
     ) -> AsyncResponse:
-        """The one loop over the tiers (SPEC §3.1); a miss in all of them goes to the origin."""
+        """The one loop over the tiers (rule T1); a miss in all of them goes to the origin."""
         missed: list[int] = []  # tiers known not to hold the key: the only ones a promotion may write
         walk_failed = tier0_failed
         landings = self._fan_outs.landings(key)  # fan-outs of the key landed before the lower tiers were read
@@ -570,7 +573,7 @@ class AsyncCache:
         landings: int,
         rules: ReadRules | None,
     ) -> AsyncResponse:
-        """A miss in every tier: fetch once per key (single-flight, SPEC §3.5) and fill."""
+        """A miss in every tier: fetch once per key (single-flight, rule S1) and fill."""
         if self._logger.isEnabledFor(_DEBUG):
             self._logger.debug("miss in every tier", extra={"key": key})
         if walk_failed or not self._config.coalesce_wait:
@@ -717,7 +720,7 @@ class AsyncCache:
     async def _fetch(
         self, key: str, fetch: AsyncFetcher, if_none_match: str | None, flight: _Flight | None, ticket: Ticket
     ) -> AsyncResponse:
-        """Fetch from the origin and stream the body while filling tier 0 (SPEC §3.4).
+        """Fetch from the origin and stream the body while filling tier 0 (rule M1).
 
         A body whose length the origin declared (``attrs["content-length"]``)
         and that tier 0 cannot hold fills the first tier that can; the
@@ -1030,7 +1033,7 @@ class AsyncCache:
         return stale_stream_done
 
     async def _refresh(self, key: str, fetch: AsyncFetcher, ticket: Ticket, hint: Metadata | None) -> None:
-        """Background refresh job (SPEC §3.6); owns ``ticket``."""
+        """Background refresh job (rule R3); owns ``ticket``."""
         deadline = time.monotonic() + self._config.worker_timeout
         try:
             async with async_cancel_after(self._config.worker_timeout):

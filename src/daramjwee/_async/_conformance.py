@@ -1,4 +1,4 @@
-"""``StoreConformance`` and ``AsyncStoreConformance``: the store contract (SPEC §2.5) as a test suite for stores.
+"""``StoreConformance`` and ``AsyncStoreConformance``: the store contract (rules K1-K4 of docs/design.md) as tests.
 
 Subclass it in a test module under a name pytest collects and say how to make
 a fresh, empty store::

@@ -1,4 +1,4 @@
-"""Fan-out: copying a published entry down to the lower tiers in the background (SPEC §3.4, §13).
+"""Fan-out: copying a published entry down to the lower tiers in the background (rules O1-O6).
 
 One fan-outs object (``AsyncFanOuts``, ``FanOuts``) per cache owns every fan-out from the moment a
 tier publishes an entry until its copy lands, fails, is superseded or is
@@ -12,8 +12,8 @@ or admission policy does meanwhile; what cannot be copied is counted.
   small or admission-filtering tier 0 that drops the value at once does not
   lose it.  Without one, the copy reads the source tier when it runs.
 * **In transit.**  While a snapshot waits or is being copied, a miss of the
-  key in every tier is served from it (:meth:`transit`), unless a ``set`` or
-  ``delete`` began since.
+  key in every tier is served from it (:meth:`transit`), unless a ``delete``
+  began or a newer ``set`` published since.
 * **Bounded by bytes and by count, not by the job queue.**  Snapshots held
   by pending fan-outs add up to at most ``budget`` bytes; past that a
   fan-out goes without one.  Fan-outs without a snapshot are at most
@@ -157,8 +157,8 @@ class AsyncFanOuts:
     def transit(self, key: str) -> tuple[bytes, Metadata, int] | None:
         """The value of ``key`` a fan-out holds, its metadata and the tier it came from.
 
-        ``None`` when no fan-out holds one, or a ``set`` or ``delete`` began
-        since it was published.  A value leaves transit the moment the
+        ``None`` when no fan-out holds one, or a ``delete`` began or a newer
+        ``set`` published since it was published.  A value leaves transit the moment the
         lower tiers have it.
         """
         if not self._in_transit:

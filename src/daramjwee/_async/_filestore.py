@@ -1,4 +1,4 @@
-"""``AsyncFileStore`` and ``FileStore``: the local-disk tier, one file per entry (SPEC §5).
+"""``AsyncFileStore`` and ``FileStore``: the local-disk tier, one file per entry.
 
 The blocking work is done by :class:`daramjwee._filedir.FileDirectory`
 (plain calls, thread-safe, shared by both flavours); the store, its readers

@@ -1,6 +1,4 @@
-"""``AsyncObjectStore`` and ``ObjectStore``: the object-storage tier on obstore (SPEC §5).
-
-obstore reaches S3, GCS, Azure, a local disk or memory.
+"""``AsyncObjectStore`` and ``ObjectStore``: the object-storage tier on obstore (S3, GCS, Azure, local disk, memory).
 
 **Layout.**  The entry of a key is one object, named by the SHA-256 of the
 key (:func:`daramjwee._entryhead.key_digest`) with one level of fan-out,

@@ -1,4 +1,4 @@
-"""``AsyncRedisStore`` and ``RedisStore``: a tier shared by many processes and machines, on a Redis server (SPEC §5).
+"""``AsyncRedisStore`` and ``RedisStore``: a tier shared by many processes and machines, on a Redis server.
 
 Layout of one entry of key ``k`` under ``prefix`` (``D`` = :func:`key_digest` of ``k``)::
 

@@ -1,4 +1,4 @@
-"""The store contract (SPEC §2.5) as typing protocols.
+"""The store contract (rules K1-K4 of docs/design.md) as typing protocols.
 
 A store maps string keys to (byte stream, :class:`Metadata`).  The cache calls
 these methods; any object with them can be a tier.  ``daramjwee.testing``

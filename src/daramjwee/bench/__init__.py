@@ -1,4 +1,4 @@
-"""``daramjwee bench``: the benchmark suite (SPEC §8) as a product feature.
+"""``daramjwee bench``: the benchmark suite (docs/benchmarks.md) as a product feature.
 
 Scenarios compare daramjwee with what its users would otherwise pick, side by
 side in one run; the report is JSON, a markdown table and PNG plots, with the

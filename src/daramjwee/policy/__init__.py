@@ -1,4 +1,4 @@
-"""Eviction policies for the byte-bounded stores (SPEC §5).
+"""Eviction policies for the byte-bounded stores.
 
 A policy only orders keys; the store owns sizes and values.  Each policy is a
 small class with O(1) amortized operations, no I/O and no locking of its own:

@@ -1,4 +1,4 @@
-"""Request metrics and the Prometheus text exposition (format 0.0.4) served at ``/metrics`` (SPEC §6).
+"""Request metrics and the Prometheus text exposition (format 0.0.4) served at ``/metrics``.
 
 Pure: counting and rendering only, no I/O.  :class:`RequestMetrics` counts what the
 server saw per request; :meth:`RequestMetrics.render` adds the cache's own counters

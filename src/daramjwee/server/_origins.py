@@ -1,4 +1,4 @@
-"""Origins of ``daramjwee serve``: where a miss or a revalidation is fetched from (SPEC §6).
+"""Origins of ``daramjwee serve``: where a miss or a revalidation is fetched from.
 
 An :class:`Origin` turns a normalized request path into an async fetcher for
 :meth:`daramjwee.AsyncCache.get`.  :func:`open_origin` picks the kind from the

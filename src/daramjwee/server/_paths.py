@@ -1,4 +1,4 @@
-"""Request target → cache key: the one normalization every request goes through (SPEC §6 ``daramjwee serve``).
+"""Request target → cache key: the one normalization every request to ``daramjwee serve`` goes through.
 
 Pure functions, no I/O.  The key :func:`cache_key` returns is both the cache key and the
 path (plus query) the origin is asked for, so anything ambiguous or hostile is refused here

@@ -1,4 +1,4 @@
-"""The scenarios of ``daramjwee bench`` (SPEC §8), each building cases against named peers on the same bytes.
+"""The scenarios of ``daramjwee bench``, each building cases against named peers on the same bytes.
 
 A scenario's builder is a function ``(options, cleanups) -> (cases, ratios)``: it
 sets up its caches (registering what must be closed on ``cleanups``) and returns
