@@ -59,13 +59,22 @@ def test_serve_measures_nginx_and_both_daramjwee_tiers_under_wrk(tmp_path: Path)
     scenario = json.loads((tmp_path / "report.json").read_text())["scenarios"]["serve"]
     proxies, sizes = ("nginx", "dj-memory", "dj-file"), ("1k", "1m")
     rates = {f"{proxy}-{size}" for proxy in proxies for size in sizes}
-    assert set(scenario["cases"]) == rates | {f"{name}-p99" for name in rates}
+    tails = {f"{name}-p99" for name in rates} | {f"{name}-paced-p99" for name in rates}
+    assert set(scenario["cases"]) == rates | tails
     for name in rates:
-        rate, tail = scenario["cases"][name], scenario["cases"][f"{name}-p99"]
-        assert (rate["unit"], tail["unit"]) == ("req/s", "s")
-        assert rate["best"] > 0
-        assert 0 < tail["best"] < 10
-    assert len(scenario["ratios"]) == 4
-    for ratio in scenario["ratios"].values():
-        assert ratio["at_most"] is False
-        assert ratio["verdict"] in ("PASS", "FAIL")
+        assert scenario["cases"][name]["unit"] == "req/s"
+        assert scenario["cases"][name]["best"] > 0
+    for name in tails:
+        assert scenario["cases"][name]["unit"] == "s"
+        assert 0 < scenario["cases"][name]["best"] < 10
+    ratios = scenario["ratios"]
+    assert len(ratios) == 12
+    for name, ratio in ratios.items():
+        if name.endswith("req/s"):
+            assert (ratio["at_most"], ratio["goal"]) == (False, 0.5 if name.startswith("1k") else 0.9)
+        elif name.endswith("paced"):
+            assert (ratio["at_most"], ratio["goal"]) == (True, 1.5)
+        else:
+            assert name.endswith("saturated")
+            assert ratio["goal"] is None
+        assert ratio["verdict"] in (("PASS", "FAIL") if ratio["goal"] else ("info",))
