@@ -55,7 +55,7 @@ from contextlib import ExitStack
 from functools import partial
 from pathlib import Path
 
-from ..._sync._memstore import MemStore
+from ... import MemStore
 from ...policy import POLICIES, make_policy
 from .._model import Case, Ratio, ScenarioResult
 from .._simulate import belady, loop_trace, read_trace, replay, scan_mix_trace, zipf_trace
