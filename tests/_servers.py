@@ -2,7 +2,7 @@
 
 Each runs as a child process on a free port, started and stopped by the
 fixtures in ``tests/conftest.py``.  The single servers are the package's own
-launchers (``daramjwee._loopback``, which ``daramjwee bench`` uses too).
+launchers (``daramjwee.testing``, which ``daramjwee bench`` uses too).
 ``scripts/test.sh`` installs redis-server (Debian package) and moto (dev extra)
 on a fresh machine.
 """
@@ -13,7 +13,7 @@ import socket
 import subprocess
 from pathlib import Path
 
-from daramjwee._loopback import MotoServer, RedisServer, free_port, wait_until
+from daramjwee.testing._loopback import MotoServer, RedisServer, free_port, wait_until
 
 __all__ = ["MotoServer", "RedisCluster", "RedisServer", "free_port"]
 

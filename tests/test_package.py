@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import ast
+import importlib
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
+
+import pytest
 
 import daramjwee as dj
 
@@ -36,3 +41,138 @@ def test_an_unconfigured_application_sees_no_library_logs_on_stderr() -> None:
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
     assert result.stdout.split() == ["b'value'", "1"], "the failure happened and was counted"
     assert result.stderr == ""
+
+
+def test_importing_daramjwee_imports_no_test_support_and_testing_no_pytest() -> None:
+    script = textwrap.dedent(
+        """
+        import sys
+        import daramjwee
+        loaded = sorted(name for name in sys.modules if name.startswith("daramjwee."))
+        assert not [name for name in loaded if name.startswith("daramjwee.testing")], loaded
+        assert not [name for name in loaded if name.startswith(("daramjwee.server", "daramjwee.bench"))], loaded
+        import daramjwee.testing
+        assert "pytest" not in sys.modules, "daramjwee.testing imported pytest"
+        assert "daramjwee.testing._loopback" not in sys.modules, "the loopback servers are imported on first use"
+        assert daramjwee.testing.RedisServer.__module__ == "daramjwee.testing._loopback"
+        """
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
+
+
+def test_testing_exports_its_public_names() -> None:
+    from daramjwee import testing  # noqa: PLC0415
+
+    assert sorted(testing.__all__) == testing.__all__
+    for name in testing.__all__:
+        assert getattr(testing, name) is not None, name
+    assert {"FaultyStore", "AsyncFaultyStore", "StoreConformance", "AsyncStoreConformance", "StoreFault"} <= set(
+        testing.__all__
+    )
+
+
+_SOURCE = Path(dj.__file__).parent
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(_SOURCE.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _imports(path: Path) -> list[tuple[int, str, list[str]]]:
+    """Every import in ``path`` (at any depth, lazy ones too) as (line, absolute module, names imported from it)."""
+    name = _module_name(path)
+    package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name, []) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[: len(package) - node.level + 1]
+                module = ".".join([*base, *([node.module] if node.module else [])])
+            else:
+                module = node.module or ""
+            found.append((node.lineno, module, [alias.name for alias in node.names]))
+    return found
+
+
+# Each application and the modules of daramjwee, besides the public ones, that it may import: its own.
+_APPS = {
+    "server": ("daramjwee.server",),
+    "bench": ("daramjwee.bench",),
+    "_demo.py": (),
+    "_cli.py": ("daramjwee._demo", "daramjwee.server", "daramjwee.bench"),  # the command line runs the applications
+}
+
+
+def _app_files() -> list[tuple[Path, tuple[str, ...]]]:
+    files = []
+    for app, own in _APPS.items():
+        path = _SOURCE / app
+        files += [(file, own) for file in sorted(path.rglob("*.py"))] if path.is_dir() else [(path, own)]
+    return files
+
+
+def test_the_applications_import_only_public_names_of_the_core() -> None:
+    """``server``, ``bench``, ``_demo.py`` and ``_cli.py`` use daramjwee as any application would."""
+    assert len(_app_files()) > 30
+    wrong = []
+    for path, own in _app_files():
+        for line, module, names in _imports(path):
+            where = f"{path.relative_to(_SOURCE)}:{line}: {module}"
+            if module.partition(".")[0] != "daramjwee" or any(module == o or module.startswith(f"{o}.") for o in own):
+                continue
+            if any(part.startswith("_") for part in module.split(".")):
+                wrong.append(f"{where} is a private module")
+                continue
+            public = set(getattr(importlib.import_module(module), "__all__", ()))
+            wrong += [f"{where} has no public {name}" for name in names if name not in public]
+    assert not wrong, "\n".join(wrong)
+
+
+def _cycle(package: str) -> list[str] | None:
+    """An import cycle among the modules of ``package`` (lazy imports count), or ``None``."""
+    paths = {_module_name(path): path for path in sorted((_SOURCE / package).rglob("*.py"))}
+    graph: dict[str, set[str]] = {}
+    for name, path in paths.items():
+        edges = graph[name] = set()
+        for _, module, names in _imports(path):
+            edges |= {f"{module}.{item}" for item in names if f"{module}.{item}" in paths}
+            if module in paths and not all(f"{module}.{item}" in paths for item in names):
+                edges.add(module)
+    done: set[str] = set()
+
+    def visit(name: str, stack: list[str]) -> list[str] | None:
+        if name in stack:
+            return [*stack[stack.index(name) :], name]
+        if name in done:
+            return None
+        for target in sorted(graph[name]):
+            if cycle := visit(target, [*stack, name]):
+                return cycle
+        done.add(name)
+        return None
+
+    for name in graph:
+        if cycle := visit(name, []):
+            return cycle
+    return None
+
+
+@pytest.mark.parametrize("package", ["server", "bench", "testing"])
+def test_no_import_cycle_among_the_modules_of(package: str) -> None:
+    assert _cycle(package) is None, " -> ".join(_cycle(package) or [])
+
+
+def test_the_cycle_finder_finds_a_cycle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = tmp_path / "daramjwee"
+    (fake / "app").mkdir(parents=True)
+    (fake / "__init__.py").write_text("")
+    (fake / "app" / "__init__.py").write_text("from ._a import A\n")
+    (fake / "app" / "_a.py").write_text("def f():\n    from ._b import B\n")
+    (fake / "app" / "_b.py").write_text("from ._a import f\n")
+    monkeypatch.setattr(sys.modules[__name__], "_SOURCE", fake)
+    assert _cycle("app") == ["daramjwee.app._a", "daramjwee.app._b", "daramjwee.app._a"]

@@ -41,6 +41,7 @@ from ._sync._memstore import MemStore
 from ._sync._response import Response
 from ._sync._store import Reader, Sink, Store
 from ._sync._writer import Writer
+from ._units import parse_capacity
 
 if TYPE_CHECKING:
     from ._async._objectstore import AsyncObjectStore
@@ -126,4 +127,5 @@ __all__ = [
     "TierStats",
     "Writer",
     "__version__",
+    "parse_capacity",
 ]

@@ -160,7 +160,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     """``daramjwee serve``."""
-    from ._errors import ConfigError  # noqa: PLC0415
+    from . import ConfigError  # noqa: PLC0415
 
     options = {key: value for key, value in vars(args).items() if key not in ("handler", "config")}
     try:

@@ -27,10 +27,13 @@ _SIZE_PATTERN = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*")
 
 
 def parse_capacity(value: object, name: str) -> int:
-    """Return a positive byte count from an int or a string like ``"256MiB"``.
+    """Return a positive byte count from an int or a string like ``"256MiB"``: the sizes every store accepts.
 
     Units are case-insensitive: ``B``, decimal ``KB MB GB TB`` and binary
-    ``KiB MiB GiB TiB``.  Raises :class:`ConfigError` naming ``name`` otherwise.
+    ``KiB MiB GiB TiB`` (none: bytes); the number may have a fraction
+    (``"1.5GiB"``), and the bytes are rounded down.  Raises
+    :class:`ConfigError` naming ``name`` (the option being parsed, for the
+    message) for anything else, ``bool`` and zero included.
     """
     if isinstance(value, bool):
         raise ConfigError(f"{name} must be a byte count or a size string like '256MiB', got {value!r}")

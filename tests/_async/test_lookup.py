@@ -51,6 +51,28 @@ async def test_store_error_is_logged_and_the_walk_continues(caplog: pytest.LogCa
         assert origin.calls == 1
 
 
+async def test_only_a_body_already_in_memory_says_in_memory() -> None:
+    tiers = mem_tiers(2)
+    origin = Origin({"k": b"value", "low": b"low value"})
+    async with dj.AsyncCache(stores=tiers) as cache:
+        async with await cache.get("k", origin.fetcher("k")) as response:
+            assert (response.source, response.in_memory) == (None, False)
+            assert await response.read() == b"value"
+        await eventually(lambda: holding(tiers, "k") == [True, True])
+        async with await cache.get("k", origin.fetcher("k")) as response:
+            assert (response.source, response.in_memory) == (0, True)
+            assert await response.read() == b"value"
+        async with await cache.get("k", origin.fetcher("k"), byte_range=dj.ByteRange(1, 3)) as response:
+            assert (response.source, response.in_memory) == (0, False)
+            assert await response.read() == b"al"
+        async with await cache.get("k", origin.fetcher("k"), if_none_match="*") as response:
+            assert (response.status, response.in_memory) == (dj.Status.NOT_MODIFIED, False)
+        await put(tiers[1], "low", b"low value")
+        async with await cache.get("low", origin.fetcher("low")) as response:
+            assert (response.source, response.in_memory) == (1, False)
+            assert await response.read() == b"low value"
+
+
 async def test_failing_upper_tier_does_not_fail_a_lower_hit() -> None:
     tiers = mem_tiers(2)
     async with dj.AsyncCache(stores=tiers) as cache:

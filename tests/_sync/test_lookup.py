@@ -52,6 +52,28 @@ def test_store_error_is_logged_and_the_walk_continues(caplog: pytest.LogCaptureF
         assert origin.calls == 1
 
 
+def test_only_a_body_already_in_memory_says_in_memory() -> None:
+    tiers = mem_tiers(2)
+    origin = Origin({"k": b"value", "low": b"low value"})
+    with dj.Cache(stores=tiers) as cache:
+        with cache.get("k", origin.fetcher("k")) as response:
+            assert (response.source, response.in_memory) == (None, False)
+            assert response.read() == b"value"
+        eventually(lambda: holding(tiers, "k") == [True, True])
+        with cache.get("k", origin.fetcher("k")) as response:
+            assert (response.source, response.in_memory) == (0, True)
+            assert response.read() == b"value"
+        with cache.get("k", origin.fetcher("k"), byte_range=dj.ByteRange(1, 3)) as response:
+            assert (response.source, response.in_memory) == (0, False)
+            assert response.read() == b"al"
+        with cache.get("k", origin.fetcher("k"), if_none_match="*") as response:
+            assert (response.status, response.in_memory) == (dj.Status.NOT_MODIFIED, False)
+        put(tiers[1], "low", b"low value")
+        with cache.get("low", origin.fetcher("low")) as response:
+            assert (response.source, response.in_memory) == (1, False)
+            assert response.read() == b"low value"
+
+
 def test_failing_upper_tier_does_not_fail_a_lower_hit() -> None:
     tiers = mem_tiers(2)
     with dj.Cache(stores=tiers) as cache:

@@ -16,7 +16,7 @@ import sys
 from contextlib import ExitStack
 from pathlib import Path
 
-from daramjwee._loopback import free_port, wait_until
+from daramjwee.testing._loopback import free_port, wait_until
 
 from ._suite import LOOPBACK_PRELOAD, HarnessError, Suite, node_environment
 

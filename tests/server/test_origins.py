@@ -33,7 +33,8 @@ from daramjwee._body import async_open_body
 from daramjwee.server._directory_origin import DirectoryOrigin
 from daramjwee.server._http_origin import HttpOrigin
 from daramjwee.server._object_origin import ObjectOrigin
-from daramjwee.server._origins import Origin, OriginError, OriginTimeout, open_origin
+from daramjwee.server._origin_types import Origin, OriginError, OriginTimeout
+from daramjwee.server._origins import open_origin
 
 TIMEOUT = 1.0
 """The origins' read timeout in these tests; the slow routes take ``SLOW`` seconds."""

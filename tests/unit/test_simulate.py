@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from daramjwee.bench._simulate import belady, loop_trace, read_trace, replay, scan_mix_trace, zipf_trace
 from daramjwee.policy import LRU, POLICIES, make_policy
-from daramjwee.policy._simulate import belady, loop_trace, read_trace, replay, scan_mix_trace, zipf_trace
 
 # --- traces -----------------------------------------------------------------------------------------
 

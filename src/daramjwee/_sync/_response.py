@@ -44,9 +44,16 @@ class Response:
         content_range: for a ``get`` with a ``byte_range``, the
             :class:`ContentRange` served (offsets and the value's whole
             length); ``None`` when the whole value is served.
+        in_memory: whether the whole body is already in memory, whatever its
+            size: one ``read()`` returns all of it without waiting on any
+            I/O, and no copy into a tier depends on the reading (a fresh hit
+            of a memory tier 0, or of a small entry a tier 0 read whole).  A
+            server can then send the body in one piece instead of streaming
+            it.  ``False`` does not mean that the body is large or slow.
     """
 
     content_range: ContentRange | None = None  # a class attribute: set only by the range response
+    in_memory: bool = False  # a class attribute: true only for the bytes response
 
     __slots__ = (
         "_chunk_size",
@@ -203,6 +210,7 @@ class BytesResponse(Response):
 
     __slots__ = ("_data", "_position")
     stale = False  # a class attribute: a fresh hit sets nothing more than it must
+    in_memory = True
 
     def __init__(self, metadata: Metadata, source: int, data: bytes, chunk_size: int) -> None:
         self.status = _OK

@@ -4,7 +4,8 @@ Needs the ``serve`` extra (``pip install 'daramjwee[serve]'``: granian and httpx
 """
 
 from ._app import CacheApp
-from ._origins import Origin, OriginError, OriginTimeout, open_origin
+from ._origin_types import Origin, OriginError, OriginTimeout
+from ._origins import open_origin
 from ._serve import build_app, serve
 from ._settings import ServeSettings, load_settings
 

@@ -2,7 +2,7 @@
 
 The app speaks ASGI 3 and runs in any ASGI server (``daramjwee serve`` runs
 it on uvicorn) or inside another ASGI app.  It only ever contacts its
-configured :class:`~daramjwee.server._origins.Origin`: the request target is
+configured :class:`~daramjwee.server._origin_types.Origin`: the request target is
 reduced to a normalized path (:func:`~daramjwee.server._paths.cache_key`),
 and neither the ``Host`` header nor an absolute-form target can name another
 server.
@@ -16,17 +16,14 @@ import time
 from collections.abc import Awaitable, Callable, Collection, Iterable, MutableMapping
 from typing import Any
 
-from .._async._cache import AsyncCache, AsyncFetcher
-from .._async._response import AsyncResponse
-from .._errors import NotFound
-from .._metadata import FetchResult, Metadata, Status
+from .. import AsyncCache, AsyncFetcher, AsyncResponse, FetchResult, Metadata, NotFound, Status
 from ._cache_rules import StorePolicy
 from ._fields import http_now
 from ._front import refusal
 from ._http_origin import HttpOrigin
 from ._http_proxy import HttpCaching, Request, answer_text, stream_body
 from ._metrics import RequestMetrics
-from ._origins import Origin, OriginError
+from ._origin_types import Origin, OriginError
 from ._paths import BadTarget, cache_key
 
 __all__ = ["CacheApp"]

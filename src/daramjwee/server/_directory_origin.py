@@ -12,11 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from .._async._cache import AsyncFetcher
-from .._errors import CacheableNotFound, ConfigError, NotModified
-from .._metadata import FetchResult, Metadata
+from .. import AsyncFetcher, CacheableNotFound, ConfigError, FetchResult, Metadata, NotModified
 from ._origin_common import CHUNK_SIZE, guess_type, http_date, revalidation_basis, safe_segments, split_path
-from ._origins import OriginError
+from ._origin_types import OriginError
 
 __all__ = ["DirectoryOrigin"]
 

@@ -11,12 +11,9 @@ from typing import Any, NoReturn
 
 import httpx
 
-from .. import __version__
-from .._async._cache import AsyncFetcher
-from .._errors import CacheableNotFound, ConfigError, NotModified
-from .._metadata import FetchResult, Metadata
+from .. import AsyncFetcher, CacheableNotFound, ConfigError, FetchResult, Metadata, NotModified, __version__
 from ._origin_common import DEFAULT_CONTENT_TYPE, HTTP_SCHEMES, revalidation_basis, split_path
-from ._origins import OriginError, OriginTimeout
+from ._origin_types import OriginError, OriginTimeout
 
 __all__ = ["HttpOrigin", "Upstream"]
 

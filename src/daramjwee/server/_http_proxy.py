@@ -31,11 +31,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
-from .._async._cache import AsyncCache
-from .._async._response import AsyncBytesResponse, AsyncResponse
-from .._errors import NotFound, NotModified, RangeNotSatisfiable
-from .._metadata import FetchResult, Metadata
-from .._ranges import ByteRange
+from .. import AsyncCache, AsyncResponse, ByteRange, FetchResult, Metadata, NotFound, NotModified, RangeNotSatisfiable
 from ._cache_rules import (
     MAX_DELTA,
     CacheControl,
@@ -64,7 +60,7 @@ from ._fields import (
     stored_response,
 )
 from ._http_origin import HttpOrigin, Upstream
-from ._origins import OriginError
+from ._origin_types import OriginError
 from ._range_requests import Spec, if_range_matches, multipart_boundary, multipart_tail, parse_range, part_head
 
 __all__ = ["HttpCaching", "Request", "answer_text", "stream_body"]
@@ -789,7 +785,7 @@ async def stream_body(response: AsyncResponse, receive: Receive, send: Send, chu
     chunk, is one read and one send: there is nothing to stop midway, so no
     disconnect watcher.
     """
-    if type(response) is AsyncBytesResponse:
+    if response.in_memory:
         await send({"type": "http.response.body", "body": await response.read()})
         return
     length = response.metadata.declared_length

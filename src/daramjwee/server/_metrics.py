@@ -14,7 +14,7 @@ import math
 import threading
 from collections.abc import Iterable, Sequence
 
-from .._stats import CacheStats, TierStats
+from .. import CacheStats, TierStats
 
 __all__ = [
     "CONTENT_TYPE",

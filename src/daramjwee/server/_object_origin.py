@@ -10,11 +10,9 @@ import urllib.parse
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from .._async._cache import AsyncFetcher
-from .._errors import CacheableNotFound, ConfigError, NotModified
-from .._metadata import FetchResult, Metadata
+from .. import AsyncFetcher, CacheableNotFound, ConfigError, FetchResult, Metadata, NotModified
 from ._origin_common import CHUNK_SIZE, guess_type, http_date, revalidation_basis, safe_segments, split_path
-from ._origins import OriginError, OriginTimeout
+from ._origin_types import OriginError, OriginTimeout
 
 if TYPE_CHECKING:
     from obstore import BytesStream, GetOptions, GetResult

@@ -9,7 +9,7 @@ from __future__ import annotations
 import email.utils
 import mimetypes
 
-from .._metadata import Metadata
+from .. import Metadata
 
 __all__ = [
     "CHUNK_SIZE",

@@ -11,12 +11,7 @@ import resource
 import socket
 from pathlib import Path
 
-from .._async._cache import AsyncCache
-from .._async._filestore import AsyncFileStore
-from .._async._memstore import AsyncMemStore
-from .._async._store import AsyncStore
-from .._errors import ConfigError
-from .._units import parse_capacity
+from .. import AsyncCache, AsyncFileStore, AsyncMemStore, AsyncStore, ConfigError, parse_capacity
 from ._app import CacheApp
 from ._cache_rules import StorePolicy
 from ._origins import open_origin
@@ -34,12 +29,12 @@ def build_app(settings: ServeSettings) -> CacheApp:
     ]
     names = ["memory", "file"]
     if settings.redis is not None:
-        from .._async._redisstore import AsyncRedisStore  # noqa: PLC0415 (optional dependency)
+        from .. import AsyncRedisStore  # noqa: PLC0415 (optional dependency)
 
         stores.append(AsyncRedisStore(settings.redis, prefix="daramjwee-serve:"))
         names.append("redis")
     if settings.s3 is not None:
-        from .._async._objectstore import AsyncObjectStore  # noqa: PLC0415 (optional dependency)
+        from .. import AsyncObjectStore  # noqa: PLC0415 (optional dependency)
 
         stores.append(AsyncObjectStore(settings.s3))
         names.append("object")

@@ -27,8 +27,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .._errors import ConfigError
-from .._units import parse_capacity
+from .. import ConfigError, parse_capacity
 
 __all__ = ["ServeSettings", "load_settings"]
 

@@ -11,10 +11,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
-from ..._async._cache import AsyncCache, AsyncFetcher
-from ..._metadata import FetchResult, Metadata
-from ..._stats import CacheStats
-from ..._sync._cache import Cache, Fetcher
+from ... import AsyncCache, AsyncFetcher, Cache, CacheStats, Fetcher, FetchResult, Metadata
 from .._model import Case, Ratio, ScenarioResult
 
 __all__ = [

@@ -71,13 +71,7 @@ from contextlib import ExitStack
 import aiocache  # type: ignore[import-untyped]
 import cashews
 
-from ..._async._cache import AsyncCache
-from ..._async._filestore import AsyncFileStore
-from ..._async._memstore import AsyncMemStore
-from ..._async._store import AsyncStore
-from ..._metadata import FetchResult, Metadata
-from ..._sync._cache import Cache
-from ..._sync._memstore import MemStore
+from ... import AsyncCache, AsyncFileStore, AsyncMemStore, AsyncStore, Cache, FetchResult, MemStore, Metadata
 from .._model import Case, Ratio
 from ._common import KEY, VALUE, Options, Paired, fetch
 

@@ -31,11 +31,7 @@ from pathlib import Path
 
 import diskcache  # type: ignore[import-untyped]
 
-from ..._metadata import FetchResult, Metadata
-from ..._sync._cache import Cache
-from ..._sync._filestore import FileStore
-from ..._sync._memstore import MemStore
-from ..._sync._store import Store
+from ... import Cache, FetchResult, FileStore, MemStore, Metadata, Store
 from .._model import Case, Ratio
 from ._common import KEY, VALUE, Options, cache_hit_loop, get_loop, ns_per_op, timed_pass
 

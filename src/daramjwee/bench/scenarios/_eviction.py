@@ -55,10 +55,10 @@ from contextlib import ExitStack
 from functools import partial
 from pathlib import Path
 
-from ..._sync._memstore import MemStore
+from ... import MemStore
 from ...policy import POLICIES, make_policy
-from ...policy._simulate import belady, loop_trace, read_trace, replay, scan_mix_trace, zipf_trace
 from .._model import Case, Ratio, ScenarioResult
+from .._simulate import belady, loop_trace, read_trace, replay, scan_mix_trace, zipf_trace
 from ._common import Options
 
 __all__ = ["eviction", "plot_eviction"]

@@ -21,10 +21,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Protocol
 
-from ..._metadata import FetchResult, Metadata
-from ..._sync._cache import Cache
-from ..._sync._filestore import FileStore
-from ..._sync._memstore import MemStore
+from ... import Cache, FetchResult, FileStore, MemStore, Metadata
 from ._common import await_fan_outs
 from ._memory_profile import FULL_SIZE, MIB, TIER0_CAPACITY
 

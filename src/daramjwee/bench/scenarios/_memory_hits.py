@@ -11,10 +11,7 @@ from contextlib import ExitStack
 
 import cachetools
 
-from ..._async._cache import AsyncCache
-from ..._async._memstore import AsyncMemStore
-from ..._sync._cache import Cache
-from ..._sync._memstore import MemStore
+from ... import AsyncCache, AsyncMemStore, Cache, MemStore
 from .._model import Case, Ratio
 from ._common import KEY, VALUE, Options, afetch, async_cache_hit_loop, cache_hit_loop, fetch, ns_per_op
 

@@ -28,7 +28,7 @@ import cashews
 import theine
 from dogpile.cache import make_region
 
-from ..._sync._memstore import MemStore
+from ... import MemStore
 from .._model import Case, Ratio
 from ._common import KEY, VALUE, Options, async_get_loop, get_loop, ns_per_op
 from ._memory_hits import async_hit_loop, sync_hit_loop

@@ -63,9 +63,7 @@ from typing import Any, BinaryIO, Protocol, cast
 
 import fsspec  # type: ignore[import-untyped]
 
-from ..._metadata import FetchResult, Metadata
-from ..._sync._cache import Cache, Fetcher
-from ..._sync._filestore import FileStore
+from ... import Cache, Fetcher, FetchResult, FileStore, Metadata
 from .._model import Case, Ratio
 from ._common import Options, gc_paused, timed_pass
 

@@ -48,7 +48,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 
-from ..._loopback import HttpServer, free_port
+from ...testing import HttpServer, free_port
 from .._model import Case, Ratio
 from ._common import Options, Paired
 

@@ -1,7 +1,7 @@
 """Scenario ``shared-tiers``: a hit through the cache on Redis and on S3 against the raw client call for the same bytes.
 
 The scenario starts its own ``redis-server`` and moto S3 server on loopback
-(``daramjwee._loopback``), so both sides of every comparison talk to the same
+(``daramjwee.testing``), so both sides of every comparison talk to the same
 server over the same kind of connection.  On a machine with two or more CPUs
 the servers are pinned to the last CPU and this process to the others while
 the scenario runs (left to the scheduler, a server and the client sometimes
@@ -42,10 +42,8 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 
-from ..._loopback import MotoServer, RedisServer
-from ..._metadata import FetchResult, Metadata
-from ..._sync._cache import Cache
-from ..._sync._store import Store
+from ... import Cache, FetchResult, Metadata, Store
+from ...testing import MotoServer, RedisServer
 from .._model import Case, Ratio
 from ._common import Options, gc_paused, timed_pass
 
@@ -138,8 +136,7 @@ def shared_tiers(options: Options, cleanups: ExitStack) -> tuple[list[Case], lis
     import redis  # noqa: PLC0415
     from obstore.store import S3Store  # noqa: PLC0415
 
-    from ..._sync._objectstore import ObjectStore  # noqa: PLC0415
-    from ..._sync._redisstore import RedisStore  # noqa: PLC0415
+    from ... import ObjectStore, RedisStore  # noqa: PLC0415
 
     quick = options.iterations < Options().iterations
     small_iterations, medium_iterations, s3_iterations = (300, 20, 10) if quick else (2_000, 200, 60)

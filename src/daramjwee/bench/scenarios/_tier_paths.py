@@ -42,9 +42,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 
-from ..._metadata import FetchResult, Metadata
-from ..._sync._cache import Cache
-from ..._sync._memstore import MemStore
+from ... import Cache, FetchResult, MemStore, Metadata
 from .._model import Case, Ratio
 from ._common import KEY, VALUE, Options, await_fan_outs, fetch, ns_per_op
 

@@ -1,9 +1,10 @@
 """Real servers on loopback as child processes: ``redis-server`` and moto's S3 API server.
 
-Each runs on a free 127.0.0.1 port, is started with ``start()`` (which waits
-until it answers, and stops the child again if it never does) and stopped
-with ``stop()``.  ``daramjwee bench`` measures the shared tiers against them,
-and the test suite uses them the same way.  Standard library only: the
+Public as ``daramjwee.testing.RedisServer``, ``MotoServer``, ``HttpServer`` and
+``free_port``.  Each runs on a free 127.0.0.1 port, is started with ``start()``
+(which waits until it answers, and stops the child again if it never does) and
+stopped with ``stop()``.  ``daramjwee bench`` measures the shared tiers against
+them, and the test suite uses them the same way.  Standard library only: the
 servers themselves come from the Debian package ``redis-server`` and the
 Python package ``moto[server]``; ``HttpServer`` runs any HTTP server command.
 """
@@ -68,6 +69,7 @@ class _ChildServer:
             raise
 
     def stop(self) -> None:
+        """Stop the child (SIGTERM, then SIGKILL after 10 s) and wait for it; a no-op when it is not running."""
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:
@@ -96,6 +98,7 @@ class RedisServer(_ChildServer):
 
     @property
     def url(self) -> str:
+        """The ``redis://`` URL of database 0 on this server, for ``RedisStore`` or ``redis.from_url``."""
         return f"redis://127.0.0.1:{self.port}/0"
 
     def _ping(self) -> bool:
@@ -107,6 +110,10 @@ class RedisServer(_ChildServer):
             return False
 
     def start(self) -> None:
+        """Start ``redis-server`` and wait until it answers ``PING`` (``RuntimeError`` if it exits or 30 s pass).
+
+        Can be called again after :meth:`stop` or :meth:`kill`: the server comes back on the same port, empty.
+        """
         self.directory.mkdir(parents=True, exist_ok=True)
         command = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
         command += ["--dir", str(self.directory), "--protected-mode", "no", "--loglevel", "warning"]
@@ -136,6 +143,7 @@ class MotoServer(_ChildServer):
 
     @property
     def endpoint(self) -> str:
+        """The server's ``http://127.0.0.1:port`` URL, the S3 endpoint."""
         return f"http://127.0.0.1:{self.port}"
 
     def _answers(self) -> bool:
@@ -148,6 +156,7 @@ class MotoServer(_ChildServer):
             return False
 
     def start(self) -> None:
+        """Start the server and wait until it answers (``RuntimeError`` if it exits or 30 s pass)."""
         command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)]
         self._launch(command, self._answers, "moto server")
 
@@ -191,4 +200,5 @@ class HttpServer(_ChildServer):
             return False
 
     def start(self) -> None:
+        """Run the command and wait until ``GET probe`` answers 200 (``RuntimeError`` if it exits or 30 s pass)."""
         self._launch(self.command, self._answers, self.command[0])

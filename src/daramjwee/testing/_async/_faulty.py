@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections import Counter
 
+from ..._async._store import AsyncRangeGetter, AsyncReader, AsyncSink, AsyncStore, Buffer, MemoryLookup, memory_lookup
+from ..._metadata import Metadata
+from ..._primitives import async_bound_range_getter, async_sleep
+from ..._ranges import ByteRange
 from .._faults import FaultPlan
-from .._metadata import Metadata
-from .._primitives import async_bound_range_getter, async_sleep
-from .._ranges import ByteRange
-from ._store import AsyncRangeGetter, AsyncReader, AsyncSink, AsyncStore, Buffer, MemoryLookup, memory_lookup
 
 __all__ = ["AsyncFaultyStore"]
 

@@ -12,7 +12,7 @@ import random
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import Policy
+from ..policy import Policy
 
 __all__ = ["belady", "loop_trace", "read_trace", "replay", "scan_mix_trace", "zipf_trace"]
 
