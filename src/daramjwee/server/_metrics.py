@@ -114,11 +114,13 @@ class LatencyHistogram:
     an observation lands in the first bucket whose bound is ``>=`` it, as Prometheus'
     ``le`` ("less than or equal") requires.  :meth:`snapshot` returns cumulative
     counts taken under the same lock as :meth:`observe`, so a snapshot is never torn.
+    ``lock`` is that lock (a new one by default): :class:`RequestMetrics` shares
+    its own with its histograms, and counts in them while it holds it.
     """
 
     __slots__ = ("_buckets", "_counts", "_lock", "_sum")
 
-    def __init__(self, buckets: Sequence[float] = DEFAULT_BUCKETS) -> None:
+    def __init__(self, buckets: Sequence[float] = DEFAULT_BUCKETS, *, lock: threading.Lock | None = None) -> None:
         bounds = tuple(float(bound) for bound in buckets)
         if not bounds:
             raise ValueError("histogram buckets must name at least one finite upper bound, such as (0.1, 1.0)")
@@ -129,7 +131,7 @@ class LatencyHistogram:
         self._buckets = bounds
         self._counts = [0] * (len(bounds) + 1)  # per bucket, not cumulative; the last is (buckets[-1], +Inf)
         self._sum = 0.0
-        self._lock = threading.Lock()
+        self._lock = threading.Lock() if lock is None else lock
 
     @property
     def buckets(self) -> tuple[float, ...]:
@@ -142,14 +144,22 @@ class LatencyHistogram:
             raise ValueError(f"a duration must be >= 0 seconds, got {seconds!r}; measure with time.monotonic()")
         index = bisect.bisect_left(self._buckets, seconds)
         with self._lock:
-            self._counts[index] += 1
-            self._sum += seconds
+            self._count(index, seconds)
+
+    def _count(self, index: int, seconds: float) -> None:
+        """Count ``seconds`` (valid) in bucket ``index``; the caller holds :attr:`_lock`."""
+        self._counts[index] += 1
+        self._sum += seconds
 
     def snapshot(self) -> HistogramSnapshot:
         """Return the current counts, cumulative, as one consistent :class:`HistogramSnapshot`."""
         with self._lock:
-            counts = list(self._counts)
-            total = self._sum
+            return self._snapshot()
+
+    def _snapshot(self) -> HistogramSnapshot:
+        """:meth:`snapshot`; the caller holds :attr:`_lock`."""
+        counts = list(self._counts)
+        total = self._sum
         cumulative: list[int] = []
         running = 0
         for count in counts:
@@ -166,12 +176,15 @@ class RequestMetrics:
     request counter, the histograms and their ``_count``/``+Inf`` agree on one page.
     """
 
-    __slots__ = ("_histograms", "_lock", "_requests")
+    __slots__ = ("_histograms", "_lock", "_requests", "_series")
 
     def __init__(self, buckets: Sequence[float] = DEFAULT_BUCKETS) -> None:
         self._lock = threading.Lock()
         self._requests: dict[tuple[str, int, str], int] = {}
-        self._histograms = {outcome: LatencyHistogram(buckets) for outcome in OUTCOMES}
+        # One lock for the counter and the histograms: a page sees a request in both or in neither.
+        self._histograms = {outcome: LatencyHistogram(buckets, lock=self._lock) for outcome in OUTCOMES}
+        self._series: dict[tuple[str, int, str], tuple[tuple[str, int, str], LatencyHistogram]] = {}
+        """Checked arguments of :meth:`observe` (for the methods of :data:`METHODS` only, so bounded): their series."""
 
     def observe(self, *, method: str, status: int, outcome: str, seconds: float) -> None:
         """Count one finished request.
@@ -182,17 +195,28 @@ class RequestMetrics:
         chooses it, and every distinct label value is a new series.  ``seconds`` is the
         request's duration, as for :meth:`LatencyHistogram.observe`.
         """
+        checked = self._series.get((method, status, outcome)) if type(status) is int else None
+        if checked is None:
+            checked = self._check(method, status, outcome)
+        if not seconds >= 0:
+            raise ValueError(f"a duration must be >= 0 seconds, got {seconds!r}; measure with time.monotonic()")
+        series, histogram = checked
+        index = bisect.bisect_left(histogram.buckets, seconds)
+        with self._lock:
+            self._requests[series] = self._requests.get(series, 0) + 1
+            histogram._count(index, seconds)
+
+    def _check(self, method: str, status: int, outcome: str) -> tuple[tuple[str, int, str], LatencyHistogram]:
+        """The series and histogram of a request; :class:`ValueError` for an unknown outcome or an invalid status."""
         histogram = self._histograms.get(outcome)
         if histogram is None:
             raise ValueError(f"unknown request outcome {outcome!r}; use one of {', '.join(OUTCOMES)}")
         if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
             raise ValueError(f"status must be an HTTP status code between 100 and 599, got {status!r}")
-        if not seconds >= 0:
-            raise ValueError(f"a duration must be >= 0 seconds, got {seconds!r}; measure with time.monotonic()")
-        series = (method if method in METHODS else "OTHER", status, outcome)
-        with self._lock:
-            self._requests[series] = self._requests.get(series, 0) + 1
-            histogram.observe(seconds)
+        if method not in METHODS:
+            return ("OTHER", status, outcome), histogram
+        checked = self._series[(method, status, outcome)] = ((method, status, outcome), histogram)
+        return checked
 
     def render(self, stats: CacheStats, *, tier_names: Sequence[str]) -> str:
         """Return the ``/metrics`` page in Prometheus text format 0.0.4 (see :data:`CONTENT_TYPE`).
@@ -223,7 +247,7 @@ class RequestMetrics:
             )
         with self._lock:
             requests = sorted(self._requests.items())
-            histograms = [(outcome, self._histograms[outcome].snapshot()) for outcome in OUTCOMES]
+            histograms = [(outcome, self._histograms[outcome]._snapshot()) for outcome in OUTCOMES]
 
         lines: list[str] = []
         name = f"{_PREFIX}requests_total"
