@@ -677,6 +677,15 @@ class AsyncCache:
             return None
         if not getattr(reader, "read_ahead", True) or metadata.is_negative:
             return reader, metadata
+        read = await self._read_ahead(tier, key, reader)
+        return None if read is None else (read, metadata)
+
+    async def _read_ahead(self, tier: int, key: str, reader: AsyncReader) -> AsyncReader | None:
+        """``reader`` with its first chunk read already, so that a failure there falls through to the next tier.
+
+        ``None`` when that read failed: the failure is logged and counted and
+        the reader discarded.
+        """
         try:
             first = await reader.read(self._chunk_size)
         except Exception as error:
@@ -686,7 +695,7 @@ class AsyncCache:
         except BaseException:
             await async_shielded(reader.aclose())
             raise
-        return AsyncPrefixedReader(first, reader), metadata
+        return AsyncPrefixedReader(first, reader)
 
     def _join_flight(self, flights: dict[str, _Flight], key: str) -> tuple[_Flight, AsyncEvent | None]:
         """The flight of ``key`` in ``flights`` and the event to wait on; ``None`` when this caller leads a new one."""

@@ -22,7 +22,7 @@ from .._metadata import Metadata, Status
 from .._primitives import async_shielded
 from .._ranges import ByteRange, ContentRange
 from .._stats import Stat, TierStat
-from ._readers import AsyncBytesReader, AsyncPrefixedReader
+from ._readers import AsyncBytesReader
 from ._response import AsyncRangeResponse, AsyncResponse, ranged
 from ._store import AsyncReader, AsyncStore
 
@@ -180,16 +180,8 @@ async def _open_range(
         return None
     if not getattr(reader, "read_ahead", True) or metadata.is_negative or not byte_range.satisfiable(length):
         return reader, metadata, length, 0
-    try:
-        first = await reader.read(cache._chunk_size)
-    except Exception as error:
-        await cache._discard_reader(tier, key, reader)
-        cache._store_failed(tier, "read", key, error)
-        return None
-    except BaseException:
-        await async_shielded(reader.aclose())
-        raise
-    return AsyncPrefixedReader(first, reader), metadata, length, 0
+    read = await cache._read_ahead(tier, key, reader)
+    return None if read is None else (read, metadata, length, 0)
 
 
 def _revalidate_first(cache: AsyncCache, tier: int, metadata: Metadata, rules: ReadRules | None) -> bool:

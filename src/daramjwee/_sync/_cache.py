@@ -676,6 +676,15 @@ class Cache:
             return None
         if not getattr(reader, "read_ahead", True) or metadata.is_negative:
             return reader, metadata
+        read = self._read_ahead(tier, key, reader)
+        return None if read is None else (read, metadata)
+
+    def _read_ahead(self, tier: int, key: str, reader: Reader) -> Reader | None:
+        """``reader`` with its first chunk read already, so that a failure there falls through to the next tier.
+
+        ``None`` when that read failed: the failure is logged and counted and
+        the reader discarded.
+        """
         try:
             first = reader.read(self._chunk_size)
         except Exception as error:
@@ -685,7 +694,7 @@ class Cache:
         except BaseException:
             shielded(reader.close())
             raise
-        return PrefixedReader(first, reader), metadata
+        return PrefixedReader(first, reader)
 
     def _join_flight(self, flights: dict[str, _Flight], key: str) -> tuple[_Flight, Event | None]:
         """The flight of ``key`` in ``flights`` and the event to wait on; ``None`` when this caller leads a new one."""

@@ -23,7 +23,7 @@ from .._metadata import Metadata, Status
 from .._primitives import shielded
 from .._ranges import ByteRange, ContentRange
 from .._stats import Stat, TierStat
-from ._readers import BytesReader, PrefixedReader
+from ._readers import BytesReader
 from ._response import RangeResponse, Response, ranged
 from ._store import Reader, Store
 
@@ -181,16 +181,8 @@ def _open_range(
         return None
     if not getattr(reader, "read_ahead", True) or metadata.is_negative or not byte_range.satisfiable(length):
         return reader, metadata, length, 0
-    try:
-        first = reader.read(cache._chunk_size)
-    except Exception as error:
-        cache._discard_reader(tier, key, reader)
-        cache._store_failed(tier, "read", key, error)
-        return None
-    except BaseException:
-        shielded(reader.close())
-        raise
-    return PrefixedReader(first, reader), metadata, length, 0
+    read = cache._read_ahead(tier, key, reader)
+    return None if read is None else (read, metadata, length, 0)
 
 
 def _revalidate_first(cache: Cache, tier: int, metadata: Metadata, rules: ReadRules | None) -> bool:
