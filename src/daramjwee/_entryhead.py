@@ -32,7 +32,8 @@ from typing import NamedTuple
 from ._metadata import Metadata
 from ._record import (
     CorruptRecord,
-    check_lengths,
+    HeaderKind,
+    check_fields,
     checksum,
     decode_key,
     decode_metadata,
@@ -57,6 +58,7 @@ FORMAT_VERSION = 1
 _PREFIX = struct.Struct("<8sHHIII")
 _CHECKED = _PREFIX.size - 4
 PREFIX_SIZE = _PREFIX.size
+_HEAD = HeaderKind(HEAD_MAGIC, FORMAT_VERSION, "entry head", "entry head", "entry head")
 
 
 class Head(NamedTuple):
@@ -90,13 +92,7 @@ def head_length(prefix: bytes | bytearray | memoryview) -> int:
     if len(prefix) < PREFIX_SIZE:
         raise CorruptRecord(f"entry of {len(prefix)} bytes is shorter than the {PREFIX_SIZE}-byte head prefix")
     magic, version, flags, key_length, metadata_length, _ = _PREFIX.unpack_from(prefix)
-    if magic != HEAD_MAGIC:
-        raise CorruptRecord(f"bad magic {bytes(magic)!r}: not a daramjwee entry head")
-    if version != FORMAT_VERSION:
-        raise CorruptRecord(f"entry head version {version} is not supported (this is version {FORMAT_VERSION})")
-    if flags:
-        raise CorruptRecord(f"entry head flags {flags:#x} are not supported")
-    check_lengths(key_length, metadata_length)
+    check_fields(_HEAD, magic, version, flags, key_length, metadata_length)
     return PREFIX_SIZE + int(key_length) + int(metadata_length)
 
 

@@ -36,6 +36,7 @@ from collections.abc import Callable
 from typing import NamedTuple, NoReturn, TypeAlias
 
 from ._errors import NotFound
+from ._index import Indexed, SizedIndex
 from ._metadata import Metadata
 from ._record import (
     HEADER_SIZE,
@@ -166,7 +167,7 @@ class KnownHead:
         self.record_length = len(head) + body_length
 
 
-class FileDirectory:
+class FileDirectory(Indexed):
     """The files of one store and its index: plain blocking calls, thread-safe.
 
     The index maps each key this store knows to the size of its file, in the
@@ -183,12 +184,9 @@ class FileDirectory:
 
     def __init__(self, root: str, capacity: int | None, policy: Policy, *, fsync: bool) -> None:
         self.root = os.path.abspath(root)
-        self.capacity = capacity
-        self._policy = policy
+        self._index = SizedIndex(capacity, policy)
         self._fsync = fsync
         self._temp_root = os.path.join(self.root, TEMP_DIRECTORY)
-        self._sizes: dict[str, int] = {}
-        self._used = 0
         self._lock = threading.Lock()
         self._known_dirs: set[str] = set()
         self._heads: dict[str, KnownHead] = {}
@@ -432,10 +430,6 @@ class FileDirectory:
 
     # -- writing ----------------------------------------------------------------------
 
-    def fits(self, record_length: int) -> bool:
-        """Whether a record of ``record_length`` bytes can ever be stored."""
-        return self.capacity is None or record_length <= self.capacity
-
     def create_temp(self) -> TempFile:
         """A new, locked temp file.
 
@@ -547,7 +541,7 @@ class FileDirectory:
             except FileNotFoundError:
                 same_root = False
             if not same_root:
-                for key in list(self._sizes):
+                for key in list(self._index.sizes):
                     self._forget_locked(key)
                 self._heads.clear()
             self._known_dirs.clear()
@@ -564,7 +558,7 @@ class FileDirectory:
         """
         freed = evicted = 0
         with self._lock:
-            while self._sizes and (not evicted or freed < needed):
+            while self._index.sizes and (not evicted or freed < needed):
                 freed += self._evict_one_locked()
                 evicted += 1
         if evicted:
@@ -600,11 +594,12 @@ class FileDirectory:
         """
         # acquire/release, not ``with``: on the path of every hit, where ``with`` costs twice as much.
         lock = self._lock
+        index = self._index
         lock.acquire()
         try:
-            if self._sizes.get(key) == size:
+            if index.sizes.get(key) == size:
                 if accessed:
-                    self._policy.access(key)
+                    index.policy.access(key)
             elif os.fstat(fd).st_nlink:
                 self._add_locked(key, size)
                 self._evict_locked()
@@ -613,50 +608,30 @@ class FileDirectory:
 
     def _add_locked(self, key: str, size: int) -> None:
         """Index ``key`` with a file of ``size`` bytes, replacing what was indexed (its memoized head stays)."""
-        old = self._sizes.get(key)
-        if old is not None:
-            self._used -= old
-            self._policy.remove(key)
-        self._sizes[key] = size
-        self._used += size
-        self._policy.insert(key, size)
+        self._index.add(key, size)
 
     def _forget_locked(self, key: str) -> None:
         """Drop ``key`` from the index and the memo of heads, if it is there."""
         self._heads.pop(key, None)
-        size = self._sizes.pop(key, None)
-        if size is not None:
-            self._used -= size
-            self._policy.remove(key)
+        self._index.forget(key)
 
     def _evict_locked(self) -> None:
         """Remove the policy's victims (their files too) until the capacity holds."""
-        capacity = self.capacity
-        while capacity is not None and self._used > capacity:
+        while self._index.over_capacity():
             self._evict_one_locked()
 
     def _evict_one_locked(self) -> int:
         """Remove the policy's next victim and its file (best-effort: a failure is logged); its size."""
-        victim = self._policy.evict()
+        victim, size = self._index.evict()
         self._heads.pop(victim, None)
-        size = self._sizes.pop(victim)
-        self._used -= size
+        if size is None:  # the policy named a key it was not given
+            raise KeyError(victim)
         path = self.locate(victim)[1]
         try:
             _remove_path(path)
         except OSError as error:
             _logger.warning("could not remove an evicted file-store record: %s", error, extra={"path": path})
         return size
-
-    @property
-    def used(self) -> int:
-        return self._used
-
-    def __len__(self) -> int:
-        return len(self._sizes)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._sizes
 
 
 _RECOVERABLE = frozenset({errno.ENOENT, errno.ENOSPC, errno.EISDIR, errno.ENOTEMPTY, errno.EEXIST})

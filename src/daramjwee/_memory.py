@@ -5,35 +5,27 @@ from __future__ import annotations
 import threading
 
 from ._errors import NotFound, StoreContractError
+from ._index import Indexed, SizedIndex
 from ._metadata import Metadata
 from .policy import Policy
 
 __all__ = ["MemoryTable"]
 
 
-class MemoryTable:
+class MemoryTable(Indexed):
     """Byte-bounded key → (bytes, Metadata) map with an eviction policy.
 
     Only value bytes count against ``capacity`` (``None`` = unbounded).  All
     methods are thread-safe and O(1) amortized.
     """
 
-    __slots__ = ("_capacity", "_entries", "_lock", "_policy", "_used")
+    __slots__ = ("_entries", "_index", "_lock", "_policy")
 
     def __init__(self, capacity: int | None, policy: Policy) -> None:
-        self._capacity = capacity
-        self._policy = policy
+        self._index = SizedIndex(capacity, policy)
+        self._policy = policy  # the index's, kept here for the hot path of :meth:`get`
         self._entries: dict[str, tuple[bytes, Metadata]] = {}
-        self._used = 0
         self._lock = threading.Lock()
-
-    @property
-    def capacity(self) -> int | None:
-        return self._capacity
-
-    def fits(self, size: int) -> bool:
-        """Whether a value of ``size`` bytes can ever be stored."""
-        return self._capacity is None or size <= self._capacity
 
     def get(self, key: str) -> tuple[bytes, Metadata]:
         # acquire/release, not ``with``: the hot path of every memory hit, and a
@@ -74,45 +66,27 @@ class MemoryTable:
         size = len(value)
         if not self.fits(size):
             return False
+        entries = self._entries
+        index = self._index
         with self._lock:
-            old = self._entries.pop(key, None)
-            if old is not None:
-                self._used -= len(old[0])
-                self._policy.remove(key)
-            self._entries[key] = (value, metadata)
-            self._used += size
-            self._policy.insert(key, size)
-            if self._capacity is not None:
-                while self._used > self._capacity:
-                    victim = self._policy.evict()
-                    evicted = self._entries.pop(victim, None)
-                    if evicted is None:
-                        # Withdraw the newcomer: what is left is what was stored before it, less the
-                        # entries evicted meanwhile, so ``used`` is back within the capacity.
-                        if self._entries.pop(key, None) is not None:
-                            self._used -= size
-                            self._policy.remove(key)
-                        raise StoreContractError(
-                            f"eviction policy {type(self._policy).__name__} chose {victim!r}, which the store "
-                            f"does not hold; {key!r} was not stored"
-                        )
-                    self._used -= len(evicted[0])
-            return key in self._entries
+            entries.pop(key, None)
+            entries[key] = (value, metadata)
+            index.add(key, size)  # the index holds exactly the keys of ``entries``, with their values' sizes
+            while index.over_capacity():
+                victim, evicted = index.evict()
+                if evicted is None:
+                    # Withdraw the newcomer: what is left is what was stored before it, less the
+                    # entries evicted meanwhile, so ``used`` is back within the capacity.
+                    if entries.pop(key, None) is not None:
+                        index.forget(key)
+                    raise StoreContractError(
+                        f"eviction policy {type(self._policy).__name__} chose {victim!r}, which the store "
+                        f"does not hold; {key!r} was not stored"
+                    )
+                del entries[victim]
+            return key in entries
 
     def delete(self, key: str) -> None:
         with self._lock:
-            old = self._entries.pop(key, None)
-            if old is not None:
-                self._used -= len(old[0])
-                self._policy.remove(key)
-
-    @property
-    def used(self) -> int:
-        """Value bytes currently stored."""
-        return self._used
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._entries
+            if self._entries.pop(key, None) is not None:
+                self._index.forget(key)

@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import inspect
 import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterator, Sequence
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
-from ._async._store import AsyncRangeGetter, AsyncRangeResult, AsyncSink, AsyncStore, memory_lookup
+from ._async._store import AsyncRangeGetter, AsyncRangeResult, AsyncSink, AsyncStore, MemoryLookup
 from ._metadata import FetchResult, Metadata
 from ._ranges import ByteRange
 from ._sync._store import RangeGetter, Store
@@ -27,12 +28,14 @@ from ._sync._store import RangeGetter, Store
 __all__ = [
     "AsyncEvent",
     "AsyncKeyLocks",
+    "Capabilities",
     "Event",
     "KeyLocks",
     "async_bound_range_getter",
     "async_bound_store_calls",
     "async_call_fetcher",
     "async_cancel_after",
+    "async_capabilities",
     "async_check_flavour",
     "async_run_blocking",
     "async_run_blocking_owned",
@@ -43,6 +46,7 @@ __all__ = [
     "bound_store_calls",
     "call_fetcher",
     "cancel_after",
+    "capabilities",
     "check_flavour",
     "run_blocking",
     "run_blocking_owned",
@@ -256,7 +260,62 @@ def check_flavour(stores: Sequence[object]) -> None:
             )
 
 
-def async_bound_store_calls(store: AsyncStore, seconds: float) -> AsyncStore:
+G = TypeVar("G")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Capabilities(Generic[G]):
+    """The optional abilities of rule K4 that one store offers (the protocols of ``_store``), found once.
+
+    ``G`` is the flavour's range getter: :data:`AsyncRangeGetter` from
+    :func:`async_capabilities`, :data:`RangeGetter` from :func:`capabilities`.
+    """
+
+    lookup: MemoryLookup | None
+    """The plain ``lookup`` method (``LookupStore``), else ``None``."""
+    peek: MemoryLookup | None
+    """The plain ``peek`` method (``PeekStore``), else ``None``."""
+    get_range: G | None
+    """``get_range`` of this flavour (``AsyncRangeStore`` / ``RangeStore``), unbounded, else ``None``."""
+    capacity: int | None
+    """The declared ``capacity`` in bytes (``CapacityStore``), else ``None``."""
+    get_stream_inline: bool
+    """Whether the store declares ``get_stream_inline = True`` (``InlineGetStore``)."""
+
+
+def async_capabilities(store: object) -> Capabilities[AsyncRangeGetter]:
+    """What ``store`` offers of rule K4, as an async store: a ``get_range`` must be a coroutine function."""
+    return _capabilities(store, coroutine_get_range=True)
+
+
+def capabilities(store: object) -> Capabilities[RangeGetter]:
+    """What ``store`` offers of rule K4, as a sync store: a ``get_range`` must be a plain function."""
+    return _capabilities(store, coroutine_get_range=False)
+
+
+def _capabilities(store: object, *, coroutine_get_range: bool) -> Capabilities[Any]:
+    """The one place that looks for the optional abilities (``getattr``, once, when a cache or wrapper is built)."""
+    get_range = getattr(store, "get_range", None)
+    if not callable(get_range) or inspect.iscoroutinefunction(get_range) is not coroutine_get_range:
+        get_range = None
+    capacity = getattr(store, "capacity", None)
+    return Capabilities(
+        lookup=_plain_method(store, "lookup"),
+        peek=_plain_method(store, "peek"),
+        get_range=get_range,
+        capacity=capacity if isinstance(capacity, int) and not isinstance(capacity, bool) else None,
+        get_stream_inline=getattr(store, "get_stream_inline", False) is True,
+    )
+
+
+def _plain_method(store: object, name: str) -> MemoryLookup | None:
+    method = getattr(store, name, None)
+    if callable(method) and not inspect.iscoroutinefunction(method):
+        return method  # type: ignore[no-any-return]
+    return None
+
+
+def async_bound_store_calls(store: AsyncStore, found: Capabilities[AsyncRangeGetter], seconds: float) -> AsyncStore:
     """``store`` with ``get_stream``, ``stat``, ``begin_set``, ``delete`` and ``close`` cancelled after ``seconds``.
 
     A call that runs out raises ``TimeoutError``, which the cache treats like
@@ -264,16 +323,17 @@ def async_bound_store_calls(store: AsyncStore, seconds: float) -> AsyncStore:
     caller once handed out.  In-memory stores (with ``lookup``) never block and
     are returned as they are.  A store whose ``get_stream_inline`` is true opens
     entries without awaiting (``AsyncFileStore(inline_open=True)``): no timeout
-    could interrupt that call, so it is not wrapped in one.
+    could interrupt that call, so it is not wrapped in one.  ``found`` is
+    ``async_capabilities(store)``.
     """
-    if memory_lookup(store) is not None:
+    if found.lookup is not None:
         return store
-    if getattr(store, "get_stream_inline", False) is True:
+    if found.get_stream_inline:
         return _AsyncInlineGetBoundedStore(store, seconds)
     return _AsyncBoundedStore(store, seconds)
 
 
-def bound_store_calls(store: Store, seconds: float) -> Store:
+def bound_store_calls(store: Store, found: Capabilities[RangeGetter], seconds: float) -> Store:
     """Return ``store`` unchanged: a thread blocked in a store call cannot be cancelled.
 
     Sync stores bound their calls with their client's own timeouts.
@@ -281,34 +341,28 @@ def bound_store_calls(store: Store, seconds: float) -> Store:
     return store
 
 
-def async_bound_range_getter(store: object, seconds: float) -> AsyncRangeGetter | None:
-    """The store's optional ``async get_range`` (see :class:`AsyncStore`), cancelled after ``seconds``; else ``None``.
+def async_bound_range_getter(found: Capabilities[AsyncRangeGetter], seconds: float) -> AsyncRangeGetter | None:
+    """The store's optional ``async get_range`` (``found.get_range``), cancelled after ``seconds``; else ``None``.
 
-    A ``get_range`` that is not a coroutine function is not the async capability: ``None``.
+    An in-memory store's (with ``lookup``) never blocks and is returned as it is.
     """
-    method = getattr(store, "get_range", None)
-    if not callable(method) or not inspect.iscoroutinefunction(method):
-        return None
-    if memory_lookup(store) is not None:
-        return method  # type: ignore[no-any-return]
+    method = found.get_range
+    if method is None or found.lookup is not None:
+        return method
 
     async def get_range(key: str, byte_range: ByteRange, /) -> AsyncRangeResult:
         async with asyncio.timeout(seconds):
-            return await method(key, byte_range)  # type: ignore[no-any-return]
+            return await method(key, byte_range)
 
     return get_range
 
 
-def bound_range_getter(store: object, seconds: float) -> RangeGetter | None:
-    """The store's optional plain ``get_range`` (see :class:`Store`), unchanged; else ``None``.
+def bound_range_getter(found: Capabilities[RangeGetter], seconds: float) -> RangeGetter | None:
+    """The store's optional plain ``get_range`` (``found.get_range``), unchanged; else ``None``.
 
-    A coroutine function is the async capability, not this one: ``None``.
     As :func:`bound_store_calls` says, a sync store bounds its own calls.
     """
-    method = getattr(store, "get_range", None)
-    if not callable(method) or inspect.iscoroutinefunction(method):
-        return None
-    return method  # type: ignore[no-any-return]
+    return found.get_range
 
 
 class _AsyncBoundedStore:

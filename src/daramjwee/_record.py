@@ -74,8 +74,9 @@ __all__ = [
     "BodyHasher",
     "CorruptRecord",
     "Header",
+    "HeaderKind",
     "body_digest",
-    "check_lengths",
+    "check_fields",
     "checksum",
     "decode_key",
     "decode_metadata",
@@ -206,10 +207,38 @@ def checksum(fields: bytes | memoryview, key: bytes, metadata: bytes) -> int:
     return zlib.crc32(metadata, zlib.crc32(key, zlib.crc32(fields)))
 
 
-def check_lengths(key_length: int, metadata_length: int) -> None:
-    """Raise :class:`CorruptRecord` unless a header's key and metadata lengths are plausible."""
+def check_fields(
+    kind: HeaderKind, magic: bytes, version: int, flags: int, key_length: int, metadata_length: int
+) -> None:
+    """Raise :class:`CorruptRecord` unless a header's leading fields are those of ``kind``'s format.
+
+    Both formats that carry a key and metadata (this record and the remote
+    entry head of :mod:`daramjwee._entryhead`) start with the same fields.
+    """
+    if magic != kind.magic:
+        raise CorruptRecord(f"bad magic {bytes(magic)!r}: not a daramjwee {kind.name}")
+    if version != kind.version:
+        raise CorruptRecord(f"{kind.version_name} version {version} is not supported (this is version {kind.version})")
+    if flags:
+        raise CorruptRecord(f"{kind.flags_name} flags {flags:#x} are not supported")
     if key_length == 0 or key_length > MAX_KEY_BYTES or metadata_length > MAX_METADATA_BYTES:
         raise CorruptRecord(f"implausible lengths: key {key_length}, metadata {metadata_length}")
+
+
+class HeaderKind(NamedTuple):
+    """One format of header checked by :func:`check_fields`, and how its errors name it."""
+
+    magic: bytes
+    version: int
+    name: str
+    """As in "not a daramjwee {name}"."""
+    version_name: str
+    """As in "{version_name} version 3 is not supported"."""
+    flags_name: str
+    """As in "{flags_name} flags 0x1 are not supported"."""
+
+
+_RECORD = HeaderKind(MAGIC, FORMAT_VERSION, "file-store record", "record format", "record")
 
 
 def encode_header(key: bytes, metadata: bytes, body_length: int, body_checksum: int) -> bytes:
@@ -233,13 +262,7 @@ def parse_header(data: bytes) -> Header:
     if len(data) < HEADER_SIZE:
         raise CorruptRecord(f"record of {len(data)} bytes is shorter than its {HEADER_SIZE}-byte header")
     magic, version, flags, key_length, metadata_length, body_length, body_checksum, checksum = _HEADER.unpack_from(data)
-    if magic != MAGIC:
-        raise CorruptRecord(f"bad magic {magic!r}: not a daramjwee file-store record")
-    if version != FORMAT_VERSION:
-        raise CorruptRecord(f"record format version {version} is not supported (this is version {FORMAT_VERSION})")
-    if flags:
-        raise CorruptRecord(f"record flags {flags:#x} are not supported")
-    check_lengths(key_length, metadata_length)
+    check_fields(_RECORD, magic, version, flags, key_length, metadata_length)
     return Header(key_length, metadata_length, body_length, body_checksum, checksum)
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import enum
 import threading
 
-__all__ = ["CacheStats", "StatsRecorder", "TierStats"]
+__all__ = ["CacheStats", "Stat", "StatsRecorder", "TierStat", "TierStats"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -58,8 +59,44 @@ class CacheStats:
         return result
 
 
-_COUNTERS = tuple(field.name for field in dataclasses.fields(CacheStats) if field.name != "tiers")
-_TIER_COUNTERS = tuple(field.name for field in dataclasses.fields(TierStats))
+class Stat(enum.IntEnum):
+    """The counters of :class:`CacheStats`, one member a field (``Stat.FANOUTS_FAILED`` counts ``fanouts_failed``).
+
+    Members index the recorder's list of counts.  A misspelt counter fails
+    the type check (mypy) instead of raising on the rare path that counts it.
+    """
+
+    ORIGIN_FETCHES = 0
+    NEGATIVE_HITS = enum.auto()
+    STALE_HITS = enum.auto()
+    REFRESHES_SCHEDULED = enum.auto()
+    REFRESHES_COMPLETED = enum.auto()
+    REFRESHES_FAILED = enum.auto()
+    REFRESHES_REJECTED = enum.auto()
+    COALESCED_WAITERS = enum.auto()
+    FILLS_STARTED = enum.auto()
+    FILLS_PUBLISHED = enum.auto()
+    FILLS_ABORTED = enum.auto()
+    FANOUTS = enum.auto()
+    FANOUTS_FAILED = enum.auto()
+    FANOUTS_REJECTED = enum.auto()
+    FANOUTS_SUPERSEDED = enum.auto()
+    TRANSIT_HITS = enum.auto()
+    REVALIDATIONS = enum.auto()
+    STALE_IF_ERROR_HITS = enum.auto()
+
+
+class TierStat(enum.IntEnum):
+    """The counters of :class:`TierStats`, one member a field, as :class:`Stat` is for :class:`CacheStats`."""
+
+    HITS = 0
+    MISSES = enum.auto()
+    ERRORS = enum.auto()
+    PROMOTIONS = enum.auto()
+
+
+_NAMES = tuple(member.name.lower() for member in Stat)
+_TIER_NAMES = tuple(member.name.lower() for member in TierStat)
 
 
 class StatsRecorder:
@@ -67,17 +104,18 @@ class StatsRecorder:
 
     Counting runs on every cache hit, so the lock is taken with
     ``acquire``/``release`` (about half the cost of ``with`` on CPython 3.11).
+    Counters are lists indexed by :class:`Stat` and :class:`TierStat` members.
     """
 
     __slots__ = ("_counts", "_hits", "_lock", "_tiers")
 
     def __init__(self, tiers: int) -> None:
         self._lock = threading.Lock()
-        self._counts = dict.fromkeys(_COUNTERS, 0)
-        self._tiers = {name: [0] * tiers for name in _TIER_COUNTERS}
-        self._hits = self._tiers["hits"]
+        self._counts = [0] * len(Stat)
+        self._tiers = [[0] * tiers for _ in TierStat]
+        self._hits = self._tiers[TierStat.HITS]
 
-    def add(self, counter: str, amount: int = 1) -> None:
+    def add(self, counter: Stat, amount: int = 1) -> None:
         lock = self._lock
         lock.acquire()
         try:
@@ -85,7 +123,7 @@ class StatsRecorder:
         finally:
             lock.release()
 
-    def tier(self, tier: int, counter: str) -> None:
+    def tier(self, tier: int, counter: TierStat) -> None:
         lock = self._lock
         lock.acquire()
         try:
@@ -94,7 +132,7 @@ class StatsRecorder:
             lock.release()
 
     def tier0_hit(self) -> None:
-        """``tier(0, "hits")``, for the hot path (one lookup fewer)."""
+        """``tier(0, TierStat.HITS)``, for the hot path (one lookup fewer)."""
         lock = self._lock
         lock.acquire()
         try:
@@ -105,7 +143,7 @@ class StatsRecorder:
     def snapshot(self) -> CacheStats:
         with self._lock:
             tiers = tuple(
-                TierStats(**{name: counts[tier] for name, counts in self._tiers.items()})
-                for tier in range(len(self._tiers["hits"]))
+                TierStats(**{name: counts[tier] for name, counts in zip(_TIER_NAMES, self._tiers, strict=True)})
+                for tier in range(len(self._hits))
             )
-            return CacheStats(tiers, **self._counts)
+            return CacheStats(tiers, **dict(zip(_NAMES, self._counts, strict=True)))

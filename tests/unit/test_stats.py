@@ -9,7 +9,7 @@ import threading
 import pytest
 
 import daramjwee as dj
-from daramjwee._stats import CacheStats, StatsRecorder, TierStats
+from daramjwee._stats import CacheStats, Stat, StatsRecorder, TierStat, TierStats
 
 REQUIRED_COUNTERS = {
     "origin_fetches",
@@ -49,9 +49,9 @@ def test_new_recorder_snapshots_zero_with_one_entry_per_tier(tiers: int) -> None
 
 def test_add_counts_with_default_and_explicit_amounts() -> None:
     recorder = StatsRecorder(1)
-    recorder.add("origin_fetches")
-    recorder.add("origin_fetches")
-    recorder.add("coalesced_waiters", 5)
+    recorder.add(Stat.ORIGIN_FETCHES)
+    recorder.add(Stat.ORIGIN_FETCHES)
+    recorder.add(Stat.COALESCED_WAITERS, 5)
     snapshot = recorder.snapshot()
     assert snapshot.origin_fetches == 2
     assert snapshot.coalesced_waiters == 5
@@ -60,11 +60,11 @@ def test_add_counts_with_default_and_explicit_amounts() -> None:
 
 def test_tier_counters_are_per_tier() -> None:
     recorder = StatsRecorder(3)
-    recorder.tier(0, "hits")
-    recorder.tier(0, "hits")
-    recorder.tier(2, "misses")
-    recorder.tier(1, "promotions")
-    recorder.tier(2, "errors")
+    recorder.tier(0, TierStat.HITS)
+    recorder.tier(0, TierStat.HITS)
+    recorder.tier(2, TierStat.MISSES)
+    recorder.tier(1, TierStat.PROMOTIONS)
+    recorder.tier(2, TierStat.ERRORS)
     assert recorder.snapshot().tiers == (
         TierStats(hits=2),
         TierStats(promotions=1),
@@ -72,28 +72,49 @@ def test_tier_counters_are_per_tier() -> None:
     )
 
 
+def test_counters_are_the_fields_of_the_snapshots_in_order() -> None:
+    assert [member.name.lower() for member in Stat] == _cache_counters()
+    assert [member.name.lower() for member in TierStat] == [field.name for field in dataclasses.fields(TierStats)]
+
+
+def test_each_counter_counts_its_own_field() -> None:
+    recorder = StatsRecorder(2)
+    for amount, counter in enumerate(Stat, start=1):
+        recorder.add(counter, amount)
+    for counter in TierStat:
+        for _ in range(counter + 1):
+            recorder.tier(1, counter)
+    snapshot = recorder.snapshot()
+    assert [getattr(snapshot, name) for name in _cache_counters()] == list(range(1, len(Stat) + 1))
+    assert snapshot.tiers == (TierStats(), TierStats(hits=1, misses=2, errors=3, promotions=4))
+
+
 def test_unknown_counter_names_are_rejected() -> None:
     recorder = StatsRecorder(1)
     with pytest.raises(KeyError):
-        recorder.add("no_such_counter")
+        Stat["NO_SUCH_COUNTER"]
     with pytest.raises(KeyError):
-        recorder.tier(0, "no_such_counter")
+        TierStat["NO_SUCH_COUNTER"]
     with pytest.raises(KeyError):
-        recorder.add("tiers")
+        Stat["TIERS"]
+    with pytest.raises(TypeError):
+        recorder.add("origin_fetches")  # type: ignore[arg-type]  # a name is not a counter
+    with pytest.raises(TypeError):
+        recorder.tier(0, "hits")  # type: ignore[arg-type]
 
 
 def test_unknown_tier_is_rejected() -> None:
     with pytest.raises(IndexError):
-        StatsRecorder(2).tier(2, "hits")
+        StatsRecorder(2).tier(2, TierStat.HITS)
 
 
 def test_snapshot_is_a_detached_frozen_copy() -> None:
     recorder = StatsRecorder(1)
-    recorder.add("fanouts")
-    recorder.tier(0, "hits")
+    recorder.add(Stat.FANOUTS)
+    recorder.tier(0, TierStat.HITS)
     snapshot = recorder.snapshot()
-    recorder.add("fanouts")
-    recorder.tier(0, "hits")
+    recorder.add(Stat.FANOUTS)
+    recorder.tier(0, TierStat.HITS)
     assert snapshot.fanouts == 1
     assert snapshot.tiers[0].hits == 1
     assert recorder.snapshot().fanouts == 2
@@ -107,16 +128,16 @@ def test_snapshot_is_a_detached_frozen_copy() -> None:
 def test_snapshots_compare_and_hash_by_value() -> None:
     first, second = StatsRecorder(2), StatsRecorder(2)
     for recorder in (first, second):
-        recorder.add("stale_hits", 3)
-        recorder.tier(1, "errors")
+        recorder.add(Stat.STALE_HITS, 3)
+        recorder.tier(1, TierStat.ERRORS)
     assert first.snapshot() == second.snapshot()
     assert hash(first.snapshot()) == hash(second.snapshot())
 
 
 def test_as_dict_is_plain_and_complete() -> None:
     recorder = StatsRecorder(2)
-    recorder.add("negative_hits", 4)
-    recorder.tier(1, "hits")
+    recorder.add(Stat.NEGATIVE_HITS, 4)
+    recorder.tier(1, TierStat.HITS)
     result = recorder.snapshot().as_dict()
     assert result["negative_hits"] == 4
     assert result["tiers"] == [
@@ -148,9 +169,9 @@ def test_concurrent_counting_loses_nothing_and_snapshots_never_go_backwards() ->
     def counter() -> None:
         start.wait()
         for _ in range(rounds):
-            recorder.add("origin_fetches")
-            recorder.add("fills_published", 2)
-            recorder.tier(1, "hits")
+            recorder.add(Stat.ORIGIN_FETCHES)
+            recorder.add(Stat.FILLS_PUBLISHED, 2)
+            recorder.tier(1, TierStat.HITS)
 
     def observer() -> None:
         start.wait()

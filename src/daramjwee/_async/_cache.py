@@ -37,18 +37,19 @@ from .._primitives import (
     async_bound_store_calls,
     async_call_fetcher,
     async_cancel_after,
+    async_capabilities,
     async_check_flavour,
     async_shielded,
 )
 from .._probation import Probation
 from .._ranges import ByteRange
 from .._runtime import AsyncBackgroundRunner
-from .._stats import CacheStats, StatsRecorder
+from .._stats import CacheStats, Stat, StatsRecorder, TierStat
 from ._fanouts import AsyncFanOuts
 from ._ranged import get_range
 from ._readers import EMPTY_READER, AsyncBytesReader, AsyncPrefixedReader
 from ._response import AsyncBytesResponse, AsyncResponse
-from ._store import AsyncReader, AsyncSink, AsyncStore, memory_lookup, memory_peek
+from ._store import AsyncReader, AsyncSink, AsyncStore
 from ._writer import AsyncWriter
 from ._writes import AsyncTee, AsyncWrites, OnDone, Published, committed_value
 
@@ -119,12 +120,16 @@ class AsyncCache:
         async_check_flavour(stores)
         self._config = config
         self._stores = stores
-        self._tiers = tuple(async_bound_store_calls(store, config.op_timeout) for store in stores)
+        found = tuple(async_capabilities(store) for store in stores)  # rule K4's optional abilities, found once
+        self._tiers = tuple(
+            async_bound_store_calls(store, abilities, config.op_timeout)
+            for store, abilities in zip(stores, found, strict=True)
+        )
         self._tier_chain = tuple(enumerate(self._tiers))  # (index, store) pairs: no enumerate() per get
-        self._range_getters = tuple(async_bound_range_getter(store, config.op_timeout) for store in stores)
-        self._memory_lookup = memory_lookup(stores[0])
-        self._memory_peek = memory_peek(stores[0])
-        self._capacities = tuple(_capacity(store) for store in stores)
+        self._range_getters = tuple(async_bound_range_getter(abilities, config.op_timeout) for abilities in found)
+        self._memory_lookup = found[0].lookup
+        self._memory_peek = found[0].peek
+        self._capacities = tuple(abilities.capacity for abilities in found)
         room = [math.inf if capacity is None else capacity for capacity in self._capacities]
         self._room_above = tuple(max(room[:tier], default=0) for tier in range(len(stores)))
         self._freshness = tuple(config.freshness(tier) for tier in range(len(stores)))
@@ -287,7 +292,7 @@ class AsyncCache:
         ):
             await self._discard_reader(0, key, reader)
             return None, False
-        self._stats.tier(0, "hits")
+        self._stats.tier(0, TierStat.HITS)
         if self._logger.isEnabledFor(_DEBUG):
             self._logger.debug("hit in tier %d", 0, extra={"tier": 0, "key": key})
         if if_none_match is not None and if_none_match_matches(if_none_match, metadata):
@@ -346,7 +351,7 @@ class AsyncCache:
             try:
                 entry = await self._open_entry(tier, store, key)
             except NotFound:
-                self._stats.tier(tier, "misses")
+                self._stats.tier(tier, TierStat.MISSES)
                 missed.append(tier)
                 if not tier:  # before the lower tiers: a fan-out landing there leaves transit
                     response = await self._transit_hit(key, fetch, if_none_match, ticket, rules)
@@ -357,7 +362,7 @@ class AsyncCache:
                 walk_failed = True
                 continue
             reader, metadata = entry
-            self._stats.tier(tier, "hits")
+            self._stats.tier(tier, TierStat.HITS)
             if self._logger.isEnabledFor(_DEBUG):
                 self._logger.debug("hit in tier %d", tier, extra={"tier": tier, "key": key})
             return await self._serve_hit(tier, key, reader, metadata, fetch, if_none_match, ticket, missed, rules)
@@ -379,7 +384,7 @@ class AsyncCache:
         positive, negative = self._freshness[tier]
         if metadata.is_negative:
             await self._discard_reader(tier, key, reader)
-            self._stats.add("negative_hits")
+            self._stats.add(Stat.NEGATIVE_HITS)
             if is_stale(metadata, negative, time.time()):
                 self._refresh_quietly(key, fetch, metadata, ticket.hand_off())
             elif missed:
@@ -392,7 +397,7 @@ class AsyncCache:
             return await self._revalidate(tier, key, reader, metadata, fetch, if_none_match, ticket, rules)
         try:
             if stale:
-                self._stats.add("stale_hits")
+                self._stats.add(Stat.STALE_HITS)
                 refresh = self._refresh_when_read(key, fetch, metadata)
                 tee = AsyncTee(self._writes, key, (), ticket.hand_off(), refresh)
             elif missed:
@@ -459,7 +464,7 @@ class AsyncCache:
             flight, done = self._join_flight(self._revalidations, key)
             if done is None:
                 return await self._revalidate_now(tier, key, reader, stored, fetch, if_none_match, ticket, flight)
-            self._stats.add("coalesced_waiters")
+            self._stats.add(Stat.COALESCED_WAITERS)
             if await done.wait(self._config.coalesce_wait) and flight.published:
                 try:
                     response = await self._top_hit(key, fetch, if_none_match, flight.tier, ticket, (), rules)
@@ -493,10 +498,10 @@ class AsyncCache:
         ``stale_if_error`` window, else is raised.  ``reader`` is closed on
         every path that does not hand it to the response.
         """
-        self._stats.add("revalidations")
+        self._stats.add(Stat.REVALIDATIONS)
         served = False
         try:
-            self._stats.add("origin_fetches")
+            self._stats.add(Stat.ORIGIN_FETCHES)
             try:
                 result = await async_call_fetcher(fetch, stored)
             except NotModified as validated:
@@ -515,7 +520,7 @@ class AsyncCache:
             except Exception as error:
                 if not may_serve_on_error(stored, self._freshness[tier][0], time.time()):
                     raise
-                self._stats.add("stale_if_error_hits")
+                self._stats.add(Stat.STALE_IF_ERROR_HITS)
                 self._logger.warning(
                     "revalidation of %r failed, serving the stale entry (stale-if-error): %r",
                     key,
@@ -557,7 +562,7 @@ class AsyncCache:
         async def promoted(published: Published, ticket: Ticket) -> None:
             tiers = published.tiers
             for upper in tiers:
-                self._stats.tier(upper, "promotions")
+                self._stats.tier(upper, TierStat.PROMOTIONS)
             if tiers and self._logger.isEnabledFor(_DEBUG):
                 self._logger.debug("promoted from tier %d to %s", tier, tiers, extra={"tier": tier, "key": key})
 
@@ -583,7 +588,7 @@ class AsyncCache:
             flight, done = self._join_flight(self._flights, key)
             if done is None:
                 return await self._lead(key, fetch, if_none_match, flight, ticket, landings, rules)
-            self._stats.add("coalesced_waiters")
+            self._stats.add(Stat.COALESCED_WAITERS)
             remaining = deadline - time.monotonic()
             if not await done.wait(min(self._config.coalesce_wait, remaining)):
                 self._forget_flight(key, flight)
@@ -649,7 +654,7 @@ class AsyncCache:
             return None
         if entry is None:
             return None
-        self._stats.tier(tier, "hits")
+        self._stats.tier(tier, TierStat.HITS)
         return await self._serve_hit(tier, key, entry[0], entry[1], fetch, if_none_match, ticket, missed, rules)
 
     async def _open_entry(self, tier: int, store: AsyncStore, key: str) -> tuple[AsyncReader, Metadata] | None:
@@ -672,6 +677,15 @@ class AsyncCache:
             return None
         if not getattr(reader, "read_ahead", True) or metadata.is_negative:
             return reader, metadata
+        read = await self._read_ahead(tier, key, reader)
+        return None if read is None else (read, metadata)
+
+    async def _read_ahead(self, tier: int, key: str, reader: AsyncReader) -> AsyncReader | None:
+        """``reader`` with its first chunk read already, so that a failure there falls through to the next tier.
+
+        ``None`` when that read failed: the failure is logged and counted and
+        the reader discarded.
+        """
         try:
             first = await reader.read(self._chunk_size)
         except Exception as error:
@@ -681,7 +695,7 @@ class AsyncCache:
         except BaseException:
             await async_shielded(reader.aclose())
             raise
-        return AsyncPrefixedReader(first, reader), metadata
+        return AsyncPrefixedReader(first, reader)
 
     def _join_flight(self, flights: dict[str, _Flight], key: str) -> tuple[_Flight, AsyncEvent | None]:
         """The flight of ``key`` in ``flights`` and the event to wait on; ``None`` when this caller leads a new one."""
@@ -728,7 +742,7 @@ class AsyncCache:
         lands on every path: through the fill once it ends, else here.
         """
         try:
-            self._stats.add("origin_fetches")
+            self._stats.add(Stat.ORIGIN_FETCHES)
             try:
                 result = await async_call_fetcher(fetch, None)
             except NotModified:
@@ -775,7 +789,7 @@ class AsyncCache:
                 keep=self._capacities[fill] or 0,
             )
             flight = None  # the fill lands it
-            self._stats.add("fills_started")
+            self._stats.add(Stat.FILLS_STARTED)
             if if_none_match is not None and if_none_match_matches(if_none_match, metadata):
                 await tee.drain(body, self._chunk_size)
                 return AsyncResponse(_NOT_MODIFIED, metadata, None, EMPTY_READER, None, self._chunk_size)
@@ -786,7 +800,7 @@ class AsyncCache:
     def _filled(self, key: str, flight: _Flight | None, metadata: Metadata) -> OnDone:
         async def filled(published: Published, ticket: Ticket) -> None:
             if published.tiers:
-                self._stats.add("fills_published")
+                self._stats.add(Stat.FILLS_PUBLISHED)
                 source = published.tiers[0]  # the fill tier, or the one it spilled into
                 if flight is not None:
                     flight.tier = source
@@ -794,14 +808,14 @@ class AsyncCache:
                 self._schedule_fan_out(key, ticket.hand_off(), source, published.value, metadata)
                 self._land(key, flight, True)
             else:
-                self._stats.add("fills_aborted")
+                self._stats.add(Stat.FILLS_ABORTED)
                 self._land(key, flight, False)
 
         return filled
 
     async def _fetch_uncached(self, key: str, fetch: AsyncFetcher, if_none_match: str | None) -> AsyncResponse:
         """Fetch for this caller alone, caching nothing (a coalesced wait ran out)."""
-        self._stats.add("origin_fetches")
+        self._stats.add(Stat.ORIGIN_FETCHES)
         try:
             result = await async_call_fetcher(fetch, None)
         except NotModified:
@@ -976,7 +990,7 @@ class AsyncCache:
         if transit is None:
             return None
         value, metadata, source = transit
-        self._stats.add("transit_hits")
+        self._stats.add(Stat.TRANSIT_HITS)
         reader = AsyncBytesReader(value)
         return await self._serve_hit(source, key, reader, metadata, fetch, if_none_match, ticket, (), rules)
 
@@ -1013,9 +1027,9 @@ class AsyncCache:
             with self._state_lock:
                 self._refreshing.discard(key)
             ticket.end()
-            self._stats.add("refreshes_rejected")
+            self._stats.add(Stat.REFRESHES_REJECTED)
             raise
-        self._stats.add("refreshes_scheduled")
+        self._stats.add(Stat.REFRESHES_SCHEDULED)
 
     def _refresh_quietly(self, key: str, fetch: AsyncFetcher, hint: Metadata, ticket: Ticket) -> None:
         """Schedule a refresh for a stale hit; a rejection is counted and logged, never raised."""
@@ -1038,9 +1052,9 @@ class AsyncCache:
         try:
             async with async_cancel_after(self._config.worker_timeout):
                 await self._refetch(key, fetch, ticket, hint, deadline)
-            self._stats.add("refreshes_completed")
+            self._stats.add(Stat.REFRESHES_COMPLETED)
         except Exception as error:
-            self._stats.add("refreshes_failed")
+            self._stats.add(Stat.REFRESHES_FAILED)
             self._logger.warning("background refresh of %r failed: %r", key, error, extra={"key": key})
         finally:
             with self._state_lock:
@@ -1052,7 +1066,7 @@ class AsyncCache:
     ) -> None:
         """Fetch ``key`` again with its current metadata, write the outcome to tier 0 and fan it out."""
         old = await self._current_metadata(key) or hint
-        self._stats.add("origin_fetches")
+        self._stats.add(Stat.ORIGIN_FETCHES)
         try:
             result = await async_call_fetcher(fetch, old)
         except NotModified as validated:
@@ -1106,7 +1120,7 @@ class AsyncCache:
             if self._logger.isEnabledFor(_DEBUG):
                 self._logger.debug("tier %d refused %r: %s", tier, key, error, extra={"tier": tier, "key": key})
             return
-        self._stats.tier(tier, "errors")
+        self._stats.tier(tier, TierStat.ERRORS)
         self._logger.warning(
             "tier %d %s failed for key %r: %r", tier, op, key, error, extra={"tier": tier, "key": key, "op": op}
         )
@@ -1158,12 +1172,6 @@ class AsyncCache:
 
 
 _NOTHING = Published((), None)
-
-
-def _capacity(store: object) -> int | None:
-    """A store's optional ``capacity`` (bytes it can hold at most), or ``None`` when it declares none."""
-    capacity = getattr(store, "capacity", None)
-    return capacity if isinstance(capacity, int) and not isinstance(capacity, bool) else None
 
 
 def _not_modified_on_miss(key: str) -> DaramjweeError:

@@ -21,7 +21,8 @@ from .._generations import Ticket
 from .._metadata import Metadata, Status
 from .._primitives import async_shielded
 from .._ranges import ByteRange, ContentRange
-from ._readers import AsyncBytesReader, AsyncPrefixedReader
+from .._stats import Stat, TierStat
+from ._readers import AsyncBytesReader
 from ._response import AsyncRangeResponse, AsyncResponse, ranged
 from ._store import AsyncReader, AsyncStore
 
@@ -99,12 +100,12 @@ async def _walk_range(
         try:
             opened = await _open_range(cache, tier, store, key, byte_range)
         except NotFound:
-            cache._stats.tier(tier, "misses")
+            cache._stats.tier(tier, TierStat.MISSES)
             missed.append(tier)
             transit = None if tier else cache._fan_outs.transit(key)
             if transit is not None:
                 value, metadata, source = transit
-                cache._stats.add("transit_hits")
+                cache._stats.add(Stat.TRANSIT_HITS)
                 start, stop = byte_range.bounds(len(value))
                 found = (AsyncBytesReader(memoryview(value)[start:stop]), metadata, len(value), 0)
                 return await _serve_range(cache, source, key, found, byte_range, fetch, ticket)
@@ -113,7 +114,7 @@ async def _walk_range(
             walk_failed = True
             continue
         reader, metadata, length, skip = opened
-        cache._stats.tier(tier, "hits")
+        cache._stats.tier(tier, TierStat.HITS)
         if cache._logger.isEnabledFor(_DEBUG):
             cache._logger.debug("ranged hit in tier %d", tier, extra={"tier": tier, "key": key})
         if if_none_match is not None and if_none_match_matches(if_none_match, metadata):
@@ -179,16 +180,8 @@ async def _open_range(
         return None
     if not getattr(reader, "read_ahead", True) or metadata.is_negative or not byte_range.satisfiable(length):
         return reader, metadata, length, 0
-    try:
-        first = await reader.read(cache._chunk_size)
-    except Exception as error:
-        await cache._discard_reader(tier, key, reader)
-        cache._store_failed(tier, "read", key, error)
-        return None
-    except BaseException:
-        await async_shielded(reader.aclose())
-        raise
-    return AsyncPrefixedReader(first, reader), metadata, length, 0
+    read = await cache._read_ahead(tier, key, reader)
+    return None if read is None else (read, metadata, length, 0)
 
 
 def _revalidate_first(cache: AsyncCache, tier: int, metadata: Metadata, rules: ReadRules | None) -> bool:
@@ -217,7 +210,7 @@ async def _serve_range(
     positive = cache._freshness[tier][0]
     stale = is_stale(metadata, positive, time.time())
     if stale:
-        cache._stats.add("stale_hits")
+        cache._stats.add(Stat.STALE_HITS)
         cache._refresh_quietly(key, fetch, metadata, ticket.hand_off())
     if not byte_range.satisfiable(length):
         await async_shielded(cache._discard_reader(tier, key, reader))

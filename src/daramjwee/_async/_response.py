@@ -203,11 +203,13 @@ _OK = Status.OK
 class AsyncBytesResponse(AsyncResponse):
     """A fresh hit of an in-memory tier: the stored ``bytes`` themselves, with no reader and no copy to make.
 
-    Behaves exactly like the base response over a bytes reader
-    (whole reads return the stored object, partial reads return copies).
+    Behaves exactly like the base response over a bytes reader: a read of
+    all that is left returns the stored object itself; the first partial
+    read hands the bytes to an ``AsyncBytesReader`` / ``BytesReader``, which
+    the base response reads on from (partial reads return copies).
     """
 
-    __slots__ = ("_data", "_position")
+    __slots__ = ("_data",)
     stale = False  # a class attribute: a fresh hit sets nothing more than it must
     in_memory = True
 
@@ -217,22 +219,19 @@ class AsyncBytesResponse(AsyncResponse):
         self.source = source
         self._reader = EMPTY_READER
         self._tee = None
-        self._data = data
-        self._position = 0
+        self._data: bytes | None = data  # None once a partial read moved it into ``_reader``
         self._chunk_size = chunk_size
         self._closed = False
 
     async def read(self, size: int = -1) -> bytes:
-        if self._closed:
-            raise ValueError("read from a closed daramjwee response")
         data = self._data
-        start = self._position
-        if not start and (size < 0 or size >= len(data)):
-            self._position = len(data)
+        if data is not None and not self._closed and (size < 0 or size >= len(data)):
+            self._data = b""  # all that is left, in one read: the usual read of a hit
             return data
-        end = len(data) if size < 0 else min(start + size, len(data))
-        self._position = end
-        return data[start:end]
+        if data:
+            self._reader = AsyncBytesReader(data)
+            self._data = None
+        return await super().read(size)
 
     async def aclose(self) -> None:
         self._closed = True
@@ -360,7 +359,7 @@ def ranged(response: AsyncResponse, content_range: ContentRange, skip: int) -> A
     ``skip`` bytes are read and discarded first.  ``response`` is left
     closed, owning nothing.
     """
-    if isinstance(response, AsyncBytesResponse):
+    if isinstance(response, AsyncBytesResponse) and response._data is not None:
         reader: AsyncReader = AsyncBytesReader(response._data)
     else:
         reader = response._reader

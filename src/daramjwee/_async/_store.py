@@ -7,7 +7,6 @@ checks an implementation against the contract.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Awaitable, Callable
 from typing import Protocol, TypeAlias
 
@@ -17,13 +16,16 @@ from .._ranges import ByteRange
 __all__ = [
     "AsyncRangeGetter",
     "AsyncRangeResult",
+    "AsyncRangeStore",
     "AsyncReader",
     "AsyncSink",
     "AsyncStore",
     "Buffer",
+    "CapacityStore",
+    "InlineGetStore",
+    "LookupStore",
     "MemoryLookup",
-    "memory_lookup",
-    "memory_peek",
+    "PeekStore",
 ]
 
 Buffer: TypeAlias = bytes | bytearray | memoryview
@@ -65,28 +67,16 @@ class AsyncSink(Protocol):
 
 
 class AsyncStore(Protocol):
-    """One tier of the cache.
+    """One tier of the cache: the five methods every store has (rules K1-K3 of docs/design.md).
 
-    A store that keeps whole values as ``bytes`` in process memory may also
-    offer ``lookup(key) -> (bytes, Metadata)``: a *plain* (never awaited,
-    never blocking) method that raises :class:`daramjwee.NotFound` like
-    ``get_stream``.  When tier 0 has it, the cache serves hits from it without
-    a reader or a coroutine (see :func:`memory_lookup`).  Such a store may
-    also offer ``peek(key)``, the same call without counting as an access for
-    its eviction policy: the cache uses it to snapshot a value it just
-    published to tier 0, so that copying it to the lower tiers later does not
-    depend on tier 0 still holding it (see :func:`memory_peek`).
-
-    **Ranged reads.**  A store may offer ``get_range(key, byte_range)
-    -> (reader, metadata, length)`` (a coroutine function in the async flavour): ``length`` is the whole value's length
-    in bytes, and the reader yields exactly the bytes
-    ``byte_range.bounds(length)`` covers (none when the range is not
-    satisfiable; for a negative entry: none, with ``length`` 0), reading as
-    little as it can of the rest.  It raises :class:`daramjwee.NotFound`
-    like ``get_stream``, and its entry is as consistent as ``get_stream``'s:
-    the bytes, metadata and length of one published value.  The cache serves
-    ranged reads with it (``bound_range_getter`` in ``_primitives`` finds it); from a store without it,
-    the cache reads ``get_stream`` and discards the bytes before the range.
+    A store may also offer the optional abilities of rule K4, each declared
+    by a protocol of this module: :class:`LookupStore` and :class:`PeekStore`
+    (whole values in process memory), ``AsyncRangeStore`` or ``RangeStore``
+    (reads of a byte range), :class:`CapacityStore` (a bound on the bytes it holds) and
+    :class:`InlineGetStore` (a ``get_stream`` that never waits).  The cache
+    finds them once, when it is built (``async_capabilities`` in
+    ``_primitives`` for ``AsyncStore``, ``capabilities`` for ``Store``), and
+    keeps what it found: an ability a store gains or loses later is not seen.
     """
 
     async def get_stream(self, key: str, /) -> tuple[AsyncReader, Metadata]:
@@ -116,18 +106,81 @@ AsyncRangeResult: TypeAlias = tuple[AsyncReader, Metadata, int]
 AsyncRangeGetter: TypeAlias = Callable[[str, ByteRange], Awaitable[AsyncRangeResult]]
 
 
-def memory_lookup(store: object) -> MemoryLookup | None:
-    """The store's optional in-memory ``lookup`` method, or ``None``."""
-    return _plain_method(store, "lookup")
+class LookupStore(Protocol):
+    """Optional (rule K4): a store keeping whole values as ``bytes`` in process memory.
+
+    ``lookup`` is a *plain* method in both flavours (never awaited, never
+    blocking; a coroutine function is not this ability) and raises
+    :class:`daramjwee.NotFound` like ``get_stream``.  When tier 0 has it, the
+    cache serves fresh hits from it without a reader or a coroutine, and does
+    not bound the store's calls by ``op_timeout`` (they never block).  An
+    attribute that is ``None`` when the cache is built counts as absent.
+    """
+
+    def lookup(self, key: str, /) -> tuple[bytes, Metadata]:
+        """The value and metadata of ``key``, counted as an access by the eviction policy."""
+        ...
 
 
-def memory_peek(store: object) -> MemoryLookup | None:
-    """The store's optional in-memory ``peek`` method (a lookup that is not an access), or ``None``."""
-    return _plain_method(store, "peek")
+class PeekStore(Protocol):
+    """Optional (rule K4): ``peek``, the :class:`LookupStore` call without counting as an access.
+
+    The cache uses tier 0's ``peek`` to snapshot a value it just published,
+    so that copying it to the lower tiers later does not depend on tier 0
+    still holding it.  Plain, never blocking, like ``lookup``.
+    """
+
+    def peek(self, key: str, /) -> tuple[bytes, Metadata]:
+        """The value and metadata of ``key``, not counted as an access; raise ``NotFound`` when there is none."""
+        ...
 
 
-def _plain_method(store: object, name: str) -> MemoryLookup | None:
-    method = getattr(store, name, None)
-    if callable(method) and not inspect.iscoroutinefunction(method):
-        return method  # type: ignore[no-any-return]
-    return None
+class AsyncRangeStore(Protocol):
+    """Optional (rule K4): reads of a byte range, reading as little as the store can of the rest.
+
+    ``get_range(key, byte_range)`` is a coroutine function in the async
+    flavour and a plain one in the sync flavour (the other kind is not this
+    ability).  It returns ``(reader, metadata, length)``: ``length`` is the
+    whole value's length in bytes, and the reader yields exactly the bytes
+    ``byte_range.bounds(length)`` covers (none when the range is not
+    satisfiable; for a negative entry: none, with ``length`` 0).  It raises
+    :class:`daramjwee.NotFound` like ``get_stream``, and its entry is as
+    consistent as ``get_stream``'s: the bytes, metadata and length of one
+    published value.  The cache serves ranged reads with it, bounded by
+    ``op_timeout`` like ``get_stream``; from a store without it, the cache
+    reads ``get_stream`` and discards the bytes before the range.
+    """
+
+    async def get_range(self, key: str, byte_range: ByteRange, /) -> AsyncRangeResult:
+        """A reader of the bytes of ``byte_range``, the entry's metadata and the value's whole length."""
+        ...
+
+
+class CapacityStore(Protocol):
+    """Optional (rule K4): the most value bytes the store can hold (an ``int``; ``None`` declares no bound).
+
+    The cache fills a body the origin declares too long for tier 0 into the
+    first tier that can hold it, and bounds the snapshots of pending
+    fan-outs by tier 0's capacity (rule O5).  A value that is not an ``int``
+    (a ``bool`` included) declares nothing.
+    """
+
+    @property
+    def capacity(self) -> int | None:
+        """The bound, in bytes, or ``None``."""
+        ...
+
+
+class InlineGetStore(Protocol):
+    """Optional (rule K4): ``get_stream_inline = True`` says ``get_stream`` opens entries without waiting.
+
+    Only the async flavour reads it: such a ``get_stream`` is not wrapped in
+    an ``op_timeout`` timer, which could not interrupt it anyway
+    (``AsyncFileStore(inline_open=True)``).  Anything but ``True`` declares
+    nothing.
+    """
+
+    @property
+    def get_stream_inline(self) -> bool:
+        """Whether ``get_stream`` runs inline."""
+        ...

@@ -37,7 +37,7 @@ from .._generations import Ticket
 from .._metadata import Metadata
 from .._primitives import cancel_after
 from .._runtime import BackgroundRunner
-from .._stats import StatsRecorder
+from .._stats import Stat, StatsRecorder
 from ._readers import BytesReader
 from ._store import Store
 from ._writes import Published, Writes
@@ -130,10 +130,10 @@ class FanOuts:
                     self._drainers += 1
         if replaced is not None:
             replaced.ticket.end()
-            self._stats.add("fanouts_superseded")
+            self._stats.add(Stat.FANOUTS_SUPERSEDED)
         if rejected:
             ticket.end()
-            self._stats.add("fanouts_rejected")
+            self._stats.add(Stat.FANOUTS_REJECTED)
             if self._closed:
                 self._logger.warning("fan-out of %r dropped: the cache is closed", key, extra={"key": key})
             else:
@@ -210,14 +210,14 @@ class FanOuts:
         counted = False
         try:
             if not self._writes.may_publish(item.ticket):
-                self._stats.add("fanouts_superseded")
+                self._stats.add(Stat.FANOUTS_SUPERSEDED)
                 return
             with cancel_after(self._job_timeout):
                 if item.snapshot is None:
                     try:
                         reader, metadata = self._tiers[source].get_stream(key)
                     except NotFound:
-                        self._stats.add("fanouts_failed")
+                        self._stats.add(Stat.FANOUTS_FAILED)
                         self._logger.warning(
                             "fan-out of %r skipped: tier %d no longer holds it (evicted or deleted)",
                             key,
@@ -236,17 +236,17 @@ class FanOuts:
                         self._forget(item)
                     # Counted here, where the copy ends, not after the call below: a timeout during the
                     # shielded commits interrupts the call, not the commits.
-                    self._stats.add("fanouts" if len(published.tiers) == len(tiers) else "fanouts_failed")
+                    self._stats.add(Stat.FANOUTS if len(published.tiers) == len(tiers) else Stat.FANOUTS_FAILED)
 
                 counted = True  # write_entry calls ``landed`` exactly once, whatever happens
                 self._writes.write_entry(key, tiers, metadata, reader, item.ticket, deadline, on_done=landed)
         except Exception as error:
             if not counted:
-                self._stats.add("fanouts_failed")
+                self._stats.add(Stat.FANOUTS_FAILED)
             self._logger.warning("fan-out of %r failed: %r", key, error, extra={"key": key})
         except BaseException:  # cancelled (the cache is closing): counted, and passed on
             if not counted:
-                self._stats.add("fanouts_failed")
+                self._stats.add(Stat.FANOUTS_FAILED)
             raise
         finally:
             with self._lock:
@@ -276,7 +276,7 @@ class FanOuts:
         for item in dropped:
             item.ticket.end()
         if dropped:
-            self._stats.add("fanouts_rejected", len(dropped))
+            self._stats.add(Stat.FANOUTS_REJECTED, len(dropped))
             self._logger.warning(
                 "%d pending fan-out(s) dropped at close", len(dropped), extra={"dropped": len(dropped)}
             )

@@ -10,10 +10,18 @@ import stat
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 from .. import AsyncFetcher, CacheableNotFound, ConfigError, FetchResult, Metadata, NotModified
-from ._origin_common import CHUNK_SIZE, guess_type, http_date, revalidation_basis, safe_segments, split_path
+from ._origin_common import (
+    CHUNK_SIZE,
+    OriginBody,
+    guess_type,
+    http_date,
+    revalidation_basis,
+    safe_segments,
+    split_path,
+)
 from ._origin_types import OriginError
 
 __all__ = ["DirectoryOrigin"]
@@ -155,7 +163,7 @@ async def _in_thread(function: Callable[[], _T], cleanup: Callable[[_T], None]) 
         raise
 
 
-class _FileBody:
+class _FileBody(OriginBody):
     """The bytes of an open file, ``size`` of them, read in worker threads; owns (and closes) the descriptor.
 
     Reads use ``pread`` at the body's own offset under a lock that ``aclose``
@@ -174,31 +182,27 @@ class _FileBody:
         self._lock = threading.Lock()
         self._closed = False
 
-    def __aiter__(self) -> _FileBody:
-        return self
-
-    async def __anext__(self) -> bytes:
+    async def _next_chunk(self) -> bytes:
         if self._closed:
             if self._offset >= self._size:
                 raise StopAsyncIteration
             raise ValueError("read of a closed file body")
         wanted = min(CHUNK_SIZE, self._size - self._offset)
         if wanted <= 0:
-            await self.aclose()
             raise StopAsyncIteration
-        try:
-            chunk = await asyncio.to_thread(self._read, wanted)
-        except OSError as error:
-            await self.aclose()
-            raise OriginError(f"reading the file for {self._path!r} failed: {error}") from error
+        chunk = await asyncio.to_thread(self._read, wanted)
         if not chunk:
-            await self.aclose()
             raise OriginError(
                 f"the file for {self._path!r} shrank while it was read ({self._offset} of {self._size} bytes); "
                 "retry the request"
             )
         self._offset += len(chunk)
         return chunk
+
+    def _failed(self, error: Exception) -> NoReturn:
+        if isinstance(error, OSError):
+            raise OriginError(f"reading the file for {self._path!r} failed: {error}") from error
+        raise error
 
     def _read(self, size: int) -> bytes:
         with self._lock:

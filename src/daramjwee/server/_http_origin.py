@@ -12,7 +12,7 @@ from typing import Any, NoReturn
 import httpx
 
 from .. import AsyncFetcher, CacheableNotFound, ConfigError, FetchResult, Metadata, NotModified, __version__
-from ._origin_common import DEFAULT_CONTENT_TYPE, HTTP_SCHEMES, revalidation_basis, split_path
+from ._origin_common import DEFAULT_CONTENT_TYPE, HTTP_SCHEMES, OriginBody, revalidation_basis, split_path
 from ._origin_types import OriginError, OriginTimeout
 
 __all__ = ["HttpOrigin", "Upstream"]
@@ -256,7 +256,7 @@ class HttpOrigin:
         return f"<HttpOrigin {self._description}>"
 
 
-class _HttpBody:
+class _HttpBody(OriginBody):
     """The body of an HTTP origin's response, as the raw chunks received; owns (and closes) the response.
 
     The response is closed when the body ends, fails, or is closed.  A timeout
@@ -266,6 +266,7 @@ class _HttpBody:
     """
 
     __slots__ = ("_chunks", "_closed", "_origin", "_path", "_response")
+    _close_on_cancel = True
 
     def __init__(self, origin: HttpOrigin, response: httpx.Response, path: str) -> None:
         self._origin = origin
@@ -274,23 +275,15 @@ class _HttpBody:
         self._chunks = response.aiter_raw()
         self._closed = False
 
-    def __aiter__(self) -> _HttpBody:
-        return self
-
-    async def __anext__(self) -> bytes:
+    async def _next_chunk(self) -> bytes:
         if self._closed:
             raise StopAsyncIteration
-        try:
-            return await self._chunks.__anext__()
-        except StopAsyncIteration:
-            await self.aclose()
-            raise
-        except httpx.HTTPError as error:
-            await self.aclose()
+        return await self._chunks.__anext__()
+
+    def _failed(self, error: Exception) -> NoReturn:
+        if isinstance(error, httpx.HTTPError):
             self._origin._raise(error, self._path)
-        except BaseException:
-            await self.aclose()
-            raise
+        raise error
 
     async def aclose(self) -> None:
         """Close the response (and its connection, unless it was read to its end); idempotent."""

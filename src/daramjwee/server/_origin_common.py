@@ -1,13 +1,15 @@
 """Helpers shared by the origins of ``daramjwee serve`` (:mod:`daramjwee.server._origins`).
 
 Cache-key parsing and checking, content-type guessing, HTTP dates, the
-conditional-request test, and the constants more than one origin uses.
+conditional-request test, the loop of a body's chunks, and the constants more
+than one origin uses.
 """
 
 from __future__ import annotations
 
 import email.utils
 import mimetypes
+from typing import NoReturn, Self
 
 from .. import Metadata
 
@@ -15,6 +17,7 @@ __all__ = [
     "CHUNK_SIZE",
     "DEFAULT_CONTENT_TYPE",
     "HTTP_SCHEMES",
+    "OriginBody",
     "guess_type",
     "http_date",
     "revalidation_basis",
@@ -73,3 +76,46 @@ def revalidation_basis(old: Metadata | None) -> Metadata | None:
     if old is None or old.is_negative or not (old.etag or old.attrs.get("last-modified")):
         return None
     return old
+
+
+class OriginBody:
+    """The body of an origin's fetch: an async iterator of chunks that owns what it reads from (a file, a response).
+
+    It releases that (``aclose``, idempotent) when it ends, when a read
+    fails, or when it is closed.  A subclass reads one chunk in
+    :meth:`_next_chunk` (raising ``StopAsyncIteration`` at the end, and once
+    closed) and says in :meth:`_failed` what a failed read raises (an
+    ``OriginError``, so that the cache never publishes a partial value); the
+    body is closed before.  A cancelled read closes the body only where
+    ``_close_on_cancel`` says so.
+    """
+
+    __slots__ = ()
+    _close_on_cancel = False
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> bytes:
+        try:
+            return await self._next_chunk()
+        except StopAsyncIteration:
+            await self.aclose()
+            raise
+        except Exception as error:
+            await self.aclose()
+            self._failed(error)
+        except BaseException:
+            if self._close_on_cancel:
+                await self.aclose()
+            raise
+
+    async def _next_chunk(self) -> bytes:
+        raise NotImplementedError
+
+    def _failed(self, error: Exception) -> NoReturn:
+        """Raise what a read that failed with ``error`` raises (by default ``error`` itself)."""
+        raise error
+
+    async def aclose(self) -> None:
+        raise NotImplementedError

@@ -30,7 +30,7 @@ from functools import partial
 from ..._async._store import AsyncReader, AsyncSink, AsyncStore
 from ..._errors import NotFound
 from ..._metadata import Metadata
-from ..._primitives import async_bound_range_getter, async_run_concurrently, async_sleep
+from ..._primitives import async_bound_range_getter, async_capabilities, async_run_concurrently, async_sleep
 from ..._ranges import ByteRange
 
 __all__ = ["AsyncStoreConformance"]
@@ -640,7 +640,7 @@ class AsyncStoreConformance:
         whole and in small pieces.  Skipped by a store without ``get_range``.
         """
         async with self._opened() as store:
-            get_range = async_bound_range_getter(store, 60.0)
+            get_range = async_bound_range_getter(async_capabilities(store), 60.0)
             if get_range is None:
                 return
             small = b"0123456789abcdefghij"
@@ -665,7 +665,7 @@ class AsyncStoreConformance:
     async def test_get_range_of_missing_empty_and_negative_entries(self) -> None:
         """``get_range`` of a missing key raises ``NotFound``; an empty or negative entry has length 0, no bytes."""
         async with self._opened() as store:
-            get_range = async_bound_range_getter(store, 60.0)
+            get_range = async_bound_range_getter(async_capabilities(store), 60.0)
             if get_range is None:
                 return
             try:
@@ -690,7 +690,7 @@ class AsyncStoreConformance:
     async def test_range_reader_keeps_its_value_across_replace_and_delete(self) -> None:
         """A ``get_range`` reader returns the range of the value it opened, even if the key changes while it reads."""
         async with self._opened() as store:
-            get_range = async_bound_range_getter(store, 60.0)
+            get_range = async_bound_range_getter(async_capabilities(store), 60.0)
             if get_range is None:
                 return
             old = bytes(range(256)) * 1024

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections import Counter
 
-from ..._async._store import AsyncRangeGetter, AsyncReader, AsyncSink, AsyncStore, Buffer, MemoryLookup, memory_lookup
+from ..._async._store import AsyncRangeGetter, AsyncReader, AsyncSink, AsyncStore, Buffer, MemoryLookup
 from ..._metadata import Metadata
-from ..._primitives import async_bound_range_getter, async_sleep
+from ..._primitives import async_capabilities, async_sleep
 from ..._ranges import ByteRange
 from .._faults import FaultPlan
 
@@ -56,7 +56,7 @@ class AsyncFaultyStore:
         Read when a cache is built: a cache over this wrapper takes the fast
         path exactly when it would over the inner store.
         """
-        inner = memory_lookup(self.inner)
+        inner = async_capabilities(self.inner).lookup
         if inner is None or self.latency or self._plan.delays.get("get_stream"):
             return None
 
@@ -76,11 +76,9 @@ class AsyncFaultyStore:
     @property
     def get_range(self) -> AsyncRangeGetter | None:
         """The inner store's ``get_range`` (failing as ``"get_range"``, its reader as ``"read"``), if it has one."""
-        if (
-            async_bound_range_getter(self.inner, 0.0) is None
-        ):  # asked only whether the inner store has it (this flavour's)
+        inner_get_range = async_capabilities(self.inner).get_range  # this flavour's, unbounded
+        if inner_get_range is None:
             return None
-        inner_get_range = self.inner.get_range  # type: ignore[attr-defined]
 
         async def get_range(key: str, byte_range: ByteRange, /) -> tuple[AsyncReader, Metadata, int]:
             await self._enter("get_range")

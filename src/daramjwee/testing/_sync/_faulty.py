@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections import Counter
 
 from ..._metadata import Metadata
-from ..._primitives import bound_range_getter, sleep
+from ..._primitives import capabilities, sleep
 from ..._ranges import ByteRange
-from ..._sync._store import Buffer, MemoryLookup, RangeGetter, Reader, Sink, Store, memory_lookup
+from ..._sync._store import Buffer, MemoryLookup, RangeGetter, Reader, Sink, Store
 from .._faults import FaultPlan
 
 __all__ = ["FaultyStore"]
@@ -57,7 +57,7 @@ class FaultyStore:
         Read when a cache is built: a cache over this wrapper takes the fast
         path exactly when it would over the inner store.
         """
-        inner = memory_lookup(self.inner)
+        inner = capabilities(self.inner).lookup
         if inner is None or self.latency or self._plan.delays.get("get_stream"):
             return None
 
@@ -77,9 +77,9 @@ class FaultyStore:
     @property
     def get_range(self) -> RangeGetter | None:
         """The inner store's ``get_range`` (failing as ``"get_range"``, its reader as ``"read"``), if it has one."""
-        if bound_range_getter(self.inner, 0.0) is None:  # asked only whether the inner store has it (this flavour's)
+        inner_get_range = capabilities(self.inner).get_range  # this flavour's, unbounded
+        if inner_get_range is None:
             return None
-        inner_get_range = self.inner.get_range  # type: ignore[attr-defined]
 
         def get_range(key: str, byte_range: ByteRange, /) -> tuple[Reader, Metadata, int]:
             self._enter("get_range")
