@@ -36,7 +36,7 @@ async def test_streams_handed_out_before_close_stay_readable() -> None:
     await response.aclose()
 
 
-async def test_pitfall_double_and_concurrent_close_are_safe() -> None:
+async def test_double_and_concurrent_close_are_safe() -> None:
     tiers = mem_tiers(2)
     cache = dj.AsyncCache(stores=tiers)
     results = await async_run_concurrently([cache.close] * 5)
@@ -64,7 +64,7 @@ async def test_close_timeout_bounds_the_drain() -> None:
     assert cache.stats().refreshes_completed < 5
 
 
-async def test_pitfall_response_and_writer_close_twice() -> None:
+async def test_response_and_writer_close_twice() -> None:
     async with dj.AsyncCache(stores=mem_tiers(1)) as cache:
         response = await cache.get("k", Origin({"k": b"v"}).fetcher("k"))
         await response.aclose()
@@ -85,7 +85,7 @@ async def test_store_close_failure_is_logged_and_other_stores_still_close() -> N
     assert cache.stats().tiers[0].errors == 1
 
 
-async def test_pitfall_fill_finishing_after_close_does_not_crash() -> None:
+async def test_fill_finishing_after_close_does_not_crash() -> None:
     tiers = mem_tiers(2)
     cache = dj.AsyncCache(stores=tiers)
     response = await cache.get("k", Origin({"k": b"value"}).fetcher("k"))
@@ -95,7 +95,7 @@ async def test_pitfall_fill_finishing_after_close_does_not_crash() -> None:
     assert cache.stats().fanouts_rejected == 1, "the fan-out after close is rejected and counted"
 
 
-async def test_pitfall_stream_outlives_the_operation_timeout_of_get() -> None:
+async def test_stream_outlives_the_operation_timeout_of_get() -> None:
     tiers = mem_tiers(2)
     await put(tiers[1], "k", b"x" * 10_000)
     tiers[1].delay("read", 0.02)

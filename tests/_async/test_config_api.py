@@ -27,7 +27,7 @@ async def test_stores_must_be_a_non_empty_chain_without_none() -> None:
         dj.AsyncCache(stores=[dj.AsyncMemStore(), None])  # type: ignore[list-item]
 
 
-async def test_pitfall_same_store_twice_is_rejected() -> None:
+async def test_same_store_twice_is_rejected() -> None:
     store = dj.AsyncMemStore()
     with pytest.raises(dj.ConfigError, match="same store instance"):
         dj.AsyncCache(stores=[store, dj.AsyncMemStore(), store])
@@ -72,7 +72,7 @@ async def test_unknown_option_is_a_clear_config_error() -> None:
         dj.AsyncCache(stores=mem_tiers(1), positive_fresh_fr=3)
 
 
-async def test_pitfall_unknown_worker_strategy_is_an_error() -> None:
+async def test_unknown_worker_strategy_is_an_error() -> None:
     with pytest.raises(dj.ConfigError, match="worker_strategy"):
         dj.AsyncCache(stores=mem_tiers(1), worker_strategy="threads")
 

@@ -166,7 +166,7 @@ async def test_a_response_says_whether_it_served_a_stale_entry() -> None:
             assert response.source is None
 
 
-async def test_pitfall_freshness_zero_means_always_stale() -> None:
+async def test_freshness_zero_means_always_stale() -> None:
     origin = Origin({"k": b"v"})
     async with dj.AsyncCache(stores=mem_tiers(1), positive_fresh_for=0) as cache:
         for _ in range(3):

@@ -41,7 +41,7 @@ async def test_three_tier_miss_fills_tier0_then_fans_out_and_survives_a_restart(
     assert origin.calls == 1
 
 
-async def test_pitfall_fan_out_copies_origin_metadata_to_lower_tiers() -> None:
+async def test_fan_out_copies_origin_metadata_to_lower_tiers() -> None:
     tiers = mem_tiers(2)
     origin = Origin({"k": b"v"})
     async with dj.AsyncCache(stores=tiers) as cache:
@@ -55,7 +55,7 @@ async def test_pitfall_fan_out_copies_origin_metadata_to_lower_tiers() -> None:
         assert top.cached_at >= before
 
 
-async def test_pitfall_early_close_of_a_miss_publishes_nothing() -> None:
+async def test_early_close_of_a_miss_publishes_nothing() -> None:
     tiers = mem_tiers(3)
     origin = Origin({"k": os.urandom(MiB)})
     origin.chunk = 65536
@@ -142,7 +142,7 @@ async def test_entry_too_large_for_tier0_is_still_served() -> None:
         assert "k" not in tiers[0]
 
 
-async def test_pitfall_fan_out_reaches_lower_tiers_even_when_a_busy_tier0_evicts_first() -> None:
+async def test_fan_out_reaches_lower_tiers_even_when_a_busy_tier0_evicts_first() -> None:
     """A memory tier 0 is snapshotted at publish: later misses evicting it cannot starve the lower tiers."""
     lower = mem_tiers(1)[0]
     lower.latency = 0.05
@@ -164,7 +164,7 @@ def _slow_fan_out_cache() -> dj.AsyncCache:
     return dj.AsyncCache(stores=[dj.AsyncMemStore(capacity=1000), lower], workers=1)
 
 
-async def test_pitfall_a_value_evicted_from_tier0_before_its_fan_out_lands_is_served_in_transit() -> None:
+async def test_a_value_evicted_from_tier0_before_its_fan_out_lands_is_served_in_transit() -> None:
     """A busy small tier 0 must not send a value back to the origin while it is still being copied down."""
     values = {key: key.encode() * 800 for key in "ab"}
     origin = Origin(values)

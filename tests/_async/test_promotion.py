@@ -32,7 +32,7 @@ async def test_lower_hit_is_promoted_into_every_upper_tier() -> None:
             assert response.source == 0
 
 
-async def test_pitfall_promotion_keeps_cached_at_and_metadata() -> None:
+async def test_promotion_keeps_cached_at_and_metadata() -> None:
     tiers = mem_tiers(2)
     origin_time = time.time() - 30
     source = dj.Metadata(etag="e", cached_at=origin_time, attrs={"type": "blob"})
@@ -58,7 +58,7 @@ async def test_promotion_streams_in_one_pass_while_the_caller_reads() -> None:
 
 
 @pytest.mark.parametrize("source_tier", [1, 2])
-async def test_pitfall_early_close_publishes_nothing_anywhere(source_tier: int) -> None:
+async def test_early_close_publishes_nothing_anywhere(source_tier: int) -> None:
     tiers = mem_tiers(3)
     value = os.urandom(MiB)
     await put(tiers[source_tier], "k", value)
@@ -86,7 +86,7 @@ async def test_source_read_error_aborts_every_sink_and_reaches_the_caller() -> N
         assert holding(tiers, "k") == [False, False, True]
 
 
-async def test_pitfall_failing_upper_sink_on_third_write_does_not_break_the_reader() -> None:
+async def test_failing_upper_sink_on_third_write_does_not_break_the_reader() -> None:
     tiers = mem_tiers(3)
     value = os.urandom(MiB)
     await put(tiers[2], "k", value)
@@ -112,7 +112,7 @@ async def test_one_failing_upper_sink_does_not_stop_the_others(failing_tier: int
         assert cache.stats().tiers[failing_tier].errors == 1
 
 
-async def test_pitfall_fresh_negative_in_lower_tier_is_not_found_and_marks_upper_tiers() -> None:
+async def test_fresh_negative_in_lower_tier_is_not_found_and_marks_upper_tiers() -> None:
     tiers = mem_tiers(3)
     origin = Origin({"k": b"should not be fetched"})
     await put(tiers[2], "k", b"", dj.Metadata(is_negative=True, cached_at=time.time()))

@@ -40,7 +40,7 @@ async def test_refresh_is_deduplicated_per_key() -> None:
         await eventually(lambda: cache.stats().refreshes_completed == 3)
 
 
-async def test_pitfall_full_queue_rejects_schedule_refresh() -> None:
+async def test_full_queue_rejects_schedule_refresh() -> None:
     origin = Origin({f"k{i}": b"v" for i in range(10)}, delay=0.3)
     async with dj.AsyncCache(stores=mem_tiers(1), workers=1, worker_queue=2) as cache:
         await cache.schedule_refresh("k0", origin.fetcher("k0"))
@@ -52,7 +52,7 @@ async def test_pitfall_full_queue_rejects_schedule_refresh() -> None:
         assert cache.stats().refreshes_rejected == 1
 
 
-async def test_pitfall_rejected_stale_refresh_is_counted_and_logged_not_raised(
+async def test_rejected_stale_refresh_is_counted_and_logged_not_raised(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     tiers = mem_tiers(1)
@@ -96,7 +96,7 @@ async def test_cacheable_not_found_refresh_writes_negative_entry() -> None:
         assert (await stat_of(tiers[1], "k")).is_negative
 
 
-async def test_pitfall_failing_refresh_job_does_not_kill_the_worker() -> None:
+async def test_failing_refresh_job_does_not_kill_the_worker() -> None:
     origin = Origin({"good": b"v"})
     origin.outcome = RuntimeError("origin down")
     async with dj.AsyncCache(stores=mem_tiers(1), workers=1) as cache:

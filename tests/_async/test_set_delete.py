@@ -91,7 +91,7 @@ async def test_set_never_mutates_the_callers_metadata_and_stamps_cached_at() -> 
         assert stored.attrs == {"type": "text/plain"}
 
 
-async def test_pitfall_set_fan_out_stops_an_older_lower_copy_from_resurfacing() -> None:
+async def test_set_fan_out_stops_an_older_lower_copy_from_resurfacing() -> None:
     tiers = mem_tiers(2)
     await put(tiers[1], "k", b"old lower copy")
     async with dj.AsyncCache(stores=tiers) as cache:
@@ -131,7 +131,7 @@ async def test_delete_tries_every_tier_and_raises_the_first_failure() -> None:
         assert [tier.calls["delete"] for tier in tiers] == [1, 1, 1, 1]
 
 
-async def test_pitfall_late_fill_never_resurrects_a_deleted_key() -> None:
+async def test_late_fill_never_resurrects_a_deleted_key() -> None:
     tiers = mem_tiers(2)
     origin = Origin({"k": b"value"})
     async with dj.AsyncCache(stores=tiers) as cache:
@@ -143,7 +143,7 @@ async def test_pitfall_late_fill_never_resurrects_a_deleted_key() -> None:
         assert holding(tiers, "k") == [False, False]
 
 
-async def test_pitfall_late_fill_never_overwrites_a_newer_set() -> None:
+async def test_late_fill_never_overwrites_a_newer_set() -> None:
     tiers = mem_tiers(2)
     origin = Origin({"k": b"origin"})
     async with dj.AsyncCache(stores=tiers) as cache:
@@ -204,7 +204,7 @@ async def test_generation_tables_drain_after_work_completes() -> None:
         await eventually(lambda: cache._writes.in_flight() == 0)
 
 
-async def test_pitfall_open_writer_never_blocks_other_keys_or_a_delete() -> None:
+async def test_open_writer_never_blocks_other_keys_or_a_delete() -> None:
     tiers = mem_tiers(2)
     async with dj.AsyncCache(stores=tiers) as cache:
         writer = cache.set("busy")

@@ -37,7 +37,7 @@ def test_streams_handed_out_before_close_stay_readable() -> None:
     response.close()
 
 
-def test_pitfall_double_and_concurrent_close_are_safe() -> None:
+def test_double_and_concurrent_close_are_safe() -> None:
     tiers = mem_tiers(2)
     cache = dj.Cache(stores=tiers)
     results = run_concurrently([cache.close] * 5)
@@ -65,7 +65,7 @@ def test_close_timeout_bounds_the_drain() -> None:
     assert cache.stats().refreshes_completed < 5
 
 
-def test_pitfall_response_and_writer_close_twice() -> None:
+def test_response_and_writer_close_twice() -> None:
     with dj.Cache(stores=mem_tiers(1)) as cache:
         response = cache.get("k", Origin({"k": b"v"}).fetcher("k"))
         response.close()
@@ -86,7 +86,7 @@ def test_store_close_failure_is_logged_and_other_stores_still_close() -> None:
     assert cache.stats().tiers[0].errors == 1
 
 
-def test_pitfall_fill_finishing_after_close_does_not_crash() -> None:
+def test_fill_finishing_after_close_does_not_crash() -> None:
     tiers = mem_tiers(2)
     cache = dj.Cache(stores=tiers)
     response = cache.get("k", Origin({"k": b"value"}).fetcher("k"))
@@ -96,7 +96,7 @@ def test_pitfall_fill_finishing_after_close_does_not_crash() -> None:
     assert cache.stats().fanouts_rejected == 1, "the fan-out after close is rejected and counted"
 
 
-def test_pitfall_stream_outlives_the_operation_timeout_of_get() -> None:
+def test_stream_outlives_the_operation_timeout_of_get() -> None:
     tiers = mem_tiers(2)
     put(tiers[1], "k", b"x" * 10_000)
     tiers[1].delay("read", 0.02)

@@ -28,7 +28,7 @@ def test_stores_must_be_a_non_empty_chain_without_none() -> None:
         dj.Cache(stores=[dj.MemStore(), None])  # type: ignore[list-item]
 
 
-def test_pitfall_same_store_twice_is_rejected() -> None:
+def test_same_store_twice_is_rejected() -> None:
     store = dj.MemStore()
     with pytest.raises(dj.ConfigError, match="same store instance"):
         dj.Cache(stores=[store, dj.MemStore(), store])
@@ -73,7 +73,7 @@ def test_unknown_option_is_a_clear_config_error() -> None:
         dj.Cache(stores=mem_tiers(1), positive_fresh_fr=3)
 
 
-def test_pitfall_unknown_worker_strategy_is_an_error() -> None:
+def test_unknown_worker_strategy_is_an_error() -> None:
     with pytest.raises(dj.ConfigError, match="worker_strategy"):
         dj.Cache(stores=mem_tiers(1), worker_strategy="threads")
 

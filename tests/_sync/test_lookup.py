@@ -167,7 +167,7 @@ def test_a_response_says_whether_it_served_a_stale_entry() -> None:
             assert response.source is None
 
 
-def test_pitfall_freshness_zero_means_always_stale() -> None:
+def test_freshness_zero_means_always_stale() -> None:
     origin = Origin({"k": b"v"})
     with dj.Cache(stores=mem_tiers(1), positive_fresh_for=0) as cache:
         for _ in range(3):

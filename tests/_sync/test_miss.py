@@ -42,7 +42,7 @@ def test_three_tier_miss_fills_tier0_then_fans_out_and_survives_a_restart() -> N
     assert origin.calls == 1
 
 
-def test_pitfall_fan_out_copies_origin_metadata_to_lower_tiers() -> None:
+def test_fan_out_copies_origin_metadata_to_lower_tiers() -> None:
     tiers = mem_tiers(2)
     origin = Origin({"k": b"v"})
     with dj.Cache(stores=tiers) as cache:
@@ -56,7 +56,7 @@ def test_pitfall_fan_out_copies_origin_metadata_to_lower_tiers() -> None:
         assert top.cached_at >= before
 
 
-def test_pitfall_early_close_of_a_miss_publishes_nothing() -> None:
+def test_early_close_of_a_miss_publishes_nothing() -> None:
     tiers = mem_tiers(3)
     origin = Origin({"k": os.urandom(MiB)})
     origin.chunk = 65536
@@ -143,7 +143,7 @@ def test_entry_too_large_for_tier0_is_still_served() -> None:
         assert "k" not in tiers[0]
 
 
-def test_pitfall_fan_out_reaches_lower_tiers_even_when_a_busy_tier0_evicts_first() -> None:
+def test_fan_out_reaches_lower_tiers_even_when_a_busy_tier0_evicts_first() -> None:
     """A memory tier 0 is snapshotted at publish: later misses evicting it cannot starve the lower tiers."""
     lower = mem_tiers(1)[0]
     lower.latency = 0.05
@@ -165,7 +165,7 @@ def _slow_fan_out_cache() -> dj.Cache:
     return dj.Cache(stores=[dj.MemStore(capacity=1000), lower], workers=1)
 
 
-def test_pitfall_a_value_evicted_from_tier0_before_its_fan_out_lands_is_served_in_transit() -> None:
+def test_a_value_evicted_from_tier0_before_its_fan_out_lands_is_served_in_transit() -> None:
     """A busy small tier 0 must not send a value back to the origin while it is still being copied down."""
     values = {key: key.encode() * 800 for key in "ab"}
     origin = Origin(values)

@@ -92,7 +92,7 @@ def test_set_never_mutates_the_callers_metadata_and_stamps_cached_at() -> None:
         assert stored.attrs == {"type": "text/plain"}
 
 
-def test_pitfall_set_fan_out_stops_an_older_lower_copy_from_resurfacing() -> None:
+def test_set_fan_out_stops_an_older_lower_copy_from_resurfacing() -> None:
     tiers = mem_tiers(2)
     put(tiers[1], "k", b"old lower copy")
     with dj.Cache(stores=tiers) as cache:
@@ -132,7 +132,7 @@ def test_delete_tries_every_tier_and_raises_the_first_failure() -> None:
         assert [tier.calls["delete"] for tier in tiers] == [1, 1, 1, 1]
 
 
-def test_pitfall_late_fill_never_resurrects_a_deleted_key() -> None:
+def test_late_fill_never_resurrects_a_deleted_key() -> None:
     tiers = mem_tiers(2)
     origin = Origin({"k": b"value"})
     with dj.Cache(stores=tiers) as cache:
@@ -144,7 +144,7 @@ def test_pitfall_late_fill_never_resurrects_a_deleted_key() -> None:
         assert holding(tiers, "k") == [False, False]
 
 
-def test_pitfall_late_fill_never_overwrites_a_newer_set() -> None:
+def test_late_fill_never_overwrites_a_newer_set() -> None:
     tiers = mem_tiers(2)
     origin = Origin({"k": b"origin"})
     with dj.Cache(stores=tiers) as cache:
@@ -205,7 +205,7 @@ def test_generation_tables_drain_after_work_completes() -> None:
         eventually(lambda: cache._writes.in_flight() == 0)
 
 
-def test_pitfall_open_writer_never_blocks_other_keys_or_a_delete() -> None:
+def test_open_writer_never_blocks_other_keys_or_a_delete() -> None:
     tiers = mem_tiers(2)
     with dj.Cache(stores=tiers) as cache:
         writer = cache.set("busy")
