@@ -247,57 +247,72 @@ class FileDirectory(Indexed):
         stored = encode_key(key)
         return stored, f"{self.root}/{entry_name(stored)}"
 
-    def open(self, key: str, first_read: int) -> tuple[bytes | OpenRecord, Metadata]:
+    def open(self, key: str, first_read: int, whole_read: int = 0) -> tuple[bytes | OpenRecord, Metadata]:
         """Open ``key``'s record: its body, and its metadata.
 
-        Reads up to ``first_read`` bytes at once (only the head of a record
-        it has seen to be longer).  When that was the whole record, the body
-        is verified against its checksum, the file is already closed and the
-        body is returned as bytes; otherwise an :class:`OpenRecord` whose file
-        the caller now owns, and whose body the caller verifies as it reads it.  Raises :class:`NotFound` for a missing
-        or invalid record (removing the latter; anything but a regular file
-        under the entry's name is invalid, and so is a body that fails its
-        checksum).  Other ``OSError`` (an I/O error, a permission) propagates.
+        Reads up to ``first_read`` bytes at once; of a record it has seen to
+        be longer, only the head, then the whole body in a second read if it
+        is at most ``whole_read`` bytes.  When that was the whole record,
+        the body is verified against its checksum, the file is already closed
+        and the body is returned as bytes; otherwise an :class:`OpenRecord`
+        whose file the caller now owns, and whose body the caller verifies as
+        it reads it.  Raises :class:`NotFound` for a missing or invalid record
+        (removing the latter; anything but a regular file under the entry's
+        name is invalid, and so is a body that fails its checksum).  Other
+        ``OSError`` (an I/O error, a permission) propagates.
         """
         known = self._heads.get(key)
+        whole = None  # the head of a record to read whole: the head, then the body on its own
         if known is None:
             path = self.locate(key)[1]
         else:
             path = known.path
             if known.record_length >= first_read:
-                # A body longer than the first read is read by the reader, with what a first
-                # read of it would have read again (into one buffer, for a whole read): skip it.
+                # A body longer than the first read is read on its own: whole, into a buffer of its
+                # own (a slice of a larger one would copy it again), or by the reader.
                 first_read = len(known.head)
+                if known.body_length <= whole_read:
+                    whole = known
         fd = self._open_file(key, path)
         try:
             data = self._read_first(key, path, fd, first_read)
+            body = None
+            checked: KnownHead
+            if whole is not None and data == whole.head:
+                # One byte more than the body: a read that stops short of it proves the file ends there.
+                body = os.read(fd, whole.body_length + 1)
+                # A file of another length is invalid (or, if a read stopped early, read on by the reader).
+                checked = whole if len(body) == whole.body_length else self._check(key, path, fd, data, first_read)
             # A record whose bytes up to the body equal a head already checked, and whose
             # length is right, needs no parsing: the hot path.  A short read ends the file, so
             # its length is known (only a regular file gives those bytes: a FIFO, a device or a
             # directory gives nothing, an error or other bytes); a longer file's size is asked.
-            if (
+            elif (
                 known is None
                 or not data.startswith(known.head)
                 or not (len(data) == known.record_length < first_read or _is_file_of(fd, known.record_length))
             ):
-                known = self._check(key, path, fd, data, first_read)
-            body = data[len(known.head) :]
-            remaining = known.body_length - len(body)
+                checked = self._check(key, path, fd, data, first_read)
+            else:
+                checked = known
+            if body is None:
+                body = data[len(checked.head) :]
+            remaining = checked.body_length - len(body)
             if remaining:
                 fcntl.fcntl(fd, fcntl.F_SETFL, 0)  # clear O_NONBLOCK for the reader's preads
-            elif body_digest(body) != known.body_checksum:
+            elif body_digest(body) != checked.body_checksum:
                 self._reject(key, path, _identity(os.fstat(fd)), "body checksum mismatch")
-            self._note(key, known.record_length, fd, True)
+            self._note(key, checked.record_length, fd, True)
         except BaseException:
             os.close(fd)
             raise
         if remaining:
             record = OpenRecord(
-                fd, body, len(known.head) + len(body), known.record_length, known.body_checksum, known.path
+                fd, body, len(checked.head) + len(body), checked.record_length, checked.body_checksum, checked.path
             )
-            return record, known.metadata
+            return record, checked.metadata
         os.close(fd)
-        return body, known.metadata
+        return body, checked.metadata
 
     def open_head(self, key: str) -> tuple[int, KnownHead]:
         """Open ``key``'s record and check its head, reading no byte of its body: the open file and the head.

@@ -36,11 +36,13 @@ from daramjwee._record import (
 
 from ._helpers import Origin, eventually
 
-CHUNK = 4096  # small chunks, so modest values already exercise the streaming paths
+CHUNK = 4096  # small chunks and no whole reads past the first, so modest values already exercise the streaming paths
 
 
-def store_at(root: Path, capacity: int | str | None = None, *, fsync: bool = False) -> dj.AsyncFileStore:
-    return dj.AsyncFileStore(root, capacity, chunk_size=CHUNK, fsync=fsync)
+def store_at(
+    root: Path, capacity: int | str | None = None, *, fsync: bool = False, whole_read: int = CHUNK
+) -> dj.AsyncFileStore:
+    return dj.AsyncFileStore(root, capacity, chunk_size=CHUNK, fsync=fsync, whole_read=whole_read)
 
 
 async def put(store: dj.AsyncFileStore, key: str, value: bytes, metadata: dj.Metadata | None = None) -> None:
@@ -330,6 +332,50 @@ async def test_a_file_truncated_in_place_under_an_open_reader_fails_the_stream(t
         await reader.read(CHUNK)  # never a clean end
 
 
+@pytest.mark.parametrize("size", [10 * CHUNK, 16 * CHUNK])
+async def test_a_known_body_up_to_whole_read_is_read_at_once_and_its_file_closed(tmp_path: Path, size: int) -> None:
+    store = store_at(tmp_path, whole_read=16 * CHUNK)
+    value = os.urandom(size)
+    await put(store, "k", value)  # the store wrote it: it knows the record's head
+    before = len(os.listdir("/dev/fd"))
+    reader, metadata = await store.get_stream("k")
+    assert len(os.listdir("/dev/fd")) == before  # the body was read whole, verified, and the file closed
+    assert bytes(await reader.read()) == value
+    await reader.aclose()
+    assert metadata == dj.Metadata(etag="e")
+
+
+async def test_a_body_past_whole_read_streams_from_its_open_file(tmp_path: Path) -> None:
+    store = store_at(tmp_path, whole_read=16 * CHUNK)
+    value = os.urandom(16 * CHUNK + 1)
+    await put(store, "k", value)
+    before = len(os.listdir("/dev/fd"))
+    reader, _ = await store.get_stream("k")
+    assert len(os.listdir("/dev/fd")) == before + 1  # held open by the reader
+    assert bytes(await reader.read()) == value
+    await reader.aclose()
+    assert len(os.listdir("/dev/fd")) == before
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "extend"])
+async def test_a_damaged_body_read_whole_is_a_miss_and_is_removed(tmp_path: Path, damage: str) -> None:
+    store = store_at(tmp_path, whole_read=16 * CHUNK)
+    await put(store, "k", os.urandom(10 * CHUNK))
+    path = record_path(tmp_path, "k")
+    data = bytearray(path.read_bytes())
+    if damage == "flip":
+        data[-7] ^= 1
+    elif damage == "truncate":
+        del data[-3:]
+    else:
+        data += b"tail"
+    path.write_bytes(bytes(data))  # in place: the store's memoized head still matches the file's
+    with pytest.raises(dj.NotFound):
+        await store.get_stream("k")
+    assert not path.exists()
+    assert "k" not in store
+
+
 async def test_closing_a_reader_early_releases_its_file(tmp_path: Path) -> None:
     store = store_at(tmp_path)
     await put(store, "k", os.urandom(10 * CHUNK))
@@ -375,7 +421,15 @@ async def test_a_value_larger_than_the_capacity_is_refused(tmp_path: Path) -> No
 
 @pytest.mark.parametrize(
     ("option", "value"),
-    [("capacity", "lots"), ("capacity", 0), ("chunk_size", 0), ("chunk_size", 1), ("chunk_size", 31)],
+    [
+        ("capacity", "lots"),
+        ("capacity", 0),
+        ("chunk_size", 0),
+        ("chunk_size", 1),
+        ("chunk_size", 31),
+        ("whole_read", 0),
+        ("whole_read", "much"),
+    ],
 )
 async def test_bad_options_raise_config_error(tmp_path: Path, option: str, value: object) -> None:
     with pytest.raises(dj.ConfigError, match=option):

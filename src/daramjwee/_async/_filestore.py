@@ -25,6 +25,7 @@ from ._store import Buffer
 __all__ = ["AsyncFileStore"]
 
 DEFAULT_CHUNK_SIZE = 1 << 16
+DEFAULT_WHOLE_READ = 1 << 20
 _FIRST_READ_LIMIT = 1 << 16  # larger buffers come from mmap and make every small hit slower
 
 
@@ -39,16 +40,19 @@ class AsyncFileStore:
     the eviction policy (see :mod:`daramjwee.policy`) or is a policy instance.
     A sink buffers up to ``chunk_size`` bytes (no fewer than a record's
     header; ``ConfigError`` otherwise) before writing them, and a hit reads
-    up to ``chunk_size`` bytes (at most 64 KiB) with the header; after that,
-    readers read what they are asked for.  Memory stays bounded by
-    these, whatever the size of a value.
+    up to ``chunk_size`` bytes (at most 64 KiB) with the header; a hit of an
+    entry the store has read or written before, whose body is longer than
+    that but at most ``whole_read`` bytes (default 1 MiB), reads the header,
+    then the whole body in one read; after that, readers read what they are
+    asked for.  Memory stays bounded by these, whatever the size of a value.
 
     ``inline_open=True`` (meaningful for the async flavour) opens an entry
-    and reads its head and first chunk (at most 64 KiB) on the calling
-    thread instead of a worker thread: a hit of a small, page-cached entry
-    then costs microseconds instead of a thread hand-off (about 100 us), at
-    the price of stalling the event loop for a read from a cold disk.  The
-    rest of a large body is still read on worker threads.
+    and reads its head and first chunk (or whole body, as above) on the
+    calling thread instead of a worker thread: a hit of a page-cached entry
+    then costs microseconds instead of a thread hand-off (about 100 us, and
+    150 us on the project's CI machine), at the price of stalling the event
+    loop for a read from a cold disk (up to ``whole_read`` bytes).  The rest
+    of a larger body is still read on worker threads.
 
     **Opening** scans the directory, blocking in the constructor: every
     record's header is read and checked, corrupt or truncated records (and
@@ -109,6 +113,7 @@ class AsyncFileStore:
         fsync: bool = False,
         chunk_size: int | str = DEFAULT_CHUNK_SIZE,
         inline_open: bool = False,
+        whole_read: int | str = DEFAULT_WHOLE_READ,
     ) -> None:
         size = None if capacity is None else parse_capacity(capacity, "capacity")
         self._chunk_size = parse_capacity(chunk_size, "chunk_size")
@@ -117,6 +122,7 @@ class AsyncFileStore:
                 f"chunk_size must be at least {HEADER_SIZE} bytes (the header of a record), got {chunk_size!r}"
             )
         self._first_read = min(self._chunk_size, _FIRST_READ_LIMIT)
+        self._whole_read = parse_capacity(whole_read, "whole_read")
         self._inline_open = bool(inline_open)
         self._directory = FileDirectory(os.fspath(path), size, make_policy(policy), fsync=bool(fsync))
 
@@ -128,9 +134,11 @@ class AsyncFileStore:
     async def get_stream(self, key: str, /) -> tuple[AsyncBytesReader | _AsyncFileReader, Metadata]:
         """Open the entry of ``key``; raise :class:`daramjwee.NotFound` when there is none (or it is corrupt)."""
         if self._inline_open:
-            body, metadata = self._directory.open(key, self._first_read)
+            body, metadata = self._directory.open(key, self._first_read, self._whole_read)
         else:
-            body, metadata = await async_run_blocking_owned(_close_opened, self._directory.open, key, self._first_read)
+            body, metadata = await async_run_blocking_owned(
+                _close_opened, self._directory.open, key, self._first_read, self._whole_read
+            )
         if isinstance(body, bytes):
             return AsyncBytesReader(body), metadata
         return _AsyncFileReader(self._directory, key, body), metadata
