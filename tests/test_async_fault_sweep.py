@@ -233,10 +233,10 @@ async def test_a_file_tier_get_stream_cancelled_while_its_thread_opens_the_entry
     entered = threading.Event()
     real_open = FileDirectory.open
 
-    def slow_open(directory: FileDirectory, key: str, first_read: int) -> Any:
+    def slow_open(directory: FileDirectory, key: str, first_read: int, whole_read: int = 0) -> Any:
         entered.set()
         time.sleep(0.05)
-        return real_open(directory, key, first_read)
+        return real_open(directory, key, first_read, whole_read)
 
     monkeypatch.setattr(FileDirectory, "open", slow_open)
     opening = asyncio.ensure_future(store.get_stream("k"))
