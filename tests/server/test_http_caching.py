@@ -332,6 +332,40 @@ def test_a_head_miss_fills_the_cache_and_sends_no_body(proxy: Proxy, origin: Ori
     assert origin.requests[-1][0] == "GET", "the cache fetched the whole representation"
 
 
+def test_a_head_of_a_stale_entry_asks_with_head_and_a_matching_200_freshens_it(
+    proxy: Proxy, origin: OriginHTTPServer
+) -> None:
+    target = path("head-freshens")
+    origin.answers[target] = (200, [("Cache-Control", "max-age=1"), ("ETag", '"h1"'), ("X-Version", "1")], b"body")
+    get(proxy, target)
+    time.sleep(1.2)
+    origin.answers[target] = (200, [("Cache-Control", "max-age=3600"), ("ETag", '"h1"'), ("X-Version", "2")], b"body")
+    head = httpx.head(proxy.url + target, timeout=10)
+    assert (head.status_code, head.content, head.headers["x-version"]) == (200, b"", "2")
+    assert origin.requests[-1] == ("HEAD", target), "RFC 9111 4.3.5: the HEAD goes through as a HEAD"
+    hit = get(proxy, target)
+    assert (hit.headers["x-cache"], hit.content, hit.headers["x-version"]) == ("HIT tier=0", b"body", "2")
+    assert origin.hits(target) == 2, "the stored body was freshened, not fetched again"
+
+
+@pytest.mark.parametrize("change", ["etag", "length"])
+def test_a_head_answer_for_another_representation_leaves_the_stored_one_stale(
+    proxy: Proxy, origin: OriginHTTPServer, change: str
+) -> None:
+    target = path("head-other")
+    origin.answers[target] = (200, [("Cache-Control", "max-age=1"), ("ETag", '"h1"')], b"body")
+    get(proxy, target)
+    time.sleep(1.2)
+    etag, body = ('"h2"', b"body") if change == "etag" else ('"h1"', b"longer body")
+    origin.answers[target] = (200, [("Cache-Control", "max-age=3600"), ("ETag", etag)], body)
+    head = httpx.head(proxy.url + target, timeout=10)
+    assert (head.status_code, head.headers["etag"], head.headers["content-length"]) == (200, etag, str(len(body)))
+    after = get(proxy, target)
+    assert (after.content, after.headers["etag"]) == (body, etag)
+    assert after.headers["x-cache"] != "HIT tier=0", "the stale entry was not freshened by a HEAD it did not match"
+    assert [method for method, seen in origin.requests if seen == target] == ["GET", "HEAD", "GET"]
+
+
 BLOB = bytes(range(256)) * 40  # 10,240 bytes
 
 

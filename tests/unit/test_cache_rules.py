@@ -7,6 +7,7 @@ import pytest
 from daramjwee.server._cache_rules import (
     StorePolicy,
     current_age,
+    head_matches,
     not_modified,
     parse_cache_control,
     parse_http_date,
@@ -240,3 +241,30 @@ def test_if_range_needs_a_strong_etag_or_the_exact_date() -> None:
     assert if_range_matches("Wed, 18 Nov 2026 10:00:00 GMT", stored)
     assert not if_range_matches("Wed, 18 Nov 2026 10:00:01 GMT", stored)
     assert not if_range_matches('"v1"', [("etag", 'W/"v1"')])
+
+
+@pytest.mark.parametrize(
+    ("stored", "head", "matches"),
+    [
+        ([("etag", '"a"'), ("content-length", "4")], [("etag", '"a"'), ("content-length", "4")], True),
+        ([("etag", '"a"')], [("etag", '"b"')], False),
+        ([("etag", '"a"')], [], False),  # the stored one has a validator the answer lacks
+        ([], [("etag", '"a"')], False),
+        ([("etag", '"a"'), ("content-length", "4")], [("etag", '"a"'), ("content-length", "5")], False),
+        (
+            [("last-modified", "Tue, 01 Dec 2026 00:00:00 GMT")],
+            [("last-modified", "Tue, 01 Dec 2026 00:00:00 GMT")],
+            True,
+        ),
+        (
+            [("last-modified", "Tue, 01 Dec 2026 00:00:00 GMT")],
+            [("last-modified", "Wed, 02 Dec 2026 00:00:00 GMT")],
+            False,
+        ),
+        ([], [], True),  # neither carries a validator: the one stored response is the one described
+    ],
+)
+def test_a_head_answer_matches_the_stored_response_by_its_validators_and_length(
+    stored: list[tuple[str, str]], head: list[tuple[str, str]], matches: bool
+) -> None:
+    assert head_matches(stored, head) is matches

@@ -400,6 +400,23 @@ def _opaque(tag: str) -> str:
     return tag[2:] if tag.startswith("W/") else tag
 
 
+def head_matches(stored: Fields, head: Fields) -> bool:
+    """Whether a ``200`` response to ``HEAD`` describes the stored response's representation (§4.3.5).
+
+    Then it freshens the stored response (as a 304 would, :func:`updated_fields`);
+    otherwise the stored response stays stale.  It matches when it carries the
+    stored ``ETag``; or, neither carrying one, the stored ``Last-Modified``; or
+    neither carries a validator.  A ``Content-Length`` on both must agree.
+    """
+    stored_length, head_length = field(stored, "content-length"), field(head, "content-length")
+    if stored_length is not None and head_length is not None and stored_length != head_length:
+        return False
+    stored_etag, head_etag = field(stored, "etag"), field(head, "etag")
+    if stored_etag is not None or head_etag is not None:
+        return stored_etag == head_etag
+    return field(stored, "last-modified") == field(head, "last-modified")
+
+
 def updated_fields(stored: Fields, update: Fields) -> list[tuple[str, str]]:
     """The stored header fields with those a 304 (or a HEAD) carried replacing theirs (RFC 9111 §4.3.4)."""
     replaced = {name for name, _ in update if name not in _NOT_UPDATED_BY_304}

@@ -41,6 +41,7 @@ from ._cache_rules import (
     current_age,
     field,
     field_values,
+    head_matches,
     not_modified,
     parse_cache_control,
     request_needs_origin,
@@ -329,7 +330,13 @@ class HttpCaching:
         return fetch
 
     async def _fetch(self, request: Request, old: Metadata | None, fetched: list[Fields]) -> FetchResult:
-        """GET the whole representation for the cache (conditional when ``old`` has validators)."""
+        """GET the whole representation for the cache (conditional when ``old`` has validators).
+
+        A ``HEAD`` that finds a stored response it may not serve without the
+        origin asks the origin with ``HEAD`` (RFC 9111 §4.3.5): a ``200`` that
+        matches the stored response freshens it as a 304 does, and any other
+        answer goes back to the client, the stored response left stale.
+        """
         fields = self._forwarded(request, for_cache=True)
         old_fields = decode_fields(old.attrs) if old is not None else None
         if old is not None and old_fields is not None:
@@ -338,12 +345,20 @@ class HttpCaching:
             last_modified = field(old_fields, "last-modified")
             if last_modified:
                 fields.append(("if-modified-since", last_modified))
+        method = "HEAD" if request.method == "HEAD" and old_fields is not None else "GET"
         request_time = time.time()
-        upstream = await self.origin.send("GET", request.key, fields)
+        upstream = await self.origin.send(method, request.key, fields)
         response_time = time.time()
         fetched.append(upstream.fields)
         try:
-            if upstream.status == 304 and old is not None and old_fields is not None:
+            if (
+                old is not None
+                and old_fields is not None
+                and (
+                    upstream.status == 304
+                    or (method == "HEAD" and upstream.status == 200 and head_matches(old_fields, upstream.fields))
+                )
+            ):
                 await upstream.body.aclose()
                 raise NotModified(
                     request.key,
@@ -352,6 +367,11 @@ class HttpCaching:
             if old is not None and upstream.status in _SERVER_ERRORS and old.stale_if_error:
                 # The core serves the stale entry inside its window, else this answer is relayed: read it now.
                 raise _OriginAnswer(upstream.status, upstream.fields, await _short_body(upstream))
+            if method == "HEAD":  # no body to store: relay the answer, leave the stored response stale
+                await upstream.body.aclose()
+                unstored = Verdict(False, "an answer to HEAD that does not match the stored response")
+                metadata = _metadata(upstream.status, upstream.fields, unstored, request.fields)
+                return FetchResult(b"", metadata, store=False)
             verdict = storable(
                 "GET",
                 request.fields,
@@ -380,7 +400,7 @@ class HttpCaching:
         request_time: float,
         response_time: float,
     ) -> Metadata:
-        """The stored metadata updated by a 304 (RFC 9111 §4.3.4)."""
+        """The stored metadata updated by a 304, or a matching 200 to ``HEAD`` (RFC 9111 §4.3.4, §4.3.5)."""
         status = int(old.attrs.get(STATUS, "200"))
         merged = updated_fields(old_fields, stored_response(upstream.fields))
         verdict = storable(
