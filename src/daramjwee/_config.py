@@ -3,19 +3,43 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
+import functools
 import logging
-from collections.abc import Mapping, Sequence
-from typing import Any, TypeAlias
+import types
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal, ParamSpec, TypeAlias, get_args
 
 from ._errors import ConfigError
 from ._units import parse_duration
 
-__all__ = ["STORE_METHODS", "WORKER_STRATEGIES", "Config", "Freshness"]
+__all__ = [
+    "DEFAULT_LOGGER",
+    "NO_TIER_FRESH_FOR",
+    "STORE_METHODS",
+    "WORKER_STRATEGIES",
+    "Config",
+    "DurationOption",
+    "Freshness",
+    "TierFreshFor",
+    "WorkerStrategy",
+    "checks_option_names",
+]
 
 Duration: TypeAlias = "float | int | Any"  # float seconds or datetime.timedelta
 Freshness: TypeAlias = "float | None"
 
-WORKER_STRATEGIES = ("pool", "all")
+# The types of the cache constructor's keyword parameters (Config's fields accept anything and validate it).
+DurationOption: TypeAlias = float | datetime.timedelta
+"""A duration option: seconds (int or float) or a :class:`datetime.timedelta`."""
+TierFreshFor: TypeAlias = Mapping[int, tuple[DurationOption | None, DurationOption | None]]
+"""``tier_fresh_for``: ``{tier_index: (positive, negative)}``."""
+WorkerStrategy: TypeAlias = Literal["pool", "all"]
+
+WORKER_STRATEGIES: tuple[str, ...] = get_args(WorkerStrategy)
+NO_TIER_FRESH_FOR: TierFreshFor = types.MappingProxyType({})
+"""The constructor's default ``tier_fresh_for``: empty, like ``Config``'s, and read-only, so it can be shared."""
+DEFAULT_LOGGER = logging.getLogger("daramjwee")
 STORE_METHODS = ("get_stream", "begin_set", "delete", "stat", "close")
 
 
@@ -81,10 +105,7 @@ class Config:
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> Config:
         """Build a config from keyword options, rejecting unknown names clearly."""
-        known = {field.name for field in dataclasses.fields(cls)}
-        unknown = sorted(set(options) - known)
-        if unknown:
-            raise ConfigError(f"unknown option(s) {', '.join(unknown)}; valid options are {', '.join(sorted(known))}")
+        _check_option_names(options, cls)
         return cls(**options)
 
     def freshness(self, tier: int) -> tuple[Freshness, Freshness]:
@@ -93,6 +114,31 @@ class Config:
         if override is not None:
             return override
         return (self.positive_fresh_for, self.negative_fresh_for)
+
+
+def _check_option_names(options: Mapping[str, object], config_class: type[Config] = Config) -> None:
+    known = {field.name for field in dataclasses.fields(config_class)}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise ConfigError(f"unknown option(s) {', '.join(unknown)}; valid options are {', '.join(sorted(known))}")
+
+
+_P = ParamSpec("_P")
+
+
+def checks_option_names(init: Callable[_P, None]) -> Callable[_P, None]:
+    """Wrap a cache's ``__init__`` so that an unknown keyword raises :class:`ConfigError` naming it (rule A3).
+
+    Python itself would reject it with a ``TypeError`` before ``__init__`` runs.  The wrapper keeps the
+    signature of ``init``, for type checkers (the ``ParamSpec``) and for ``inspect.signature`` (``__wrapped__``).
+    """
+
+    @functools.wraps(init)
+    def checked(*args: _P.args, **kwargs: _P.kwargs) -> None:
+        _check_option_names(kwargs)
+        init(*args, **kwargs)
+
+    return checked
 
 
 def _chain(stores: object, hot_store: object, cold_store: object) -> tuple[Any, ...]:

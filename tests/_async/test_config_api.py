@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
+import logging
 
 import pytest
 
@@ -69,12 +71,37 @@ async def test_legacy_two_tier_cache_behaves_like_the_same_chain_given_as_stores
 
 async def test_unknown_option_is_a_clear_config_error() -> None:
     with pytest.raises(dj.ConfigError, match="positive_fresh_fr"):
-        dj.AsyncCache(stores=mem_tiers(1), positive_fresh_fr=3)
+        dj.AsyncCache(stores=mem_tiers(1), positive_fresh_fr=3)  # type: ignore[call-arg]
+
+
+async def test_every_option_given_to_the_constructor_reaches_the_config() -> None:
+    options: dict[str, object] = {
+        "stores": mem_tiers(2),
+        "positive_fresh_for": 7,
+        "negative_fresh_for": datetime.timedelta(seconds=8),
+        "tier_fresh_for": {1: (1, None)},
+        "op_timeout": 9,
+        "close_timeout": 10.5,
+        "workers": 3,
+        "worker_queue": 11,
+        "worker_strategy": "all",
+        "worker_timeout": 12,
+        "chunk_size": 4096,
+        "coalesce_wait": 0,
+        "promotion_probation": 5,
+        "logger": logging.getLogger("daramjwee.tests.options"),
+    }
+    legacy = {"hot_store", "cold_store"}  # rule A2's other form of stores; test_legacy_* cover them
+    assert set(options) == {field.name for field in dataclasses.fields(dj.Config)} - legacy
+    defaults = dj.Config()
+    assert all(getattr(defaults, name) != value for name, value in options.items())
+    async with dj.AsyncCache(**options) as cache:  # type: ignore[arg-type]
+        assert cache.config == dj.Config(**options).validate()  # type: ignore[arg-type]
 
 
 async def test_unknown_worker_strategy_is_an_error() -> None:
     with pytest.raises(dj.ConfigError, match="worker_strategy"):
-        dj.AsyncCache(stores=mem_tiers(1), worker_strategy="threads")
+        dj.AsyncCache(stores=mem_tiers(1), worker_strategy="threads")  # type: ignore[arg-type]
 
 
 async def test_stores_of_the_other_flavour_are_rejected() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import inspect
 import logging
 import math
 import re
@@ -14,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import daramjwee as dj
-from daramjwee._config import STORE_METHODS, Config
+from daramjwee._config import NO_TIER_FRESH_FOR, STORE_METHODS, WORKER_STRATEGIES, Config
 
 
 def _store() -> dj.MemStore:
@@ -576,3 +577,34 @@ def test_every_field_is_a_valid_option_name() -> None:
         "promotion_probation",
         "logger",
     } == names
+
+
+# --- the constructors' keywords --------------------------------------------------------------------------------
+
+
+def _field_default(field: dataclasses.Field[Any]) -> object:
+    if field.default is not dataclasses.MISSING:
+        return field.default
+    assert field.default_factory is not dataclasses.MISSING, field.name
+    return field.default_factory()
+
+
+@pytest.mark.parametrize("cache_class", [dj.Cache, dj.AsyncCache])
+def test_the_constructors_keywords_are_the_config_fields_with_their_defaults(cache_class: type) -> None:
+    parameters = inspect.signature(cache_class).parameters
+    assert [parameter.kind for parameter in parameters.values()] == [inspect.Parameter.KEYWORD_ONLY] * len(parameters)
+    fields = dataclasses.fields(Config)
+    assert list(parameters) == [field.name for field in fields]  # the same names, in the same order
+    for field in fields:
+        default, expected = parameters[field.name].default, _field_default(field)
+        assert default == expected, field.name
+        assert type(default) is type(expected) or (default is NO_TIER_FRESH_FOR and expected == {}), field.name
+
+
+def test_the_constructors_default_tier_fresh_for_cannot_be_changed_in_place() -> None:
+    with pytest.raises(TypeError):
+        NO_TIER_FRESH_FOR[0] = (1.0, 1.0)  # type: ignore[index]
+
+
+def test_worker_strategies_are_the_literal_type_s_values() -> None:
+    assert WORKER_STRATEGIES == ("pool", "all")

@@ -11,11 +11,18 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
-from typing import Any
 
 from .._arguments import check_read_arguments, read_rules
 from .._body import async_open_body
-from .._config import Config
+from .._config import (
+    DEFAULT_LOGGER,
+    NO_TIER_FRESH_FOR,
+    Config,
+    DurationOption,
+    TierFreshFor,
+    WorkerStrategy,
+    checks_option_names,
+)
 from .._errors import (
     BackgroundJobRejected,
     CacheableNotFound,
@@ -90,22 +97,83 @@ class AsyncCache:
     ``stores[0]`` is the fastest tier.  ``get`` walks the tiers in order and
     streams a hit while copying it into every faster tier; a miss streams the
     origin's body while filling tier 0, then copies it to the lower tiers in
-    the background.  See the README for every option; all are validated by
-    :meth:`Config.validate`, which raises :class:`ConfigError`.
+    the background.
 
     All methods raise :class:`CacheClosed` after :meth:`close`.  One instance
     serves any number of concurrent callers.
+
+    Every option is a keyword-only parameter, with the name and default of the
+    :class:`Config` field of the same name (the README's options table says
+    the same).  A duration is seconds (int or float) or a
+    :class:`datetime.timedelta`.  The types are for type checkers; the cache
+    checks every value when it is built (rule A3): a wrong one, or an unknown
+    option name, raises :class:`ConfigError` naming the option and the value.
+
+    - ``stores``: the tiers, fastest first; at least one, no ``None``, no store
+      twice.  ``AsyncCache`` takes async stores and ``Cache`` sync ones (rule A1).
+    - ``hot_store``, ``cold_store``: the legacy two-tier form of ``stores``;
+      cannot be combined with it (rule A2).
+    - ``positive_fresh_for`` (``None``): how long a value stays fresh; ``None``
+      never stale, ``0`` always stale.
+    - ``negative_fresh_for`` (``60.0``): the same for negative entries.
+    - ``tier_fresh_for`` (empty): per-tier overrides of both,
+      ``{tier_index: (positive, negative)}``.
+    - ``op_timeout`` (``30.0``): in ``AsyncCache``, each call to a non-memory
+      tier's store is cancelled after this and treated as a tier failure; in
+      both, the longest a miss waits on another caller's fetch.
+    - ``close_timeout`` (``30.0``): how long :meth:`close` drains background jobs.
+    - ``workers`` (``4``), ``worker_queue`` (``500``): the background pool's
+      size and queue bound.
+    - ``worker_strategy`` (``"pool"``): ``"pool"`` (a bounded queue) or
+      ``"all"`` (one task or thread per job).
+    - ``worker_timeout`` (``30.0``): a background job is aborted past this.
+    - ``chunk_size`` (``65536``): bytes per chunk when the cache copies streams.
+    - ``coalesce_wait`` (``5.0``): the longest a concurrent miss waits for the
+      leader; ``0`` disables single-flight.
+    - ``promotion_probation`` (``0``): when ``N > 0``, a key is promoted only on
+      its second lower-tier hit (a FIFO memory of ``N`` keys).
+    - ``logger`` (``logging.getLogger("daramjwee")``): where logs go.
     """
 
+    @checks_option_names
     def __init__(
         self,
         *,
         stores: Sequence[AsyncStore] | None = None,
         hot_store: AsyncStore | None = None,
         cold_store: AsyncStore | None = None,
-        **options: Any,
+        positive_fresh_for: DurationOption | None = None,
+        negative_fresh_for: DurationOption | None = 60.0,
+        tier_fresh_for: TierFreshFor = NO_TIER_FRESH_FOR,
+        op_timeout: DurationOption = 30.0,
+        close_timeout: DurationOption = 30.0,
+        workers: int = 4,
+        worker_queue: int = 500,
+        worker_strategy: WorkerStrategy = "pool",
+        worker_timeout: DurationOption = 30.0,
+        chunk_size: int = 65536,
+        coalesce_wait: DurationOption = 5.0,
+        promotion_probation: int = 0,
+        logger: logging.Logger = DEFAULT_LOGGER,
     ) -> None:
-        config = Config.from_options({"stores": stores, "hot_store": hot_store, "cold_store": cold_store, **options})
+        config = Config(
+            stores=stores,
+            hot_store=hot_store,
+            cold_store=cold_store,
+            positive_fresh_for=positive_fresh_for,
+            negative_fresh_for=negative_fresh_for,
+            tier_fresh_for=tier_fresh_for,
+            op_timeout=op_timeout,
+            close_timeout=close_timeout,
+            workers=workers,
+            worker_queue=worker_queue,
+            worker_strategy=worker_strategy,
+            worker_timeout=worker_timeout,
+            chunk_size=chunk_size,
+            coalesce_wait=coalesce_wait,
+            promotion_probation=promotion_probation,
+            logger=logger,
+        )
         self._setup(config.validate())
 
     @classmethod
