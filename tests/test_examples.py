@@ -51,3 +51,10 @@ def test_the_readme_per_entry_freshness_example_runs() -> None:
     code = _readme_section_code("### Per-entry freshness")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
+
+
+def test_the_readme_python_values_example_runs() -> None:
+    code = _readme_section_code("### Python values")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "{1, 2, 3} 다람쥐\n"

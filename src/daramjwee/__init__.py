@@ -25,10 +25,12 @@ from ._errors import (
     ConfigError,
     CorruptEntry,
     DaramjweeError,
+    DecodeError,
     EntryTooLarge,
     NotFound,
     NotModified,
     RangeNotSatisfiable,
+    SignatureError,
     StoreContractError,
     TierError,
 )
@@ -42,6 +44,14 @@ from ._sync._response import Response
 from ._sync._store import Reader, Sink, Store
 from ._sync._writer import Writer
 from ._units import parse_capacity
+from .serializers import (
+    BytesSerializer,
+    JsonSerializer,
+    MsgpackSerializer,
+    Serializer,
+    SignedPickleSerializer,
+    StrSerializer,
+)
 
 if TYPE_CHECKING:
     from ._async._objectstore import AsyncObjectStore
@@ -96,6 +106,7 @@ __all__ = [
     "AsyncWriter",
     "BackgroundJobRejected",
     "ByteRange",
+    "BytesSerializer",
     "Cache",
     "CacheClosed",
     "CacheStats",
@@ -105,13 +116,16 @@ __all__ = [
     "ContentRange",
     "CorruptEntry",
     "DaramjweeError",
+    "DecodeError",
     "EntryTooLarge",
     "FetchBody",
     "FetchResult",
     "Fetcher",
     "FileStore",
+    "JsonSerializer",
     "MemStore",
     "Metadata",
+    "MsgpackSerializer",
     "NotFound",
     "NotModified",
     "ObjectStore",
@@ -119,10 +133,14 @@ __all__ = [
     "Reader",
     "RedisStore",
     "Response",
+    "Serializer",
+    "SignatureError",
+    "SignedPickleSerializer",
     "Sink",
     "Status",
     "Store",
     "StoreContractError",
+    "StrSerializer",
     "TierError",
     "TierStats",
     "Writer",

@@ -9,10 +9,12 @@ __all__ = [
     "ConfigError",
     "CorruptEntry",
     "DaramjweeError",
+    "DecodeError",
     "EntryTooLarge",
     "NotFound",
     "NotModified",
     "RangeNotSatisfiable",
+    "SignatureError",
     "StoreContractError",
     "TierError",
 ]
@@ -128,3 +130,22 @@ class RangeNotSatisfiable(DaramjweeError):
 
     def __reduce__(self) -> tuple[type[RangeNotSatisfiable], tuple[str, object, int]]:
         return (type(self), (self.key, self.byte_range, self.length))
+
+
+class DecodeError(DaramjweeError, ValueError):
+    """Stored bytes could not be decoded into a Python value by the serializer asked to read them.
+
+    Either the bytes are damaged, or another serializer wrote them (an entry
+    records the ``name`` of the serializer that wrote it).  ``get_value``
+    treats such an entry as a miss and reloads it once; it raises this error
+    only when the reloaded value does not decode either (rule V3).
+    """
+
+
+class SignatureError(DecodeError):
+    """A signed payload failed verification: unsigned, truncated, tampered with, or signed by an unknown key.
+
+    Raised by :class:`~daramjwee.SignedPickleSerializer` *before* anything
+    is unpickled: a payload that raises it never reaches ``pickle.loads``
+    (rule V4).
+    """

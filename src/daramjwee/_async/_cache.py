@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
+from typing import TypeVar
 
 from .._arguments import check_read_arguments, read_rules
 from .._body import async_open_body
@@ -28,6 +29,7 @@ from .._errors import (
     CacheableNotFound,
     CacheClosed,
     DaramjweeError,
+    DecodeError,
     EntryTooLarge,
     NotFound,
     NotModified,
@@ -52,6 +54,8 @@ from .._probation import Probation
 from .._ranges import ByteRange
 from .._runtime import AsyncBackgroundRunner
 from .._stats import CacheStats, Stat, StatsRecorder, TierStat
+from .._values import SERIALIZER_ATTR, async_call_loader, check_serializer, decode, encode, tagged, with_length
+from ..serializers import DEFAULT_SERIALIZER, Serializer
 from ._fanouts import AsyncFanOuts
 from ._ranged import get_range
 from ._readers import EMPTY_READER, AsyncBytesReader, AsyncPrefixedReader
@@ -69,6 +73,7 @@ _DEBUG = logging.DEBUG
 _OK = Status.OK
 _NOT_MODIFIED = Status.NOT_MODIFIED
 _EMPTY_METADATA = Metadata()
+_T = TypeVar("_T")
 
 
 class _Flight:
@@ -1007,6 +1012,81 @@ class AsyncCache:
             fan_out = self._fan_out_when_published(key, fresh)
             return await self._writes.write_entry(key, (0,), fresh, reader, ticket, deadline, on_done=fan_out)
         return _NOTHING
+
+    # -- Python values (rules V1-V5) ---------------------------------------------
+    # get_value and set_value are the byte path with a serializer at each end: everything about
+    # flights, freshness, negative entries and fan-outs is get's and set's (daramjwee/_values.py holds the rest).
+
+    async def get_value(
+        self,
+        key: str,
+        loader: Callable[[], Awaitable[_T]],
+        *,
+        serializer: Serializer[_T] = DEFAULT_SERIALIZER,
+        metadata: Metadata | None = None,
+    ) -> _T:
+        """The Python value of ``key``: from the fastest tier that has it, else ``loader()``'s, stored.
+
+        On ``AsyncCache`` ``loader`` is an async function, on ``Cache`` a
+        plain one; it takes no arguments and returns the value, which
+        ``serializer`` (JSON unless given: :data:`daramjwee.serializers.DEFAULT_SERIALIZER`)
+        turns into the stored bytes.  ``metadata`` (freshness, attrs) is
+        stored with every value the loader returns.  ``loader`` is called as
+        ``get``'s fetcher is: once for concurrent misses of the key, again by
+        refreshes of a stale entry; raising :class:`CacheableNotFound` stores
+        a negative entry and raises :class:`NotFound`.
+
+        An entry that another serializer wrote, or whose bytes do not decode,
+        is treated as a miss: the loader's value replaces it, once.  Raises
+        :class:`DecodeError` when that new value does not decode either, and
+        whatever ``get`` raises.
+        """
+        if self._closed:
+            raise CacheClosed("this cache was closed; create a new one")
+        key = check_key(key)
+        check_serializer(serializer)
+        if not callable(loader):
+            raise TypeError(f"loader must be a callable loader() -> value, got {type(loader).__name__}")
+        stored = tagged(serializer, metadata)
+
+        async def fetch(old: Metadata | None) -> FetchResult:
+            data = encode(serializer, await async_call_loader(loader))
+            return FetchResult(data, with_length(stored, len(data)))
+
+        async with await self.get(key, fetch) as response:
+            data = await response.read()
+        try:
+            return decode(serializer, key, data, response.metadata)
+        except DecodeError as error:
+            if response.source is None:
+                raise  # the loader's own value: this serializer cannot read what it wrote
+            self._logger.warning("reloading %r: %s", key, error, extra={"key": key, "tier": response.source})
+        undecodable = response.metadata
+
+        def reload(entry: Metadata) -> bool:
+            """Revalidate (through the loader) the entry that failed, or any other serializer's."""
+            return entry == undecodable or entry.attrs.get(SERIALIZER_ATTR) != serializer.name
+
+        async with await self.get(key, fetch, revalidate_if=reload) as response:
+            data = await response.read()
+        return decode(serializer, key, data, response.metadata)
+
+    async def set_value(
+        self,
+        key: str,
+        value: _T,
+        *,
+        serializer: Serializer[_T] = DEFAULT_SERIALIZER,
+        metadata: Metadata | None = None,
+    ) -> None:
+        """Store ``serializer.dumps(value)`` (JSON unless given) as the value of ``key``, like :meth:`set_bytes`."""
+        if self._closed:
+            raise CacheClosed("this cache was closed; create a new one")
+        key = check_key(key)
+        check_serializer(serializer)
+        stored = tagged(serializer, metadata)
+        data = encode(serializer, value)
+        await self.set_bytes(key, data, with_length(stored, len(data)))
 
     # -- background work -----------------------------------------------------------
 
