@@ -30,3 +30,22 @@ async def test_a_memory_tier_is_never_wrapped() -> None:
     async with dj.AsyncCache(stores=[store, AsyncFaultyStore(dj.AsyncMemStore(), latency=0.01)]) as cache:
         assert cache._tiers[0] is store
         assert cache._tiers[1] is not cache.stores[1]
+
+
+async def test_peek_and_contains_skip_a_hung_tier_after_op_timeout() -> None:
+    hung = AsyncFaultyStore(dj.AsyncMemStore())
+    lower = dj.AsyncMemStore()
+    sink = await lower.begin_set("k", dj.Metadata(cached_at=time.time()))
+    await sink.write(b"lower")
+    await sink.commit()
+    hung.delay("get_stream", 30.0)
+    hung.delay("stat", 30.0)
+    started = time.monotonic()
+    async with dj.AsyncCache(stores=[hung, lower], op_timeout=0.1, close_timeout=2) as cache:
+        response = await cache.peek("k")
+        assert response is not None
+        async with response:
+            assert (response.source, await response.read()) == (1, b"lower")
+        assert await cache.contains("k")
+    assert time.monotonic() - started < 5
+    assert cache.stats().tiers[0].errors == 2

@@ -91,7 +91,7 @@ class TierError(DaramjweeError):
     Attributes:
         tier: index of the tier in the chain (0 is the fastest).
         op: the store operation that failed, e.g. ``"delete"`` or ``"begin_set"``.
-        key: the cache key involved.
+        key: the cache key involved (``""`` for ``clear``, which involves every key).
         store: the store object of that tier.
     """
 
@@ -100,7 +100,8 @@ class TierError(DaramjweeError):
         self.op = op
         self.key = key
         self.store = store
-        super().__init__(f"tier {tier} ({type(store).__name__}) failed to {op} key {key!r}")
+        target = f" key {key!r}" if key or op != "clear" else ""
+        super().__init__(f"tier {tier} ({type(store).__name__}) failed to {op}{target}")
 
     def __reduce__(self) -> tuple[type[TierError], tuple[int, str, str, object]]:
         return (type(self), (self.tier, self.op, self.key, self.store))

@@ -599,6 +599,46 @@ class FileDirectory(Indexed):
             _remove_path(path)
             self._forget_locked(key)
 
+    def clear(self) -> None:
+        """Remove every record in the directory (whoever wrote it) and forget what the index counted.
+
+        First each indexed key is removed as by :meth:`delete` (the lock held
+        per key, not across the whole clear), then the fan-out directories
+        are listed and every entry-named file left in them is removed: those
+        other stores wrote, and those published meanwhile.  A key of this
+        store's index whose file went in that second pass is forgotten.
+        Temp files (writers at work) and the directories stay; readers keep
+        the files they opened.  Raises the first ``OSError`` of a removal
+        after trying every file.
+        """
+        with self._lock:
+            keys = list(self._index.sizes)
+        failure: OSError | None = None
+        for key in keys:
+            try:
+                self.delete(key)
+            except OSError as error:
+                failure = failure or error
+        removed: set[str] = set()
+        for prefix, directory in self._fanout_directories():
+            for entry in _scan_directory(directory):
+                if is_entry_name(f"{prefix}/{entry.name}"):
+                    try:
+                        _remove_path(entry.path)
+                    except OSError as error:
+                        failure = failure or error
+                    else:
+                        removed.add(entry.path)
+        with self._lock:
+            self._heads.clear()
+            if removed:
+                for key in list(self._index.sizes):
+                    path = self.locate(key)[1]
+                    if path in removed and not os.path.lexists(path):
+                        self._forget_locked(key)
+        if failure is not None:
+            raise failure
+
     # -- the index --------------------------------------------------------------------
 
     def _note(self, key: str, size: int, fd: int, accessed: bool) -> None:

@@ -92,6 +92,12 @@ class Generations:
     before it ends are fenced too: a read that overlaps the delete may return
     the old value, but never writes it back.  A ``set`` begun while the
     delete runs carries new data, not a copy of the old: it is not held back.
+
+    A ``clear`` (of every key, rule G8) does the same for all keys at once:
+    :meth:`begin_clear` fences every write begun before it, ``set`` included;
+    while it runs no write derived from a read (and no follow-up) of any key
+    publishes; :meth:`end_clear` fences those begun while it ran.  Two
+    numbers and a count, not one barrier per key: the check stays O(1).
     """
 
     def __init__(self) -> None:
@@ -101,6 +107,9 @@ class Generations:
         self._barrier: dict[str, int] = {}
         self._settled: dict[str, int] = {}
         self._deleting: dict[str, int] = {}
+        self._clearing = 0  # clears running
+        self._clear_barrier = 0  # no write with a number up to this publishes (the last clear's start)
+        self._clear_settled = 0  # nor one derived from a read or a follow-up, up to this (the last clear's end)
 
     def begin(self, key: str, *, replaces: bool = False) -> Ticket:
         """Start a write of ``key``; ``replaces=True`` for a user ``set``."""
@@ -131,14 +140,33 @@ class Generations:
                 self._clock += 1
                 self._settled[key] = self._clock
 
+    def begin_clear(self) -> None:
+        """A clear of every key starts: no write begun before now publishes; none derived from a read until it ends."""
+        with self._lock:
+            self._clearing += 1
+            self._clock += 1
+            self._clear_barrier = self._clear_settled = self._clock
+
+    def end_clear(self) -> None:
+        """The clear ended (however): writes derived from reads, and follow-ups, begun while it ran are fenced too."""
+        with self._lock:
+            self._clearing -= 1
+            self._clock += 1
+            self._clear_settled = self._clock
+
     def may_publish(self, ticket: Ticket) -> bool:
         """Whether the write holding ``ticket`` may still publish."""
         key = ticket.key
         number = ticket.number
         with self._lock:
             if ticket.replaces:
-                return self._barrier.get(key, 0) == number
-            if key in self._deleting or self._settled.get(key, 0) >= number:
+                return self._barrier.get(key, 0) == number and number > self._clear_barrier
+            if (
+                key in self._deleting
+                or self._settled.get(key, 0) >= number
+                or self._clearing
+                or self._clear_settled >= number
+            ):
                 return False
             return ticket.follow_up or self._barrier.get(key, 0) < number
 

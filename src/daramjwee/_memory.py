@@ -90,3 +90,10 @@ class MemoryTable(Indexed):
         with self._lock:
             if self._entries.pop(key, None) is not None:
                 self._index.forget(key)
+
+    def clear(self) -> None:
+        """Remove every entry (values already handed out are immutable ``bytes``: their readers keep them)."""
+        with self._lock:
+            for key in self._entries:
+                self._index.forget(key)
+            self._entries.clear()

@@ -125,6 +125,11 @@ class AsyncKeyLocks:
                 if not entry[1]:
                     del self._locks[key]
 
+    def held(self) -> list[Hashable]:
+        """The keys whose lock is held or waited for now."""
+        with self._guard:
+            return list(self._locks)
+
     def __len__(self) -> int:
         return len(self._locks)
 
@@ -153,6 +158,11 @@ class KeyLocks:
                 entry[1] -= 1
                 if not entry[1]:
                     del self._locks[key]
+
+    def held(self) -> list[Hashable]:
+        """The keys whose lock is held or waited for now."""
+        with self._guard:
+            return list(self._locks)
 
     def __len__(self) -> int:
         return len(self._locks)
@@ -281,23 +291,23 @@ class Capabilities(Generic[G]):
     """The declared ``capacity`` in bytes (``CapacityStore``), else ``None``."""
     get_stream_inline: bool
     """Whether the store declares ``get_stream_inline = True`` (``InlineGetStore``)."""
+    clear: Callable[[], Any] | None = None
+    """``clear`` of this flavour (``AsyncClearStore`` / ``ClearStore``), unbounded, else ``None``."""
 
 
 def async_capabilities(store: object) -> Capabilities[AsyncRangeGetter]:
-    """What ``store`` offers of rule K4, as an async store: a ``get_range`` must be a coroutine function."""
-    return _capabilities(store, coroutine_get_range=True)
+    """What ``store`` offers of rule K4, as an async store: ``get_range`` and ``clear`` must be coroutine functions."""
+    return _capabilities(store, coroutines=True)
 
 
 def capabilities(store: object) -> Capabilities[RangeGetter]:
-    """What ``store`` offers of rule K4, as a sync store: a ``get_range`` must be a plain function."""
-    return _capabilities(store, coroutine_get_range=False)
+    """What ``store`` offers of rule K4, as a sync store: ``get_range`` and ``clear`` must be plain functions."""
+    return _capabilities(store, coroutines=False)
 
 
-def _capabilities(store: object, *, coroutine_get_range: bool) -> Capabilities[Any]:
+def _capabilities(store: object, *, coroutines: bool) -> Capabilities[Any]:
     """The one place that looks for the optional abilities (``getattr``, once, when a cache or wrapper is built)."""
-    get_range = getattr(store, "get_range", None)
-    if not callable(get_range) or inspect.iscoroutinefunction(get_range) is not coroutine_get_range:
-        get_range = None
+    get_range = _flavoured_method(store, "get_range", coroutines)
     capacity = getattr(store, "capacity", None)
     return Capabilities(
         lookup=_plain_method(store, "lookup"),
@@ -305,7 +315,16 @@ def _capabilities(store: object, *, coroutine_get_range: bool) -> Capabilities[A
         get_range=get_range,
         capacity=capacity if isinstance(capacity, int) and not isinstance(capacity, bool) else None,
         get_stream_inline=getattr(store, "get_stream_inline", False) is True,
+        clear=_flavoured_method(store, "clear", coroutines),
     )
+
+
+def _flavoured_method(store: object, name: str, coroutine: bool) -> Any:
+    """``store.<name>`` if it is a coroutine function (``coroutine``) or a plain callable (not), else ``None``."""
+    method = getattr(store, name, None)
+    if not callable(method) or inspect.iscoroutinefunction(method) is not coroutine:
+        return None
+    return method
 
 
 def _plain_method(store: object, name: str) -> MemoryLookup | None:

@@ -78,3 +78,18 @@ def test_the_memory_stores_offer_lookup_peek_and_capacity(store: Any, detect: An
     assert found.lookup is not None
     assert found.peek is not None
     assert found.capacity == 1024
+
+
+def test_clear_is_found_only_in_its_flavour() -> None:
+    class AsyncClear:
+        async def clear(self) -> None: ...
+
+    class SyncClear:
+        def clear(self) -> None: ...
+
+    assert async_capabilities(AsyncClear()).clear is not None
+    assert capabilities(AsyncClear()).clear is None
+    assert capabilities(SyncClear()).clear is not None
+    assert async_capabilities(SyncClear()).clear is None
+    for store, detect in ((dj.MemStore(), capabilities), (dj.AsyncMemStore(), async_capabilities)):
+        assert detect(store).clear is not None

@@ -533,3 +533,40 @@ def test_a_ticket_cannot_be_handed_off_after_it_ended() -> None:
     ticket.end()
     with pytest.raises(RuntimeError, match="already ended"):
         ticket.hand_off()
+
+
+# --- clear (rule G8: a delete of every key at once) ----------------------------------------------
+
+
+def test_clear_fences_every_write_begun_before_it_sets_included() -> None:
+    generations = Generations()
+    fill, other, set_ = generations.begin("a"), generations.begin("b"), generations.begin("c", replaces=True)
+    generations.begin_clear()
+    generations.end_clear()
+    assert not any(generations.may_publish(ticket) for ticket in (fill, other, set_))
+
+
+def test_while_a_clear_runs_no_derived_write_publishes_and_those_begun_meanwhile_stay_fenced() -> None:
+    generations = Generations()
+    generations.begin_clear()
+    during = generations.begin("k")
+    set_during = generations.begin("s", replaces=True)
+    assert not generations.may_publish(during)
+    assert generations.may_publish(set_during), "a set begun during the clear carries new data"
+    generations.end_clear()
+    assert not generations.may_publish(during)
+    assert generations.may_publish(set_during)
+    follow_up = generations.published(set_during)
+    assert generations.may_publish(follow_up)
+    after = generations.begin("k")
+    assert generations.may_publish(after), "writes begun after the clear ended are not fenced"
+
+
+def test_overlapping_clears_fence_until_the_last_ends() -> None:
+    generations = Generations()
+    generations.begin_clear()
+    generations.begin_clear()
+    generations.end_clear()
+    assert not generations.may_publish(generations.begin("k"))
+    generations.end_clear()
+    assert generations.may_publish(generations.begin("k"))

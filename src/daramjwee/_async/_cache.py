@@ -200,6 +200,7 @@ class AsyncCache:
         )
         self._tier_chain = tuple(enumerate(self._tiers))  # (index, store) pairs: no enumerate() per get
         self._range_getters = tuple(async_bound_range_getter(abilities, config.op_timeout) for abilities in found)
+        self._clearers = tuple(abilities.clear for abilities in found)  # rule K5; not bounded by op_timeout
         self._memory_lookup = found[0].lookup
         self._memory_peek = found[0].peek
         self._capacities = tuple(abilities.capacity for abilities in found)
@@ -1255,6 +1256,119 @@ class AsyncCache:
             except Exception as error:
                 self._store_failed(tier, "stat", key, error)
         return None
+
+    # -- looking without an origin, and clearing (rules L1, L2, W10) ------------------
+
+    async def peek(self, key: str) -> AsyncResponse | None:
+        """The cached value of ``key`` as a response the caller owns and closes, or ``None``: no origin is asked.
+
+        Cache-aside reading (rule L1): the tiers are walked as by :meth:`get`
+        (a failing tier is skipped, a value still being copied to the lower
+        tiers is found), and the first tier holding the key answers.  A stale
+        entry is served with ``response.stale`` true, whatever its
+        revalidation window says; the caller decides.  Nothing is written:
+        no fetch, no single-flight, no promotion, no refresh.  It counts
+        as a read (hits, misses, an access for the tier's eviction policy).
+
+        Raises :class:`NotFound` when the entry found is negative (the
+        origin said the key does not exist, rule N3), as :meth:`get` does;
+        ``None`` means no tier holds the key.
+        """
+        if self._closed:
+            raise CacheClosed("this cache was closed; create a new one")
+        key = check_key(key)
+        for tier, store in self._tier_chain:
+            try:
+                entry = await self._open_entry(tier, store, key)
+            except NotFound:
+                self._stats.tier(tier, TierStat.MISSES)
+                if not tier:  # before the lower tiers, as in the walk (rule O3)
+                    transit = self._fan_outs.transit(key)
+                    if transit is not None:
+                        self._stats.add(Stat.TRANSIT_HITS)
+                        value, metadata, source = transit
+                        return await self._peeked(source, key, AsyncBytesReader(value), metadata)
+                continue
+            if entry is None:
+                continue
+            self._stats.tier(tier, TierStat.HITS)
+            return await self._peeked(tier, key, entry[0], entry[1])
+        return None
+
+    async def _peeked(self, tier: int, key: str, reader: AsyncReader, metadata: Metadata) -> AsyncResponse:
+        """The response of :meth:`peek` over an entry found in ``tier``; a negative one raises ``NotFound``."""
+        if metadata.is_negative:
+            await self._discard_reader(tier, key, reader)
+            self._stats.add(Stat.NEGATIVE_HITS)
+            raise NotFound(key)
+        stale = is_stale(metadata, self._freshness[tier][0], time.time())
+        if stale:
+            self._stats.add(Stat.STALE_HITS)
+        return AsyncResponse(
+            _OK,
+            metadata,
+            tier,
+            reader,
+            None,
+            self._chunk_size,
+            stale=stale,
+            key=key,
+            store=self._stores[tier],
+            failed=self._store_failed,
+        )
+
+    async def contains(self, key: str) -> bool:
+        """Whether some tier holds a positive entry of ``key``, fresh or stale (rule L2); no body is opened.
+
+        The tiers are asked with ``stat`` in chain order and the first that
+        holds an entry answers: ``False`` for a negative one.  A failing tier
+        is skipped.  Nothing is counted, fetched or written.
+        """
+        if self._closed:
+            raise CacheClosed("this cache was closed; create a new one")
+        key = check_key(key)
+        for tier, store in self._tier_chain:
+            try:
+                metadata = await store.stat(key)
+            except NotFound:
+                if not tier:
+                    transit = self._fan_outs.transit(key)
+                    if transit is not None:
+                        return not transit[1].is_negative
+                continue
+            except Exception as error:
+                self._store_failed(tier, "stat", key, error)
+                continue
+            if type(metadata) is not Metadata:
+                self._store_failed(tier, "stat", key, StoreContractError(f"returned {metadata!r} as metadata"))
+                continue
+            return not metadata.is_negative
+        return False
+
+    async def clear(self) -> None:
+        """Remove every entry from every tier, the last tier first (rule W10).
+
+        Every tier's store must offer ``clear()`` (rule K5); if one does not,
+        ``TypeError`` names it before any tier is touched.  Every tier is
+        tried even after failures; then the first failure is raised as
+        :class:`TierError` (``op="clear"``).  No fill, promotion, refresh or
+        fan-out begun before it ends publishes afterwards (rule G8); a
+        ``set`` begun while it runs is not held back.  Responses already
+        handed out stay readable.
+        """
+        if self._closed:
+            raise CacheClosed("this cache was closed; create a new one")
+        clearers = [clear for clear in self._clearers if clear is not None]
+        if len(clearers) != len(self._clearers):
+            unable = ", ".join(
+                f"stores[{tier}] ({type(store).__name__})"
+                for tier, store in enumerate(self._stores)
+                if self._clearers[tier] is None
+            )
+            raise TypeError(f"clear() needs a clear() method on every store; {unable} has none, so nothing was cleared")
+        failure = await self._writes.clear(clearers)
+        if failure is not None:
+            raise failure
 
     # -- errors and shutdown -------------------------------------------------------
 

@@ -61,6 +61,10 @@ class AsyncMemStore:
     async def stat(self, key: str, /) -> Metadata:
         return self._table.stat(key)
 
+    async def clear(self) -> None:
+        """Remove every entry; readers already open keep their values."""
+        self._table.clear()
+
     async def close(self) -> None:
         """Nothing to release; entries stay readable by streams already open."""
 

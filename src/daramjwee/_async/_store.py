@@ -1,4 +1,4 @@
-"""The store contract (rules K1-K4 of docs/design.md) as typing protocols.
+"""The store contract (rules K1-K5 of docs/design.md) as typing protocols.
 
 A store maps string keys to (byte stream, :class:`Metadata`).  The cache calls
 these methods; any object with them can be a tier.  ``daramjwee.testing``
@@ -14,6 +14,7 @@ from .._metadata import Metadata
 from .._ranges import ByteRange
 
 __all__ = [
+    "AsyncClearStore",
     "AsyncRangeGetter",
     "AsyncRangeResult",
     "AsyncRangeStore",
@@ -72,8 +73,9 @@ class AsyncStore(Protocol):
     A store may also offer the optional abilities of rule K4, each declared
     by a protocol of this module: :class:`LookupStore` and :class:`PeekStore`
     (whole values in process memory), ``AsyncRangeStore`` or ``RangeStore``
-    (reads of a byte range), :class:`CapacityStore` (a bound on the bytes it holds) and
-    :class:`InlineGetStore` (a ``get_stream`` that never waits).  The cache
+    (reads of a byte range), :class:`CapacityStore` (a bound on the bytes it holds),
+    :class:`InlineGetStore` (a ``get_stream`` that never waits) and
+    ``AsyncClearStore`` or ``ClearStore`` (removing every entry at once).  The cache
     finds them once, when it is built (``async_capabilities`` in
     ``_primitives`` for ``AsyncStore``, ``capabilities`` for ``Store``), and
     keeps what it found: an ability a store gains or loses later is not seen.
@@ -183,4 +185,23 @@ class InlineGetStore(Protocol):
     @property
     def get_stream_inline(self) -> bool:
         """Whether ``get_stream`` runs inline."""
+        ...
+
+
+class AsyncClearStore(Protocol):
+    """Optional (rule K5): ``clear()`` removes every entry the store can see, and nothing else.
+
+    A coroutine function in the async flavour and a plain one in the sync
+    flavour (the other kind is not this ability).  Every entry the store
+    would serve, whoever wrote it (another process sharing the directory,
+    server or bucket included), is gone when it returns; what is not an
+    entry of this store (the directory itself, keys outside its prefix) is
+    left alone.  Readers opened before keep reading their values (rule K1),
+    and a sink open across a clear may still commit afterwards.  It is not
+    bounded by ``op_timeout``: its length grows with the number of entries.
+    ``clear`` on a cache needs it in every tier (rule W10).
+    """
+
+    async def clear(self) -> None:
+        """Remove every entry; an empty store is not an error."""
         ...

@@ -267,6 +267,36 @@ class AsyncWrites:
             self._generations.end_delete(key)
         return first_failure
 
+    # -- clear -------------------------------------------------------------------------
+
+    async def clear(self, clearers: Sequence[Callable[[], Awaitable[None]]]) -> TierError | None:
+        """Clear every tier with its ``clearers[tier]()``, the last first; return the first failure (all are tried).
+
+        Like :meth:`delete`, for every key at once (rule G8): writes begun
+        before it can no longer publish, none derived from a read publishes
+        while it runs, and those begun meanwhile are fenced when it ends.
+        Before the first tier is cleared, every per-key lock held when it
+        began is taken and released once, so a commit already past its
+        generation check lands before the clear, not after it.
+        """
+        self._generations.begin_clear()
+        first_failure: TierError | None = None
+        try:
+            for held in self._key_locks.held():
+                async with self._key_locks.hold(held):
+                    pass  # a commit already past its generation check lands before any tier is cleared
+            for tier in reversed(range(len(self._tiers))):
+                try:
+                    await clearers[tier]()
+                except Exception as error:
+                    self._store_failed(tier, "clear", "", error)
+                    if first_failure is None:
+                        first_failure = TierError(tier, "clear", "", self._stores[tier])
+                        first_failure.__cause__ = error
+        finally:
+            self._generations.end_clear()
+        return first_failure
+
 
 class AsyncTee:
     """The owner of one in-flight write: copies a stream into the sinks of some tiers, then ends it once.

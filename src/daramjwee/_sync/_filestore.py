@@ -186,6 +186,14 @@ class FileStore:
         """Metadata of ``key``; raise :class:`daramjwee.NotFound` when there is none (or it is corrupt)."""
         return run_blocking(self._directory.stat, key)
 
+    def clear(self) -> None:
+        """Remove every entry file in the directory, this store's and those other stores (or processes) wrote.
+
+        The directory, its fan-out directories and the temp files of writers
+        still at work stay.  Readers keep the files they opened (POSIX).
+        """
+        run_blocking(self._directory.clear)
+
     def close(self) -> None:
         """Nothing to release (no file stays open between calls); the store stays usable.  Idempotent."""
 

@@ -62,6 +62,10 @@ class MemStore:
     def stat(self, key: str, /) -> Metadata:
         return self._table.stat(key)
 
+    def clear(self) -> None:
+        """Remove every entry; readers already open keep their values."""
+        self._table.clear()
+
     def close(self) -> None:
         """Nothing to release; entries stay readable by streams already open."""
 

@@ -63,6 +63,8 @@ _STAT_ATTEMPTS = 4
 """Ranged GETs ``stat`` tries while the object keeps being replaced by ones with ever longer heads."""
 _RANGE_HEAD_READ = 4096
 """Bytes ``get_range`` asks for first: the head of most entries (and all of a small value), in one ranged GET."""
+_CLEAR_BATCH = 1000
+"""Objects listed per page and deleted per call by ``clear`` (S3 deletes at most 1,000 in one request)."""
 _BACKENDS = (S3Store, GCSStore, AzureStore, LocalStore, MemoryStore)
 _EMPTY = b""
 
@@ -221,6 +223,35 @@ class ObjectStore:
         except FileNotFoundError:  # LocalStore, GCS and Azure report a missing object
             pass
 
+    def clear(self) -> None:
+        """Delete every entry object under the prefix: list them, then delete them in batches.
+
+        Only objects named as entries are (``<prefix>/ab/<64 hex digits>``),
+        whoever wrote them; other objects under the prefix (a store with a
+        longer prefix inside this one's, say) are left alone.  Readers
+        already streaming an entry keep it (see *Reading*).
+        """
+        start = f"{self._prefix}/" if self._prefix else ""
+        names: list[str] = []
+        for batch in obstore.list(self._backend, start or None, chunk_size=_CLEAR_BATCH):
+            for meta in batch:
+                path = meta["path"]
+                if _is_entry_path(path[len(start) :]) and path.startswith(start):
+                    names.append(path)
+            if len(names) >= _CLEAR_BATCH:
+                self._delete_all(names)
+                names = []
+        if names:
+            self._delete_all(names)
+
+    def _delete_all(self, names: list[str]) -> None:
+        try:
+            obstore.delete(self._backend, names)
+        except FileNotFoundError:  # LocalStore, GCS and Azure report a missing object: delete one by one
+            for name in names:
+                with contextlib.suppress(FileNotFoundError):
+                    obstore.delete(self._backend, name)
+
     def stat(self, key: str, /) -> Metadata:
         """Metadata of ``key`` from a ranged GET of its head; raise :class:`daramjwee.NotFound` when there is none."""
         head, _, _, _ = self._read_head(key, self.object_path(key), min(_STAT_READ, self._read_chunk_size))
@@ -342,6 +373,16 @@ def _backend(store_or_url: object, options: dict[str, Any]) -> Backend:
             f"options {sorted(options)} only apply to a URL; configure the {type(store_or_url).__name__} itself"
         )
     return store_or_url
+
+
+def _is_entry_path(name: str) -> bool:
+    """Whether ``name`` (relative to the prefix) is an entry's: ``ab/`` and the 64 hex digits starting with ``ab``."""
+    return (
+        len(name) == 67
+        and name[2] == "/"
+        and name[:2] == name[3:5]
+        and all(char in "0123456789abcdef" for char in name[3:])
+    )
 
 
 def _normalize_prefix(prefix: object) -> str:

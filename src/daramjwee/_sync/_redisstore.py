@@ -29,6 +29,7 @@ from __future__ import annotations
 import datetime
 import functools
 import math
+import re
 import secrets
 import struct
 from typing import Any
@@ -305,6 +306,26 @@ class RedisStore:
         """
         self._delete(keys=[self._head_key(key)], args=[self._grace_ms])
 
+    def clear(self) -> None:
+        """Remove every entry under the prefix: ``SCAN`` for the entries' keys, each deleted as by :meth:`delete`.
+
+        Never ``FLUSHDB``: only this store's entries go (``{prefix}{D}``; a
+        store whose prefix merely starts with this one's is left alone).  On
+        a Redis Cluster every primary is scanned.  Entries written by other
+        processes go too; readers already streaming one may finish within
+        ``reader_grace``, and staged chunks of writers still at work expire
+        with their lease.
+        """
+        prefix = self._prefix
+        pattern = _GLOB_SPECIAL.sub(rb"\\\g<0>", prefix) + b"{*"
+        size = len(prefix) + _HEAD_KEY_TAIL
+        options: dict[str, Any] = {"match": pattern, "count": 1000}
+        if isinstance(self._client, RedisCluster):
+            options["target_nodes"] = RedisCluster.PRIMARIES
+        for name in self._client.scan_iter(**options):
+            if len(name) == size and name.endswith(b"}"):  # a head key; version keys end in ":<version>"
+                self._delete(keys=[name], args=[self._grace_ms])
+
     def close(self) -> None:
         """Close the client if the store made it from a URL; idempotent."""
         if self._closed:
@@ -332,6 +353,10 @@ def _entry_key(prefix: bytes, key: str) -> bytes:
     return b"%s{%s}" % (prefix, key_digest(key).encode("ascii"))
 
 
+_GLOB_SPECIAL = re.compile(rb"[*?\[\]\\]")
+"""What a ``SCAN MATCH`` pattern treats specially; escaped in the prefix."""
+_HEAD_KEY_TAIL = 66
+"""Bytes of a head key after the prefix: ``{``, the 64 hex digits of the key's digest, ``}``."""
 _MEMO_KEY_LIMIT = 256
 _memoized_head_key = functools.lru_cache(maxsize=4096)(_entry_key)  # every hit of a key names it again
 

@@ -4,7 +4,7 @@
 latency into chosen operations.
 
 ``StoreConformance`` / ``AsyncStoreConformance`` are the store contract
-(rules K1-K4 of docs/design.md) as a pytest suite for your own store: subclass one under a name
+(rules K1-K5 of docs/design.md) as a pytest suite for your own store: subclass one under a name
 pytest collects and implement ``make_store`` (an ``async def`` for the async
 suite) to return a fresh, empty store::
 

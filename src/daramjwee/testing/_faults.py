@@ -8,7 +8,7 @@ from collections import Counter
 
 __all__ = ["OPERATIONS", "FaultPlan", "StoreFault"]
 
-OPERATIONS = ("get_stream", "begin_set", "delete", "stat", "close", "read", "write", "commit", "abort")
+OPERATIONS = ("get_stream", "begin_set", "delete", "stat", "close", "read", "write", "commit", "abort", "clear")
 
 
 class StoreFault(OSError):

@@ -1,4 +1,4 @@
-"""``StoreConformance`` and ``AsyncStoreConformance``: the store contract (rules K1-K4 of docs/design.md) as tests.
+"""``StoreConformance`` and ``AsyncStoreConformance``: the store contract (rules K1-K5 of docs/design.md) as tests.
 
 Subclass it in a test module under a name pytest collects and say how to make
 a fresh, empty store::
@@ -708,3 +708,55 @@ class AsyncStoreConformance:
                     await reader.aclose()
                 _require((metadata, length) == (_OLD, len(old)), f"get_range gave {metadata!r}, length {length}")
                 _require(got == old[1000:200_000], f"a range reader open across a {change} returned other bytes")
+
+    async def test_clear_removes_every_entry_and_the_store_stays_usable(self) -> None:
+        """Optional ``clear()`` (rule K5): every entry is gone, negative and odd keys included; then writes work.
+
+        Clearing an empty store is not an error.  Skipped by a store without ``clear``.
+        """
+        async with self._opened() as store:
+            clear = async_capabilities(store).clear
+            if clear is None:
+                return
+            await clear()
+            keys = ["k", *_ODD_KEYS[:8]]
+            for index, key in enumerate(keys):
+                await _put(store, key, bytes([index]) * (index * 1000), _METADATA[index % len(_METADATA)])
+            await _put(store, "large", bytes(range(256)) * 4096, _NEW)
+            await clear()
+            for key in [*keys, "large"]:
+                await _assert_entry(store, key, None, "after clear")
+            await clear()
+            await _put(store, "k", b"after", _NEW)
+            await _assert_entry(store, "k", (b"after", _NEW), "after clear and a new set")
+
+    async def test_reader_keeps_its_value_across_clear(self) -> None:
+        """A reader opened before ``clear()`` returns the whole value it opened (rule K1)."""
+        async with self._opened() as store:
+            clear = async_capabilities(store).clear
+            if clear is None:
+                return
+            old = bytes(range(256)) * 4096
+            await _put(store, "k", old, _OLD)
+            reader, metadata = await store.get_stream("k")
+            try:
+                head = bytes(await reader.read(100))
+                await clear()
+                got = head + await _read_all(reader, 4096)
+            finally:
+                await reader.aclose()
+            _require(metadata == _OLD, f"get_stream gave {metadata!r}")
+            _require(got == old, "a reader open across a clear returned other bytes")
+            await _assert_entry(store, "k", None, "after clear")
+
+    async def test_clear_leaves_other_stores_alone(self) -> None:
+        """``clear()`` of one store leaves another store's entries (``make_store`` twice: another prefix, path...)."""
+        async with self._opened() as store, self._opened() as other:
+            clear = async_capabilities(store).clear
+            if clear is None:
+                return
+            await _put(store, "k", b"mine", _OLD)
+            await _put(other, "k", b"theirs", _NEW)
+            await clear()
+            await _assert_entry(store, "k", None, "after clear")
+            await _assert_entry(other, "k", (b"theirs", _NEW), "after clear of another store")

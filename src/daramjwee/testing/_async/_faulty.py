@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Awaitable, Callable
 
 from ..._async._store import AsyncRangeGetter, AsyncReader, AsyncSink, AsyncStore, Buffer, MemoryLookup
 from ..._metadata import Metadata
@@ -86,6 +87,19 @@ class AsyncFaultyStore:
             return _AsyncFaultyReader(self, reader), metadata, length
 
         return get_range
+
+    @property
+    def clear(self) -> Callable[[], Awaitable[None]] | None:
+        """The inner store's ``clear`` (failing as ``"clear"``), if it has one."""
+        inner_clear = async_capabilities(self.inner).clear  # this flavour's
+        if inner_clear is None:
+            return None
+
+        async def clear() -> None:
+            await self._enter("clear")
+            await inner_clear()
+
+        return clear
 
     async def begin_set(self, key: str, metadata: Metadata, /) -> AsyncSink:
         await self._enter("begin_set")

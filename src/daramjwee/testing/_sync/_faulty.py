@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 
 from ..._metadata import Metadata
 from ..._primitives import capabilities, sleep
@@ -87,6 +88,19 @@ class FaultyStore:
             return _FaultyReader(self, reader), metadata, length
 
         return get_range
+
+    @property
+    def clear(self) -> Callable[[], None] | None:
+        """The inner store's ``clear`` (failing as ``"clear"``), if it has one."""
+        inner_clear = capabilities(self.inner).clear  # this flavour's
+        if inner_clear is None:
+            return None
+
+        def clear() -> None:
+            self._enter("clear")
+            inner_clear()
+
+        return clear
 
     def begin_set(self, key: str, metadata: Metadata, /) -> Sink:
         self._enter("begin_set")
