@@ -83,6 +83,15 @@ def async_other_flavour_redis_client(url: str) -> object:
     return redis.Redis.from_url(url)
 
 
+def async_other_flavour_function() -> Callable[[int], object]:
+    """A plain function: the kind ``AsyncCache.cached`` refuses."""
+
+    def load(user_id: int) -> int:
+        return user_id
+
+    return load
+
+
 def run_concurrently(actions: list[Callable[[], T]]) -> list[T | BaseException]:
     """Start every action at once on its own thread; return each result or exception, in order."""
     barrier = threading.Barrier(len(actions))
@@ -165,3 +174,12 @@ def run_scenario(scenario: Callable[[], None]) -> None:
 def other_flavour_redis_client(url: str) -> object:
     """An async Redis client: the flavour the sync tests do not exercise."""
     return redis.asyncio.Redis.from_url(url)
+
+
+def other_flavour_function() -> Callable[[int], object]:
+    """An async function: the kind ``Cache.cached`` refuses."""
+
+    async def fetch(user_id: int) -> int:
+        return user_id
+
+    return fetch

@@ -60,6 +60,13 @@ def test_the_readme_python_values_example_runs() -> None:
     assert result.stdout == "{1, 2, 3} 다람쥐\n"
 
 
+def test_the_readme_decorator_example_runs() -> None:
+    code = _readme_section_code("### Decorator")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "[42, 42, 1, 2]\n"
+
+
 def test_the_readme_cache_aside_example_runs() -> None:
     code = _readme_section_code("### Cache-aside: peek, contains, clear")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)

@@ -178,17 +178,19 @@ def test_the_cycle_finder_finds_a_cycle(tmp_path: Path, monkeypatch: pytest.Monk
     assert _cycle("app") == ["daramjwee.app._a", "daramjwee.app._b", "daramjwee.app._a"]
 
 
-def test_mypy_accepts_the_good_uses_of_the_constructors_and_rejects_each_bad_one() -> None:
-    """Rule A3 for type checkers: every option of ``Cache``/``AsyncCache`` is a typed keyword.
+def test_mypy_accepts_the_good_uses_of_the_api_and_rejects_each_bad_one() -> None:
+    """Rules A3 and D6 for type checkers: every option of ``Cache``/``AsyncCache`` is a typed keyword, and a
+    function decorated with ``cached`` keeps its parameters and return type.
 
-    ``tests/typecheck/bad_options.py`` marks each wrong use with ``# type: ignore[code]``; with
+    ``tests/typecheck/bad_*.py`` mark each wrong use with ``# type: ignore[code]``; with
     ``--warn-unused-ignores`` a marked line that type-checks is an error, and so is any unmarked error.
     """
     pytest.importorskip("mypy")
     root = Path(__file__).resolve().parent.parent
-    files = ["tests/typecheck/good_options.py", "tests/typecheck/bad_options.py"]
+    files = sorted(str(path.relative_to(root)) for path in (root / "tests" / "typecheck").glob("*.py"))
+    assert {"tests/typecheck/good_options.py", "tests/typecheck/bad_cached.py"} <= set(files)
     command = [sys.executable, "-m", "mypy", "--strict", "--warn-unused-ignores", *files]
     # Run from the root: pyproject.toml's [tool.mypy] applies (mypy_path finds src/) and its .mypy_cache is reused.
     result = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "no issues found in 2 source files" in result.stdout
+    assert f"no issues found in {len(files)} source files" in result.stdout

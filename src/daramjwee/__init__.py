@@ -12,6 +12,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from ._async._cache import AsyncCache, AsyncFetcher
+from ._async._cached import AsyncCachedFunction
 from ._async._filestore import AsyncFileStore
 from ._async._memstore import AsyncMemStore
 from ._async._response import AsyncResponse
@@ -38,6 +39,7 @@ from ._metadata import FetchBody, FetchResult, Metadata, Status
 from ._ranges import ByteRange, ContentRange
 from ._stats import CacheStats, TierStats
 from ._sync._cache import Cache, Fetcher
+from ._sync._cached import CachedFunction
 from ._sync._filestore import FileStore
 from ._sync._memstore import MemStore
 from ._sync._response import Response
@@ -94,6 +96,7 @@ logging.getLogger("daramjwee").addHandler(logging.NullHandler())
 
 __all__ = [
     "AsyncCache",
+    "AsyncCachedFunction",
     "AsyncFetcher",
     "AsyncFileStore",
     "AsyncMemStore",
@@ -111,6 +114,7 @@ __all__ = [
     "CacheClosed",
     "CacheStats",
     "CacheableNotFound",
+    "CachedFunction",
     "Config",
     "ConfigError",
     "ContentRange",

@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
-from typing import TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from .._arguments import check_read_arguments, read_rules
 from .._body import async_open_body
@@ -24,6 +24,7 @@ from .._config import (
     WorkerStrategy,
     checks_option_names,
 )
+from .._decorated import CallKeys, async_check_decorated, freshness_metadata
 from .._errors import (
     BackgroundJobRejected,
     CacheableNotFound,
@@ -56,6 +57,7 @@ from .._runtime import AsyncBackgroundRunner
 from .._stats import CacheStats, Stat, StatsRecorder, TierStat
 from .._values import SERIALIZER_ATTR, async_call_loader, check_serializer, decode, encode, tagged, with_length
 from ..serializers import DEFAULT_SERIALIZER, Serializer
+from ._cached import AsyncCachedFunction
 from ._fanouts import AsyncFanOuts
 from ._ranged import get_range
 from ._readers import EMPTY_READER, AsyncBytesReader, AsyncPrefixedReader
@@ -74,6 +76,7 @@ _OK = Status.OK
 _NOT_MODIFIED = Status.NOT_MODIFIED
 _EMPTY_METADATA = Metadata()
 _T = TypeVar("_T")
+_P = ParamSpec("_P")
 
 
 class _Flight:
@@ -1088,6 +1091,65 @@ class AsyncCache:
         stored = tagged(serializer, metadata)
         data = encode(serializer, value)
         await self.set_bytes(key, data, with_length(stored, len(data)))
+
+    def cached(
+        self,
+        *,
+        key: str | Callable[..., str] | None = None,
+        serializer: Serializer[Any] = DEFAULT_SERIALIZER,
+        fresh_for: DurationOption | None = None,
+        stale_while_revalidate: DurationOption | None = None,
+        stale_if_error: DurationOption | None = None,
+        must_revalidate: bool = False,
+        cache_none: bool = False,
+        negative_on: type[BaseException] | tuple[type[BaseException], ...] = (),
+    ) -> Callable[[Callable[_P, Awaitable[_T]]], AsyncCachedFunction[_P, _T]]:
+        """A decorator that caches a function's results with :meth:`get_value` (rules D1-D6).
+
+        ``AsyncCache.cached`` decorates async functions and ``Cache.cached``
+        plain ones; the other kind is a ``TypeError`` at decoration.  Methods
+        work too (put ``@staticmethod``/``@classmethod`` above it).
+
+        - ``key``: a template over the parameters by name, formatted with the
+          call's arguments after defaults (``"user:{user_id}"``,
+          ``"{self.tenant}:{user_id}"``); or a function taking the same
+          arguments as the decorated one (``self`` too) that returns the key;
+          by default the function's module and qualified name and a canonical
+          JSON of its arguments, ``self``/``cls`` of a method left out (a
+          SHA-256 digest when long).  An argument without a stable encoding
+          is a ``TypeError`` asking for ``key=``.
+        - ``serializer``: how values are stored (JSON unless given).
+        - ``fresh_for``, ``stale_while_revalidate``, ``stale_if_error``,
+          ``must_revalidate``: stored with every value as its own freshness
+          (:class:`Metadata`); unset fields use the cache's.
+        - ``cache_none``: a ``None`` result is stored as a negative entry
+          (negative lifetime), and a negative entry of the key reads as
+          ``None``; otherwise ``None`` is a value like any other.
+        - ``negative_on``: exception classes the function raises that are
+          stored as a negative entry; without ``cache_none`` the call, and
+          every call while the entry lasts, raises :class:`NotFound` (the
+          first one chained to the function's exception).  A function raising
+          :class:`CacheableNotFound` does the same.
+
+        Raises ``TypeError``/:class:`ConfigError` for a wrong argument, now.
+        """
+        if self._closed:
+            raise CacheClosed("this cache was closed; create a new one")
+        check_serializer(serializer)
+        metadata = freshness_metadata(fresh_for, stale_while_revalidate, stale_if_error, must_revalidate)
+        if type(cache_none) is not bool:
+            raise TypeError(f"cache_none must be bool, got {type(cache_none).__name__}")
+        negative = negative_on if isinstance(negative_on, tuple) else (negative_on,)
+        for kind in negative:
+            if not (isinstance(kind, type) and issubclass(kind, Exception)):
+                raise TypeError(f"negative_on must be Exception classes, got {kind!r:.80}")
+
+        def decorate(func: Callable[_P, Awaitable[_T]]) -> AsyncCachedFunction[_P, _T]:
+            async_check_decorated(func)
+            keys = CallKeys.of(func, key)
+            return AsyncCachedFunction(self, func, keys, serializer, metadata, cache_none, negative)
+
+        return decorate
 
     # -- background work -----------------------------------------------------------
 
