@@ -52,14 +52,24 @@ def check_serializer(serializer: object) -> None:
         )
 
 
+def check_metadata(metadata: object) -> None:
+    """``TypeError`` unless ``metadata`` is ``None`` or a positive :class:`Metadata` a value may be stored with."""
+    if metadata is None:
+        return
+    if not isinstance(metadata, Metadata):
+        raise TypeError(f"metadata must be daramjwee.Metadata or None, got {type(metadata).__name__}")
+    if metadata.is_negative:
+        raise TypeError("metadata with is_negative=True cannot carry a value; raise daramjwee.CacheableNotFound")
+
+
 def tagged(serializer: Serializer[Any], metadata: Metadata | None) -> Metadata:
-    """``metadata`` (default: empty) with the serializer's name recorded, and its content type unless one is set."""
+    """``metadata`` (default: empty) with the serializer's name recorded, and its content type unless one is set.
+
+    ``metadata`` is checked (:func:`check_metadata`).
+    """
+    check_metadata(metadata)
     if metadata is None:
         metadata = _EMPTY
-    elif not isinstance(metadata, Metadata):
-        raise TypeError(f"metadata must be daramjwee.Metadata or None, got {type(metadata).__name__}")
-    elif metadata.is_negative:
-        raise TypeError("metadata with is_negative=True cannot carry a value; raise daramjwee.CacheableNotFound")
     attrs = dict(metadata.attrs)
     attrs[SERIALIZER_ATTR] = serializer.name
     attrs.setdefault("content-type", serializer.content_type)

@@ -55,7 +55,16 @@ from .._probation import Probation
 from .._ranges import ByteRange
 from .._runtime import AsyncBackgroundRunner
 from .._stats import CacheStats, Stat, StatsRecorder, TierStat
-from .._values import SERIALIZER_ATTR, async_call_loader, check_serializer, decode, encode, tagged, with_length
+from .._values import (
+    SERIALIZER_ATTR,
+    async_call_loader,
+    check_metadata,
+    check_serializer,
+    decode,
+    encode,
+    tagged,
+    with_length,
+)
 from ..serializers import DEFAULT_SERIALIZER, Serializer
 from ._cached import AsyncCachedFunction
 from ._fanouts import AsyncFanOuts
@@ -1051,11 +1060,11 @@ class AsyncCache:
         check_serializer(serializer)
         if not callable(loader):
             raise TypeError(f"loader must be a callable loader() -> value, got {type(loader).__name__}")
-        stored = tagged(serializer, metadata)
+        check_metadata(metadata)  # what is stored is built only when the loader runs: a hit never pays for it
 
         async def fetch(old: Metadata | None) -> FetchResult:
             data = encode(serializer, await async_call_loader(loader))
-            return FetchResult(data, with_length(stored, len(data)))
+            return FetchResult(data, with_length(tagged(serializer, metadata), len(data)))
 
         async with await self.get(key, fetch) as response:
             data = await response.read()
