@@ -77,3 +77,10 @@ def test_the_readme_cache_aside_example_runs() -> None:
         "True",
         "False None",
     ]
+
+
+def test_the_readme_tags_example_runs() -> None:
+    code = _readme_section_code("### Tags")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "2 ['user:42', 'user:42']\n"

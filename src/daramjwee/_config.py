@@ -67,6 +67,7 @@ class Config:
     chunk_size: int = 65536
     coalesce_wait: Duration = 5.0
     promotion_probation: int = 0
+    tag_ttl: Duration = 1.0
     logger: logging.Logger = dataclasses.field(default_factory=lambda: logging.getLogger("daramjwee"))
 
     def validate(self) -> Config:
@@ -99,6 +100,7 @@ class Config:
             chunk_size=_count(self.chunk_size, "chunk_size", minimum=1),
             coalesce_wait=parse_duration(self.coalesce_wait, "coalesce_wait", allow_zero=True),
             promotion_probation=_count(self.promotion_probation, "promotion_probation", minimum=0),
+            tag_ttl=parse_duration(self.tag_ttl, "tag_ttl", allow_zero=True),
             logger=self.logger,
         )
 

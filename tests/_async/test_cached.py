@@ -416,3 +416,34 @@ async def test_a_closed_cache_refuses_to_decorate_and_to_call() -> None:
         await load()
     with pytest.raises(dj.CacheClosed):
         cache.cached()
+
+
+async def test_a_decorated_function_with_tags_misses_after_their_invalidation() -> None:
+    counter = Counter(lambda user_id: {"id": user_id})
+    async with dj.AsyncCache(stores=mem_tiers(2)) as cache:
+
+        @cache.cached(key="user:{user_id}", tags=["users"])
+        async def load_user(user_id: int) -> dict[str, Any]:
+            return await counter(user_id)
+
+        @cache.cached(key="group:{group_id}", tags=["groups"])
+        async def load_group(group_id: int) -> dict[str, Any]:
+            return await counter(group_id)
+
+        assert (await load_user(1), await load_group(1)) == ({"id": 1}, {"id": 1})
+        await load_user(1)
+        await load_group(1)
+        assert len(counter.calls) == 2
+        await cache.invalidate_tags("users")
+        assert await load_user(1) == {"id": 1}
+        await load_group(1)
+        assert counter.calls == [(1,), (1,), (1,)], "only the users' entry was invalidated"
+        await load_user(1)
+        assert len(counter.calls) == 3, "the refetched value carries the new version"
+
+
+@pytest.mark.parametrize("tags", ["users", [""], [1]])
+async def test_bad_tags_are_refused_when_decorating(tags: Any) -> None:
+    async with dj.AsyncCache(stores=mem_tiers(1)) as cache:
+        with pytest.raises((TypeError, ValueError)):
+            cache.cached(tags=tags)

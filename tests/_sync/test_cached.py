@@ -417,3 +417,34 @@ def test_a_closed_cache_refuses_to_decorate_and_to_call() -> None:
         load()
     with pytest.raises(dj.CacheClosed):
         cache.cached()
+
+
+def test_a_decorated_function_with_tags_misses_after_their_invalidation() -> None:
+    counter = Counter(lambda user_id: {"id": user_id})
+    with dj.Cache(stores=mem_tiers(2)) as cache:
+
+        @cache.cached(key="user:{user_id}", tags=["users"])
+        def load_user(user_id: int) -> dict[str, Any]:
+            return counter(user_id)
+
+        @cache.cached(key="group:{group_id}", tags=["groups"])
+        def load_group(group_id: int) -> dict[str, Any]:
+            return counter(group_id)
+
+        assert (load_user(1), load_group(1)) == ({"id": 1}, {"id": 1})
+        load_user(1)
+        load_group(1)
+        assert len(counter.calls) == 2
+        cache.invalidate_tags("users")
+        assert load_user(1) == {"id": 1}
+        load_group(1)
+        assert counter.calls == [(1,), (1,), (1,)], "only the users' entry was invalidated"
+        load_user(1)
+        assert len(counter.calls) == 3, "the refetched value carries the new version"
+
+
+@pytest.mark.parametrize("tags", ["users", [""], [1]])
+def test_bad_tags_are_refused_when_decorating(tags: Any) -> None:
+    with dj.Cache(stores=mem_tiers(1)) as cache:
+        with pytest.raises((TypeError, ValueError)):
+            cache.cached(tags=tags)

@@ -90,6 +90,7 @@ def test_every_option_given_to_the_constructor_reaches_the_config() -> None:
         "chunk_size": 4096,
         "coalesce_wait": 0,
         "promotion_probation": 5,
+        "tag_ttl": 0.25,
         "logger": logging.getLogger("daramjwee.tests.options"),
     }
     legacy = {"hot_store", "cold_store"}  # rule A2's other form of stores; test_legacy_* cover them

@@ -575,6 +575,7 @@ def test_every_field_is_a_valid_option_name() -> None:
         "chunk_size",
         "coalesce_wait",
         "promotion_probation",
+        "tag_ttl",
         "logger",
     } == names
 

@@ -9,7 +9,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar
 
@@ -35,6 +35,7 @@ from .._errors import (
     NotFound,
     NotModified,
     StoreContractError,
+    TierError,
 )
 from .._etag import if_none_match_matches
 from .._freshness import ReadRules, is_stale, may_serve_on_error, revalidate_first
@@ -55,6 +56,7 @@ from .._probation import Probation
 from .._ranges import ByteRange
 from .._runtime import AsyncBackgroundRunner
 from .._stats import CacheStats, Stat, StatsRecorder, TierStat
+from .._tags import MISSING, TAGS_ATTR, TagMemo, check_tags, decode_tags, encode_tags, new_version, tag_key
 from .._values import (
     SERIALIZER_ATTR,
     async_call_loader,
@@ -84,6 +86,7 @@ _DEBUG = logging.DEBUG
 _OK = Status.OK
 _NOT_MODIFIED = Status.NOT_MODIFIED
 _EMPTY_METADATA = Metadata()
+_TAGS_ATTR = TAGS_ATTR
 _T = TypeVar("_T")
 _P = ParamSpec("_P")
 
@@ -149,6 +152,9 @@ class AsyncCache:
       leader; ``0`` disables single-flight.
     - ``promotion_probation`` (``0``): when ``N > 0``, a key is promoted only on
       its second lower-tier hit (a FIFO memory of ``N`` keys).
+    - ``tag_ttl`` (``1.0``): how long this process trusts a tag version it
+      read from the last tier before reading it again (rule Q4); ``0`` reads
+      it on every hit of a tagged entry.
     - ``logger`` (``logging.getLogger("daramjwee")``): where logs go.
     """
 
@@ -171,6 +177,7 @@ class AsyncCache:
         chunk_size: int = 65536,
         coalesce_wait: DurationOption = 5.0,
         promotion_probation: int = 0,
+        tag_ttl: DurationOption = 1.0,
         logger: logging.Logger = DEFAULT_LOGGER,
     ) -> None:
         config = Config(
@@ -189,6 +196,7 @@ class AsyncCache:
             chunk_size=chunk_size,
             coalesce_wait=coalesce_wait,
             promotion_probation=promotion_probation,
+            tag_ttl=tag_ttl,
             logger=logger,
         )
         self._setup(config.validate())
@@ -249,6 +257,8 @@ class AsyncCache:
             job_timeout=config.worker_timeout,
         )
         self._refreshing: set[str] = set()
+        self._tag_memo = TagMemo(config.tag_ttl)
+        self._tag_tier = len(stores) - 1  # where tag versions live (rule Q3)
         self._closed = False
         self._close_done = AsyncEvent()
 
@@ -277,6 +287,7 @@ class AsyncCache:
         revalidate_if: Callable[[Metadata], bool] | None = None,
         max_stale: float | None = None,
         byte_range: ByteRange | None = None,
+        tags: Collection[str] | None = None,
     ) -> AsyncResponse:
         """Return the value of ``key`` as a stream, from the fastest tier that has it or from ``fetch``.
 
@@ -302,6 +313,11 @@ class AsyncCache:
         tier nor the origin states the value's length, the whole value is
         served and ``content_range`` is ``None``.
 
+        ``tags`` (a collection of str) are recorded with what a miss or a
+        refresh of this call stores (rule Q2), so that :meth:`invalidate_tags`
+        of any of them drops it.  A hit serves only an entry whose tags, if
+        any, were not invalidated since it was written (rule Q1).
+
         Raises :class:`NotFound` when the key is known to be missing,
         :class:`RangeNotSatisfiable` when the value has none of
         ``byte_range``, :class:`CacheClosed` after :meth:`close`,
@@ -312,10 +328,16 @@ class AsyncCache:
             raise CacheClosed("this cache was closed; create a new one")
         if type(key) is not str or not key:
             key = check_key(key)
+        if tags is not None:
+            tags = check_tags(tags)
         rules = None
         if revalidate_if is not None or max_stale is not None:
             rules = read_rules(revalidate_if, max_stale)
         if byte_range is not None:
+            if key[0] == "\x00":
+                check_key(key)  # a reserved key (rule Q6); not checked before a fresh tier-0 hit, see below
+            if tags:
+                fetch = self._tagging(fetch, tags)
             return await get_range(self, key, fetch, if_none_match, byte_range, rules)
         tier0_failed = False
         lookup = self._memory_lookup
@@ -340,6 +362,10 @@ class AsyncCache:
                         or not is_stale(metadata, fresh_for, time.time())
                     )
                     and (if_none_match is None or type(if_none_match) is str)
+                    and (
+                        _TAGS_ATTR not in metadata.attrs
+                        or self._tag_memo.valid_until(metadata.attrs[_TAGS_ATTR]) > time.monotonic()
+                    )
                 ):
                     self._stats.tier0_hit()
                     if self._logger.isEnabledFor(_DEBUG):
@@ -356,6 +382,12 @@ class AsyncCache:
             else:
                 if response is not None:
                     return response
+        if key[0] == "\x00":
+            # A reserved key (rule Q6) is refused here, not before the hot path: its entry records an
+            # attrs[":tags"] that is never current, so no tier-0 hit above served it.
+            check_key(key)
+        if tags:
+            fetch = self._tagging(fetch, tags)
         return await self._get(key, fetch, if_none_match, tier0_failed, rules)
 
     async def _fresh_tier0_hit(self, key: str, if_none_match: str | None) -> tuple[AsyncResponse | None, bool]:
@@ -761,6 +793,9 @@ class AsyncCache:
             await self._discard_reader(tier, key, reader)
             self._store_failed(tier, "get_stream", key, StoreContractError(f"returned {metadata!r} as metadata"))
             return None
+        if _TAGS_ATTR in metadata.attrs and not await self._tags_current(metadata):
+            await self._discard_reader(tier, key, reader)
+            raise NotFound(key)  # an invalidated tag: as if the tier lacked the key (rule Q1)
         if not getattr(reader, "read_ahead", True) or metadata.is_negative:
             return reader, metadata
         read = await self._read_ahead(tier, key, reader)
@@ -917,7 +952,7 @@ class AsyncCache:
 
     # -- writing -------------------------------------------------------------------
 
-    def set(self, key: str, metadata: Metadata | None = None) -> AsyncWriter:
+    def set(self, key: str, metadata: Metadata | None = None, *, tags: Collection[str] | None = None) -> AsyncWriter:
         """Start writing ``key`` into tier 0: ``with cache.set(key) as w: w.write(...)``.
 
         On ``AsyncCache``: ``async with cache.set(key) as w: await w.write(...)``.
@@ -927,6 +962,8 @@ class AsyncCache:
         gets ``cached_at`` set to the time the write began.  Raises
         :class:`TierError` if tier 0 cannot open a writer (no other tier is
         tried); such a ``set`` changes nothing, and fences no other write.
+        ``tags`` (a collection of str) are recorded with the value, at the
+        versions they have when the writer opens (rule Q2).
         """
         if self._closed:
             raise CacheClosed("this cache was closed; create a new one")
@@ -935,17 +972,28 @@ class AsyncCache:
             metadata = _EMPTY_METADATA
         elif not isinstance(metadata, Metadata):
             raise TypeError(f"metadata must be daramjwee.Metadata or None, got {type(metadata).__name__}")
-        return AsyncWriter(self, key, metadata)
+        return AsyncWriter(self, key, metadata, None if tags is None else check_tags(tags))
 
-    async def set_bytes(self, key: str, data: bytes | bytearray | memoryview, metadata: Metadata | None = None) -> None:
-        """Store ``data`` as the value of ``key``."""
+    async def set_bytes(
+        self,
+        key: str,
+        data: bytes | bytearray | memoryview,
+        metadata: Metadata | None = None,
+        *,
+        tags: Collection[str] | None = None,
+    ) -> None:
+        """Store ``data`` as the value of ``key`` (``tags`` as for :meth:`set`)."""
         if not isinstance(data, bytes | bytearray | memoryview):
             raise TypeError(f"set_bytes needs bytes, bytearray or memoryview, got {type(data).__name__}")
-        async with self.set(key, metadata) as writer:
+        async with self.set(key, metadata, tags=tags) as writer:
             await writer.write(data)
 
-    async def _begin_set(self, key: str, metadata: Metadata) -> tuple[AsyncSink, Ticket, Metadata]:
-        """Open a ``set``: its tier-0 sink, its ticket, and the metadata stored (stamped now)."""
+    async def _begin_set(
+        self, key: str, metadata: Metadata, tags: tuple[str, ...] | None = None
+    ) -> tuple[AsyncSink, Ticket, Metadata]:
+        """Open a ``set``: its tier-0 sink, its ticket, and the metadata stored (stamped now, tags recorded)."""
+        if tags:
+            metadata = _with_tags(metadata, await self._current_versions(tags, create=True))
         stored = with_cached_at(metadata, time.time())
         sink, ticket = await self._writes.begin_set(key, stored)
         return sink, ticket, stored
@@ -1037,6 +1085,7 @@ class AsyncCache:
         *,
         serializer: Serializer[_T] = DEFAULT_SERIALIZER,
         metadata: Metadata | None = None,
+        tags: Collection[str] | None = None,
     ) -> _T:
         """The Python value of ``key``: from the fastest tier that has it, else ``loader()``'s, stored.
 
@@ -1047,7 +1096,8 @@ class AsyncCache:
         stored with every value the loader returns.  ``loader`` is called as
         ``get``'s fetcher is: once for concurrent misses of the key, again by
         refreshes of a stale entry; raising :class:`CacheableNotFound` stores
-        a negative entry and raises :class:`NotFound`.
+        a negative entry and raises :class:`NotFound`.  ``tags`` are recorded
+        with every value the loader returns, as by :meth:`get` (rule Q2).
 
         An entry that another serializer wrote, or whose bytes do not decode,
         is treated as a miss: the loader's value replaces it, once.  Raises
@@ -1061,12 +1111,14 @@ class AsyncCache:
         if not callable(loader):
             raise TypeError(f"loader must be a callable loader() -> value, got {type(loader).__name__}")
         check_metadata(metadata)  # what is stored is built only when the loader runs: a hit never pays for it
+        if tags is not None:
+            tags = check_tags(tags)
 
         async def fetch(old: Metadata | None) -> FetchResult:
             data = encode(serializer, await async_call_loader(loader))
             return FetchResult(data, with_length(tagged(serializer, metadata), len(data)))
 
-        async with await self.get(key, fetch) as response:
+        async with await self.get(key, fetch, tags=tags) as response:
             data = await response.read()
         try:
             return decode(serializer, key, data, response.metadata)
@@ -1080,7 +1132,7 @@ class AsyncCache:
             """Revalidate (through the loader) the entry that failed, or any other serializer's."""
             return entry == undecodable or entry.attrs.get(SERIALIZER_ATTR) != serializer.name
 
-        async with await self.get(key, fetch, revalidate_if=reload) as response:
+        async with await self.get(key, fetch, revalidate_if=reload, tags=tags) as response:
             data = await response.read()
         return decode(serializer, key, data, response.metadata)
 
@@ -1091,15 +1143,145 @@ class AsyncCache:
         *,
         serializer: Serializer[_T] = DEFAULT_SERIALIZER,
         metadata: Metadata | None = None,
+        tags: Collection[str] | None = None,
     ) -> None:
         """Store ``serializer.dumps(value)`` (JSON unless given) as the value of ``key``, like :meth:`set_bytes`."""
         if self._closed:
             raise CacheClosed("this cache was closed; create a new one")
         key = check_key(key)
         check_serializer(serializer)
+        if tags is not None:
+            tags = check_tags(tags)
         stored = tagged(serializer, metadata)
         data = encode(serializer, value)
-        await self.set_bytes(key, data, with_length(stored, len(data)))
+        await self.set_bytes(key, data, with_length(stored, len(data)), tags=tags)
+
+    # -- Tags (rules Q1-Q8) -----------------------------------------------------------
+    # A tag's version is the etag of an empty entry under a reserved key (tag_key) in the last tier, the one
+    # shared by every cache over it; this process keeps what it read for tag_ttl (TagMemo).  A tagged entry
+    # records its tags' versions (attrs[":tags"]) when its write began; reads serve it only while they match.
+
+    async def invalidate_tags(self, *tags: str) -> None:
+        """Drop every entry carrying any of ``tags`` that was written before this call (rule Q1).
+
+        Each tag gets a new version, written to the last tier (rule Q3): from
+        the moment it lands, this cache and every cache sharing that tier
+        (within their ``tag_ttl``, rule Q4) treat those entries as misses:
+        ``get`` and ``get_value`` refetch, ``peek`` answers ``None``,
+        ``contains`` false.  Nothing is deleted; the entries are replaced by
+        the next fill or evicted.  No tags: nothing happens.
+
+        Raises ``TypeError``/``ValueError`` for a bad tag before anything is
+        written (rule Q7), :class:`TierError` when the last tier could not
+        store a version (then the invalidation may not have happened), and
+        :class:`CacheClosed` after :meth:`close`.
+        """
+        if self._closed:
+            raise CacheClosed("this cache was closed; create a new one")
+        checked = check_tags(tags)
+        if checked:
+            await self._write_versions({tag: new_version(time.time_ns()) for tag in checked})
+
+    def _tagging(self, fetch: AsyncFetcher, tags: tuple[str, ...]) -> AsyncFetcher:
+        """``fetch``, recording with what it returns the versions ``tags`` had before it was called (rule Q2)."""
+        check_read_arguments(fetch, None)
+
+        async def tagged_fetch(old: Metadata | None) -> FetchResult:
+            versions = await self._current_versions(tags, create=True)
+            try:
+                result = await async_call_fetcher(fetch, old)
+            except NotModified as validated:
+                if isinstance(validated.metadata, Metadata) and not validated.metadata.is_negative:
+                    validated.metadata = _with_tags(validated.metadata, versions)
+                raise
+            metadata = _EMPTY_METADATA if result.metadata is None else result.metadata
+            return FetchResult(result.body, _with_tags(metadata, versions), store=result.store)
+
+        return tagged_fetch
+
+    async def _tags_current(self, metadata: Metadata) -> bool:
+        """Whether every tag version ``metadata`` recorded is still current (rule Q1)."""
+        recorded = metadata.attrs[_TAGS_ATTR]
+        memo = self._tag_memo
+        if memo.valid_until(recorded) > time.monotonic():
+            return True
+        versions = decode_tags(recorded)
+        if versions is None:
+            return False
+        epoch = memo.epoch()
+        current = await self._current_versions(versions, create=False)
+        if any(current[tag] != version for tag, version in versions.items()):
+            return False
+        memo.found_current(recorded, memo.until(versions), epoch)
+        return True
+
+    async def _current_versions(self, tags: Collection[str], *, create: bool) -> dict[str, str]:
+        """The current version of each of ``tags``: from the memo, else from the last tier (rules Q3-Q5).
+
+        A tag no tier holds is ``MISSING``, or with ``create`` gets a new
+        version (written as by :meth:`invalidate_tags`; ``MISSING`` if that
+        fails).  A tier failure is logged and counted; the tag is ``MISSING``.
+        """
+        memo = self._tag_memo
+        now = time.monotonic()
+        found, unknown = memo.known(tags, now)
+        if not unknown:
+            return found
+        epoch = memo.epoch()
+        tier = self._tag_tier
+        store = self._tiers[tier]
+        read: dict[str, str] = {}
+        missing: list[str] = []
+        for tag in unknown:
+            key = tag_key(tag)
+            try:
+                metadata = await store.stat(key)
+            except NotFound:
+                missing.append(tag)
+                continue
+            except Exception as error:
+                self._store_failed(tier, "stat", key, error)
+                found[tag] = MISSING
+                continue
+            if type(metadata) is not Metadata or not metadata.etag:
+                self._store_failed(tier, "stat", key, StoreContractError(f"returned {metadata!r} as a tag version"))
+                found[tag] = MISSING
+                continue
+            read[tag] = metadata.etag
+        memo.read(read, epoch, now)
+        found.update(read)
+        if missing:
+            made = {tag: new_version(time.time_ns()) for tag in missing}
+            if create:
+                try:
+                    await self._write_versions(made)
+                except TierError:
+                    made = dict.fromkeys(missing, MISSING)
+            else:
+                made = dict.fromkeys(missing, MISSING)
+            found.update(made)
+        return found
+
+    async def _write_versions(self, versions: Mapping[str, str]) -> None:
+        """Store each tag's new version in the last tier, then in the memo; :class:`TierError` on a failure."""
+        tier = self._tag_tier
+        store = self._tiers[tier]
+        for tag, version in versions.items():
+            key = tag_key(tag)
+            op = "begin_set"
+            try:
+                sink = await store.begin_set(key, _version_entry(version))
+                op = "commit"
+                try:
+                    await sink.commit()
+                except BaseException:
+                    await async_shielded(sink.abort())
+                    raise
+            except Exception as error:
+                self._store_failed(tier, op, key, error)
+                self._tag_memo.forget()  # some versions may have changed: read them all again
+                raise TierError(tier, op, key, self._stores[tier]) from error
+        self._tag_memo.wrote(versions, time.monotonic())
 
     def cached(
         self,
@@ -1112,6 +1294,7 @@ class AsyncCache:
         must_revalidate: bool = False,
         cache_none: bool = False,
         negative_on: type[BaseException] | tuple[type[BaseException], ...] = (),
+        tags: Collection[str] | None = None,
     ) -> Callable[[Callable[_P, Awaitable[_T]]], AsyncCachedFunction[_P, _T]]:
         """A decorator that caches a function's results with :meth:`get_value` (rules D1-D6).
 
@@ -1139,6 +1322,8 @@ class AsyncCache:
           every call while the entry lasts, raises :class:`NotFound` (the
           first one chained to the function's exception).  A function raising
           :class:`CacheableNotFound` does the same.
+        - ``tags``: recorded with every value stored, so that
+          :meth:`invalidate_tags` of any of them makes every call miss (rules Q1, Q2).
 
         Raises ``TypeError``/:class:`ConfigError` for a wrong argument, now.
         """
@@ -1152,11 +1337,12 @@ class AsyncCache:
         for kind in negative:
             if not (isinstance(kind, type) and issubclass(kind, Exception)):
                 raise TypeError(f"negative_on must be Exception classes, got {kind!r:.80}")
+        checked_tags = None if tags is None else check_tags(tags)
 
         def decorate(func: Callable[_P, Awaitable[_T]]) -> AsyncCachedFunction[_P, _T]:
             async_check_decorated(func)
             keys = CallKeys.of(func, key)
-            return AsyncCachedFunction(self, func, keys, serializer, metadata, cache_none, negative)
+            return AsyncCachedFunction(self, func, keys, serializer, metadata, cache_none, negative, checked_tags)
 
         return decorate
 
@@ -1210,6 +1396,8 @@ class AsyncCache:
         if transit is None:
             return None
         value, metadata, source = transit
+        if _TAGS_ATTR in metadata.attrs and not await self._tags_current(metadata):
+            return None
         self._stats.add(Stat.TRANSIT_HITS)
         reader = AsyncBytesReader(value)
         return await self._serve_hit(source, key, reader, metadata, fetch, if_none_match, ticket, (), rules)
@@ -1355,7 +1543,9 @@ class AsyncCache:
                 self._stats.tier(tier, TierStat.MISSES)
                 if not tier:  # before the lower tiers, as in the walk (rule O3)
                     transit = self._fan_outs.transit(key)
-                    if transit is not None:
+                    if transit is not None and (
+                        _TAGS_ATTR not in transit[1].attrs or await self._tags_current(transit[1])
+                    ):
                         self._stats.add(Stat.TRANSIT_HITS)
                         value, metadata, source = transit
                         return await self._peeked(source, key, AsyncBytesReader(value), metadata)
@@ -1404,7 +1594,9 @@ class AsyncCache:
             except NotFound:
                 if not tier:
                     transit = self._fan_outs.transit(key)
-                    if transit is not None:
+                    if transit is not None and (
+                        _TAGS_ATTR not in transit[1].attrs or await self._tags_current(transit[1])
+                    ):
                         return not transit[1].is_negative
                 continue
             except Exception as error:
@@ -1413,6 +1605,8 @@ class AsyncCache:
             if type(metadata) is not Metadata:
                 self._store_failed(tier, "stat", key, StoreContractError(f"returned {metadata!r} as metadata"))
                 continue
+            if _TAGS_ATTR in metadata.attrs and not await self._tags_current(metadata):
+                continue  # rule Q1
             return not metadata.is_negative
         return False
 
@@ -1437,7 +1631,11 @@ class AsyncCache:
                 if self._clearers[tier] is None
             )
             raise TypeError(f"clear() needs a clear() method on every store; {unable} has none, so nothing was cleared")
-        failure = await self._writes.clear(clearers)
+        self._tag_memo.forget()
+        try:
+            failure = await self._writes.clear(clearers)
+        finally:
+            self._tag_memo.forget()  # the versions went with the entries (rule Q5)
         if failure is not None:
             raise failure
 
@@ -1525,6 +1723,16 @@ def _updated(validated: NotModified, old: Metadata) -> Metadata | None:
             f"got {metadata!r}"
         )
     return metadata
+
+
+def _version_entry(version: str) -> Metadata:
+    """The metadata of a tag's version entry: the version as its etag, and a ``:tags`` never current (rule Q6)."""
+    return with_cached_at(Metadata(etag=version, attrs={_TAGS_ATTR: ""}), time.time())
+
+
+def _with_tags(metadata: Metadata, versions: Mapping[str, str]) -> Metadata:
+    """``metadata`` recording the tag ``versions`` (rule Q2)."""
+    return metadata.replace(attrs={**metadata.attrs, _TAGS_ATTR: encode_tags(versions)})
 
 
 def _origin_metadata(metadata: Metadata | None) -> Metadata:

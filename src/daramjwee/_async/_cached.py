@@ -64,6 +64,7 @@ class AsyncCachedFunction(Generic[P, R]):
         metadata: Metadata | None,
         cache_none: bool,
         negative_on: tuple[type[BaseException], ...],
+        tags: tuple[str, ...] | None = None,
     ) -> None:
         self._cache = cache
         self._call: Callable[..., Awaitable[R]] = func
@@ -73,8 +74,7 @@ class AsyncCachedFunction(Generic[P, R]):
         self._negative_on = negative_on
         self._bound: tuple[object, ...] = ()
         # The one place that says how values are stored: every get_value and set_value below passes these.
-        # TAGS (issue 14): when get_value/set_value take tags=, cached() adds a tags parameter and it goes here.
-        self._options: dict[str, Any] = {"serializer": serializer, "metadata": metadata}
+        self._options: dict[str, Any] = {"serializer": serializer, "metadata": metadata, "tags": tags}
         functools.update_wrapper(self, func)
 
     def __set_name__(self, owner: type, name: str) -> None:

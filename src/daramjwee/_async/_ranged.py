@@ -22,6 +22,7 @@ from .._metadata import Metadata, Status
 from .._primitives import async_shielded
 from .._ranges import ByteRange, ContentRange
 from .._stats import Stat, TierStat
+from .._tags import TAGS_ATTR
 from ._readers import AsyncBytesReader
 from ._response import AsyncRangeResponse, AsyncResponse, ranged
 from ._store import AsyncReader, AsyncStore
@@ -178,6 +179,9 @@ async def _open_range(
         broken = StoreContractError(f"get_range returned {metadata!r} as metadata and {length!r} as length")
         cache._store_failed(tier, "get_range", key, broken)
         return None
+    if TAGS_ATTR in metadata.attrs and not await cache._tags_current(metadata):
+        await cache._discard_reader(tier, key, reader)
+        raise NotFound(key)  # an invalidated tag (rule Q1)
     if not getattr(reader, "read_ahead", True) or metadata.is_negative or not byte_range.satisfiable(length):
         return reader, metadata, length, 0
     read = await cache._read_ahead(tier, key, reader)

@@ -36,12 +36,13 @@ class Writer:
     changed nothing and fences no other write.
     """
 
-    __slots__ = ("_cache", "_key", "_metadata", "_sink", "_state", "_stored", "_ticket", "published")
+    __slots__ = ("_cache", "_key", "_metadata", "_sink", "_state", "_stored", "_tags", "_ticket", "published")
 
-    def __init__(self, cache: Cache, key: str, metadata: Metadata) -> None:
+    def __init__(self, cache: Cache, key: str, metadata: Metadata, tags: tuple[str, ...] | None = None) -> None:
         self._cache = cache
         self._key = key
         self._metadata = metadata
+        self._tags = tags
         self._sink: Sink | None = None
         self._ticket: Ticket | None = None
         self._stored = metadata
@@ -50,7 +51,7 @@ class Writer:
 
     def _open(self) -> Sink:
         if self._sink is None:
-            self._sink, self._ticket, self._stored = self._cache._begin_set(self._key, self._metadata)
+            self._sink, self._ticket, self._stored = self._cache._begin_set(self._key, self._metadata, self._tags)
         return self._sink
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
