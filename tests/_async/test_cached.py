@@ -14,9 +14,10 @@ import pytest
 
 import daramjwee as dj
 from _flavours import AsyncGate, async_other_flavour_function, async_run_concurrently
+from _servers import RedisServer
 from daramjwee._primitives import async_sleep
 
-from ._helpers import mem_tiers, stat_of
+from ._helpers import eventually, mem_tiers, stat_of
 
 
 class Color(enum.Enum):
@@ -447,3 +448,35 @@ async def test_bad_tags_are_refused_when_decorating(tags: Any) -> None:
     async with dj.AsyncCache(stores=mem_tiers(1)) as cache:
         with pytest.raises((TypeError, ValueError)):
             cache.cached(tags=tags)
+
+
+async def test_invalidate_and_tags_across_two_caches_sharing_a_redis_tier(
+    redis_server: RedisServer, redis_prefix: str
+) -> None:
+    counter = Counter(lambda user_id: {"id": user_id, "version": len(counter.calls)})
+
+    def chain() -> list[Any]:
+        return [dj.AsyncMemStore(), dj.AsyncRedisStore(redis_server.url, prefix=redis_prefix)]
+
+    async with dj.AsyncCache(stores=chain(), tag_ttl=0) as a, dj.AsyncCache(stores=chain(), tag_ttl=0) as b:
+
+        async def load_user(user_id: int) -> dict[str, Any]:
+            return await counter(user_id)
+
+        on_a = a.cached(key="user:{user_id}", tags=["users"])(load_user)
+        on_b = b.cached(key="user:{user_id}", tags=["users"])(load_user)
+        assert await on_a(1) == {"id": 1, "version": 1}
+        await eventually(lambda: not len(a._fan_outs) and a._writes.in_flight() == 0)  # in Redis now
+        assert await on_b(1) == {"id": 1, "version": 1}, "b found a's value in the shared tier"
+        assert len(counter.calls) == 1
+
+        await on_a.invalidate(1)  # a's tiers, the shared one included
+        assert await on_a(1) == {"id": 1, "version": 2}
+        assert await on_b(1) == {"id": 1, "version": 1}, "b's own memory tier keeps its copy (rule D6)"
+        await eventually(lambda: not len(a._fan_outs) and a._writes.in_flight() == 0)
+
+        await a.invalidate_tags("users")  # a version in the shared tier: every cache sharing it misses
+        assert await on_b(1) == {"id": 1, "version": 3}
+        await eventually(lambda: not len(b._fan_outs) and b._writes.in_flight() == 0)
+        assert await on_a(1) == {"id": 1, "version": 3}, "a reads b's refetched value from the shared tier"
+        assert len(counter.calls) == 3
