@@ -107,6 +107,27 @@ class _Flight:
         self.tier = 0  # the tier the leader fills (a value too large for tier 0 fills a lower one)
 
 
+class _Found:
+    """What the tier walk found for a key (:meth:`AsyncCache._locate`): the entry and where, and what it passed.
+
+    ``entry`` (its reader, which the receiver owns, and its metadata) is
+    ``None`` when no tier holds the key; ``tier`` is then ``-1``.  ``missed``
+    are the tiers known not to hold it (the only ones a promotion may write;
+    none for a value in transit, whose tier is the one it was copied from),
+    ``failed`` whether a tier's read failed on the way.
+    """
+
+    __slots__ = ("entry", "failed", "missed", "tier")
+
+    def __init__(
+        self, tier: int, entry: tuple[AsyncReader, Metadata] | None, missed: Sequence[int], failed: bool
+    ) -> None:
+        self.tier = tier
+        self.entry = entry
+        self.missed = missed
+        self.failed = failed
+
+
 _TRANSIT_FLOOR = 64 << 20
 """Snapshots waiting for their fan-out may always hold this many bytes, however small tier 0 is."""
 
@@ -459,10 +480,25 @@ class AsyncCache:
         tier0_failed: bool,
         rules: ReadRules | None,
     ) -> AsyncResponse:
-        """The one loop over the tiers (rule T1); a miss in all of them goes to the origin."""
-        missed: list[int] = []  # tiers known not to hold the key: the only ones a promotion may write
-        walk_failed = tier0_failed
+        """Serve what :meth:`_locate` finds; a miss in every tier goes to the origin."""
         landings = self._fan_outs.landings(key)  # fan-outs of the key landed before the lower tiers were read
+        found = await self._locate(key, tier0_failed)
+        if found.entry is None:
+            return await self._serve_miss(key, fetch, if_none_match, found.failed, ticket, landings, rules)
+        reader, metadata = found.entry
+        tier, missed = found.tier, found.missed
+        return await self._serve_hit(tier, key, reader, metadata, fetch, if_none_match, ticket, missed, rules)
+
+    async def _locate(self, key: str, tier0_failed: bool = False) -> _Found:
+        """The one loop over the tiers (rule T1): the first that holds ``key``, or a value in transit.
+
+        Tier 0 is skipped when ``tier0_failed`` (its read already failed).  A
+        tier whose read fails is passed (rule T2); after a miss in tier 0, a
+        value a fan-out is still copying down is found before the lower tiers
+        are read (rule O3).  Counts each tier's hit or miss; reads nothing else.
+        """
+        missed: list[int] = []
+        failed = tier0_failed
         for tier, store in self._tier_chain:
             if not tier and tier0_failed:
                 continue
@@ -472,19 +508,19 @@ class AsyncCache:
                 self._stats.tier(tier, TierStat.MISSES)
                 missed.append(tier)
                 if not tier:  # before the lower tiers: a fan-out landing there leaves transit
-                    response = await self._transit_hit(key, fetch, if_none_match, ticket, rules)
-                    if response is not None:
-                        return response
+                    transit = await self._in_transit(key)
+                    if transit is not None:
+                        value, metadata, source = transit
+                        return _Found(source, (AsyncBytesReader(value), metadata), (), failed)
                 continue
             if entry is None:
-                walk_failed = True
+                failed = True
                 continue
-            reader, metadata = entry
             self._stats.tier(tier, TierStat.HITS)
             if self._logger.isEnabledFor(_DEBUG):
                 self._logger.debug("hit in tier %d", tier, extra={"tier": tier, "key": key})
-            return await self._serve_hit(tier, key, reader, metadata, fetch, if_none_match, ticket, missed, rules)
-        return await self._serve_miss(key, fetch, if_none_match, walk_failed, ticket, landings, rules)
+            return _Found(tier, entry, missed, failed)
+        return _Found(-1, None, missed, failed)
 
     async def _serve_hit(
         self,
@@ -1392,15 +1428,25 @@ class AsyncCache:
         rules: ReadRules | None = None,
     ) -> AsyncResponse | None:
         """Serve the value of ``key`` a fan-out is still copying down; ``None`` if there is none."""
-        transit = self._fan_outs.transit(key)
+        transit = await self._in_transit(key)
         if transit is None:
             return None
         value, metadata, source = transit
-        if _TAGS_ATTR in metadata.attrs and not await self._tags_current(metadata):
-            return None
-        self._stats.add(Stat.TRANSIT_HITS)
         reader = AsyncBytesReader(value)
         return await self._serve_hit(source, key, reader, metadata, fetch, if_none_match, ticket, (), rules)
+
+    async def _in_transit(self, key: str) -> tuple[bytes, Metadata, int] | None:
+        """The value, metadata and source tier of ``key`` a fan-out is still copying down (rule O3), counted.
+
+        ``None`` if there is none, or if its tags were invalidated (rule Q1).
+        """
+        transit = self._fan_outs.transit(key)
+        if transit is None:
+            return None
+        if _TAGS_ATTR in transit[1].attrs and not await self._tags_current(transit[1]):
+            return None
+        self._stats.add(Stat.TRANSIT_HITS)
+        return transit
 
     async def schedule_refresh(self, key: str, fetch: AsyncFetcher) -> None:
         """Refetch ``key`` into tier 0 in the background (then copy it to the lower tiers).
@@ -1536,25 +1582,10 @@ class AsyncCache:
         if self._closed:
             raise CacheClosed("this cache was closed; create a new one")
         key = check_key(key)
-        for tier, store in self._tier_chain:
-            try:
-                entry = await self._open_entry(tier, store, key)
-            except NotFound:
-                self._stats.tier(tier, TierStat.MISSES)
-                if not tier:  # before the lower tiers, as in the walk (rule O3)
-                    transit = self._fan_outs.transit(key)
-                    if transit is not None and (
-                        _TAGS_ATTR not in transit[1].attrs or await self._tags_current(transit[1])
-                    ):
-                        self._stats.add(Stat.TRANSIT_HITS)
-                        value, metadata, source = transit
-                        return await self._peeked(source, key, AsyncBytesReader(value), metadata)
-                continue
-            if entry is None:
-                continue
-            self._stats.tier(tier, TierStat.HITS)
-            return await self._peeked(tier, key, entry[0], entry[1])
-        return None
+        found = await self._locate(key)
+        if found.entry is None:
+            return None
+        return await self._peeked(found.tier, key, *found.entry)
 
     async def _peeked(self, tier: int, key: str, reader: AsyncReader, metadata: Metadata) -> AsyncResponse:
         """The response of :meth:`peek` over an entry found in ``tier``; a negative one raises ``NotFound``."""
