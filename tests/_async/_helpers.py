@@ -84,3 +84,12 @@ async def put(
     sink = await store.begin_set(key, metadata)
     await sink.write(value)
     await sink.commit()
+
+
+async def read_tier(store: object, key: str) -> bytes:
+    """The whole value of ``key`` read straight from one store (no cache in between)."""
+    reader, _ = await store.get_stream(key)  # type: ignore[attr-defined]
+    try:
+        return bytes(await reader.read())
+    finally:
+        await reader.aclose()

@@ -13,15 +13,7 @@ from _flavours import AsyncGate, async_start
 from _servers import RedisServer
 from daramjwee.testing import AsyncFaultyStore
 
-from ._helpers import Origin, eventually, holding, mem_tiers, put
-
-
-async def read_tier(store: object, key: str) -> bytes:
-    reader, _ = await store.get_stream(key)  # type: ignore[attr-defined]
-    try:
-        return bytes(await reader.read())
-    finally:
-        await reader.aclose()
+from ._helpers import Origin, eventually, holding, mem_tiers, put, read_tier
 
 
 async def quiet(cache: dj.AsyncCache) -> None:

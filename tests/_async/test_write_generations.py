@@ -13,15 +13,7 @@ import pytest
 import daramjwee as dj
 from _flavours import AsyncGate, async_start
 
-from ._helpers import Origin, eventually, holding, mem_tiers, put, stat_of
-
-
-async def read_tier(store: object, key: str) -> bytes:
-    reader, _ = await store.get_stream(key)  # type: ignore[attr-defined]
-    try:
-        return bytes(await reader.read())
-    finally:
-        await reader.aclose()
+from ._helpers import Origin, eventually, holding, mem_tiers, put, read_tier, stat_of
 
 
 def blocked_origin(value: bytes, entered: AsyncGate, release: AsyncGate) -> object:

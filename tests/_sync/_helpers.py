@@ -83,3 +83,12 @@ def put(store: FaultyStore | dj.MemStore, key: str, value: bytes, metadata: dj.M
     sink = store.begin_set(key, metadata)
     sink.write(value)
     sink.commit()
+
+
+def read_tier(store: object, key: str) -> bytes:
+    """The whole value of ``key`` read straight from one store (no cache in between)."""
+    reader, _ = store.get_stream(key)  # type: ignore[attr-defined]
+    try:
+        return bytes(reader.read())
+    finally:
+        reader.close()

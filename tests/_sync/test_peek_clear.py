@@ -14,15 +14,7 @@ from _flavours import Gate, start
 from _servers import RedisServer
 from daramjwee.testing import FaultyStore
 
-from ._helpers import Origin, eventually, holding, mem_tiers, put
-
-
-def read_tier(store: object, key: str) -> bytes:
-    reader, _ = store.get_stream(key)  # type: ignore[attr-defined]
-    try:
-        return bytes(reader.read())
-    finally:
-        reader.close()
+from ._helpers import Origin, eventually, holding, mem_tiers, put, read_tier
 
 
 def quiet(cache: dj.Cache) -> None:

@@ -14,15 +14,7 @@ import pytest
 import daramjwee as dj
 from _flavours import Gate, start
 
-from ._helpers import Origin, eventually, holding, mem_tiers, put, stat_of
-
-
-def read_tier(store: object, key: str) -> bytes:
-    reader, _ = store.get_stream(key)  # type: ignore[attr-defined]
-    try:
-        return bytes(reader.read())
-    finally:
-        reader.close()
+from ._helpers import Origin, eventually, holding, mem_tiers, put, read_tier, stat_of
 
 
 def blocked_origin(value: bytes, entered: Gate, release: Gate) -> object:

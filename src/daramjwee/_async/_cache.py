@@ -1596,18 +1596,7 @@ class AsyncCache:
         stale = is_stale(metadata, self._freshness[tier][0], time.time())
         if stale:
             self._stats.add(Stat.STALE_HITS)
-        return AsyncResponse(
-            _OK,
-            metadata,
-            tier,
-            reader,
-            None,
-            self._chunk_size,
-            stale=stale,
-            key=key,
-            store=self._stores[tier],
-            failed=self._store_failed,
-        )
+        return await self._serve_stored(tier, key, reader, metadata, None, stale=stale)
 
     async def contains(self, key: str) -> bool:
         """Whether some tier holds a positive entry of ``key``, fresh or stale (rule L2); no body is opened.
