@@ -116,6 +116,14 @@ async def _expect_failure(action: Callable[[], Awaitable[object]], message: str)
     raise AssertionError(message)
 
 
+async def _replace_or_delete(store: AsyncStore, key: str, change: str) -> None:
+    """Replace ``key``'s value by ``b"new"`` (``change == "replace"``) or delete it, while a reader has it open."""
+    if change == "replace":
+        await _put(store, key, b"new", _NEW)
+    else:
+        await store.delete(key)
+
+
 async def _read_all(reader: AsyncReader, size: int = -1) -> bytes:
     """Read ``reader`` to its end in reads of ``size`` bytes, checking each read's length, then close it."""
     try:
@@ -485,10 +493,7 @@ class AsyncStoreConformance:
                 reader, metadata = await store.get_stream("k")
                 try:
                     head = bytes(await reader.read(1000))
-                    if change == "replace":
-                        await _put(store, "k", b"new", _NEW)
-                    else:
-                        await store.delete("k")
+                    await _replace_or_delete(store, "k", change)
                     got = head + await _read_all(reader, 4096)
                 finally:
                     await reader.aclose()
@@ -699,10 +704,7 @@ class AsyncStoreConformance:
                 reader, metadata, length = await get_range("k", ByteRange(1000, 200_000))
                 try:
                     head = bytes(await reader.read(100))
-                    if change == "replace":
-                        await _put(store, "k", b"new", _NEW)
-                    else:
-                        await store.delete("k")
+                    await _replace_or_delete(store, "k", change)
                     got = head + await _read_all(reader, 4096)
                 finally:
                     await reader.aclose()

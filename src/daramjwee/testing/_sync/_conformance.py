@@ -117,6 +117,14 @@ def _expect_failure(action: Callable[[], object], message: str) -> None:
     raise AssertionError(message)
 
 
+def _replace_or_delete(store: Store, key: str, change: str) -> None:
+    """Replace ``key``'s value by ``b"new"`` (``change == "replace"``) or delete it, while a reader has it open."""
+    if change == "replace":
+        _put(store, key, b"new", _NEW)
+    else:
+        store.delete(key)
+
+
 def _read_all(reader: Reader, size: int = -1) -> bytes:
     """Read ``reader`` to its end in reads of ``size`` bytes, checking each read's length, then close it."""
     try:
@@ -486,10 +494,7 @@ class StoreConformance:
                 reader, metadata = store.get_stream("k")
                 try:
                     head = bytes(reader.read(1000))
-                    if change == "replace":
-                        _put(store, "k", b"new", _NEW)
-                    else:
-                        store.delete("k")
+                    _replace_or_delete(store, "k", change)
                     got = head + _read_all(reader, 4096)
                 finally:
                     reader.close()
@@ -700,10 +705,7 @@ class StoreConformance:
                 reader, metadata, length = get_range("k", ByteRange(1000, 200_000))
                 try:
                     head = bytes(reader.read(100))
-                    if change == "replace":
-                        _put(store, "k", b"new", _NEW)
-                    else:
-                        store.delete("k")
+                    _replace_or_delete(store, "k", change)
                     got = head + _read_all(reader, 4096)
                 finally:
                     reader.close()
