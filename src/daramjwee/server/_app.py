@@ -13,10 +13,10 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Collection, Iterable, MutableMapping
-from typing import Any
+from collections.abc import Awaitable, Collection, Iterable
 
 from .. import AsyncCache, AsyncFetcher, AsyncResponse, FetchResult, Metadata, NotFound, Status
+from ._asgi import Message, Receive, Scope, Send
 from ._cache_rules import StorePolicy
 from ._fields import http_now
 from ._front import refusal
@@ -28,10 +28,6 @@ from ._paths import BadTarget, cache_key
 
 __all__ = ["CacheApp"]
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 _logger = logging.getLogger("daramjwee.server")
 

@@ -28,10 +28,10 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 from .. import AsyncCache, AsyncResponse, ByteRange, FetchResult, Metadata, NotFound, NotModified, RangeNotSatisfiable
+from ._asgi import Message, Receive, Send
 from ._cache_rules import (
     MAX_DELTA,
     CacheControl,
@@ -66,9 +66,6 @@ from ._range_requests import Spec, if_range_matches, multipart_boundary, multipa
 
 __all__ = ["HttpCaching", "Request", "answer_text", "stream_body"]
 
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 _logger = logging.getLogger("daramjwee.server")
 
