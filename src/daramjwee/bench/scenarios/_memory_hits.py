@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
 import threading
 import time
@@ -13,7 +14,17 @@ import cachetools
 
 from ... import AsyncCache, AsyncMemStore, Cache, MemStore
 from .._model import Case, Ratio
-from ._common import KEY, VALUE, Options, afetch, async_cache_hit_loop, cache_hit_loop, fetch, ns_per_op
+from ._common import (
+    KEY,
+    VALUE,
+    Options,
+    afetch,
+    async_cache_hit_loop,
+    cache_hit_loop,
+    fetch,
+    get_loop,
+    ns_per_op,
+)
 
 __all__ = [
     "async_hit_loop",
@@ -93,18 +104,10 @@ def value_hit_loop(cleanups: ExitStack) -> Callable[[int], int]:
     """Timed tier-0 hits of ``get_value`` (a small JSON value) on ``Cache([MemStore])``, after a miss stored it."""
     cache = Cache(stores=[MemStore()])
     cleanups.callback(cache.close)
-    if cache.get_value(KEY, _load_user) != _USER:
+    get_value = functools.partial(cache.get_value, loader=_load_user)
+    if get_value(KEY) != _USER:
         raise RuntimeError("the warm-up read did not return the value")
-
-    def loop(n: int) -> int:
-        get_value = cache.get_value
-        counter = time.perf_counter_ns
-        start = counter()
-        for _ in range(n):
-            get_value(KEY, _load_user)
-        return counter() - start
-
-    return loop
+    return get_loop(get_value)
 
 
 def decorated_hit_loop(cleanups: ExitStack, *, template: bool) -> Callable[[int], int]:
@@ -112,21 +115,13 @@ def decorated_hit_loop(cleanups: ExitStack, *, template: bool) -> Callable[[int]
     cache = Cache(stores=[MemStore()])
     cleanups.callback(cache.close)
 
-    def user(user_id: int) -> dict[str, object]:
-        return {**_USER, "id": user_id}
+    def user(name: str) -> dict[str, object]:
+        return _USER
 
-    decorated = cache.cached(key="user:{user_id}")(user) if template else cache.cached()(user)
-    if decorated(42) != _USER:
+    decorated = cache.cached(key="user:{name}")(user) if template else cache.cached()(user)
+    if decorated(KEY) != _USER:
         raise RuntimeError("the warm-up call did not return the value")
-
-    def loop(n: int) -> int:
-        counter = time.perf_counter_ns
-        start = counter()
-        for _ in range(n):
-            decorated(42)
-        return counter() - start
-
-    return loop
+    return get_loop(decorated)
 
 
 def async_hit_loop(runner: asyncio.Runner, cleanups: ExitStack) -> Callable[[int], int]:
