@@ -56,8 +56,10 @@ from .serializers import (
 )
 
 if TYPE_CHECKING:
+    from ._async._coordinator import AsyncRedisCoordinator
     from ._async._objectstore import AsyncObjectStore
     from ._async._redisstore import AsyncRedisStore
+    from ._sync._coordinator import RedisCoordinator
     from ._sync._objectstore import ObjectStore
     from ._sync._redisstore import RedisStore
 
@@ -71,6 +73,8 @@ _OPTIONAL = {
     "ObjectStore": ("._sync._objectstore", "s3", "obstore"),
     "AsyncRedisStore": ("._async._redisstore", "redis", "redis"),
     "RedisStore": ("._sync._redisstore", "redis", "redis"),
+    "AsyncRedisCoordinator": ("._async._coordinator", "redis", "redis"),
+    "RedisCoordinator": ("._sync._coordinator", "redis", "redis"),
 }
 
 
@@ -102,6 +106,7 @@ __all__ = [
     "AsyncMemStore",
     "AsyncObjectStore",
     "AsyncReader",
+    "AsyncRedisCoordinator",
     "AsyncRedisStore",
     "AsyncResponse",
     "AsyncSink",
@@ -135,6 +140,7 @@ __all__ = [
     "ObjectStore",
     "RangeNotSatisfiable",
     "Reader",
+    "RedisCoordinator",
     "RedisStore",
     "Response",
     "Serializer",

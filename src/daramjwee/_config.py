@@ -68,6 +68,7 @@ class Config:
     coalesce_wait: Duration = 5.0
     promotion_probation: int = 0
     tag_ttl: Duration = 1.0
+    coordination: Any = None
     logger: logging.Logger = dataclasses.field(default_factory=lambda: logging.getLogger("daramjwee"))
 
     def validate(self) -> Config:
@@ -101,6 +102,7 @@ class Config:
             coalesce_wait=parse_duration(self.coalesce_wait, "coalesce_wait", allow_zero=True),
             promotion_probation=_count(self.promotion_probation, "promotion_probation", minimum=0),
             tag_ttl=parse_duration(self.tag_ttl, "tag_ttl", allow_zero=True),
+            coordination=self.coordination,
             logger=self.logger,
         )
 

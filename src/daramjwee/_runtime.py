@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 
 from ._errors import BackgroundJobRejected
 
-__all__ = ["AsyncBackgroundRunner", "AsyncJob", "BackgroundRunner", "Job"]
+__all__ = ["AsyncBackgroundRunner", "AsyncDaemon", "AsyncJob", "BackgroundRunner", "Daemon", "Job"]
 
 AsyncJob = Callable[[], Awaitable[None]]
 Job = Callable[[], None]
@@ -210,3 +210,66 @@ class BackgroundRunner:
                     self._queue.put_nowait(None)
                 except queue.Full:
                     break
+
+
+class AsyncDaemon:
+    """One long-running loop in the background of a cache: an asyncio task (its sync twin :class:`Daemon`: a thread).
+
+    ``run`` is called once per :meth:`start` and returns when it sees its
+    owner stopping (or, here, is cancelled by :meth:`stop`).  Started from a
+    coroutine, on the running loop; :meth:`alive` is false once the loop that
+    ran it has closed, so an owner used from a new loop starts it again.
+    """
+
+    def __init__(self, name: str, run: AsyncJob) -> None:
+        self._name = name
+        self._run = run
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def alive(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def start(self) -> None:
+        """Start the loop unless it runs already."""
+        if not self.alive:
+            self._task = asyncio.ensure_future(self._run())
+
+    async def stop(self, timeout: float) -> None:
+        """Cancel the loop and wait up to ``timeout`` seconds for it to end.  Idempotent."""
+        task, self._task = self._task, None
+        if task is None or task.done():
+            return
+        task.cancel()
+        await asyncio.wait({task}, timeout=timeout)
+
+
+class Daemon:
+    """One long-running loop in the background of a cache, on a daemon thread (see :class:`AsyncDaemon`).
+
+    A thread cannot be cancelled: ``run`` must check its owner's stop flag
+    at least every fraction of a second; :meth:`stop` waits for it.
+    """
+
+    def __init__(self, name: str, run: Job) -> None:
+        self._name = name
+        self._run = run
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> None:
+        """Start the loop unless it runs already."""
+        with self._lock:
+            if not self.alive:
+                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+                self._thread.start()
+
+    def stop(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for the loop to end (its owner has set its stop flag).  Idempotent."""
+        thread, self._thread = self._thread, None
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)

@@ -51,6 +51,20 @@ class CacheStats:
     """Stale entries revalidated with the origin before answering (past their stale-while-revalidate window)."""
     stale_if_error_hits: int = 0
     """Stale entries served because their revalidation failed, inside their stale-if-error window."""
+    fleet_leases: int = 0
+    """Misses in every tier that took the fleet's lease of the key and fetched it (rule Y2)."""
+    fleet_waits: int = 0
+    """Misses that waited for another instance's fetch instead of fetching (rule Y2)."""
+    fleet_shared_hits: int = 0
+    """Misses served from the shared tiers after another instance published the value (rule Y2)."""
+    fleet_errors: int = 0
+    """Redis calls of the coordinator that failed; each makes it unavailable for ``retry_after`` (rule Y7)."""
+    fleet_invalidations_sent: int = 0
+    """Invalidations this instance sent to the fleet (rule Y5)."""
+    fleet_invalidations_applied: int = 0
+    """Invalidations from other instances applied to the local tiers (rule Y5)."""
+    fleet_resyncs: int = 0
+    """Times the local tiers were dropped because missed invalidations could not be replayed (rule Y6)."""
 
     def as_dict(self) -> dict[str, object]:
         """Plain dict form, with ``tiers`` as a list of dicts."""
@@ -84,6 +98,13 @@ class Stat(enum.IntEnum):
     TRANSIT_HITS = enum.auto()
     REVALIDATIONS = enum.auto()
     STALE_IF_ERROR_HITS = enum.auto()
+    FLEET_LEASES = enum.auto()
+    FLEET_WAITS = enum.auto()
+    FLEET_SHARED_HITS = enum.auto()
+    FLEET_ERRORS = enum.auto()
+    FLEET_INVALIDATIONS_SENT = enum.auto()
+    FLEET_INVALIDATIONS_APPLIED = enum.auto()
+    FLEET_RESYNCS = enum.auto()
 
 
 class TierStat(enum.IntEnum):

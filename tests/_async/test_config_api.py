@@ -93,7 +93,8 @@ async def test_every_option_given_to_the_constructor_reaches_the_config() -> Non
         "logger": logging.getLogger("daramjwee.tests.options"),
     }
     legacy = {"hot_store", "cold_store"}  # rule A2's other form of stores; test_legacy_* cover them
-    assert set(options) == {field.name for field in dataclasses.fields(dj.Config)} - legacy
+    fleet = {"coordination"}  # needs Redis and a shared tier: test_coordination.py covers it
+    assert set(options) == {field.name for field in dataclasses.fields(dj.Config)} - legacy - fleet
     defaults = dj.Config()
     assert all(getattr(defaults, name) != value for name, value in options.items())
     async with dj.AsyncCache(**options) as cache:  # type: ignore[arg-type]

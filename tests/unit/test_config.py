@@ -576,6 +576,7 @@ def test_every_field_is_a_valid_option_name() -> None:
         "coalesce_wait",
         "promotion_probation",
         "tag_ttl",
+        "coordination",
         "logger",
     } == names
 

@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from types import TracebackType
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from .._arguments import check_read_arguments, read_rules
 from .._body import async_open_body
@@ -29,6 +29,7 @@ from .._errors import (
     BackgroundJobRejected,
     CacheableNotFound,
     CacheClosed,
+    ConfigError,
     DaramjweeError,
     DecodeError,
     EntryTooLarge,
@@ -38,6 +39,7 @@ from .._errors import (
     TierError,
 )
 from .._etag import if_none_match_matches
+from .._fleet import CACHED, CLEAR, FAILED, KEY, LEASE, PUBLISHED, RESYNC, TAGS, UNCACHED, WAIT, encode_tag_list
 from .._freshness import ReadRules, is_stale, may_serve_on_error, revalidate_first
 from .._generations import Ticket
 from .._keys import check_key
@@ -69,13 +71,16 @@ from .._values import (
 )
 from ..serializers import DEFAULT_SERIALIZER, Serializer
 from ._cached import AsyncCachedFunction
-from ._fanouts import AsyncFanOuts
+from ._fanouts import AsyncFanOuts, Landed
 from ._ranged import get_range
 from ._readers import EMPTY_READER, AsyncBytesReader, AsyncPrefixedReader
 from ._response import AsyncBytesResponse, AsyncResponse
 from ._store import AsyncReader, AsyncSink, AsyncStore
 from ._writer import AsyncWriter
 from ._writes import AsyncTee, AsyncWrites, OnDone, Published, committed_value
+
+if TYPE_CHECKING:  # the coordinator needs redis, an extra: imported when one is given
+    from ._coordinator import AsyncLease, AsyncRedisCoordinator
 
 __all__ = ["AsyncCache", "AsyncFetcher"]
 
@@ -98,13 +103,14 @@ class _Flight:
     the flight is still registered), so a miss nobody waits for makes none.
     """
 
-    __slots__ = ("done", "landed", "published", "tier")
+    __slots__ = ("done", "landed", "lease", "published", "tier")
 
     def __init__(self) -> None:
         self.done: AsyncEvent | None = None
         self.landed = False
         self.published = False
         self.tier = 0  # the tier the leader fills (a value too large for tier 0 fills a lower one)
+        self.lease: AsyncLease | None = None  # the fleet's lease of the key, while this flight owns it (rule Y2)
 
 
 class _Found:
@@ -176,6 +182,12 @@ class AsyncCache:
     - ``tag_ttl`` (``1.0``): how long this process trusts a tag version it
       read from the last tier before reading it again (rule Q4); ``0`` reads
       it on every hit of a tagged entry.
+    - ``coordination`` (``None``): an :class:`AsyncRedisCoordinator` (in
+      ``Cache``, a ``RedisCoordinator``) making this cache one instance of a
+      fleet (rules Y1-Y8): one origin fetch per key fleet-wide, and
+      ``delete``/``set``/``clear``/``invalidate_tags`` seen by every
+      instance's local tiers.  Needs a shared tier (``RedisStore`` or
+      ``ObjectStore``); the tiers above the first shared one are local.
     - ``logger`` (``logging.getLogger("daramjwee")``): where logs go.
     """
 
@@ -199,6 +211,7 @@ class AsyncCache:
         coalesce_wait: DurationOption = 5.0,
         promotion_probation: int = 0,
         tag_ttl: DurationOption = 1.0,
+        coordination: AsyncRedisCoordinator | None = None,
         logger: logging.Logger = DEFAULT_LOGGER,
     ) -> None:
         config = Config(
@@ -218,6 +231,7 @@ class AsyncCache:
             coalesce_wait=coalesce_wait,
             promotion_probation=promotion_probation,
             tag_ttl=tag_ttl,
+            coordination=coordination,
             logger=logger,
         )
         self._setup(config.validate())
@@ -282,6 +296,35 @@ class AsyncCache:
         self._tag_tier = len(stores) - 1  # where tag versions live (rule Q3)
         self._closed = False
         self._close_done = AsyncEvent()
+        self._fleet = self._join_fleet(config.coordination)
+
+    def _join_fleet(self, fleet: object) -> AsyncRedisCoordinator | None:
+        """Check ``coordination`` and bind it to this cache (rule Y1); the local tiers end at the first shared one."""
+        self._shared_from = len(self._stores)
+        if fleet is None:
+            return None
+        from ._coordinator import AsyncRedisCoordinator  # noqa: PLC0415 (redis, an extra)
+
+        if not isinstance(fleet, AsyncRedisCoordinator):
+            wanted = AsyncRedisCoordinator.__name__
+            raise ConfigError(
+                f"coordination must be a {wanted} (made for this flavour of cache), got {type(fleet).__name__}"
+            )
+        shared = [tier for tier, store in enumerate(self._stores) if getattr(store, "shared", False) is True]
+        if not shared:
+            raise ConfigError(
+                "coordination needs a tier shared by the fleet (a RedisStore or ObjectStore) for waiting "
+                "instances to read what the lease holder fetched; none of the stores is"
+            )
+        self._shared_from = shared[0]
+        fleet.bind(
+            apply=self._fleet_apply,
+            replay=self._fleet_replay,
+            runtime=self._runtime,
+            stats=self._stats,
+            logger=self._logger,
+        )
+        return fleet
 
     @property
     def config(self) -> Config:
@@ -465,6 +508,8 @@ class AsyncCache:
         unless an owner took it over.
         """
         check_read_arguments(fetch, if_none_match)
+        if self._fleet is not None:
+            self._fleet.start()  # listening before anything local is served this way (rule Y5)
         ticket = self._writes.begin(key)
         try:
             return await self._walk(key, fetch, if_none_match, ticket, tier0_failed, rules)
@@ -780,6 +825,8 @@ class AsyncCache:
                     response = await self._top_hit(key, fetch, if_none_match, tier, ticket, (0,), rules)
                     if response is not None:
                         break
+            if response is None and self._fleet is not None:
+                response = await self._fleet_miss(key, fetch, if_none_match, flight, ticket, rules)
             if response is None:
                 return await self._fetch(key, fetch, if_none_match, flight, ticket)
         except BaseException:
@@ -787,6 +834,77 @@ class AsyncCache:
             raise
         self._land(key, flight, True)
         return response
+
+    async def _fleet_miss(
+        self,
+        key: str,
+        fetch: AsyncFetcher,
+        if_none_match: str | None,
+        flight: _Flight,
+        ticket: Ticket,
+        rules: ReadRules | None,
+    ) -> AsyncResponse | None:
+        """A miss this process leads, in the fleet (rules Y2-Y4): ``None`` when this process should fetch.
+
+        Claims the key's lease: if taken here, it goes with ``flight`` to the
+        fill (``None`` is returned); if another instance holds it, waits for
+        its word (at most ``coalesce_wait`` in all) and serves the value from
+        the shared tiers; when the word is a failure or none comes within a
+        poll, claims again (so one waiter takes over an expired lease).
+        Redis unavailable: ``None`` (this process fetches, rule Y7).  A wait
+        that runs out, or a value the holder could not cache, is fetched for
+        this caller alone.
+        """
+        fleet = self._fleet
+        assert fleet is not None
+        deadline = time.monotonic() + min(self._config.coalesce_wait, self._config.op_timeout)
+        force = False
+        waited = False
+        while True:
+            claim = await fleet.claim(key, force=force)
+            try:
+                if claim.kind == LEASE:
+                    flight.lease = claim.lease
+                    self._stats.add(Stat.FLEET_LEASES)
+                    return None
+                if claim.kind == WAIT:
+                    if not waited:
+                        waited = True
+                        self._stats.add(Stat.FLEET_WAITS)
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return await self._fetch_uncached(key, fetch, if_none_match)
+                    word = await claim.wait(min(remaining, fleet.poll))
+                    if word == UNCACHED:
+                        return await self._fetch_uncached(key, fetch, if_none_match)
+                    if word != PUBLISHED:
+                        continue  # failed, or no word yet: claim again
+                elif claim.kind != CACHED:
+                    return None  # unavailable
+            finally:
+                claim.close()
+            response = await self._shared_hit(key, fetch, if_none_match, ticket, rules, flight)
+            if response is not None:
+                self._stats.add(Stat.FLEET_SHARED_HITS)
+                return response
+            force = True  # published, yet not in the shared tiers (evicted, deleted): claim the lease itself
+
+    async def _shared_hit(
+        self,
+        key: str,
+        fetch: AsyncFetcher,
+        if_none_match: str | None,
+        ticket: Ticket,
+        rules: ReadRules | None,
+        flight: _Flight,
+    ) -> AsyncResponse | None:
+        """Serve ``key`` from the first shared tier that has it, promoting it into the faster ones; else ``None``."""
+        for tier in range(self._shared_from, len(self._tiers)):
+            response = await self._top_hit(key, fetch, if_none_match, tier, ticket, tuple(range(tier)), rules)
+            if response is not None:
+                flight.tier = tier  # this process's waiters read it there too
+                return response
+        return None
 
     async def _top_hit(
         self,
@@ -885,8 +1003,19 @@ class AsyncCache:
                 del self._revalidations[key]
             flight.published = published
             done = flight.done
+            lease, flight.lease = flight.lease, None
+        if lease is not None:  # not handed to a fan-out: nothing of this flight reaches the shared tiers
+            lease.end(FAILED)
         if done is not None:
             done.set()
+
+    @staticmethod
+    def _take_lease(flight: _Flight | None) -> Landed | None:
+        """The fleet lease ``flight`` holds, as a fan-out's ``landed`` (rule Y3); the flight no longer owns it."""
+        if flight is None or flight.lease is None:
+            return None
+        lease, flight.lease = flight.lease, None
+        return lambda ok: lease.end(PUBLISHED if ok else FAILED)
 
     async def _fetch(
         self, key: str, fetch: AsyncFetcher, if_none_match: str | None, flight: _Flight | None, ticket: Ticket
@@ -905,7 +1034,7 @@ class AsyncCache:
             except NotModified:
                 raise _not_modified_on_miss(key) from None
             except CacheableNotFound:
-                self._land(key, flight, await self._store_negative(key, ticket))
+                self._land(key, flight, await self._store_negative(key, ticket, self._take_lease(flight)))
                 raise NotFound(key) from None
         except BaseException:
             self._land(key, flight, False)  # no effect when landed above
@@ -924,6 +1053,9 @@ class AsyncCache:
             metadata = _origin_metadata(result.metadata)
             body = async_open_body(result.body)
             if not result.store:
+                if flight is not None and flight.lease is not None:
+                    lease, flight.lease = flight.lease, None
+                    lease.end(UNCACHED)  # the other instances fetch for themselves (rule Y3)
                 return self._origin_response(metadata, body, if_none_match)
             fill = self._fill_tier(metadata)
             if flight is not None:
@@ -962,7 +1094,8 @@ class AsyncCache:
                 if flight is not None:
                     flight.tier = source
                 # In transit before the flight lands: a waiter that finds tier 0 has dropped it already finds it there.
-                self._schedule_fan_out(key, ticket.hand_off(), source, published.value, metadata)
+                landed = self._take_lease(flight)
+                self._schedule_fan_out(key, ticket.hand_off(), source, published.value, metadata, landed)
                 self._land(key, flight, True)
             else:
                 self._stats.add(Stat.FILLS_ABORTED)
@@ -1039,7 +1172,9 @@ class AsyncCache:
         follow_up = await self._writes.finish_set(key, sink, ticket)
         if follow_up is None:
             return False
-        self._schedule_fan_out(key, follow_up, 0, committed_value(sink), stored)
+        fleet = self._fleet
+        landed = None if fleet is None else lambda _ok: fleet.invalidate_later(KEY, key)  # once shared (rule Y5)
+        self._schedule_fan_out(key, follow_up, 0, committed_value(sink), stored, landed)
         return True
 
     async def _abort_set(self, key: str, sink: AsyncSink, ticket: Ticket) -> None:
@@ -1057,27 +1192,36 @@ class AsyncCache:
         """
         if self._closed:
             raise CacheClosed("this cache was closed; create a new one")
-        failure = await self._writes.delete(check_key(key))
+        key = check_key(key)
+        failure = await self._writes.delete(key)
+        if self._fleet is not None:
+            await self._fleet.invalidate(KEY, key)  # rule Y5; kept and sent later while Redis is away (rule Y7)
         if failure is not None:
             raise failure
 
-    async def _store_negative(self, key: str, ticket: Ticket) -> bool:
-        """Write a negative entry to tier 0 under ``ticket`` and fan it out; True if tier 0 published it."""
+    async def _store_negative(self, key: str, ticket: Ticket, landed: Landed | None = None) -> bool:
+        """Write a negative entry to tier 0 under ``ticket`` and fan it out; True if tier 0 published it.
+
+        ``landed`` (a fleet lease) is told how the fan-out ended, or ``False`` if nothing was published.
+        """
         metadata = with_cached_at(NEGATIVE, time.time())
-        fan_out = self._fan_out_when_published(key, metadata)
+        fan_out = self._fan_out_when_published(key, metadata, landed)
         return bool((await self._writes.write_entry(key, (0,), metadata, EMPTY_READER, ticket, on_done=fan_out)).tiers)
 
-    def _fan_out_when_published(self, key: str, metadata: Metadata | None) -> OnDone:
+    def _fan_out_when_published(self, key: str, metadata: Metadata | None, landed: Landed | None = None) -> OnDone:
         """An ``on_done`` that fans out what a write published, in the same step as its publish.
 
         So the fan-out is scheduled even if the task that wrote is cancelled
         while the publish runs (it runs shielded).  ``metadata`` is what was
-        stored, ``None`` if only the tier knows it.
+        stored, ``None`` if only the tier knows it; ``landed`` goes with the
+        fan-out (see :meth:`AsyncFanOuts.schedule`).
         """
 
         async def fan_out(published: Published, ticket: Ticket) -> None:
             if published.tiers:
-                self._schedule_fan_out(key, ticket.hand_off(), published.tiers[0], published.value, metadata)
+                self._schedule_fan_out(key, ticket.hand_off(), published.tiers[0], published.value, metadata, landed)
+            elif landed is not None:
+                landed(False)
 
         return fan_out
 
@@ -1215,8 +1359,13 @@ class AsyncCache:
         if self._closed:
             raise CacheClosed("this cache was closed; create a new one")
         checked = check_tags(tags)
-        if checked:
+        if not checked:
+            return
+        try:
             await self._write_versions({tag: new_version(time.time_ns()) for tag in checked})
+        finally:
+            if self._fleet is not None:
+                await self._fleet.invalidate(TAGS, encode_tag_list(checked))  # rule Y5: no instance waits out tag_ttl
 
     def _tagging(self, fetch: AsyncFetcher, tags: tuple[str, ...]) -> AsyncFetcher:
         """``fetch``, recording with what it returns the versions ``tags`` had before it was called (rule Q2)."""
@@ -1385,13 +1534,20 @@ class AsyncCache:
     # -- background work -----------------------------------------------------------
 
     def _schedule_fan_out(
-        self, key: str, ticket: Ticket, source: int, value: bytes | None, metadata: Metadata | None
+        self,
+        key: str,
+        ticket: Ticket,
+        source: int,
+        value: bytes | None,
+        metadata: Metadata | None,
+        landed: Landed | None = None,
     ) -> None:
         """Copy the entry tier ``source`` published to every lower tier in the background; owns ``ticket``.
 
         ``value`` (with its ``metadata``) is the published value when at hand;
         otherwise a memory tier 0 that can ``peek`` is read now, right after
         the publish, since it may drop the value before the copy runs.
+        ``landed`` is told once how the copy ended.
         """
         try:
             snapshot = None
@@ -1401,8 +1557,10 @@ class AsyncCache:
                 snapshot = self._peek_snapshot(key, None)
         except BaseException:
             ticket.end()
+            if landed is not None:
+                landed(False)
             raise
-        self._fan_outs.schedule(key, ticket, source, snapshot)
+        self._fan_outs.schedule(key, ticket, source, snapshot, landed)
 
     def _peek_snapshot(self, key: str, value: bytes | None) -> tuple[bytes, Metadata] | None:
         """Tier 0's entry of ``key`` as it is now (``value`` checked against it), without counting an access."""
@@ -1656,8 +1814,47 @@ class AsyncCache:
             failure = await self._writes.clear(clearers)
         finally:
             self._tag_memo.forget()  # the versions went with the entries (rule Q5)
+        if self._fleet is not None:
+            await self._fleet.invalidate(CLEAR, "")  # rule Y5
         if failure is not None:
             raise failure
+
+    # -- the fleet (rules Y5-Y7) ------------------------------------------------------
+
+    async def _fleet_apply(self, kind: str, arg: str) -> None:
+        """Drop what another instance's invalidation names from the local tiers (run by the coordinator's listener).
+
+        Fenced like a local ``delete`` or ``clear`` (rules G2, G8): a fill or
+        promotion of the key begun before does not publish afterwards.
+        Failures are logged and counted by the tiers; nothing is raised.
+        """
+        local = range(self._shared_from)
+        if kind == KEY:
+            await self._writes.delete(arg, local)
+        elif kind == TAGS:
+            self._tag_memo.forget()  # the next tagged hit reads the versions again
+        elif kind in (CLEAR, RESYNC):
+            self._tag_memo.forget()
+            try:
+                await self._writes.clear(self._clearers, local)
+            finally:
+                self._tag_memo.forget()
+            if kind == RESYNC and any(self._clearers[tier] is None for tier in local):
+                self._logger.warning(
+                    "a local tier cannot clear(): entries invalidated while this instance was not listening "
+                    "stay until they go stale",
+                    extra={"fleet": "resync"},
+                )
+
+    async def _fleet_replay(self, kind: str, arg: str) -> None:
+        """Before an invalidation kept while Redis was away is sent: delete the key from the shared tiers again.
+
+        Raises :class:`TierError` when a shared tier still fails (the coordinator tries again later).
+        """
+        if kind == KEY:
+            failure = await self._writes.delete(arg, range(self._shared_from, len(self._tiers)))
+            if failure is not None:
+                raise failure
 
     # -- errors and shutdown -------------------------------------------------------
 
@@ -1701,6 +1898,8 @@ class AsyncCache:
         try:
             await self._runtime.shutdown(self._config.close_timeout)
             self._fan_outs.close()
+            if self._fleet is not None:
+                await self._fleet.close()  # gives back the leases still held
             for tier, store in self._tier_chain:
                 try:
                     await store.close()

@@ -139,6 +139,9 @@ class AsyncRedisStore:
     tasks of one event loop.
     """
 
+    shared = True
+    """Every instance of a fleet reads and writes the same entries here (``coordination`` reads them, rule Y1)."""
+
     def __init__(
         self,
         client: Redis | RedisCluster | str,

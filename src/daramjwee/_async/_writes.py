@@ -241,8 +241,8 @@ class AsyncWrites:
 
     # -- delete ------------------------------------------------------------------------
 
-    async def delete(self, key: str) -> TierError | None:
-        """Remove ``key`` from every tier, the last first; return the first failure (all tiers are tried).
+    async def delete(self, key: str, tiers: range | None = None) -> TierError | None:
+        """Remove ``key`` from every tier (or only ``tiers``), the last first; return the first failure (all are tried).
 
         Writes of ``key`` begun before it ends can no longer publish, and none
         publishes while it runs: a read that overlaps it never writes back the
@@ -253,7 +253,7 @@ class AsyncWrites:
         self._generations.begin_delete(key)
         first_failure: TierError | None = None
         try:
-            for tier in reversed(range(len(self._tiers))):
+            for tier in reversed(range(len(self._tiers)) if tiers is None else tiers):
                 async with self._key_locks.hold((tier, key)):
                     pass  # a commit into this tier already past its generation check lands before the delete
                 try:
@@ -269,7 +269,9 @@ class AsyncWrites:
 
     # -- clear -------------------------------------------------------------------------
 
-    async def clear(self, clearers: Sequence[Callable[[], Awaitable[None]]]) -> TierError | None:
+    async def clear(
+        self, clearers: Sequence[Callable[[], Awaitable[None]] | None], tiers: range | None = None
+    ) -> TierError | None:
         """Clear every tier with its ``clearers[tier]()``, the last first; return the first failure (all are tried).
 
         Like :meth:`delete`, for every key at once (rule G8): writes begun
@@ -277,7 +279,9 @@ class AsyncWrites:
         while it runs, and those begun meanwhile are fenced when it ends.
         Before the first tier is cleared, every per-key lock held when it
         began is taken and released once, so a commit already past its
-        generation check lands before the clear, not after it.
+        generation check lands before the clear, not after it.  With
+        ``tiers``, only those are cleared (the fencing is the same); a tier
+        without a clearer is passed.
         """
         self._generations.begin_clear()
         first_failure: TierError | None = None
@@ -285,9 +289,12 @@ class AsyncWrites:
             for held in self._key_locks.held():
                 async with self._key_locks.hold(held):
                     pass  # a commit already past its generation check lands before any tier is cleared
-            for tier in reversed(range(len(self._tiers))):
+            for tier in reversed(range(len(self._tiers)) if tiers is None else tiers):
+                clear = clearers[tier]
+                if clear is None:
+                    continue
                 try:
-                    await clearers[tier]()
+                    await clear()
                 except Exception as error:
                     self._store_failed(tier, "clear", "", error)
                     if first_failure is None:

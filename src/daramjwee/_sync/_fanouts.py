@@ -30,7 +30,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from .._errors import BackgroundJobRejected, NotFound
 from .._generations import Ticket
@@ -42,10 +42,13 @@ from ._readers import BytesReader
 from ._store import Store
 from ._writes import Published, Writes
 
-__all__ = ["FanOuts", "Snapshot"]
+__all__ = ["FanOuts", "Landed", "Snapshot"]
 
 Snapshot = tuple[bytes, Metadata]
 """A published value and its metadata."""
+
+Landed = Callable[[bool], None]
+"""Told once how a fan-out ended: ``True`` when some lower tier got the value.  Must not raise or block."""
 
 
 _LANDING_SLOTS = 1024
@@ -53,13 +56,20 @@ _LANDING_SLOTS = 1024
 
 
 class _FanOut:
-    __slots__ = ("key", "snapshot", "source", "ticket")
+    __slots__ = ("key", "landed", "snapshot", "source", "ticket")
 
-    def __init__(self, key: str, ticket: Ticket, source: int, snapshot: Snapshot | None) -> None:
+    def __init__(self, key: str, ticket: Ticket, source: int, snapshot: Snapshot | None, landed: Landed | None) -> None:
         self.key = key
         self.ticket = ticket
         self.source = source
         self.snapshot = snapshot
+        self.landed = landed
+
+    def finish(self, ok: bool) -> None:
+        """Tell ``landed`` how the fan-out ended; only the first call does."""
+        landed, self.landed = self.landed, None
+        if landed is not None:
+            landed(ok)
 
 
 class FanOuts:
@@ -96,17 +106,23 @@ class FanOuts:
         self._closed = False
         self._landings = [0] * _LANDING_SLOTS
 
-    def schedule(self, key: str, ticket: Ticket, source: int, snapshot: Snapshot | None) -> None:
+    def schedule(
+        self, key: str, ticket: Ticket, source: int, snapshot: Snapshot | None, landed: Landed | None = None
+    ) -> None:
         """Copy the entry ``source`` published to every tier below it; owns ``ticket`` from now on.
 
         ``snapshot`` is the published value and its metadata, when at hand.
-        Never raises: a fan-out that cannot be queued is counted and logged.
+        ``landed`` is told exactly once how the copy ended (at once when
+        there is no lower tier).  Never raises: a fan-out that cannot be
+        queued is counted and logged.
         """
         if source >= len(self._tiers) - 1:
             ticket.end()
+            if landed is not None:
+                landed(True)
             return
         ticket = self._writes.follow_up(ticket)  # fenced by a newer write that publishes, not one that begins
-        item = _FanOut(key, ticket, source, snapshot)
+        item = _FanOut(key, ticket, source, snapshot, landed)
         with self._lock:
             if snapshot is not None and self._budget is not None and self._bytes + len(snapshot[0]) > self._budget:
                 item.snapshot = None
@@ -130,9 +146,11 @@ class FanOuts:
                     self._drainers += 1
         if replaced is not None:
             replaced.ticket.end()
+            replaced.finish(False)
             self._stats.add(Stat.FANOUTS_SUPERSEDED)
         if rejected:
             ticket.end()
+            item.finish(False)
             self._stats.add(Stat.FANOUTS_REJECTED)
             if self._closed:
                 self._logger.warning("fan-out of %r dropped: the cache is closed", key, extra={"key": key})
@@ -208,6 +226,7 @@ class FanOuts:
         key, source = item.key, item.source
         deadline = time.monotonic() + self._job_timeout
         counted = False
+        landed_any = False
         try:
             if not self._writes.may_publish(item.ticket):
                 self._stats.add(Stat.FANOUTS_SUPERSEDED)
@@ -230,6 +249,8 @@ class FanOuts:
                 tiers = range(source + 1, len(self._tiers))
 
                 def landed(published: Published, ticket: Ticket) -> None:
+                    nonlocal landed_any
+                    landed_any = bool(published.tiers)
                     with self._lock:  # in the same step as the last commit: no reader sees both copies missed
                         if published.tiers:
                             self._landings[hash(key) % _LANDING_SLOTS] += 1
@@ -252,6 +273,7 @@ class FanOuts:
             with self._lock:
                 self._forget(item)
             item.ticket.end()
+            item.finish(landed_any)
 
     def _forget(self, item: _FanOut) -> None:
         """Release what ``item`` held (its snapshot's bytes, its transit entry); the lock is held."""
@@ -275,6 +297,7 @@ class FanOuts:
             self._without_snapshot = 0
         for item in dropped:
             item.ticket.end()
+            item.finish(False)
         if dropped:
             self._stats.add(Stat.FANOUTS_REJECTED, len(dropped))
             self._logger.warning(

@@ -139,6 +139,9 @@ class ObjectStore:
     stays usable after it.
     """
 
+    shared = True
+    """Every instance of a fleet reads and writes the same entries here (``coordination`` reads them, rule Y1)."""
+
     def __init__(
         self,
         store_or_url: Backend | str,
