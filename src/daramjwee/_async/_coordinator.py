@@ -488,6 +488,7 @@ class AsyncRedisCoordinator:
         while not self._stopping:
             pubsub: Any = None
             try:
+                await self._client.exists(self._log_keys[0])  # a cluster client learns its slots before pubsub()
                 pubsub = self._client.pubsub()
                 if self._sharded:
                     await pubsub.ssubscribe(self._channel)

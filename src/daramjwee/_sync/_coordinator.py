@@ -489,6 +489,7 @@ class RedisCoordinator:
         while not self._stopping:
             pubsub: Any = None
             try:
+                self._client.exists(self._log_keys[0])  # a cluster client learns its slots before pubsub()
                 pubsub = self._client.pubsub()
                 if self._sharded:
                     pubsub.ssubscribe(self._channel)
