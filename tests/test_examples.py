@@ -14,6 +14,7 @@ EXPECTED = {
     "three_tiers.py": ["from the origin", "after restart: served by tier 1", "next read: served by tier 0", "calls: 1"],
     "async_revalidate.py": ["after refresh: b'hello again'", "conditional read: NOT_MODIFIED", "negative entry"],
     "legacy_hot_cold.py": ["legacy chain: ['MemStore', 'MemStore']", "use stores= only"],
+    "fleet.py": ["30 cold reads on 3 instances: 1 distinct body, origin calls: 1", "gone from instances 1 and 2"],
 }
 
 
