@@ -46,8 +46,9 @@ __all__ = ["AsyncFanOuts", "Landed", "Snapshot"]
 Snapshot = tuple[bytes, Metadata]
 """A published value and its metadata."""
 
-Landed = Callable[[bool], None]
-"""Told once how a fan-out ended: ``True`` when some lower tier got the value.  Must not raise or block."""
+Landed = Callable[[tuple[int, ...]], None]
+"""Told once how a fan-out ended: the tiers holding the value then (its source first; none if it was
+dropped or superseded).  Must not raise or block."""
 
 
 _LANDING_SLOTS = 1024
@@ -64,11 +65,11 @@ class _FanOut:
         self.snapshot = snapshot
         self.landed = landed
 
-    def finish(self, ok: bool) -> None:
-        """Tell ``landed`` how the fan-out ended; only the first call does."""
+    def finish(self, tiers: tuple[int, ...]) -> None:
+        """Tell ``landed`` which tiers hold the value now; only the first call does."""
         landed, self.landed = self.landed, None
         if landed is not None:
-            landed(ok)
+            landed(tiers)
 
 
 class AsyncFanOuts:
@@ -118,7 +119,7 @@ class AsyncFanOuts:
         if source >= len(self._tiers) - 1:
             ticket.end()
             if landed is not None:
-                landed(True)
+                landed((source,))
             return
         ticket = self._writes.follow_up(ticket)  # fenced by a newer write that publishes, not one that begins
         item = _FanOut(key, ticket, source, snapshot, landed)
@@ -145,11 +146,11 @@ class AsyncFanOuts:
                     self._drainers += 1
         if replaced is not None:
             replaced.ticket.end()
-            replaced.finish(False)
+            replaced.finish(())
             self._stats.add(Stat.FANOUTS_SUPERSEDED)
         if rejected:
             ticket.end()
-            item.finish(False)
+            item.finish(())
             self._stats.add(Stat.FANOUTS_REJECTED)
             if self._closed:
                 self._logger.warning("fan-out of %r dropped: the cache is closed", key, extra={"key": key})
@@ -225,7 +226,7 @@ class AsyncFanOuts:
         key, source = item.key, item.source
         deadline = time.monotonic() + self._job_timeout
         counted = False
-        landed_any = False
+        holding: tuple[int, ...] = ()
         try:
             if not self._writes.may_publish(item.ticket):
                 self._stats.add(Stat.FANOUTS_SUPERSEDED)
@@ -248,8 +249,8 @@ class AsyncFanOuts:
                 tiers = range(source + 1, len(self._tiers))
 
                 async def landed(published: Published, ticket: Ticket) -> None:
-                    nonlocal landed_any
-                    landed_any = bool(published.tiers)
+                    nonlocal holding
+                    holding = (source, *published.tiers)
                     with self._lock:  # in the same step as the last commit: no reader sees both copies missed
                         if published.tiers:
                             self._landings[hash(key) % _LANDING_SLOTS] += 1
@@ -272,7 +273,7 @@ class AsyncFanOuts:
             with self._lock:
                 self._forget(item)
             item.ticket.end()
-            item.finish(landed_any)
+            item.finish(holding)
 
     def _forget(self, item: _FanOut) -> None:
         """Release what ``item`` held (its snapshot's bytes, its transit entry); the lock is held."""
@@ -296,7 +297,7 @@ class AsyncFanOuts:
             self._without_snapshot = 0
         for item in dropped:
             item.ticket.end()
-            item.finish(False)
+            item.finish(())
         if dropped:
             self._stats.add(Stat.FANOUTS_REJECTED, len(dropped))
             self._logger.warning(

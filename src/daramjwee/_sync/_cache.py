@@ -1007,12 +1007,31 @@ class Cache:
             done.set()
 
     @staticmethod
-    def _take_lease(flight: _Flight | None) -> Landed | None:
-        """The fleet lease ``flight`` holds, as a fan-out's ``landed`` (rule Y3); the flight no longer owns it."""
+    def _end_lease(flight: _Flight | None, outcome: str) -> None:
+        """End the fleet lease ``flight`` holds, if any, with ``outcome`` (rule Y3)."""
+        if flight is not None and flight.lease is not None:
+            lease, flight.lease = flight.lease, None
+            lease.end(outcome)
+
+    def _take_lease(self, flight: _Flight | None) -> Landed | None:
+        """The fleet lease ``flight`` holds, as a fan-out's ``landed`` (rule Y3); the flight no longer owns it.
+
+        The lease ends ``published`` when a shared tier holds the value once
+        the copy ended, ``uncached`` when only local tiers do (the waiters
+        fetch for themselves), ``failed`` when none does.
+        """
         if flight is None or flight.lease is None:
             return None
         lease, flight.lease = flight.lease, None
-        return lambda ok: lease.end(PUBLISHED if ok else FAILED)
+        shared_from = self._shared_from
+
+        def landed(tiers: tuple[int, ...]) -> None:
+            if any(tier >= shared_from for tier in tiers):
+                lease.end(PUBLISHED)
+            else:
+                lease.end(UNCACHED if tiers else FAILED)
+
+        return landed
 
     def _fetch(
         self, key: str, fetch: Fetcher, if_none_match: str | None, flight: _Flight | None, ticket: Ticket
@@ -1050,9 +1069,7 @@ class Cache:
             metadata = _origin_metadata(result.metadata)
             body = open_body(result.body)
             if not result.store:
-                if flight is not None and flight.lease is not None:
-                    lease, flight.lease = flight.lease, None
-                    lease.end(UNCACHED)  # the other instances fetch for themselves (rule Y3)
+                self._end_lease(flight, UNCACHED)  # the other instances fetch for themselves (rule Y3)
                 return self._origin_response(metadata, body, if_none_match)
             fill = self._fill_tier(metadata)
             if flight is not None:
@@ -1063,6 +1080,7 @@ class Cache:
                 shielded(body.close())
                 raise
             if not targets:
+                self._end_lease(flight, UNCACHED)  # no tier can hold it: the other instances fetch for themselves
                 return self._origin_response(metadata, body, if_none_match)
             tee = Tee(
                 self._writes,
@@ -1170,7 +1188,7 @@ class Cache:
         if follow_up is None:
             return False
         fleet = self._fleet
-        landed = None if fleet is None else lambda _ok: fleet.invalidate_later(KEY, key)  # once shared (rule Y5)
+        landed = None if fleet is None else lambda _tiers: fleet.invalidate_later(KEY, key)  # once shared (rule Y5)
         self._schedule_fan_out(key, follow_up, 0, committed_value(sink), stored, landed)
         return True
 
@@ -1199,7 +1217,7 @@ class Cache:
     def _store_negative(self, key: str, ticket: Ticket, landed: Landed | None = None) -> bool:
         """Write a negative entry to tier 0 under ``ticket`` and fan it out; True if tier 0 published it.
 
-        ``landed`` (a fleet lease) is told how the fan-out ended, or ``False`` if nothing was published.
+        ``landed`` (a fleet lease) is told how the fan-out ended, or no tiers if nothing was published.
         """
         metadata = with_cached_at(NEGATIVE, time.time())
         fan_out = self._fan_out_when_published(key, metadata, landed)
@@ -1218,7 +1236,7 @@ class Cache:
             if published.tiers:
                 self._schedule_fan_out(key, ticket.hand_off(), published.tiers[0], published.value, metadata, landed)
             elif landed is not None:
-                landed(False)
+                landed(())
 
         return fan_out
 
@@ -1555,7 +1573,7 @@ class Cache:
         except BaseException:
             ticket.end()
             if landed is not None:
-                landed(False)
+                landed(())
             raise
         self._fan_outs.schedule(key, ticket, source, snapshot, landed)
 

@@ -10,6 +10,7 @@ from ._common import Builder, Options, Plotter, Scenario
 from ._concurrency import cacheme, stampede, threads
 from ._disk import disk_hits, streaming
 from ._eviction import eviction, plot_eviction
+from ._fleet import fleet, fleet_missing
 from ._memory_hits import hot_path, n_tier
 from ._memory_peers import memory_peers
 from ._memory_profile import memory_missing, memory_profile
@@ -33,6 +34,11 @@ SCENARIOS: dict[str, Scenario] = {
     "cacheme": Scenario("20k Zipf requests over 6k keys, 100 ms origin, concurrency 1000", cacheme),
     "shared-tiers": Scenario(
         "Redis and S3 tier hits against the raw clients", shared_tiers, missing=shared_tiers_missing
+    ),
+    "fleet": Scenario(
+        "4 processes sharing a Redis tier, with and without fleet coordination",
+        fleet,
+        missing=fleet_missing,
     ),
     "serve": Scenario("daramjwee serve against nginx proxy_cache under wrk", serve, missing=serve_missing),
     "eviction": Scenario("Eviction: hit ratios of every policy beside Belady's optimum", eviction, plot=plot_eviction),
