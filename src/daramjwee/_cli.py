@@ -101,6 +101,10 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     serve.add_argument("--redis", metavar="URL", help="add a Redis tier, e.g. redis://127.0.0.1:6379/0")
     serve.add_argument("--s3", metavar="URL", help="add an object-storage tier, e.g. s3://bucket/cache")
     serve.add_argument(
+        "--coordinate", action="store_true",
+        help="with --redis: every proxy over that Redis fetches a key once and sees the others' purges",
+    )  # fmt: skip
+    serve.add_argument(
         "--fresh-for", type=float, metavar="SECONDS",
         help="freshness of responses that state none and have no Last-Modified (default: 60)",
     )  # fmt: skip

@@ -14,6 +14,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -304,3 +305,43 @@ def test_two_proxies_share_their_redis_and_s3_tiers(
     finally:
         first.stop()
         second.stop()
+
+
+def test_coordinated_proxies_fetch_a_key_once_and_see_each_others_purges(
+    origin: OriginHTTPServer, tmp_path: Path, redis_server: RedisServer
+) -> None:
+    name = f"fleet-{uuid.uuid4().hex}.bin"
+    origin.files[name] = SMALL
+    origin.slow_seconds = 0.3
+    proxies = [
+        Proxy(origin.url, tmp_path / f"cache-{index}", "--redis", redis_server.url, "--coordinate")
+        for index in range(3)
+    ]
+    try:
+        with ThreadPoolExecutor(12) as pool:
+            answers = list(pool.map(lambda proxy: httpx.get(f"{proxy.url}/slow/{name}", timeout=10), proxies * 4))
+        assert [(answer.status_code, answer.content) for answer in answers] == [(200, SMALL)] * 12
+        assert origin.requests.count(("GET", f"/slow/{name}")) == 1, "one origin fetch for three proxies"
+        deadline = time.monotonic() + 5
+        while httpx.get(f"{proxies[2].url}/slow/{name}").headers["x-cache"] != "HIT tier=0":
+            assert time.monotonic() < deadline, "the third proxy never held the value in memory"
+            time.sleep(0.02)
+        assert httpx.delete(f"{proxies[0].url}/slow/{name}").status_code == 204  # passed through; purges
+        deadline = time.monotonic() + 5
+        while (label := httpx.get(f"{proxies[2].url}/slow/{name}").headers["x-cache"]) != "MISS":
+            assert time.monotonic() < deadline, f"the purge never reached the third proxy ({label})"
+            time.sleep(0.02)
+        assert origin.requests.count(("GET", f"/slow/{name}")) == 2, "refetched once after the purge"
+    finally:
+        for proxy in proxies:
+            proxy.stop()
+
+
+def test_coordinate_without_redis_is_a_clear_error(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "daramjwee", "serve", "--origin", str(tmp_path), "--coordinate"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "coordinate needs a redis URL" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -38,10 +38,16 @@ def build_app(settings: ServeSettings) -> CacheApp:
 
         stores.append(AsyncObjectStore(settings.s3))
         names.append("object")
+    coordination = None
+    if settings.coordinate and settings.redis is not None:
+        from .. import AsyncRedisCoordinator  # noqa: PLC0415 (optional dependency)
+
+        coordination = AsyncRedisCoordinator(settings.redis, prefix="daramjwee-serve:")
     cache = AsyncCache(
         stores=stores,
         positive_fresh_for=settings.fresh_for,
         negative_fresh_for=settings.negative_fresh_for,
+        coordination=coordination,
     )
     origin = open_origin(settings.origin, timeout=settings.origin_timeout)
     policy = StorePolicy(

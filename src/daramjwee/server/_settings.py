@@ -46,7 +46,9 @@ class ServeSettings:
     ``origin``: an ``http(s)://`` URL, an ``s3://`` (``gs://``, ``az://``)
     URL or a local directory.  The tiers are memory (``memory`` bytes), then
     files under ``cache_dir`` (``disk`` bytes), then optionally Redis
-    (``redis`` URL) and object storage (``s3`` URL).  ``fresh_for`` and
+    (``redis`` URL) and object storage (``s3`` URL); ``coordinate`` makes
+    every proxy over that Redis one cache (one origin fetch per key, purges
+    seen by all; needs ``redis``).  ``fresh_for`` and
     ``negative_fresh_for`` are seconds (``None``: never stale): for an HTTP
     origin, ``fresh_for`` is the freshness of a storable response that
     states none and has no ``Last-Modified``, and ``fresh_for_override``
@@ -71,6 +73,7 @@ class ServeSettings:
     disk: str | int = "10GiB"
     cache_dir: str = "daramjwee-cache"
     redis: str | None = None
+    coordinate: bool = False
     s3: str | None = None
     fresh_for: float | None = 60.0
     negative_fresh_for: float | None = 10.0
@@ -108,7 +111,7 @@ class ServeSettings:
             raise ConfigError(f"max-target-length must be an integer >= 64, got {self.max_target_length!r}")
         if not isinstance(self.workers, int) or isinstance(self.workers, bool) or self.workers < 1:
             raise ConfigError(f"workers must be an integer >= 1, got {self.workers!r}")
-        for name in ("store_set_cookie", "read_only", "include_query"):
+        for name in ("store_set_cookie", "read_only", "include_query", "coordinate"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name.replace('_', '-')} must be true or false, got {getattr(self, name)!r}")
         if not _is_number(self.header_timeout) or not 0.001 <= self.header_timeout <= MAX_HEADER_TIMEOUT:
@@ -123,6 +126,8 @@ class ServeSettings:
             raise ConfigError(f"max-connections must be an integer >= 1, got {self.max_connections!r}")
         if self.log_level not in ("critical", "error", "warning", "info", "debug"):
             raise ConfigError(f"log-level must be critical, error, warning, info or debug, got {self.log_level!r}")
+        if self.coordinate and self.redis is None:
+            raise ConfigError("coordinate needs a redis URL: the proxies coordinate over their shared Redis")
         names = tuple(str(name).lower() for name in self.server_names)
         return dataclasses.replace(self, origin=self.origin.strip(), server_names=names)
 
