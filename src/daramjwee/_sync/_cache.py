@@ -1072,10 +1072,13 @@ class Cache:
                 self._end_lease(flight, UNCACHED)  # the other instances fetch for themselves (rule Y3)
                 return self._origin_response(metadata, body, if_none_match)
             fill = self._fill_tier(metadata)
+            tiers: tuple[int, ...] = (fill,)
             if flight is not None:
                 flight.tier = fill
+                if flight.lease is not None and fill < self._shared_from:
+                    tiers = (fill, self._shared_from)  # shared when the fill ends: the lease ends then (rule Y3)
             try:
-                targets = self._writes.open_sinks(key, (fill,), metadata)
+                targets = self._writes.open_sinks(key, tiers, metadata)
             except BaseException:
                 shielded(body.close())
                 raise
@@ -1110,7 +1113,7 @@ class Cache:
                     flight.tier = source
                 # In transit before the flight lands: a waiter that finds tier 0 has dropped it already finds it there.
                 landed = self._take_lease(flight)
-                self._schedule_fan_out(key, ticket.hand_off(), source, published.value, metadata, landed)
+                self._fan_out_rest(key, ticket, published, metadata, landed)
                 self._land(key, flight, True)
             else:
                 self._stats.add(Stat.FILLS_ABORTED)
@@ -1215,13 +1218,29 @@ class Cache:
             raise failure
 
     def _store_negative(self, key: str, ticket: Ticket, landed: Landed | None = None) -> bool:
-        """Write a negative entry to tier 0 under ``ticket`` and fan it out; True if tier 0 published it.
+        """Write a negative entry to tier 0 under ``ticket`` and fan it out; True if a tier published it.
 
-        ``landed`` (a fleet lease) is told how the fan-out ended, or no tiers if nothing was published.
+        With ``landed`` (a fleet lease), the first shared tier is written too,
+        and ``landed`` is told where the entry is once it is shared (rule Y3).
         """
         metadata = with_cached_at(NEGATIVE, time.time())
         fan_out = self._fan_out_when_published(key, metadata, landed)
-        return bool((self._writes.write_entry(key, (0,), metadata, EMPTY_READER, ticket, on_done=fan_out)).tiers)
+        tiers = (0,) if landed is None or not self._shared_from else (0, self._shared_from)
+        return bool((self._writes.write_entry(key, tiers, metadata, EMPTY_READER, ticket, on_done=fan_out)).tiers)
+
+    def _fan_out_rest(
+        self, key: str, ticket: Ticket, published: Published, metadata: Metadata | None, landed: Landed | None
+    ) -> None:
+        """After a write published in ``published.tiers``: copy it to the other lower tiers; owns ``ticket``.
+
+        A fleet lease (``landed``) ends now if a shared tier is among those
+        tiers, so the waiting instances read it at once; else when the copy ends.
+        """
+        if landed is not None and any(tier >= self._shared_from for tier in published.tiers):
+            landed(published.tiers)
+            landed = None
+        source, *written = published.tiers
+        self._schedule_fan_out(key, ticket.hand_off(), source, published.value, metadata, landed, tuple(written))
 
     def _fan_out_when_published(self, key: str, metadata: Metadata | None, landed: Landed | None = None) -> OnDone:
         """An ``on_done`` that fans out what a write published, in the same step as its publish.
@@ -1234,7 +1253,7 @@ class Cache:
 
         def fan_out(published: Published, ticket: Ticket) -> None:
             if published.tiers:
-                self._schedule_fan_out(key, ticket.hand_off(), published.tiers[0], published.value, metadata, landed)
+                self._fan_out_rest(key, ticket, published, metadata, landed)
             elif landed is not None:
                 landed(())
 
@@ -1556,13 +1575,14 @@ class Cache:
         value: bytes | None,
         metadata: Metadata | None,
         landed: Landed | None = None,
+        written: tuple[int, ...] = (),
     ) -> None:
-        """Copy the entry tier ``source`` published to every lower tier in the background; owns ``ticket``.
+        """Copy the entry tier ``source`` published to every lower tier but ``written`` in the background.
 
-        ``value`` (with its ``metadata``) is the published value when at hand;
-        otherwise a memory tier 0 that can ``peek`` is read now, right after
-        the publish, since it may drop the value before the copy runs.
-        ``landed`` is told once how the copy ended.
+        Owns ``ticket``.  ``value`` (with its ``metadata``) is the published
+        value when at hand; otherwise a memory tier 0 that can ``peek`` is
+        read now, right after the publish, since it may drop the value before
+        the copy runs.  ``landed`` is told once how the copy ended.
         """
         try:
             snapshot = None
@@ -1575,7 +1595,7 @@ class Cache:
             if landed is not None:
                 landed(())
             raise
-        self._fan_outs.schedule(key, ticket, source, snapshot, landed)
+        self._fan_outs.schedule(key, ticket, source, snapshot, landed, written)
 
     def _peek_snapshot(self, key: str, value: bytes | None) -> tuple[bytes, Metadata] | None:
         """Tier 0's entry of ``key`` as it is now (``value`` checked against it), without counting an access."""

@@ -49,6 +49,7 @@ from .._primitives import Event, shielded, sleep
 from .._runtime import BackgroundRunner, Daemon
 from .._stats import Stat, StatsRecorder
 from .._units import parse_duration
+from ._redisstore import waiting_pool
 
 __all__ = ["Claim", "Lease", "RedisCoordinator"]
 
@@ -240,7 +241,7 @@ class RedisCoordinator:
         if isinstance(client, str):
             options: dict[str, Any] = {"socket_timeout": self._op_timeout, "socket_connect_timeout": self._op_timeout}
             self._client: Any = (
-                RedisCluster.from_url(client, **options) if cluster else Redis.from_url(client, **options)
+                RedisCluster.from_url(client, **options) if cluster else Redis.from_pool(waiting_pool(client, options))
             )
             self._owns_client = True
         elif isinstance(client, Redis | RedisCluster):
@@ -584,19 +585,19 @@ class RedisCoordinator:
     def _act(self, actions: Sequence[Invalidation | str]) -> None:
         if self._apply is None:
             return
-        for action in actions:
+        for action in actions:  # each counted once applied
             if isinstance(action, str):
-                if self._stats is not None:
-                    self._stats.add(Stat.FLEET_RESYNCS)
                 self._logger.warning(
                     "fleet invalidations were missed beyond the log: dropping the local tiers",
                     extra={"fleet": "resync"},
                 )
                 self._apply(RESYNC, "")
+                if self._stats is not None:
+                    self._stats.add(Stat.FLEET_RESYNCS)
             else:
+                self._apply(action.kind, action.arg)
                 if self._stats is not None:
                     self._stats.add(Stat.FLEET_INVALIDATIONS_APPLIED)
-                self._apply(action.kind, action.arg)
 
     def _wake_all(self) -> None:
         with self._lock:

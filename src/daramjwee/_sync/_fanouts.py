@@ -57,14 +57,23 @@ _LANDING_SLOTS = 1024
 
 
 class _FanOut:
-    __slots__ = ("key", "landed", "snapshot", "source", "ticket")
+    __slots__ = ("key", "landed", "snapshot", "source", "ticket", "written")
 
-    def __init__(self, key: str, ticket: Ticket, source: int, snapshot: Snapshot | None, landed: Landed | None) -> None:
+    def __init__(
+        self,
+        key: str,
+        ticket: Ticket,
+        source: int,
+        snapshot: Snapshot | None,
+        landed: Landed | None,
+        written: tuple[int, ...],
+    ) -> None:
         self.key = key
         self.ticket = ticket
         self.source = source
         self.snapshot = snapshot
         self.landed = landed
+        self.written = written
 
     def finish(self, tiers: tuple[int, ...]) -> None:
         """Tell ``landed`` which tiers hold the value now; only the first call does."""
@@ -108,22 +117,29 @@ class FanOuts:
         self._landings = [0] * _LANDING_SLOTS
 
     def schedule(
-        self, key: str, ticket: Ticket, source: int, snapshot: Snapshot | None, landed: Landed | None = None
+        self,
+        key: str,
+        ticket: Ticket,
+        source: int,
+        snapshot: Snapshot | None,
+        landed: Landed | None = None,
+        written: tuple[int, ...] = (),
     ) -> None:
-        """Copy the entry ``source`` published to every tier below it; owns ``ticket`` from now on.
+        """Copy the entry ``source`` published to every tier below it but ``written``; owns ``ticket``.
 
-        ``snapshot`` is the published value and its metadata, when at hand.
+        ``snapshot`` is the published value and its metadata, when at hand;
+        ``written`` are lower tiers the same write published in already.
         ``landed`` is told exactly once how the copy ended (at once when
-        there is no lower tier).  Never raises: a fan-out that cannot be
+        there is nothing to copy).  Never raises: a fan-out that cannot be
         queued is counted and logged.
         """
-        if source >= len(self._tiers) - 1:
+        if not any(tier not in written for tier in range(source + 1, len(self._tiers))):
             ticket.end()
             if landed is not None:
-                landed((source,))
+                landed((source, *written))
             return
         ticket = self._writes.follow_up(ticket)  # fenced by a newer write that publishes, not one that begins
-        item = _FanOut(key, ticket, source, snapshot, landed)
+        item = _FanOut(key, ticket, source, snapshot, landed, written)
         with self._lock:
             if snapshot is not None and self._budget is not None and self._bytes + len(snapshot[0]) > self._budget:
                 item.snapshot = None
@@ -247,11 +263,11 @@ class FanOuts:
                         return
                 else:
                     reader, metadata = BytesReader(item.snapshot[0]), item.snapshot[1]
-                tiers = range(source + 1, len(self._tiers))
+                tiers = [tier for tier in range(source + 1, len(self._tiers)) if tier not in item.written]
 
                 def landed(published: Published, ticket: Ticket) -> None:
                     nonlocal holding
-                    holding = (source, *published.tiers)
+                    holding = (source, *item.written, *published.tiers)
                     with self._lock:  # in the same step as the last commit: no reader sees both copies missed
                         if published.tiers:
                             self._landings[hash(key) % _LANDING_SLOTS] += 1

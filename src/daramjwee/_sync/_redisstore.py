@@ -34,7 +34,7 @@ import secrets
 import struct
 from typing import Any
 
-from redis import Redis, RedisCluster
+from redis import BlockingConnectionPool, Redis, RedisCluster
 
 from .._entryhead import Head, decode_exact_head, encode_head, key_digest
 from .._errors import ConfigError, NotFound
@@ -45,7 +45,7 @@ from .._units import parse_capacity, parse_duration
 from ._readers import BytesReader
 from ._store import Buffer
 
-__all__ = ["RedisStore"]
+__all__ = ["RedisStore", "waiting_pool"]
 
 DEFAULT_CHUNK_SIZE = 1 << 20
 
@@ -382,13 +382,25 @@ def _milliseconds(value: float | datetime.timedelta, name: str) -> int:
     return round(seconds * 1000)
 
 
+def waiting_pool(url: str, settings: dict[str, Any]) -> BlockingConnectionPool:
+    """A pool for ``url`` whose callers wait for a free connection instead of failing.
+
+    redis-py's default pool raises ``MaxConnectionsError`` at once past 100
+    connections, which a busy process would take for Redis being down.
+    This one holds ``max_connections`` (default 100) and makes a caller wait
+    up to ``socket_timeout`` for one.
+    """
+    options = {"max_connections": 100, **settings, "decode_responses": False}
+    options.setdefault("timeout", options.get("socket_timeout") or 5.0)
+    return BlockingConnectionPool.from_url(url, **options)
+
+
 def _connect(client: object, options: dict[str, Any] | None) -> Any:
     """The client to use: ``client`` itself, or one made from a URL with sensible timeouts."""
     if isinstance(client, str):
-        settings: dict[str, Any] = {"socket_timeout": 5.0, "socket_connect_timeout": 2.0}
-        settings.update(options or {})
-        settings["decode_responses"] = False
-        return Redis.from_url(client, **settings)
+        return Redis.from_pool(
+            waiting_pool(client, {"socket_timeout": 5.0, "socket_connect_timeout": 2.0, **(options or {})})
+        )
     if options:
         raise ConfigError("client_options only apply when the store makes the client from a URL")
     if not isinstance(client, Redis | RedisCluster):
