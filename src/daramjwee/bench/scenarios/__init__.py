@@ -36,7 +36,7 @@ SCENARIOS: dict[str, Scenario] = {
         "Redis and S3 tier hits against the raw clients", shared_tiers, missing=shared_tiers_missing
     ),
     "fleet": Scenario(
-        "4 processes sharing a Redis tier, with and without fleet coordination",
+        "4 processes on one Redis tier, with and without coordination",
         fleet,
         missing=fleet_missing,
     ),

@@ -7,12 +7,17 @@ scenario).  A fleet run gives every worker a fresh
 prefix per run, the database flushed before it), in its ``coordinated`` variant
 with ``coordination=AsyncRedisCoordinator(url, prefix=Q, lease_ttl=5.0)``.  The
 workers are released together by a barrier; each then runs the cacheme-style
-workload of the ``cacheme`` scenario, split over the fleet: 5,000 requests
+workload of the ``cacheme`` scenario, split over the fleet: 2,500 requests
 (500 quick, with quick options) for keys Zipf-distributed (exponent 1.1) over
-the same 6,000 keys (600 quick), each request a task that holds an
-``asyncio.Semaphore(250)`` (25 quick) while it calls ``await cache.get_bytes(key,
-fetch)``.  So the fleet makes cacheme's 20,000 requests over 6,000 keys at a
-total concurrency of 1,000 (quick: its 2,000 requests over 600 keys at 100).
+the same 3,000 keys (600 quick), each request a task that holds an
+``asyncio.Semaphore(64)`` (25 quick) while it calls ``await cache.get_bytes(key,
+fetch)``.  So the fleet makes cacheme's requests over its keys at half its
+scale, 10,000 over 3,000 (quick: cacheme's own 2,000 over 600, at its total
+concurrency of 100), to fit a two-core machine.  A worker's concurrency stays
+below 100, the connection pool of a redis-py client by default (redis-py 8;
+each store and coordinator made from a URL has one): past it a Redis call fails
+at once with ``MaxConnectionsError``, as a failed tier read or a failed claim
+that leaves the coordinator unavailable for a while, each costing origin loads.
 The workers draw their keys with distinct seeds over the one key space, as the
 processes behind a load balancer see different requests for the same popular
 keys; all of them start on the hottest keys at once.  A miss costs one origin
@@ -34,11 +39,13 @@ untimed).
 Without coordination each process has its own single-flight only: two
 workers missing a key before either has published it to Redis both load it.
 With it, a miss in every tier takes a lease in Redis, and the other workers
-missing the key wait for the holder's value in the Redis tier.
+missing the key wait for the holder's value in the Redis tier: the holder gives
+the lease back once its fan-out has copied the value there, so a wait lasts as
+long as the holder's queue of fan-outs.
 
 The added latency of coordination on a miss is measured apart, in this
 process: two fresh caches of the same two tiers (one coordinated), each sample
-timing ``get_bytes`` of 500 distinct cold keys (100 quick) on each, alternating
+timing ``get_bytes`` of 300 distinct cold keys (100 quick) on each, alternating
 which goes first, with an origin that returns 1 KiB at once.  After each miss
 the cache's background fan-outs are awaited (untimed), so every miss starts on
 an idle cache; a few untimed misses open the connections first.
@@ -65,6 +72,7 @@ import itertools
 import multiprocessing
 import random
 import shutil
+import signal
 import statistics
 import tempfile
 import time
@@ -76,7 +84,7 @@ from multiprocessing.synchronize import Barrier
 from pathlib import Path
 from typing import Any
 
-from ... import AsyncCache, AsyncMemStore, AsyncStore, FetchResult, Metadata
+from ... import AsyncCache, AsyncMemStore, AsyncStore, FetchResult, Metadata, NotFound
 from .._model import Case, Ratio
 from ._common import Options, Paired
 
@@ -108,7 +116,7 @@ class _Workload:
     def of(cls, options: Options) -> _Workload:
         if options.iterations < Options().iterations:  # quick
             return cls(requests=500, key_count=600, concurrency=25, delay=0.02, miss_keys=100)
-        return cls(requests=5_000, key_count=6_000, concurrency=64, delay=0.02, miss_keys=500)
+        return cls(requests=2_500, key_count=3_000, concurrency=64, delay=0.02, miss_keys=300)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -193,16 +201,17 @@ async def _fleet_part(
 
 
 def _worker(connection: Connection, barrier: Barrier, keys: list[str], workload: _Workload) -> None:
-    """A worker process: runs each ``_Run`` it receives, sends back ``("ok", result)`` or ``("error", traceback)``."""
-    import logging  # noqa: PLC0415
+    """A worker process: runs each ``_Run`` it receives, sends back ``("ok", result)`` or ``("error", traceback)``.
 
-    logging.getLogger("daramjwee").setLevel(logging.ERROR)
+    Ctrl-C is the scenario's to handle: it stops the workers when it unwinds.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     connection.send(("ready", None))
     with asyncio.Runner() as runner:
         while (run := connection.recv()) is not None:
             try:
                 connection.send(("ok", runner.run(_fleet_part(run, keys, workload, barrier))))
-            except BaseException:  # reported by the scenario
+            except Exception:  # reported by the scenario
                 barrier.abort()  # the others must not wait for this one
                 connection.send(("error", traceback.format_exc()))
     connection.close()
@@ -240,7 +249,7 @@ class _Fleet:
             except OSError:
                 continue
         for process in processes:
-            process.join(timeout=30)
+            process.join(timeout=10)
             if process.is_alive():
                 process.terminate()
                 process.join()
@@ -286,15 +295,17 @@ class _Fleet:
 # --- the added latency of a coordinated miss ---------------------------------------------------------
 
 
-async def _settled(cache: AsyncCache, fan_outs: int) -> None:
-    """Wait until ``fan_outs`` fan-outs have ended in all (published, failed, rejected or superseded)."""
+async def _settled(cache: AsyncCache, key: str) -> None:
+    """Wait until the shared tier holds ``key`` (a coordinated fill writes it itself, an uncoordinated one fans out)."""
     deadline = time.monotonic() + SETTLE_TIMEOUT
     while True:
-        stats = cache.stats()
-        if stats.fanouts + stats.fanouts_failed + stats.fanouts_rejected + stats.fanouts_superseded >= fan_outs:
+        try:
+            await cache.stores[-1].stat(key)
             return
+        except NotFound:
+            pass
         if time.monotonic() > deadline:
-            raise RuntimeError(f"background fan-outs did not finish in {SETTLE_TIMEOUT:g} s: {stats}")
+            raise RuntimeError(f"{key!r} did not reach the shared tier in {SETTLE_TIMEOUT:g} s: {cache.stats()}")
         await asyncio.sleep(0.0002)
 
 
@@ -323,7 +334,7 @@ async def _miss_sample(url: str, sample: int, count: int) -> tuple[float, float,
                 elapsed = counter() - start
                 if value != VALUE:
                     raise RuntimeError(f"a {name} miss did not get the value")
-                await _settled(cache, index + 1)
+                await _settled(cache, key)
                 if index >= warm_up:
                     times[name].append(elapsed)
     finally:
