@@ -29,6 +29,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from redis import Redis, RedisCluster
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from .._entryhead import key_digest
 from .._errors import BackgroundJobRejected, ConfigError
@@ -250,6 +251,7 @@ class RedisCoordinator:
         else:
             raise TypeError(f"client must be a Redis or RedisCluster client or a redis:// URL, got {client!r}")
         self._sharded = isinstance(self._client, RedisCluster)
+        self._sharded_flag = "1" if self._sharded else "0"  # the scripts' SPUBLISH or PUBLISH
         tag = "{" + prefix + "}"
         self._tag = tag
         self._channel = f"{tag}events"
@@ -334,9 +336,8 @@ class RedisCoordinator:
         digest = key_digest(key)
         token = secrets.token_hex(8)
         try:
-            answer = self._claim_script(
-                keys=self._lease_keys(digest), args=[token, self._ttl_ms, "1" if force else "0"]
-            )
+            args = [token, self._ttl_ms, "1" if force else "0"]
+            answer = self._run(self._claim_script, self._lease_keys(digest), args)
         except Exception as error:
             self._failed("claim", error)
             claim.close()
@@ -377,23 +378,31 @@ class RedisCoordinator:
                 self._unreleased.append((lease, outcome))
 
     def _release(self, lease: Lease, outcome: str) -> None:
+        """End ``lease`` in Redis; while Redis is away, keep it for the listener to end when it is back.
+
+        (A holder that stays away past ``lease_ttl`` has lost the lease anyway: ending it then does nothing.)
+        """
         if not self.available:
-            return  # the lease expires by itself
+            with self._lock:
+                self._unreleased.append((lease, outcome))
+            return
         digest = key_digest(lease.key)
         try:
-            self._release_script(
-                keys=self._lease_keys(digest),
-                args=[
-                    lease.token,
-                    outcome,
-                    self._ttl_ms,
-                    f"F {outcome} {lease.key}",
-                    self._channel,
-                    "1" if self._sharded else "0",
-                ],
-            )
+            word = f"F {outcome} {lease.key}"
+            args = [lease.token, outcome, self._ttl_ms, word, self._channel, self._sharded_flag]
+            self._run(self._release_script, self._lease_keys(digest), args)
         except Exception as error:
             self._failed("release", error)
+            with self._lock:
+                self._unreleased.append((lease, outcome))
+
+    def _run(self, script: Any, keys: list[str], args: list[Any]) -> Any:
+        """Run one of the scripts; a connection error is tried once more (a pooled connection Redis dropped
+        while it restarted fails once, then the pool connects anew)."""
+        try:
+            return script(keys=keys, args=args)
+        except RedisConnectionError:
+            return script(keys=keys, args=args)
 
     def _lease_keys(self, digest: str) -> list[str]:
         return [f"{self._tag}lease:{digest}", f"{self._tag}done:{digest}", f"{self._tag}wait:{digest}"]
@@ -411,7 +420,7 @@ class RedisCoordinator:
         for lease in leases:
             lease_key, _, wait_key = self._lease_keys(key_digest(lease.key))
             keys += [lease_key, wait_key]
-        self._renew_script(keys=keys, args=[self._ttl_ms, *(lease.token for lease in leases)])
+        self._run(self._renew_script, keys, [self._ttl_ms, *(lease.token for lease in leases)])
 
     # -- invalidation (rules Y5-Y7) ---------------------------------------------------------
 
@@ -452,18 +461,18 @@ class RedisCoordinator:
                 self._pending.append((kind, arg))
 
     def _send(self, kind: str, arg: str) -> None:
-        self._invalidate_script(
-            keys=self._log_keys,
-            args=[
-                secrets.token_hex(8),
-                encode_entry(self.origin, kind, arg),
-                self._log_size,
-                self._channel,
-                "1" if self._sharded else "0",
-            ],
-        )
+        entry = encode_entry(self.origin, kind, arg)
+        args = [secrets.token_hex(8), entry, self._log_size, self._channel, self._sharded_flag]
+        self._run(self._invalidate_script, self._log_keys, args)
         if self._stats is not None:
             self._stats.add(Stat.FLEET_INVALIDATIONS_SENT)
+
+    def _release_kept(self) -> None:
+        """End the leases whose release failed while Redis was away (those still held by this instance)."""
+        with self._lock:
+            kept, self._unreleased = self._unreleased, []
+        for lease, outcome in kept:
+            self._release(lease, outcome)
 
     def _flush(self) -> None:
         """Send what was kept while Redis was away, oldest first, each after ``replay``; stops at a failure."""
@@ -501,6 +510,8 @@ class RedisCoordinator:
                 self._up()
                 renewed = time.monotonic()
                 while not self._stopping:
+                    if self._unreleased:
+                        self._release_kept()
                     if self._pending or self._pending_overflow:
                         self._flush()
                     message = self._next_message(pubsub)
@@ -550,7 +561,7 @@ class RedisCoordinator:
         """Read the log's state and apply what this instance missed (after ``seen``, a message, if any)."""
         cursor = self._cursor
         since = "" if cursor.epoch is None else str(cursor.seq)
-        epoch, seq, log = self._sync_script(keys=self._log_keys, args=[secrets.token_hex(8), since])
+        epoch, seq, log = self._run(self._sync_script, self._log_keys, [secrets.token_hex(8), since])
         epoch = epoch.decode() if isinstance(epoch, bytes) else str(epoch)
         entries = [entry.decode("utf-8", "surrogatepass") if isinstance(entry, bytes) else entry for entry in log]
         if seen is not None:
@@ -635,6 +646,8 @@ class RedisCoordinator:
             self._unreleased = []
             pending = len(self._pending)
         for lease, outcome in leases:
+            if not self.available:
+                break  # the rest expire within lease_ttl
             self._release(lease, outcome)
         self._closed = True
         self._stopping = True

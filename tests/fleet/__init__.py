@@ -1,0 +1,1 @@
+"""Fleet tests: several OS processes, each a cache with its own local tiers, coordinated over one Redis."""
