@@ -172,14 +172,17 @@ class Claim:
 
     def wait(self, timeout: float) -> str:
         """Wait up to ``timeout`` seconds for the holder's word: an outcome, or ``""`` if none came."""
-        if self._event is None or not self._event.wait(timeout):
+        event = self._event
+        if event is None or not event.wait(timeout):
             return ""
         return self.word
 
     def told(self, word: str) -> None:
+        """The listener heard ``word`` about this claim's key (any thread; after :meth:`close`, nothing happens)."""
         self.word = word
-        if self._event is not None:
-            self._event.set()
+        event = self._event  # read once: close() may clear it meanwhile
+        if event is not None:
+            event.set()
 
     def close(self) -> None:
         """Stop listening for the word.  Idempotent."""
