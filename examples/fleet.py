@@ -19,17 +19,19 @@ from pathlib import Path
 import daramjwee as dj
 from daramjwee.testing import RedisServer
 
-origin_calls = 0
-calls_lock = threading.Lock()
 
+class Origin:
+    """A slow origin (200 ms) that counts its calls."""
 
-def fetch_page(old: dj.Metadata | None) -> dj.FetchResult:
-    """A slow origin (200 ms), counting its calls."""
-    global origin_calls
-    with calls_lock:
-        origin_calls += 1
-    time.sleep(0.2)
-    return dj.FetchResult(b"<h1>home</h1>" * 1000, dj.Metadata(etag='"home-1"'))
+    def __init__(self) -> None:
+        self.calls = 0
+        self._lock = threading.Lock()
+
+    def fetch_page(self, old: dj.Metadata | None) -> dj.FetchResult:
+        with self._lock:
+            self.calls += 1
+        time.sleep(0.2)
+        return dj.FetchResult(b"<h1>home</h1>" * 1000, dj.Metadata(etag='"home-1"'))
 
 
 def instance(redis_url: str, local_dir: Path) -> dj.Cache:
@@ -49,14 +51,15 @@ def main() -> None:
         redis.start()
         try:
             caches = [instance(redis.url, Path(scratch) / f"machine-{index}") for index in range(3)]
+            origin = Origin()
 
             def read(cache: dj.Cache) -> bytes:
-                with cache.get("page:/home", fetch_page) as response:
+                with cache.get("page:/home", origin.fetch_page) as response:
                     return response.read()
 
             with ThreadPoolExecutor(30) as pool:  # 10 concurrent readers on each instance, all cold
                 bodies = list(pool.map(read, [cache for cache in caches for _ in range(10)]))
-            print(f"30 cold reads on 3 instances: {len(set(bodies))} distinct body, origin calls: {origin_calls}")
+            print(f"30 cold reads on 3 instances: {len(set(bodies))} distinct body, origin calls: {origin.calls}")
 
             time.sleep(0.2)  # each instance copies the value into its own memory tier
             caches[0].delete("page:/home")
