@@ -188,6 +188,29 @@ async def test_a_holder_whose_client_leaves_mid_fill_hands_over_at_once(
         assert time.monotonic() - started < 10  # not the 30 s lease expiry
 
 
+async def test_a_fill_longer_than_the_lease_keeps_it(
+    redis_server: RedisServer, redis_prefix: str, tmp_path: Path
+) -> None:
+    calls = 0
+
+    async def slow_body() -> AsyncIterator[bytes]:
+        for _ in range(15):  # 1.5 s, three times lease_ttl
+            await async_sleep(0.1)
+            yield b"x" * 1000
+
+    async def fetch(old: dj.Metadata | None) -> dj.FetchResult:
+        nonlocal calls
+        calls += 1
+        return dj.FetchResult(slow_body(), dj.Metadata())
+
+    async with fleet(redis_server.url, redis_prefix, tmp_path, lease_ttl=0.5) as instances:
+        caches = [instances.instance() for _ in range(3)]
+        results = await async_run_concurrently([(lambda cache=cache: cache.get_bytes("k", fetch)) for cache in caches])
+        assert results == [b"x" * 15_000] * 3
+        assert calls == 1  # renewed while it streamed: nobody took it over
+        assert sum(cache.stats().fleet_shared_hits for cache in caches) == 2
+
+
 async def test_an_expired_lease_is_taken_over_by_exactly_one_waiter(
     redis_server: RedisServer, redis_prefix: str, tmp_path: Path
 ) -> None:

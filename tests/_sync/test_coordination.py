@@ -187,6 +187,27 @@ def test_a_holder_whose_client_leaves_mid_fill_hands_over_at_once(
         assert time.monotonic() - started < 10  # not the 30 s lease expiry
 
 
+def test_a_fill_longer_than_the_lease_keeps_it(redis_server: RedisServer, redis_prefix: str, tmp_path: Path) -> None:
+    calls = 0
+
+    def slow_body() -> Iterator[bytes]:
+        for _ in range(15):  # 1.5 s, three times lease_ttl
+            sleep(0.1)
+            yield b"x" * 1000
+
+    def fetch(old: dj.Metadata | None) -> dj.FetchResult:
+        nonlocal calls
+        calls += 1
+        return dj.FetchResult(slow_body(), dj.Metadata())
+
+    with fleet(redis_server.url, redis_prefix, tmp_path, lease_ttl=0.5) as instances:
+        caches = [instances.instance() for _ in range(3)]
+        results = run_concurrently([(lambda cache=cache: cache.get_bytes("k", fetch)) for cache in caches])
+        assert results == [b"x" * 15_000] * 3
+        assert calls == 1  # renewed while it streamed: nobody took it over
+        assert sum(cache.stats().fleet_shared_hits for cache in caches) == 2
+
+
 def test_an_expired_lease_is_taken_over_by_exactly_one_waiter(
     redis_server: RedisServer, redis_prefix: str, tmp_path: Path
 ) -> None:
