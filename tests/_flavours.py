@@ -2,20 +2,26 @@
 
 ``tests/_async`` imports the async names (``AsyncGate``, ``async_start``) and
 the generated ``tests/_sync`` the sync ones (``Gate``, ``start``): tasks vs
-threads, and a store or Redis client of the flavour the tests do not exercise.
+threads, a store or Redis client of the flavour the tests do not exercise,
+and what a fleet member (``tests/_async/_fleet_member.py``) does differently:
+its Redis Cluster client's start, its origin responses' bodies, its stdin.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
-from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import redis
 import redis.asyncio
 
 import daramjwee as dj
+
+if TYPE_CHECKING:
+    import httpx
 
 T = TypeVar("T")
 
@@ -58,9 +64,13 @@ class AsyncBackground:
     def __init__(self, action: Callable[[], Awaitable[T]]) -> None:
         self._task = asyncio.ensure_future(action())
 
-    async def result(self, timeout: float = 10.0) -> Any:
-        """The action's result (or its exception, raised); ``TimeoutError`` after ``timeout`` seconds."""
+    async def result(self, timeout: float | None = 10.0) -> Any:
+        """The action's result (or its exception, raised); ``TimeoutError`` after ``timeout`` seconds (None: never)."""
         return await asyncio.wait_for(self._task, timeout)
+
+    def cancel(self) -> None:
+        """Cancel the task, if it still runs."""
+        self._task.cancel()
 
 
 def async_start(action: Callable[[], Awaitable[T]]) -> AsyncBackground:
@@ -90,6 +100,31 @@ def async_other_flavour_function() -> Callable[[int], object]:
         return user_id
 
     return load
+
+
+async def async_initialize_cluster(client: redis.asyncio.RedisCluster) -> None:
+    """Initialize a fresh cluster client before its first concurrent use.
+
+    A fresh ``redis.asyncio.RedisCluster`` that first meets concurrent
+    commands sometimes fails some of them with ``AttributeError: 'NoneType'
+    object has no attribute 'writelines'`` (redis-py; see
+    tests/test_rediscluster.py); initializing it first avoids that.
+    """
+    await client.initialize()
+
+
+async def async_response_body(response: httpx.Response) -> AsyncIterator[bytes]:
+    """The body of a streamed httpx response as it arrives, undecoded; it closes the response when done or closed."""
+    try:
+        async for chunk in response.aiter_raw():
+            yield chunk
+    finally:
+        await response.aclose()
+
+
+async def async_read_line() -> str:
+    """The next line of stdin (``""`` at its end), read on a thread so that the event loop runs on."""
+    return await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
 
 
 def run_concurrently(actions: list[Callable[[], T]]) -> list[T | BaseException]:
@@ -145,8 +180,8 @@ class Background:
         self._thread = threading.Thread(target=run, daemon=True)
         self._thread.start()
 
-    def result(self, timeout: float = 10.0) -> Any:
-        """The action's result (or its exception, raised); ``TimeoutError`` after ``timeout`` seconds."""
+    def result(self, timeout: float | None = 10.0) -> Any:
+        """The action's result (or its exception, raised); ``TimeoutError`` after ``timeout`` seconds (None: never)."""
         self._thread.join(timeout)
         if not self._outcome:
             raise TimeoutError(f"background action still running after {timeout}s")
@@ -154,6 +189,9 @@ class Background:
         if not ok:
             raise value
         return value
+
+    def cancel(self) -> None:
+        """Nothing: a thread cannot be stopped from outside; a daemon thread, it ends with the process at the latest."""
 
 
 def start(action: Callable[[], T]) -> Background:
@@ -183,3 +221,20 @@ def other_flavour_function() -> Callable[[int], object]:
         return user_id
 
     return fetch
+
+
+def initialize_cluster(client: redis.RedisCluster) -> None:
+    """Nothing: a ``redis.RedisCluster`` initializes itself in its constructor."""
+
+
+def response_body(response: httpx.Response) -> Iterator[bytes]:
+    """The body of a streamed httpx response as it arrives, undecoded; it closes the response when done or closed."""
+    try:
+        yield from response.iter_raw()
+    finally:
+        response.close()
+
+
+def read_line() -> str:
+    """The next line of stdin (``""`` at its end)."""
+    return sys.stdin.readline()

@@ -37,17 +37,8 @@ FLAVOURS = ["async", "sync"]
 
 
 class MakeFleet(Protocol):
-    def __call__(
-        self,
-        flavour: str,
-        size: int,
-        redis_url: str,
-        *,
-        cluster: bool = False,
-        lease_ttl: float = 5.0,
-        retry_after: float = 1.0,
-        coalesce_wait: float = 10.0,
-    ) -> Fleet: ...
+    def __call__(self, flavour: str, size: int, redis_url: str, **options: Any) -> Fleet:
+        """A started fleet; ``options`` are those of :class:`Fleet` (``cluster``, ``lease_ttl``, ...)."""
 
 
 @pytest.fixture
@@ -62,16 +53,7 @@ def make_fleet(tmp_path: Path, origin: Origin, redis_prefix: str) -> Iterator[Ma
     """Start fleets of workers (stopped at the end of the test); all of a test's fleets share its key prefix."""
     fleets: list[Fleet] = []
 
-    def make(
-        flavour: str,
-        size: int,
-        redis_url: str,
-        *,
-        cluster: bool = False,
-        lease_ttl: float = 5.0,
-        retry_after: float = 1.0,
-        coalesce_wait: float = 10.0,
-    ) -> Fleet:
+    def make(flavour: str, size: int, redis_url: str, **options: Any) -> Fleet:
         fleet = Fleet(
             flavour=flavour,
             size=size,
@@ -79,10 +61,7 @@ def make_fleet(tmp_path: Path, origin: Origin, redis_prefix: str) -> Iterator[Ma
             directory=tmp_path / f"fleet-{len(fleets)}",
             origin_port=origin.port,
             prefix=redis_prefix,
-            cluster=cluster,
-            lease_ttl=lease_ttl,
-            retry_after=retry_after,
-            coalesce_wait=coalesce_wait,
+            **options,
         )
         fleets.append(fleet)
         return fleet
