@@ -50,7 +50,7 @@ from .._primitives import Event, shielded, sleep
 from .._runtime import BackgroundRunner, Daemon
 from .._stats import Stat, StatsRecorder
 from .._units import parse_duration
-from ._redisstore import waiting_pool
+from ._redisstore import client_from_url
 
 __all__ = ["Claim", "Lease", "RedisCoordinator"]
 
@@ -117,6 +117,8 @@ return {epoch, seq, log}
 
 _TICK = 0.2
 """Seconds the listener waits for a message before it renews leases and sends what waits to be sent."""
+_UNHEARD_POLL = 0.02
+"""Seconds between a waiter's claims while no word can reach it (the listener is not subscribed)."""
 _PENDING_LIMIT = 10_000
 """Invalidations kept while Redis is away; past that, one ``clear`` is sent instead (rule Y7)."""
 
@@ -245,7 +247,7 @@ class RedisCoordinator:
         if isinstance(client, str):
             options: dict[str, Any] = {"socket_timeout": self._op_timeout, "socket_connect_timeout": self._op_timeout}
             self._client: Any = (
-                RedisCluster.from_url(client, **options) if cluster else Redis.from_pool(waiting_pool(client, options))
+                RedisCluster.from_url(client, **options) if cluster else client_from_url(client, options)
             )
             self._owns_client = True
         elif isinstance(client, Redis | RedisCluster):
@@ -308,7 +310,13 @@ class RedisCoordinator:
 
     @property
     def poll(self) -> float:
-        """How long a waiter waits for a word before it claims again (the lease may have expired)."""
+        """How long a waiter waits for a word before it claims again (the lease may have expired).
+
+        While the listener is not subscribed (it is starting, or reconnecting)
+        no word can arrive, so the waiter claims again soon.
+        """
+        if not self._listening:
+            return min(self._lease_ttl / 2, _UNHEARD_POLL)
         return min(self._lease_ttl / 2, 0.5)
 
     @property
