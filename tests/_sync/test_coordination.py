@@ -226,6 +226,24 @@ def test_an_expired_lease_is_taken_over_by_exactly_one_waiter(
     raw.close()
 
 
+def test_a_wait_for_a_live_holder_is_bounded_by_coalesce_wait(
+    redis_server: RedisServer, redis_prefix: str, tmp_path: Path
+) -> None:
+    raw = redis.Redis.from_url(redis_server.url)
+    origin = Origin({"k": b"value"})
+    with fleet(redis_server.url, redis_prefix, tmp_path, lease_ttl=30.0) as instances:
+        cache = instances.instance(coalesce_wait=0.5)
+        # A holder that is alive but slow: its lease stays for 30 s and it never sends a word.
+        raw.set(f"{{{redis_prefix}}}lease:{key_digest('k')}", "slow-holder", px=30_000)
+        started = time.monotonic()
+        assert cache.get_bytes("k", origin.fetcher("k")) == b"value"
+        assert 0.4 < time.monotonic() - started < 3
+        assert origin.calls == 1
+        assert cache.stats().fleet_waits == 1
+        assert local_tiers_hold(cache, "k") == [False, False]  # fetched for that caller alone, stored nowhere
+    raw.close()
+
+
 def test_an_uncacheable_answer_lets_the_waiters_fetch_for_themselves(
     redis_server: RedisServer, redis_prefix: str, tmp_path: Path
 ) -> None:
