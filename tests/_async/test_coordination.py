@@ -8,6 +8,7 @@ The multi-process runs (8 processes, SIGKILL, Redis killed) are in
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -425,6 +426,29 @@ async def test_redis_down_fails_no_read_and_a_delete_made_meanwhile_is_honoured_
         seconds = await until(lambda: _none_held(reader, "k"), timeout=10)
         assert seconds < 5
         assert await reader.get_bytes("k", origin.fetcher("k")) == b"new"
+
+
+async def test_a_redis_that_accepts_but_never_answers_delays_a_miss_by_op_timeout_only(
+    redis_server: RedisServer, redis_prefix: str, tmp_path: Path
+) -> None:
+    with socket.socket() as listener:  # a hung Redis: connections are accepted, nothing is ever answered
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(64)
+        hung = f"redis://127.0.0.1:{listener.getsockname()[1]}/0"
+        cache = dj.AsyncCache(
+            stores=[dj.AsyncMemStore(), dj.AsyncRedisStore(redis_server.url, prefix=redis_prefix)],
+            coordination=dj.AsyncRedisCoordinator(hung, prefix=redis_prefix, op_timeout=0.3, retry_after=5),
+        )
+        try:
+            started = time.monotonic()
+            assert await cache.get_bytes("k", _answer(b"value")) == b"value"
+            assert time.monotonic() - started < 2
+            assert cache.stats().fleet_errors >= 1
+            started = time.monotonic()
+            assert await cache.get_bytes("other", _answer(b"other")) == b"other"  # unavailable now: no wait at all
+            assert time.monotonic() - started < 0.3
+        finally:
+            await cache.close()
 
 
 def _answer(value: bytes) -> Callable[[dj.Metadata | None], object]:

@@ -45,7 +45,7 @@ from .._fleet import (
     decode_invalidation,
     encode_entry,
 )
-from .._primitives import AsyncEvent, async_shielded, async_sleep
+from .._primitives import AsyncEvent, async_cancel_after, async_shielded, async_sleep
 from .._runtime import AsyncBackgroundRunner, AsyncDaemon
 from .._stats import Stat, StatsRecorder
 from .._units import parse_duration
@@ -219,8 +219,10 @@ class AsyncRedisCoordinator:
       single-flight, invalidations wait (up to 10,000, then one ``clear``) and
       are sent when Redis answers again.  Nothing is raised to a reader.
 
-    ``op_timeout`` bounds each Redis call made here (the client's own socket
-    timeout when this coordinator makes the client).
+    ``op_timeout`` bounds each Redis call made here: in ``AsyncRedisCoordinator``
+    by cancelling it, in ``RedisCoordinator`` through the socket timeout of
+    a client made from a URL (give a client of your own a
+    ``socket_timeout``, or a hung Redis blocks the misses that claim).
     """
 
     def __init__(
@@ -407,12 +409,14 @@ class AsyncRedisCoordinator:
                 self._unreleased.append((lease, outcome))
 
     async def _run(self, script: Any, keys: list[str], args: list[Any]) -> Any:
-        """Run one of the scripts; a connection error is tried once more (a pooled connection Redis dropped
-        while it restarted fails once, then the pool connects anew)."""
-        try:
-            return await script(keys=keys, args=args)
-        except RedisConnectionError:
-            return await script(keys=keys, args=args)
+        """Run one of the scripts, within ``op_timeout`` (``TimeoutError`` past it; in the sync flavour the
+        client's socket timeout bounds it).  A connection error is tried once more: a pooled connection
+        that Redis dropped while it restarted fails once, then the pool connects anew."""
+        async with async_cancel_after(self._op_timeout):
+            try:
+                return await script(keys=keys, args=args)
+            except RedisConnectionError:
+                return await script(keys=keys, args=args)
 
     def _lease_keys(self, digest: str) -> list[str]:
         return [f"{self._tag}lease:{digest}", f"{self._tag}done:{digest}", f"{self._tag}wait:{digest}"]

@@ -46,7 +46,7 @@ from .._fleet import (
     decode_invalidation,
     encode_entry,
 )
-from .._primitives import Event, shielded, sleep
+from .._primitives import Event, cancel_after, shielded, sleep
 from .._runtime import BackgroundRunner, Daemon
 from .._stats import Stat, StatsRecorder
 from .._units import parse_duration
@@ -220,8 +220,10 @@ class RedisCoordinator:
       single-flight, invalidations wait (up to 10,000, then one ``clear``) and
       are sent when Redis answers again.  Nothing is raised to a reader.
 
-    ``op_timeout`` bounds each Redis call made here (the client's own socket
-    timeout when this coordinator makes the client).
+    ``op_timeout`` bounds each Redis call made here: in ``AsyncRedisCoordinator``
+    by cancelling it, in ``RedisCoordinator`` through the socket timeout of
+    a client made from a URL (give a client of your own a
+    ``socket_timeout``, or a hung Redis blocks the misses that claim).
     """
 
     def __init__(
@@ -408,12 +410,14 @@ class RedisCoordinator:
                 self._unreleased.append((lease, outcome))
 
     def _run(self, script: Any, keys: list[str], args: list[Any]) -> Any:
-        """Run one of the scripts; a connection error is tried once more (a pooled connection Redis dropped
-        while it restarted fails once, then the pool connects anew)."""
-        try:
-            return script(keys=keys, args=args)
-        except RedisConnectionError:
-            return script(keys=keys, args=args)
+        """Run one of the scripts, within ``op_timeout`` (``TimeoutError`` past it; in the sync flavour the
+        client's socket timeout bounds it).  A connection error is tried once more: a pooled connection
+        that Redis dropped while it restarted fails once, then the pool connects anew."""
+        with cancel_after(self._op_timeout):
+            try:
+                return script(keys=keys, args=args)
+            except RedisConnectionError:
+                return script(keys=keys, args=args)
 
     def _lease_keys(self, digest: str) -> list[str]:
         return [f"{self._tag}lease:{digest}", f"{self._tag}done:{digest}", f"{self._tag}wait:{digest}"]
