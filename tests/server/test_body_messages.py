@@ -1,4 +1,4 @@
-"""How the app hands a body to the ASGI server: in messages of at most 256 KiB, in order, ended once.
+"""How the app hands a body to the ASGI server: in messages of at most 512 KiB, in order, ended once.
 
 granian turns each body message into one ``writev``; a 1 MiB burst on
 loopback under BBR arrives reordered and adds a 20-45 ms tail
@@ -18,7 +18,7 @@ import pytest
 
 from daramjwee.server import ServeSettings, build_app
 
-SLICE = 256 * 1024
+SLICE = 512 * 1024
 SIZES = [0, 1, SLICE, SLICE + 1, 1 << 20, 3 * (1 << 20) + 5]
 
 
@@ -60,7 +60,7 @@ def _check(body_messages: list[dict[str, Any]], expected: bytes) -> None:
 
 
 @pytest.mark.parametrize(("memory", "hit_tier"), [("64MiB", 0), ("1KiB", 1)], ids=["memory-tier", "file-tier"])
-def test_bodies_reach_the_server_in_slices_of_at_most_256_kib(tmp_path: Path, memory: str, hit_tier: int) -> None:
+def test_bodies_reach_the_server_in_slices_of_at_most_512_kib(tmp_path: Path, memory: str, hit_tier: int) -> None:
     root = tmp_path / "www"
     root.mkdir()
     bodies = {f"/{size}.bin": bytes(index % 251 for index in range(size)) for size in SIZES}
