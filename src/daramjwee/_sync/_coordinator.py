@@ -86,13 +86,19 @@ end
 return kept
 """
 
-# KEYS: epoch, seq, log.  ARGV: a new epoch, the entry after its sequence number, log size, channel, sharded.
-_INVALIDATE = """
+_EPOCH = """
 local epoch = redis.call('GET', KEYS[1])
 if not epoch then
   epoch = ARGV[1]
   redis.call('SET', KEYS[1], epoch)
 end
+"""
+"""The start of the log's scripts: the log's epoch (KEYS[1]), made from ARGV[1] when Redis has none (rule Y6)."""
+
+# KEYS: epoch, seq, log.  ARGV: a new epoch, the entry after its sequence number, log size, channel, sharded.
+_INVALIDATE = (
+    _EPOCH
+    + """
 local seq = redis.call('INCR', KEYS[2])
 local entry = seq .. ' ' .. ARGV[2]
 redis.call('RPUSH', KEYS[3], entry)
@@ -101,19 +107,18 @@ local message = 'I ' .. epoch .. ' ' .. entry
 if ARGV[5] == '1' then redis.call('SPUBLISH', ARGV[4], message) else redis.call('PUBLISH', ARGV[4], message) end
 return seq
 """
+)
 
 # KEYS: epoch, seq, log.  ARGV: a new epoch, the last sequence number this instance saw ("": none yet).
-_SYNC = """
-local epoch = redis.call('GET', KEYS[1])
-if not epoch then
-  epoch = ARGV[1]
-  redis.call('SET', KEYS[1], epoch)
-end
+_SYNC = (
+    _EPOCH
+    + """
 local seq = tonumber(redis.call('GET', KEYS[2]) or '0')
 local log = {}
 if ARGV[2] ~= '' and tonumber(ARGV[2]) < seq then log = redis.call('LRANGE', KEYS[3], 0, -1) end
 return {epoch, seq, log}
 """
+)
 
 _TICK = 0.2
 """Seconds the listener waits for a message before it renews leases and sends what waits to be sent."""
