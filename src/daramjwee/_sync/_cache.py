@@ -1023,10 +1023,9 @@ class Cache:
         if flight is None or flight.lease is None:
             return None
         lease, flight.lease = flight.lease, None
-        shared_from = self._shared_from
 
         def landed(tiers: tuple[int, ...]) -> None:
-            if any(tier >= shared_from for tier in tiers):
+            if self._holds_shared(tiers):
                 lease.end(PUBLISHED)
             else:
                 lease.end(UNCACHED if tiers else FAILED)
@@ -1072,11 +1071,9 @@ class Cache:
                 self._end_lease(flight, UNCACHED)  # the other instances fetch for themselves (rule Y3)
                 return self._origin_response(metadata, body, if_none_match)
             fill = self._fill_tier(metadata)
-            tiers: tuple[int, ...] = (fill,)
             if flight is not None:
                 flight.tier = fill
-                if flight.lease is not None and fill < self._shared_from:
-                    tiers = (fill, self._shared_from)  # shared when the fill ends: the lease ends then (rule Y3)
+            tiers = self._written_by(fill, leased=flight is not None and flight.lease is not None)
             try:
                 targets = self._writes.open_sinks(key, tiers, metadata)
             except BaseException:
@@ -1225,8 +1222,19 @@ class Cache:
         """
         metadata = with_cached_at(NEGATIVE, time.time())
         fan_out = self._fan_out_when_published(key, metadata, landed)
-        tiers = (0,) if landed is None or not self._shared_from else (0, self._shared_from)
+        tiers = self._written_by(0, leased=landed is not None)
         return bool((self._writes.write_entry(key, tiers, metadata, EMPTY_READER, ticket, on_done=fan_out)).tiers)
+
+    def _written_by(self, tier: int, *, leased: bool) -> tuple[int, ...]:
+        """The tiers a miss's write into ``tier`` goes to: with a fleet lease, the first shared tier too.
+
+        So the value is shared when the write ends, and the lease can end then (rule Y3).
+        """
+        return (tier, self._shared_from) if leased and tier < self._shared_from else (tier,)
+
+    def _holds_shared(self, tiers: tuple[int, ...]) -> bool:
+        """Whether any of ``tiers`` is shared by the fleet (rule Y1)."""
+        return any(tier >= self._shared_from for tier in tiers)
 
     def _fan_out_rest(
         self, key: str, ticket: Ticket, published: Published, metadata: Metadata | None, landed: Landed | None
@@ -1236,7 +1244,7 @@ class Cache:
         A fleet lease (``landed``) ends now if a shared tier is among those
         tiers, so the waiting instances read it at once; else when the copy ends.
         """
-        if landed is not None and any(tier >= self._shared_from for tier in published.tiers):
+        if landed is not None and self._holds_shared(published.tiers):
             landed(published.tiers)
             landed = None
         source, *written = published.tiers
@@ -1832,23 +1840,26 @@ class Cache:
         """
         if self._closed:
             raise CacheClosed("this cache was closed; create a new one")
-        clearers = [clear for clear in self._clearers if clear is not None]
-        if len(clearers) != len(self._clearers):
+        if any(clear is None for clear in self._clearers):
             unable = ", ".join(
                 f"stores[{tier}] ({type(store).__name__})"
                 for tier, store in enumerate(self._stores)
                 if self._clearers[tier] is None
             )
             raise TypeError(f"clear() needs a clear() method on every store; {unable} has none, so nothing was cleared")
-        self._tag_memo.forget()
-        try:
-            failure = self._writes.clear(clearers)
-        finally:
-            self._tag_memo.forget()  # the versions went with the entries (rule Q5)
+        failure = self._clear_tiers()
         if self._fleet is not None:
             self._fleet.invalidate(CLEAR, "")  # rule Y5
         if failure is not None:
             raise failure
+
+    def _clear_tiers(self, tiers: range | None = None) -> TierError | None:
+        """Clear every tier (or ``tiers``) that can, fenced (rule G8); the tag memo goes too (rule Q5)."""
+        self._tag_memo.forget()
+        try:
+            return self._writes.clear(self._clearers, tiers)
+        finally:
+            self._tag_memo.forget()  # the versions went with the entries
 
     # -- the fleet (rules Y5-Y7) ------------------------------------------------------
 
@@ -1865,11 +1876,7 @@ class Cache:
         elif kind == TAGS:
             self._tag_memo.forget()  # the next tagged hit reads the versions again
         elif kind in (CLEAR, RESYNC):
-            self._tag_memo.forget()
-            try:
-                self._writes.clear(self._clearers, local)
-            finally:
-                self._tag_memo.forget()
+            self._clear_tiers(local)
             if kind == RESYNC and any(self._clearers[tier] is None for tier in local):
                 self._logger.warning(
                     "a local tier cannot clear(): entries invalidated while this instance was not listening "

@@ -47,7 +47,7 @@ from .._fleet import (
     encode_entry,
 )
 from .._primitives import Event, cancel_after, shielded, sleep
-from .._runtime import BackgroundRunner, Daemon
+from .._runtime import BackgroundRunner, Daemon, Job
 from .._stats import Stat, StatsRecorder
 from .._units import parse_duration
 from ._redisstore import client_from_url
@@ -152,8 +152,10 @@ class Lease:
     def end(self, outcome: str) -> None:
         """Give the lease back with ``outcome`` (``PUBLISHED``, ``FAILED``, ``UNCACHED``); never raises, never blocks.
 
-        The release runs as a background job of the cache; if none can run,
-        the lease expires by itself within ``lease_ttl``.
+        The release runs as a background job of the cache; if none can be
+        queued, or Redis is away, it is kept for the listener (or
+        :meth:`AsyncRedisCoordinator.close`) to send, and the lease expires by
+        itself within ``lease_ttl`` meanwhile.
         """
         if self._ended:
             return
@@ -386,14 +388,23 @@ class RedisCoordinator:
     def _release_later(self, lease: Lease, outcome: str) -> None:
         with self._lock:
             self._leases.pop(lease.token, None)
+        if not self._submit("lease release", lambda: self._release(lease, outcome)):
+            self._keep_release(lease, outcome)
+
+    def _submit(self, name: str, job: Job) -> bool:
+        """Run ``job`` as a background job of the cache; False when it cannot be queued (none bound, closed, full)."""
         runtime = self._runtime
+        if runtime is None or self._closed:
+            return False
         try:
-            if runtime is None or self._closed:
-                raise BackgroundJobRejected("no runtime")
-            runtime.submit("lease release", lambda: self._release(lease, outcome))
+            runtime.submit(name, job)
         except BackgroundJobRejected:
-            with self._lock:
-                self._unreleased.append((lease, outcome))
+            return False
+        return True
+
+    def _keep_release(self, lease: Lease, outcome: str) -> None:
+        with self._lock:
+            self._unreleased.append((lease, outcome))
 
     def _release(self, lease: Lease, outcome: str) -> None:
         """End ``lease`` in Redis; while Redis is away, keep it for the listener to end when it is back.
@@ -401,8 +412,7 @@ class RedisCoordinator:
         (A holder that stays away past ``lease_ttl`` has lost the lease anyway: ending it then does nothing.)
         """
         if not self.available:
-            with self._lock:
-                self._unreleased.append((lease, outcome))
+            self._keep_release(lease, outcome)
             return
         digest = key_digest(lease.key)
         try:
@@ -411,8 +421,7 @@ class RedisCoordinator:
             self._run(self._release_script, self._lease_keys(digest), args)
         except Exception as error:
             self._failed("release", error)
-            with self._lock:
-                self._unreleased.append((lease, outcome))
+            self._keep_release(lease, outcome)
 
     def _run(self, script: Any, keys: list[str], args: list[Any]) -> Any:
         """Run one of the scripts, within ``op_timeout`` (``TimeoutError`` past it; in the sync flavour the
@@ -464,12 +473,7 @@ class RedisCoordinator:
 
     def invalidate_later(self, kind: str, arg: str) -> None:
         """:meth:`invalidate` as a background job (from where nothing may wait for Redis).  Never raises."""
-        runtime = self._runtime
-        try:
-            if runtime is None or self._closed:
-                raise BackgroundJobRejected("no runtime")
-            runtime.submit("fleet invalidation", lambda: self.invalidate(kind, arg))
-        except BackgroundJobRejected:
+        if not self._submit("fleet invalidation", lambda: self.invalidate(kind, arg)):
             self._keep(kind, arg)
 
     def _keep(self, kind: str, arg: str) -> None:
@@ -586,9 +590,7 @@ class RedisCoordinator:
         entries = [entry.decode("utf-8", "surrogatepass") if isinstance(entry, bytes) else entry for entry in log]
         if seen is not None:
             actions = cursor.received(seen[0], seen[1], entries)
-            if actions is None:  # the log no longer holds what the message skipped over
-                cursor.seq = max(cursor.seq, seen[1].seq)
-                actions = [RESYNC]
+            assert actions is not None  # given the log, the cursor always decides
         else:
             actions = cursor.synced(epoch, int(seq), entries)
         self._act(actions)

@@ -57,7 +57,7 @@ _LANDING_SLOTS = 1024
 
 
 class _FanOut:
-    __slots__ = ("key", "landed", "snapshot", "source", "ticket", "written")
+    __slots__ = ("key", "landed", "snapshot", "source", "ticket", "tiers", "written")
 
     def __init__(
         self,
@@ -67,13 +67,15 @@ class _FanOut:
         snapshot: Snapshot | None,
         landed: Landed | None,
         written: tuple[int, ...],
+        tiers: tuple[int, ...],
     ) -> None:
         self.key = key
         self.ticket = ticket
         self.source = source
         self.snapshot = snapshot
         self.landed = landed
-        self.written = written
+        self.written = written  # lower tiers the write published in already
+        self.tiers = tiers  # the lower tiers to copy to
 
     def finish(self, tiers: tuple[int, ...]) -> None:
         """Tell ``landed`` which tiers hold the value now; only the first call does."""
@@ -133,13 +135,14 @@ class FanOuts:
         there is nothing to copy).  Never raises: a fan-out that cannot be
         queued is counted and logged.
         """
-        if not any(tier not in written for tier in range(source + 1, len(self._tiers))):
+        tiers = tuple(tier for tier in range(source + 1, len(self._tiers)) if tier not in written)
+        if not tiers:
             ticket.end()
             if landed is not None:
                 landed((source, *written))
             return
         ticket = self._writes.follow_up(ticket)  # fenced by a newer write that publishes, not one that begins
-        item = _FanOut(key, ticket, source, snapshot, landed, written)
+        item = _FanOut(key, ticket, source, snapshot, landed, written, tiers)
         with self._lock:
             if snapshot is not None and self._budget is not None and self._bytes + len(snapshot[0]) > self._budget:
                 item.snapshot = None
@@ -263,7 +266,7 @@ class FanOuts:
                         return
                 else:
                     reader, metadata = BytesReader(item.snapshot[0]), item.snapshot[1]
-                tiers = [tier for tier in range(source + 1, len(self._tiers)) if tier not in item.written]
+                tiers = item.tiers
 
                 def landed(published: Published, ticket: Ticket) -> None:
                     nonlocal holding

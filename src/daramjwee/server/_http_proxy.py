@@ -799,8 +799,8 @@ async def stream_body(response: AsyncResponse, receive: Receive, send: Send, chu
     """Send ``response``'s body chunk by chunk; stop (the response then discards its copies) if the client leaves.
 
     A value held in memory, or a hit whose declared length fits in one
-    chunk, is one read and one send: there is nothing to stop midway, so no
-    disconnect watcher.
+    chunk, is one read, sent in slices (:func:`_send_sliced`): there is
+    nothing to stop midway, so no disconnect watcher.
     """
     length = response.metadata.declared_length
     if response.in_memory or (response.source is not None and length is not None and length <= chunk_size):
@@ -833,13 +833,12 @@ milliseconds (``docs/serve.md``, "granian's 1 MiB tail").
 async def _send_sliced(body: bytes, send: Send, *, more_body: bool) -> None:
     """Send ``body`` as messages of at most :data:`_SEND_SLICE` bytes; the last says ``more_body``."""
     end = len(body)
-    if end <= _SEND_SLICE:
+    if end <= _SEND_SLICE:  # the usual case: no copy
         await send({"type": "http.response.body", "body": body, "more_body": more_body})
         return
-    for start in range(0, end - _SEND_SLICE, _SEND_SLICE):
-        await send({"type": "http.response.body", "body": body[start : start + _SEND_SLICE], "more_body": True})
-    last = (end - 1) // _SEND_SLICE * _SEND_SLICE
-    await send({"type": "http.response.body", "body": body[last:], "more_body": more_body})
+    for start in range(0, end, _SEND_SLICE):
+        stop = start + _SEND_SLICE
+        await send({"type": "http.response.body", "body": body[start:stop], "more_body": more_body or stop < end})
 
 
 async def _wait_for_disconnect(receive: Receive) -> None:
