@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import dataclasses
 import gc
+import itertools
+import random
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import ExitStack
@@ -218,3 +220,10 @@ def timed_pass(size: int, one_pass: Callable[[], int]) -> Callable[[], float]:
         return size / (1 << 20) / (elapsed / 1e9)
 
     return run
+
+
+def zipf_keys(rng: random.Random, keys: int, exponent: float, count: int) -> list[str]:
+    """``count`` keys drawn from ``keys`` distinct ones with P(rank k) proportional to 1 / k ** exponent."""
+    names = [f"bench:zipf:{rank}" for rank in range(keys)]
+    cumulative = list(itertools.accumulate(1.0 / (rank + 1) ** exponent for rank in range(keys)))
+    return rng.choices(names, cum_weights=cumulative, k=count)

@@ -60,7 +60,6 @@ tier (or, while its copy is pending, served from memory as ``transit_hits``).
 from __future__ import annotations
 
 import asyncio
-import itertools
 import random
 import tempfile
 import threading
@@ -73,18 +72,11 @@ import cashews
 
 from ... import AsyncCache, AsyncFileStore, AsyncMemStore, AsyncStore, Cache, FetchResult, MemStore, Metadata
 from .._model import Case, Ratio
-from ._common import KEY, VALUE, Options, Paired, fetch
+from ._common import KEY, VALUE, Options, Paired, fetch, zipf_keys
 
 __all__ = ["cacheme", "stampede", "threads"]
 
 SEED = 20240601
-
-
-def _zipf_keys(rng: random.Random, keys: int, exponent: float, count: int) -> list[str]:
-    """``count`` keys drawn from ``keys`` distinct ones with P(rank k) proportional to 1 / k ** exponent."""
-    names = [f"bench:zipf:{rank}" for rank in range(keys)]
-    cumulative = list(itertools.accumulate(1.0 / (rank + 1) ** exponent for rank in range(keys)))
-    return rng.choices(names, cum_weights=cumulative, k=count)
 
 
 # --- threads -----------------------------------------------------------------------------------------
@@ -135,7 +127,7 @@ def _run_together(workers: list[threading.Thread], barrier: threading.Barrier) -
 def threads(options: Options, cleanups: ExitStack) -> tuple[list[Case], list[Ratio]]:
     """90 % get / 10 % set of 1 KiB on Zipf keys, one shared memory cache, 1 to 16 threads."""
     rng = random.Random(SEED)
-    keys = _zipf_keys(rng, THREAD_KEYS, 1.0, options.iterations)
+    keys = zipf_keys(rng, THREAD_KEYS, 1.0, options.iterations)
     ops = [(rng.random() < 0.1, key) for key in keys]
     cache = Cache(stores=[MemStore(capacity="64MiB")])
     cleanups.callback(cache.close)
@@ -317,7 +309,7 @@ def cacheme(options: Options, cleanups: ExitStack) -> tuple[list[Case], list[Rat
         requests, key_count, concurrency, delay = 2_000, 600, 100, 0.02
     else:
         requests, key_count, concurrency, delay = 20_000, 6_000, 1_000, 0.1
-    keys = _zipf_keys(random.Random(SEED), key_count, 1.1, requests)
+    keys = zipf_keys(random.Random(SEED), key_count, 1.1, requests)
     distinct = len(set(keys))
     runner = cleanups.enter_context(asyncio.Runner())
     what = (

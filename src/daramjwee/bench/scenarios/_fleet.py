@@ -68,7 +68,6 @@ import collections
 import dataclasses
 import functools
 import importlib.util
-import itertools
 import multiprocessing
 import random
 import shutil
@@ -86,7 +85,7 @@ from typing import Any
 
 from ... import AsyncCache, AsyncMemStore, AsyncStore, FetchResult, Metadata, NotFound
 from .._model import Case, Ratio
-from ._common import Options, Paired
+from ._common import Options, Paired, zipf_keys
 
 __all__ = ["fleet", "fleet_missing"]
 
@@ -144,13 +143,6 @@ def value_of(key: str) -> bytes:
 
 
 VALUE = value_of("bench:miss")
-
-
-def _zipf_keys(seed: int, keys: int, count: int) -> list[str]:
-    """``count`` keys drawn with ``random.Random(seed)`` from ``keys``, P(rank k) proportional to 1 / k ** 1.1."""
-    names = [f"bench:fleet:{rank}" for rank in range(keys)]
-    cumulative = list(itertools.accumulate(1.0 / (rank + 1) ** 1.1 for rank in range(keys)))
-    return random.Random(seed).choices(names, cum_weights=cumulative, k=count)
 
 
 def _cache(url: str, store_prefix: str, coordinator_prefix: str | None) -> AsyncCache:
@@ -363,7 +355,9 @@ def fleet(options: Options, cleanups: ExitStack) -> tuple[list[Case], list[Ratio
     from ...testing import RedisServer  # noqa: PLC0415 (starts a child process: imported when used)
 
     workload = _Workload.of(options)
-    key_lists = [_zipf_keys(SEED + worker, workload.key_count, workload.requests) for worker in range(WORKERS)]
+    key_lists = [
+        zipf_keys(random.Random(SEED + worker), workload.key_count, 1.1, workload.requests) for worker in range(WORKERS)
+    ]
     distinct = len(set().union(*key_lists))
 
     directory = Path(cleanups.enter_context(tempfile.TemporaryDirectory(prefix="daramjwee-bench-fleet-")))
