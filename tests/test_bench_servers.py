@@ -53,11 +53,11 @@ def test_a_scenario_whose_server_program_is_missing_is_refused_by_name_and_repor
     assert not (tmp_path / "out").exists()
 
 
-def test_serve_measures_nginx_and_both_daramjwee_tiers_under_wrk(tmp_path: Path) -> None:
+def test_serve_measures_nginx_both_daramjwee_tiers_and_the_servers_ceiling_under_wrk(tmp_path: Path) -> None:
     result = _bench("--quick", "--rounds", "1", "--out", str(tmp_path), "serve")
     assert result.returncode == 0, result.stderr
     scenario = json.loads((tmp_path / "report.json").read_text())["scenarios"]["serve"]
-    proxies, sizes = ("nginx", "dj-memory", "dj-file"), ("1k", "1m")
+    proxies, sizes = ("nginx", "dj-memory", "dj-file", "ceiling"), ("1k", "1m")
     rates = {f"{proxy}-{size}" for proxy in proxies for size in sizes}
     tails = {f"{name}-p99" for name in rates} | {f"{name}-paced-p99" for name in rates}
     assert set(scenario["cases"]) == rates | tails
@@ -68,9 +68,11 @@ def test_serve_measures_nginx_and_both_daramjwee_tiers_under_wrk(tmp_path: Path)
         assert scenario["cases"][name]["unit"] == "s"
         assert 0 < scenario["cases"][name]["best"] < 10
     ratios = scenario["ratios"]
-    assert len(ratios) == 12
+    assert len(ratios) == 12 + 8
     for name, ratio in ratios.items():
-        if name.endswith("req/s"):
+        if "no-op app" in name:  # the ceiling: information, no goal
+            assert ratio["goal"] is None
+        elif name.endswith("req/s"):
             assert (ratio["at_most"], ratio["goal"]) == (False, 0.5 if name.startswith("1k") else 0.9)
         elif name.endswith("paced"):
             assert (ratio["at_most"], ratio["goal"]) == (True, 1.5)

@@ -17,7 +17,7 @@ from ._cache_rules import StorePolicy
 from ._origins import open_origin
 from ._settings import ServeSettings
 
-__all__ = ["build_app", "serve"]
+__all__ = ["build_app", "run_on_granian", "serve"]
 
 
 def build_app(settings: ServeSettings) -> CacheApp:
@@ -111,17 +111,27 @@ def serve(settings: ServeSettings) -> None:
     memory tier; the file tier's directory is shared, which ``FileStore``
     supports).  The app comes from the settings in the environment.
     """
+    _log_to_stderr(settings.log_level)
+    _check_free(settings.host, settings.port)
+    _raise_open_file_limit(settings.max_connections + 256)
+    os.environ[_SETTINGS_VARIABLE] = json.dumps(dataclasses.asdict(settings))
+    run_on_granian(f"{__name__}:app_from_environment", settings)
+
+
+def run_on_granian(factory: str, settings: ServeSettings) -> None:
+    """Run the ASGI app ``factory`` (``module:function``, called in each worker) as ``daramjwee serve`` runs its own.
+
+    The server's options (workers, limits, timeouts) come from ``settings``;
+    blocks until SIGINT/SIGTERM.  The ``serve`` benchmark runs its no-op
+    ceiling app through this too, so that both are served alike.
+    """
     from granian.constants import HTTPModes, Interfaces, Loops  # noqa: PLC0415 (optional dependency)
     from granian.http import HTTP1Settings  # noqa: PLC0415
     from granian.log import LogLevels  # noqa: PLC0415
     from granian.server import Server  # noqa: PLC0415
 
-    _log_to_stderr(settings.log_level)
-    _check_free(settings.host, settings.port)
-    _raise_open_file_limit(settings.max_connections + 256)
-    os.environ[_SETTINGS_VARIABLE] = json.dumps(dataclasses.asdict(settings))
     server = Server(
-        f"{__name__}:app_from_environment",
+        factory,
         factory=True,
         address=settings.host,
         port=settings.port,

@@ -9,9 +9,12 @@ machine's cores with ``wrk``, as a same-machine comparison must:
 - ``dj-memory``: ``daramjwee serve`` with a memory tier large enough for both
   objects, so hits come from memory;
 - ``dj-file``: ``daramjwee serve`` with a memory tier too small for them, so
-  every hit comes from the file tier.
+  every hit comes from the file tier;
+- ``ceiling``: granian, run as ``daramjwee serve`` runs it, serving the same
+  objects from an ASGI app that does nothing but answer
+  (:mod:`._serve_ceiling`): what any ASGI app could reach on this server.
 
-Both ``daramjwee serve`` instances run one worker process per CPU, sharing
+Both ``daramjwee serve`` instances and the ceiling run one worker process per CPU, sharing
 their file tier's directory.  Every proxy is warmed (each object fetched
 twice) before measuring.  A sample is one ``wrk -t2`` run of 2 s (1 s quick)
 against one object: ``-c32`` for the 1 KiB object, ``-c8`` for the 1 MiB one.
@@ -26,7 +29,10 @@ against one object: ``-c32`` for the 1 KiB object, ``-c8`` for the 1 MiB one.
 
 Ratios: daramjwee's requests per second over nginx's, per object size and
 serving tier (goals: at least 0.5 for 1 KiB and 0.9 for 1 MiB), and
-daramjwee's p99 over nginx's (goal: at most 1.5 at the paced load).  At
+daramjwee's p99 over nginx's (goal: at most 1.5 at the paced load); the
+ceiling's requests per second and paced p99 over nginx's, and daramjwee's
+requests per second over the ceiling's (no goal: they say how much of a
+gap the server leaves to the app).  At
 saturation a closed loop's latency is its connections over its throughput,
 so the p99 there mostly restates the throughput ratio; it is reported
 without a goal.
@@ -128,6 +134,13 @@ def _daramjwee(root: Path, name: str, origin: HttpServer, memory: str) -> HttpSe
     return HttpServer(command, port, probe=OBJECTS["1k"][0])
 
 
+def _ceiling(root: Path) -> HttpServer:
+    port = free_port()
+    command = [sys.executable, "-m", f"{__package__}._serve_ceiling", str(root / "www"), str(port)]
+    command.append(str(os.cpu_count() or 1))
+    return HttpServer(command, port, probe=OBJECTS["1k"][0])
+
+
 def _warm(url: str) -> None:
     """Fetch ``url`` twice: the first fills the proxy's cache, the second is already a hit."""
     for _ in range(2):
@@ -172,6 +185,7 @@ def serve(options: Options, cleanups: ExitStack) -> tuple[list[Case], list[Ratio
         "nginx": _nginx(root, "proxy", extra=_PROXY_CACHE.format(root=root), location=proxy_location),
         "dj-memory": _daramjwee(root, "memory", origin, "256MiB"),
         "dj-file": _daramjwee(root, "file", origin, "512B"),
+        "ceiling": _ceiling(root),
     }
     cases = []
     for label, proxy in proxies.items():
@@ -205,4 +219,17 @@ def serve(options: Options, cleanups: ExitStack) -> tuple[list[Case], list[Ratio
                     P99_GOAL,
                 ),
             ]
+    for size in GOALS:
+        ratios += [
+            Ratio(f"{size} no-op app on granian / nginx req/s", f"ceiling-{size}", f"nginx-{size}"),
+            Ratio(
+                f"{size} no-op app on granian / nginx p99, paced",
+                f"ceiling-{size}-paced-p99",
+                f"nginx-{size}-paced-p99",
+            ),
+        ]
+        ratios += [
+            Ratio(f"{size} {tier} hit: daramjwee / no-op app req/s", f"dj-{tier}-{size}", f"ceiling-{size}")
+            for tier in ("memory", "file")
+        ]
     return cases, ratios
