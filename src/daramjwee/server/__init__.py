@@ -6,7 +6,7 @@ Needs the ``serve`` extra (``pip install 'daramjwee[serve]'``: granian and httpx
 from ._app import CacheApp
 from ._origin_types import Origin, OriginError, OriginTimeout
 from ._origins import open_origin
-from ._serve import build_app, serve
+from ._serve import build_app, run_on_granian, serve
 from ._settings import ServeSettings, load_settings
 
 __all__ = [
@@ -18,5 +18,6 @@ __all__ = [
     "build_app",
     "load_settings",
     "open_origin",
+    "run_on_granian",
     "serve",
 ]

@@ -15,19 +15,23 @@ share of them.  Any path it does not hold gets 404.
 
 from __future__ import annotations
 
+import email.utils
+import functools
 import os
 import sys
 import time
 import zlib
+from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
+from typing import Any
 
-from ...server._asgi import Receive, Scope, Send
-from ...server._fields import http_now
-from ...server._serve import run_on_granian
-from ...server._settings import ServeSettings
+from ...server import ServeSettings, run_on_granian
 
 __all__ = ["app_from_environment", "main"]
 
+_Message = MutableMapping[str, Any]
+_Receive = Callable[[], Awaitable[_Message]]
+_Send = Callable[[_Message], Awaitable[None]]
 _DIRECTORY_VARIABLE = "DARAMJWEE_BENCH_CEILING_ROOT"
 _SLICE = 512 * 1024
 
@@ -51,7 +55,7 @@ class _Ceiling:
             ]
             self.answers[f"/{path.name}"] = (headers, body)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: _Message, receive: _Receive, send: _Send) -> None:
         if scope["type"] != "http":
             return
         answer = self.answers.get(scope["path"])
@@ -60,13 +64,19 @@ class _Ceiling:
             await send({"type": "http.response.body", "body": b""})
             return
         stored, body = answer
-        date = http_now(time.time()).encode("ascii")
+        date = _date(int(time.time()))
         headers = [(b"date", date), *stored, (b"age", b"0"), (b"x-cache", b"HIT tier=0")]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         end = len(body)
         for start in range(0, max(end, 1), _SLICE):
             stop = start + _SLICE
             await send({"type": "http.response.body", "body": body[start:stop], "more_body": stop < end})
+
+
+@functools.lru_cache(maxsize=1)
+def _date(second: int) -> bytes:
+    """The ``Date`` of ``second``, formatted once (as ``daramjwee serve`` formats its own once per second)."""
+    return email.utils.formatdate(second, usegmt=True).encode("ascii")
 
 
 def app_from_environment() -> _Ceiling:
