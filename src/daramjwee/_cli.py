@@ -120,6 +120,15 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--read-only", action="store_true",
         help="answer methods other than GET and HEAD with 405 instead of passing them to the origin",
     )  # fmt: skip
+    serve.add_argument(
+        "--via", metavar="NAME",
+        help="this proxy's name in the Via field it adds to what it forwards (default: daramjwee)",
+    )  # fmt: skip
+    serve.add_argument(
+        "--forwarded", choices=("append", "replace", "off"),
+        help="X-Forwarded-For/-Proto to the origin: add to the client's chain, replace it, or send none"
+        " (default: append)",
+    )  # fmt: skip
     serve.add_argument("--negative-fresh-for", type=float, metavar="SECONDS", help="freshness of 404s (default: 10)")
     serve.add_argument(
         "--include-query", action="store_true",

@@ -8,7 +8,9 @@ what is stored, for how long, what is forwarded, what comes back.
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from email.message import Message
@@ -16,6 +18,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from daramjwee import AsyncCache, AsyncMemStore, ConfigError
+from daramjwee.server import CacheApp, load_settings, open_origin
 
 from ._origin_http import Answer, OriginHTTPServer
 from ._proxy import Proxy
@@ -274,12 +279,77 @@ def test_request_and_response_fields_are_forwarded_and_hop_by_hop_ones_are_not(
     seen = origin.headers_seen[-1]
     assert (seen["Accept-Language"], seen["Cookie"]) == ("ko", "a=b")
     assert seen.get("X-Secret") is None, "a field the Connection header names is hop-by-hop"
-    assert "daramjwee" in seen["Via"]
+    assert seen["Via"] == "1.1 daramjwee"
     assert seen["X-Forwarded-For"] == "127.0.0.1"
     assert seen["X-Forwarded-Proto"] == "http"
     for line in ("link: </a.css>; rel=preload", "content-security-policy: default-src 'self'", "x-custom: 1"):
         assert line in headers
     assert "cache-control: max-age=3600" in headers
+
+
+def _forwarding_seen(proxy: Proxy, origin: OriginHTTPServer) -> dict[str, str | None]:
+    """The Via and X-Forwarded-* fields the origin saw for a request that arrived with its own."""
+    target = path("forwarded")
+    origin.answers[target] = (200, [FRESH], b"v")
+    sent = {"Via": "1.0 corporate", "X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"}
+    assert get(proxy, target, **sent).status_code == 200
+    seen = origin.headers_seen[-1]
+    return {name: seen.get(name) for name in sent}
+
+
+def test_the_client_chain_of_x_forwarded_for_is_appended_to_by_default(proxy: Proxy, origin: OriginHTTPServer) -> None:
+    assert _forwarding_seen(proxy, origin) == {
+        "Via": "1.0 corporate, 1.1 daramjwee",
+        "X-Forwarded-For": "203.0.113.9, 127.0.0.1",
+        "X-Forwarded-Proto": "http",  # what this proxy saw, not what the client claimed
+    }
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        (
+            ["--via", "edge-1", "--forwarded", "replace"],
+            {"Via": "1.0 corporate, 1.1 edge-1", "X-Forwarded-For": "127.0.0.1", "X-Forwarded-Proto": "http"},
+        ),
+        (
+            ["--via", "cache.example.com:8080", "--forwarded", "off"],
+            {"Via": "1.0 corporate, 1.1 cache.example.com:8080", "X-Forwarded-For": None, "X-Forwarded-Proto": None},
+        ),
+    ],
+)
+def test_via_names_the_proxy_and_forwarded_replaces_or_drops_the_client_chain(
+    origin: OriginHTTPServer, tmp_path: Path, flags: list[str], expected: dict[str, str | None]
+) -> None:
+    proxy = Proxy(origin.url, tmp_path / "cache", *flags)
+    try:
+        assert _forwarding_seen(proxy, origin) == expected
+    finally:
+        assert proxy.stop() == 0
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--via", "two words"], "via must be a name for the Via header (a token, or host[:port]), got 'two words'"),
+        (["--via", ""], "via must be a name for the Via header (a token, or host[:port]), got ''"),
+    ],
+)
+def test_a_bad_via_is_one_line_and_exit_2(tmp_path: Path, flags: list[str], message: str) -> None:
+    command = [sys.executable, "-m", "daramjwee", "serve", "--origin", "http://127.0.0.1:1", *flags]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
+    assert (result.returncode, result.stderr) == (2, f"daramjwee serve: {message}\n")
+
+
+def test_forwarded_settings_are_checked_in_a_config_file_too(tmp_path: Path) -> None:
+    config = tmp_path / "serve.toml"
+    config.write_text('origin = "http://127.0.0.1:1"\nforwarded = "strip"\n')
+    with pytest.raises(ConfigError) as raised:
+        load_settings(config, {})
+    assert str(raised.value) == "forwarded must be one of append, replace, off, got 'strip'"
+    config.write_text('origin = "http://127.0.0.1:1"\nvia = "edge-2"\nforwarded = "replace"\n')
+    settings = load_settings(config, {})
+    assert (settings.via, settings.forwarded) == ("edge-2", "replace")
 
 
 def test_unsafe_methods_pass_through_with_their_body_and_invalidate_the_target(
@@ -445,3 +515,14 @@ def test_request_max_stale_accepts_a_stale_response_without_the_origin(proxy: Pr
     refused = get(proxy, target, **{"Cache-Control": "max-stale=10"})
     assert refused.headers["x-cache"] != "STALE tier=0", "10 s of staleness is not enough: revalidated first"
     assert any(seen.get("If-None-Match") == '"m"' for seen in origin.headers_seen), "the origin was asked"
+
+
+def test_cache_app_refuses_a_bad_forwarded_mode_before_it_keeps_anything() -> None:
+    origin = open_origin("http://127.0.0.1:1")
+    cache = AsyncCache(stores=[AsyncMemStore("1MiB")])
+    try:
+        with pytest.raises(ValueError) as raised:
+            CacheApp(cache, origin, forwarded="x")
+        assert str(raised.value) == "forwarded must be one of append, replace, off, got 'x'"
+    finally:
+        asyncio.run(origin.aclose())

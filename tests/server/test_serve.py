@@ -23,6 +23,7 @@ from obstore.store import S3Store
 
 import daramjwee as dj
 from _servers import MotoServer, RedisServer
+from daramjwee.server import load_settings
 
 from ._origin_http import OriginHTTPServer
 from ._proxy import Proxy
@@ -226,6 +227,19 @@ def test_bad_settings_exit_with_a_clear_message(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 2
     assert "unknown setting 'memroy'" in result.stderr
+
+
+def test_the_configuration_example_in_the_docs_is_valid_settings(tmp_path: Path) -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "serve.md").read_text()
+    example = docs.split("## Configuration", 1)[1].split("```toml\n", 1)[1].split("```", 1)[0]
+    config = tmp_path / "serve.toml"
+    config.write_text(example)
+    settings = load_settings(config, {})
+    assert (settings.origin, settings.via, settings.forwarded) == (
+        "https://artifacts.internal",
+        "cache-eu-1",
+        "replace",
+    )
 
 
 def test_a_miss_streams_its_first_bytes_before_the_origin_has_finished(proxy: Proxy, origin: OriginHTTPServer) -> None:

@@ -15,7 +15,7 @@ from daramjwee.server._cache_rules import (
     storable,
     updated_fields,
 )
-from daramjwee.server._fields import end_to_end, forwarded_request, stored_response
+from daramjwee.server._fields import check_forwarding, end_to_end, forwarded_request, stored_response
 from daramjwee.server._range_requests import if_range_matches, parse_range
 
 NOW = 1_795_000_000.0
@@ -213,6 +213,42 @@ def test_hop_by_hop_fields_are_neither_stored_nor_forwarded() -> None:
     passed = forwarded_request(request, client=None, scheme="http", via="1.1 daramjwee", for_cache=False)
     assert ("if-none-match", '"x"') in passed
     assert ("range", "bytes=0-1") in passed
+
+
+def test_forwarded_request_appends_replaces_or_drops_the_x_forwarded_fields() -> None:
+    request = [("x-forwarded-for", "203.0.113.9"), ("x-forwarded-for", "10.1.1.1"), ("x-forwarded-proto", "https")]
+
+    def sent(mode: str) -> list[tuple[str, str]]:
+        fields = forwarded_request(
+            request, client="10.0.0.1", scheme="http", via="1.1 p", for_cache=True, forwarded=mode
+        )
+        return [(name, value) for name, value in fields if name.startswith("x-forwarded")]
+
+    assert sent("append") == [("x-forwarded-for", "203.0.113.9, 10.1.1.1, 10.0.0.1"), ("x-forwarded-proto", "http")]
+    assert sent("replace") == [("x-forwarded-for", "10.0.0.1"), ("x-forwarded-proto", "http")]
+    assert sent("off") == []
+
+
+@pytest.mark.parametrize(
+    ("via", "forwarded", "wrong"),
+    [
+        ("edge 1", "append", "via"),
+        ("edge,1", "append", "via"),
+        ("host:port", "append", "via"),
+        ("", "append", "via"),
+        ("edge-1", "drop", "forwarded"),
+    ],
+)
+def test_check_forwarding_refuses_a_via_that_is_no_name_and_an_unknown_mode(
+    via: str, forwarded: str, wrong: str
+) -> None:
+    with pytest.raises(ValueError, match=f"^{wrong} must be"):
+        check_forwarding(via, forwarded)
+
+
+@pytest.mark.parametrize("via", ["daramjwee", "edge-1", "cache.example.com", "cache.example.com:8080", "10.0.0.1:80"])
+def test_check_forwarding_accepts_a_pseudonym_or_a_host_and_port(via: str) -> None:
+    check_forwarding(via, "append")
 
 
 @pytest.mark.parametrize(

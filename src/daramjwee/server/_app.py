@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Collection, Iterable
 from .. import AsyncCache, AsyncFetcher, AsyncResponse, FetchResult, Metadata, NotFound, Status
 from ._asgi import Message, Receive, Scope, Send
 from ._cache_rules import StorePolicy
-from ._fields import http_now
+from ._fields import check_forwarding, http_now
 from ._front import refusal
 from ._http_origin import HttpOrigin
 from ._http_proxy import HttpCaching, Request, answer_text, stream_body
@@ -67,6 +67,12 @@ class CacheApp:
     "not found" is cached (negative entry) and answered 404; an origin
     failure is answered 502 (504 on a timeout) and never cached.
 
+    ``via`` names this proxy in the ``Via`` field of what it forwards to an
+    HTTP origin (``1.1 via``); ``forwarded`` is ``"append"`` (the client's
+    ``X-Forwarded-For`` chain plus its address), ``"replace"`` (only the
+    address this proxy saw) or ``"off"`` (no ``X-Forwarded-*`` fields at
+    all); a bad value raises ``ValueError``.
+
     ``allowed_hosts``: the ``Host`` values (without port) the app answers;
     another gets 421.  ``None`` answers every host.  A client that
     disconnects mid-body ends the response: an unfinished fill or promotion
@@ -89,7 +95,10 @@ class CacheApp:
         tier_names: Collection[str] = (),
         policy: StorePolicy | None = None,
         read_only: bool = False,
+        via: str = "daramjwee",
+        forwarded: str = "append",
     ) -> None:
+        check_forwarding(via, forwarded)  # before anything is kept
         self.cache = cache
         self.origin = origin
         self.include_query = include_query
@@ -100,7 +109,15 @@ class CacheApp:
         self.tier_names = tuple(tier_names)
         self._closed = False
         self._proxy = (
-            HttpCaching(cache, origin, policy or StorePolicy(), chunk_size=chunk_size, read_only=read_only)
+            HttpCaching(
+                cache,
+                origin,
+                policy or StorePolicy(),
+                chunk_size=chunk_size,
+                read_only=read_only,
+                via=f"1.1 {via}",
+                forwarded=forwarded,
+            )
             if isinstance(origin, HttpOrigin)
             else None
         )

@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import email.utils
 import json
+import re
 from collections.abc import Iterable, Mapping
 
 from ._cache_rules import Fields, field_values
 
 __all__ = [
     "FIELDS",
+    "FORWARDED_MODES",
     "HOP_BY_HOP",
     "INITIAL_AGE",
     "LIFETIME",
     "STATUS",
+    "check_forwarding",
     "decode_fields",
     "encode_fields",
     "end_to_end",
@@ -85,30 +88,53 @@ def http_now(now: float) -> str:
     return _date_text
 
 
+FORWARDED_MODES = ("append", "replace", "off")
+"""How ``X-Forwarded-For``/``-Proto`` reach the origin; see :func:`forwarded_request`."""
+_RECEIVED_BY = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+(:[0-9]+)?")
+
+
+def check_forwarding(via: str, forwarded: str) -> None:
+    """``ValueError`` unless ``via`` is a ``Via`` received-by name (a token, or host[:port]) and ``forwarded`` a mode.
+
+    Pure; the caller turns the error into its own (a ``ConfigError`` for ``serve``'s settings).
+    """
+    if not isinstance(via, str) or _RECEIVED_BY.fullmatch(via) is None:
+        raise ValueError(f"via must be a name for the Via header (a token, or host[:port]), got {via!r}")
+    if forwarded not in FORWARDED_MODES:
+        raise ValueError(f"forwarded must be one of {', '.join(FORWARDED_MODES)}, got {forwarded!r}")
+
+
 def forwarded_request(
-    fields: Fields, *, client: str | None, scheme: str, via: str, for_cache: bool
+    fields: Fields, *, client: str | None, scheme: str, via: str, for_cache: bool, forwarded: str = "append"
 ) -> list[tuple[str, str]]:
     """The request fields sent to the origin for a client's request.
 
     End-to-end fields pass, but ``Host`` (the origin's own is sent) and, when
     ``for_cache`` (the cache fetches a whole representation for everyone),
     the conditional and range fields (the cache adds its own validators).
-    ``Via`` gets ``via`` appended; ``X-Forwarded-For`` the client's address;
-    ``X-Forwarded-Proto`` the scheme the client used.
+    ``Via`` gets ``via`` appended (RFC 9110 §7.6.3: a proxy always does).
+    ``forwarded`` says what becomes of ``X-Forwarded-For`` and
+    ``X-Forwarded-Proto``: ``"append"`` adds the client's address to the
+    chain the client sent and states the scheme it used; ``"replace"``
+    drops what the client sent and states only what this proxy saw (for a
+    proxy facing clients that could forge the chain); ``"off"`` sends
+    neither, dropping the client's too.
     """
     dropped = _CACHE_MADE if for_cache else frozenset()
-    forwarded = [
+    forwarded_fields = [
         (name, value)
         for name, value in end_to_end(fields)
         if name != "host" and name not in dropped and name not in ("via", "x-forwarded-for", "x-forwarded-proto")
     ]
     previous_via = ", ".join(value for name, value in fields if name == "via")
-    forwarded.append(("via", f"{previous_via}, {via}" if previous_via else via))
+    forwarded_fields.append(("via", f"{previous_via}, {via}" if previous_via else via))
+    if forwarded == "off":
+        return forwarded_fields
     if client:
-        previous_for = ", ".join(value for name, value in fields if name == "x-forwarded-for")
-        forwarded.append(("x-forwarded-for", f"{previous_for}, {client}" if previous_for else client))
-    forwarded.append(("x-forwarded-proto", scheme))
-    return forwarded
+        chain = ", ".join(value for name, value in fields if name == "x-forwarded-for") if forwarded == "append" else ""
+        forwarded_fields.append(("x-forwarded-for", f"{chain}, {client}" if chain else client))
+    forwarded_fields.append(("x-forwarded-proto", scheme))
+    return forwarded_fields
 
 
 def stored_response(fields: Fields) -> list[tuple[str, str]]:

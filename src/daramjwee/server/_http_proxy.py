@@ -150,6 +150,9 @@ class HttpCaching:
     """RFC 9111 shared caching of ``origin`` through ``cache``; see the module docstring.
 
     ``read_only`` answers unsafe methods 405 instead of passing them through.
+    ``via`` is the ``Via`` entry this proxy adds to what it forwards (protocol
+    and name) and ``forwarded`` what becomes of ``X-Forwarded-For``/``-Proto``
+    (see :func:`~daramjwee.server._fields.forwarded_request`).
     The caller (``CacheApp``) owns ``cache`` and ``origin``.
     """
 
@@ -162,6 +165,7 @@ class HttpCaching:
         chunk_size: int,
         read_only: bool = False,
         via: str = "1.1 daramjwee",
+        forwarded: str = "append",
     ) -> None:
         self.cache = cache
         self.origin = origin
@@ -169,6 +173,7 @@ class HttpCaching:
         self.chunk_size = chunk_size
         self.read_only = read_only
         self.via = via
+        self.forwarded = forwarded
 
     async def handle(self, request: Request, receive: Receive, send: Send) -> tuple[str, int]:
         """Answer ``request``; return the metrics outcome and the status sent."""
@@ -182,7 +187,12 @@ class HttpCaching:
 
     def _forwarded(self, request: Request, *, for_cache: bool) -> list[tuple[str, str]]:
         return forwarded_request(
-            request.fields, client=request.client, scheme=request.scheme, via=self.via, for_cache=for_cache
+            request.fields,
+            client=request.client,
+            scheme=request.scheme,
+            via=self.via,
+            for_cache=for_cache,
+            forwarded=self.forwarded,
         )
 
     # -- GET and HEAD through the cache ----------------------------------------------

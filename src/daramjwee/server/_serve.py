@@ -64,6 +64,8 @@ def build_app(settings: ServeSettings) -> CacheApp:
         tier_names=names,
         policy=policy,
         read_only=settings.read_only,
+        via=settings.via,
+        forwarded=settings.forwarded,
     )
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import ConfigError, parse_capacity
+from ._fields import check_forwarding
 
 __all__ = ["ServeSettings", "load_settings"]
 
@@ -54,7 +55,10 @@ class ServeSettings:
     states none and has no ``Last-Modified``, and ``fresh_for_override``
     (when set) the freshness of every storable response; ``store_set_cookie``
     stores responses that set cookies (never the cookie); ``read_only``
-    answers methods other than GET and HEAD with 405.
+    answers methods other than GET and HEAD with 405.  ``via`` names the
+    proxy in the ``Via`` field it adds to what it forwards; ``forwarded``
+    (``append``, ``replace`` or ``off``) says what it sends as
+    ``X-Forwarded-For``/``-Proto``.
     ``server_names`` are the ``Host`` values served besides the local ones
     and ``host``; ``["*"]`` serves any.  ``workers`` server processes share
     the port and the file tier's directory; each has its own memory tier.
@@ -80,6 +84,8 @@ class ServeSettings:
     fresh_for_override: float | None = None
     store_set_cookie: bool = False
     read_only: bool = False
+    via: str = "daramjwee"
+    forwarded: str = "append"
     include_query: bool = True
     server_names: tuple[str, ...] = ()
     origin_timeout: float = 30.0
@@ -126,6 +132,10 @@ class ServeSettings:
             raise ConfigError(f"max-connections must be an integer >= 1, got {self.max_connections!r}")
         if self.log_level not in ("critical", "error", "warning", "info", "debug"):
             raise ConfigError(f"log-level must be critical, error, warning, info or debug, got {self.log_level!r}")
+        try:
+            check_forwarding(self.via, self.forwarded)
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
         if self.coordinate and self.redis is None:
             raise ConfigError("coordinate needs a redis URL: the proxies coordinate over their shared Redis")
         names = tuple(str(name).lower() for name in self.server_names)
