@@ -60,7 +60,11 @@ def test_serve_measures_nginx_both_daramjwee_tiers_and_the_servers_ceiling_under
     proxies, sizes = ("nginx", "dj-memory", "dj-file", "ceiling"), ("1k", "1m")
     rates = {f"{proxy}-{size}" for proxy in proxies for size in sizes}
     tails = {f"{name}-p99" for name in rates} | {f"{name}-paced-p99" for name in rates}
-    assert set(scenario["cases"]) == rates | tails
+    costs = {f"{name}-cpu" for name in rates}
+    assert set(scenario["cases"]) == rates | tails | costs
+    for name in costs:  # seconds of the server's CPU per request: some, and less than a wrk run's 1 s per request
+        assert scenario["cases"][name]["unit"] == "s"
+        assert 0 < scenario["cases"][name]["best"] < 0.1
     for name in rates:
         assert scenario["cases"][name]["unit"] == "req/s"
         assert scenario["cases"][name]["best"] > 0
@@ -68,9 +72,9 @@ def test_serve_measures_nginx_both_daramjwee_tiers_and_the_servers_ceiling_under
         assert scenario["cases"][name]["unit"] == "s"
         assert 0 < scenario["cases"][name]["best"] < 10
     ratios = scenario["ratios"]
-    assert len(ratios) == 12 + 8
+    assert len(ratios) == 12 + 8 + 6
     for name, ratio in ratios.items():
-        if "no-op app" in name:  # the ceiling: information, no goal
+        if "no-op app" in name or "CPU per request" in name:  # information, no goal
             assert ratio["goal"] is None
         elif name.endswith("req/s"):
             assert (ratio["at_most"], ratio["goal"]) == (False, 0.5 if name.startswith("1k") else 0.9)

@@ -22,6 +22,9 @@ against one object: ``-c32`` for the 1 KiB object, ``-c8`` for the 1 MiB one.
 - ``{proxy}-{1k,1m}`` (req/s): the run's requests per second;
 - ``{proxy}-{1k,1m}-p99`` (s): the same run's 99th-percentile latency, at
   saturation;
+- ``{proxy}-{1k,1m}-cpu`` (s): the CPU time (user and system) the server's
+  processes spent per request during that run, read from ``/proc``: steadier
+  than the rate on a busy machine, and what an app adds to its server;
 - ``{proxy}-{1k,1m}-paced-p99`` (s): the 99th-percentile latency of a
   second run, the same connections each pausing between requests (4 ms for
   1 KiB, 10 ms for 1 MiB), which offers at most a third of what either proxy
@@ -30,9 +33,10 @@ against one object: ``-c32`` for the 1 KiB object, ``-c8`` for the 1 MiB one.
 Ratios: daramjwee's requests per second over nginx's, per object size and
 serving tier (goals: at least 0.5 for 1 KiB and 0.9 for 1 MiB), and
 daramjwee's p99 over nginx's (goal: at most 1.5 at the paced load); the
-ceiling's requests per second and paced p99 over nginx's, and daramjwee's
-requests per second over the ceiling's (no goal: they say how much of a
-gap the server leaves to the app).  At
+ceiling's requests per second and paced p99 over nginx's, daramjwee's
+requests per second over the ceiling's, and each server's CPU per request
+over nginx's (no goal: they say how much of a gap the server leaves to the
+app, and what the app costs).  At
 saturation a closed loop's latency is its connections over its throughput,
 so the p99 there mostly restates the throughput ratio; it is reported
 without a goal.
@@ -148,24 +152,57 @@ def _warm(url: str) -> None:
             response.read()
 
 
-def _wrk(url: str, connections: int, seconds: int, script: Path | None = None) -> Callable[[], tuple[float, float]]:
-    """One ``wrk`` run (with the Lua ``script``, if any): (requests per second, p99 latency in seconds).
+def _wrk(
+    url: str, connections: int, seconds: int, server: HttpServer, script: Path | None = None
+) -> Callable[[], tuple[float, float, float]]:
+    """One ``wrk`` run (with the Lua ``script``, if any).
 
-    Raises ``RuntimeError`` on any failed request.
+    Returns the requests per second, the p99 latency in seconds, and the CPU
+    seconds ``server``'s processes spent per request meanwhile.  Raises
+    ``RuntimeError`` on any failed request.
     """
 
-    def run() -> tuple[float, float]:
+    def run() -> tuple[float, float, float]:
         command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url]
         if script is not None:
             command += ["-s", str(script)]
+        before = _cpu_seconds(server)
         output = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
+        spent = _cpu_seconds(server) - before
         rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
         tail = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", output)
-        if rate is None or tail is None or "Non-2xx or 3xx responses" in output or "Socket errors" in output:
+        count = re.search(r"(\d+) requests in", output)
+        if rate is None or tail is None or count is None or "Non-2xx or 3xx" in output or "Socket errors" in output:
             raise RuntimeError(f"wrk failed against {url}:\n{output}")
-        return float(rate.group(1)), float(tail.group(1)) * _LATENCY_UNITS[tail.group(2)]
+        latency = float(tail.group(1)) * _LATENCY_UNITS[tail.group(2)]
+        return float(rate.group(1)), latency, spent / max(int(count.group(1)), 1)
 
     return run
+
+
+def _cpu_seconds(server: HttpServer) -> float:
+    """The CPU time (user and system) ``server``'s process and all its descendants have used so far."""
+    assert server.process is not None, "the server is not running"
+    parents: dict[int, int] = {}
+    used: dict[int, float] = {}
+    ticks = os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as stat:
+                fields = stat.read().rpartition(")")[2].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        parents[int(entry)] = int(fields[1])
+        used[int(entry)] = (int(fields[11]) + int(fields[12])) / ticks
+    tree, frontier = {server.process.pid}, [server.process.pid]
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, ppid in parents.items() if ppid == parent and pid not in tree]
+        tree.update(children)
+        frontier += children
+    return sum(used.get(pid, 0.0) for pid in tree)
 
 
 def serve(options: Options, cleanups: ExitStack) -> tuple[list[Case], list[Ratio]]:
@@ -192,12 +229,13 @@ def serve(options: Options, cleanups: ExitStack) -> tuple[list[Case], list[Ratio
         _started(proxy, cleanups)
         for size, (path, _, connections, pause) in OBJECTS.items():
             _warm(proxy.url(path))
-            paired = Paired(_wrk(proxy.url(path), connections, seconds))
-            paced = Paired(_wrk(proxy.url(path), connections, seconds, paces[size]))
+            paired = Paired(_wrk(proxy.url(path), connections, seconds, proxy))
+            paced = Paired(_wrk(proxy.url(path), connections, seconds, proxy, paces[size]))
             what = f"wrk -t2 -c{connections} -d{seconds}s {label} {path}"
             cases += [
                 Case(f"{label}-{size}", f"{what}: requests per second", "req/s", paired.case(0)),
                 Case(f"{label}-{size}-p99", f"{what}: 99th-percentile latency", "s", paired.case(1)),
+                Case(f"{label}-{size}-cpu", f"{what}: the server's CPU time per request", "s", paired.case(2)),
                 Case(
                     f"{label}-{size}-paced-p99",
                     f"{what}, {pause} ms between a connection's requests: 99th-percentile latency",
@@ -220,6 +258,10 @@ def serve(options: Options, cleanups: ExitStack) -> tuple[list[Case], list[Ratio
                 ),
             ]
     for size in GOALS:
+        ratios += [
+            Ratio(f"{size} {label}: CPU per request / nginx's", f"{label}-{size}-cpu", f"nginx-{size}-cpu")
+            for label in ("dj-memory", "dj-file", "ceiling")
+        ]
         ratios += [
             Ratio(f"{size} no-op app on granian / nginx req/s", f"ceiling-{size}", f"nginx-{size}"),
             Ratio(
