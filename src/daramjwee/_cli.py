@@ -125,9 +125,9 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="this proxy's name in the Via field it adds to what it forwards (default: daramjwee)",
     )  # fmt: skip
     serve.add_argument(
-        "--forwarded", choices=("append", "replace", "off"),
-        help="X-Forwarded-For/-Proto to the origin: add to the client's chain, replace it, or send none"
-        " (default: append)",
+        "--forwarded", metavar="MODE",
+        help="X-Forwarded-For/-Proto to the origin: append (to the client's chain, the default), replace it,"
+        " or off (send none)",
     )  # fmt: skip
     serve.add_argument("--negative-fresh-for", type=float, metavar="SECONDS", help="freshness of 404s (default: 10)")
     serve.add_argument(

@@ -234,6 +234,7 @@ class AsyncDaemon:
         """Start the loop unless it runs already."""
         if not self.alive:
             self._task = asyncio.ensure_future(self._run())
+            self._task.set_name(self._name)
 
     async def stop(self, timeout: float) -> None:
         """Cancel the loop and wait up to ``timeout`` seconds for it to end.  Idempotent."""

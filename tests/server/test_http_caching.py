@@ -333,9 +333,10 @@ def test_via_names_the_proxy_and_forwarded_replaces_or_drops_the_client_chain(
     [
         (["--via", "two words"], "via must be a name for the Via header (a token, or host[:port]), got 'two words'"),
         (["--via", ""], "via must be a name for the Via header (a token, or host[:port]), got ''"),
+        (["--forwarded", "strip"], "forwarded must be one of append, replace, off, got 'strip'"),
     ],
 )
-def test_a_bad_via_is_one_line_and_exit_2(tmp_path: Path, flags: list[str], message: str) -> None:
+def test_a_bad_via_or_forwarded_is_one_line_and_exit_2(tmp_path: Path, flags: list[str], message: str) -> None:
     command = [sys.executable, "-m", "daramjwee", "serve", "--origin", "http://127.0.0.1:1", *flags]
     result = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
     assert (result.returncode, result.stderr) == (2, f"daramjwee serve: {message}\n")

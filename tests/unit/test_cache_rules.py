@@ -204,13 +204,17 @@ def test_hop_by_hop_fields_are_neither_stored_nor_forwarded() -> None:
     assert end_to_end(fields) == [("set-cookie", "a=b"), ("age", "3"), ("x-kept", "yes")]
     assert stored_response(fields) == [("x-kept", "yes")]
     request = [("host", "proxy"), ("if-none-match", '"x"'), ("range", "bytes=0-1"), ("via", "1.1 edge")]
-    forwarded = forwarded_request(request, client="10.0.0.1", scheme="https", via="1.1 daramjwee", for_cache=True)
+    forwarded = forwarded_request(
+        request, client="10.0.0.1", scheme="https", via="1.1 daramjwee", for_cache=True, forwarded="append"
+    )
     assert forwarded == [
         ("via", "1.1 edge, 1.1 daramjwee"),
         ("x-forwarded-for", "10.0.0.1"),
         ("x-forwarded-proto", "https"),
     ]
-    passed = forwarded_request(request, client=None, scheme="http", via="1.1 daramjwee", for_cache=False)
+    passed = forwarded_request(
+        request, client=None, scheme="http", via="1.1 daramjwee", for_cache=False, forwarded="append"
+    )
     assert ("if-none-match", '"x"') in passed
     assert ("range", "bytes=0-1") in passed
 

@@ -105,7 +105,7 @@ def check_forwarding(via: str, forwarded: str) -> None:
 
 
 def forwarded_request(
-    fields: Fields, *, client: str | None, scheme: str, via: str, for_cache: bool, forwarded: str = "append"
+    fields: Fields, *, client: str | None, scheme: str, via: str, for_cache: bool, forwarded: str
 ) -> list[tuple[str, str]]:
     """The request fields sent to the origin for a client's request.
 

@@ -164,8 +164,8 @@ class HttpCaching:
         *,
         chunk_size: int,
         read_only: bool = False,
-        via: str = "1.1 daramjwee",
-        forwarded: str = "append",
+        via: str,
+        forwarded: str,
     ) -> None:
         self.cache = cache
         self.origin = origin

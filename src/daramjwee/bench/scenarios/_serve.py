@@ -196,12 +196,12 @@ def _cpu_seconds(server: HttpServer) -> float:
             continue
         parents[int(entry)] = int(fields[1])
         used[int(entry)] = (int(fields[11]) + int(fields[12])) / ticks
-    tree, frontier = {server.process.pid}, [server.process.pid]
-    while frontier:
-        parent = frontier.pop()
-        children = [pid for pid, ppid in parents.items() if ppid == parent and pid not in tree]
-        tree.update(children)
-        frontier += children
+    children: dict[int, list[int]] = {}
+    for pid, parent in parents.items():
+        children.setdefault(parent, []).append(pid)
+    tree = [server.process.pid]
+    for pid in tree:  # grows while it is walked: every descendant, once (a pid has one parent)
+        tree += children.get(pid, [])
     return sum(used.get(pid, 0.0) for pid in tree)
 
 

@@ -34,6 +34,7 @@ _Receive = Callable[[], Awaitable[_Message]]
 _Send = Callable[[_Message], Awaitable[None]]
 _DIRECTORY_VARIABLE = "DARAMJWEE_BENCH_CEILING_ROOT"
 _SLICE = 512 * 1024
+"""The most bytes in one body message: ``daramjwee serve``'s bound (``_SEND_SLICE`` in ``server/_http_proxy.py``)."""
 
 
 class _Ceiling:
