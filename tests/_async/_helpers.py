@@ -75,9 +75,7 @@ async def stat_of(store: AsyncFaultyStore, key: str) -> dj.Metadata:
     return await store.inner.stat(key)
 
 
-async def put(
-    store: AsyncFaultyStore | dj.AsyncMemStore, key: str, value: bytes, metadata: dj.Metadata | None = None
-) -> None:
+async def put(store: dj.AsyncStore, key: str, value: bytes, metadata: dj.Metadata | None = None) -> None:
     """Write an entry straight into one tier, bypassing the cache."""
     if metadata is None:
         metadata = dj.Metadata(cached_at=time.time())

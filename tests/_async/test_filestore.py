@@ -357,6 +357,29 @@ async def test_a_body_past_whole_read_streams_from_its_open_file(tmp_path: Path)
     assert len(os.listdir("/dev/fd")) == before
 
 
+@pytest.mark.parametrize("size", [10 * CHUNK, 40 * CHUNK + 7], ids=["read-whole", "streamed"])
+@pytest.mark.parametrize("step", [-1, 1000, 3 * CHUNK])
+async def test_a_reader_says_how_many_bytes_remain(tmp_path: Path, size: int, step: int) -> None:
+    """``remaining`` (the reader protocol's optional length) counts down to 0 as the body is read, in any steps."""
+    store = store_at(tmp_path, whole_read=16 * CHUNK)
+    value = os.urandom(size)
+    await put(store, "k", value)
+    reader, _ = await store.get_stream("k")
+    assert reader.remaining == size
+    read = b""
+    while chunk := await reader.read(step):
+        read += bytes(chunk)
+        assert reader.remaining == size - len(read)
+    assert read == value
+    assert reader.remaining == 0
+    await reader.aclose()
+    ranged, _, _ = await store.get_range("k", dj.ByteRange(5, 2 * CHUNK))
+    assert ranged.remaining == 2 * CHUNK - 5
+    assert len(await ranged.read(100)) == 100
+    assert ranged.remaining == 2 * CHUNK - 5 - 100
+    await ranged.aclose()
+
+
 @pytest.mark.parametrize("damage", ["flip", "truncate", "extend"])
 async def test_a_damaged_body_read_whole_is_a_miss_and_is_removed(tmp_path: Path, damage: str) -> None:
     store = store_at(tmp_path, whole_read=16 * CHUNK)

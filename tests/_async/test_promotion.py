@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from pathlib import Path
 
 import pytest
 
@@ -209,16 +210,50 @@ async def test_entry_too_large_is_one_class_in_both_flavours() -> None:
         assert isinstance(raised.value.__cause__, dj.EntryTooLarge)
 
 
-async def test_promotion_skips_a_tier_too_small_for_the_declared_length(caplog: pytest.LogCaptureFixture) -> None:
+@pytest.mark.parametrize("attrs", [{"content-length": "5000"}, {}], ids=["declared", "undeclared"])
+async def test_promotion_skips_a_tier_too_small_for_the_value(
+    caplog: pytest.LogCaptureFixture, attrs: dict[str, str]
+) -> None:
+    """The length the metadata declares, or else the one the lower tier's reader knows, rules out a tier."""
     tiers = [dj.AsyncMemStore(capacity=1000), dj.AsyncMemStore(capacity=10_000), dj.AsyncMemStore()]
     value = b"v" * 5000
-    await put(tiers[2], "k", value, dj.Metadata(cached_at=time.time(), attrs={"content-length": "5000"}))
+    await put(tiers[2], "k", value, dj.Metadata(cached_at=time.time(), attrs=attrs))
     async with dj.AsyncCache(stores=tiers, positive_fresh_for=None) as cache:
         with caplog.at_level(logging.DEBUG, logger="daramjwee"):
             assert await cache.get_bytes("k", Origin().fetcher("k")) == value
         assert ["k" in tier for tier in tiers] == [False, True, True]
         assert "refused" not in caplog.text, "no sink was opened on a tier that cannot hold the value"
         assert cache.stats().tiers[1].promotions == 1
+
+
+@pytest.mark.parametrize("size", [5000, 300_000], ids=["read-whole", "streamed"])
+async def test_a_file_tier_hit_too_large_for_memory_opens_no_sink_without_a_declared_length(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, size: int
+) -> None:
+    """The file tier knows the body's length from the record: no sink is opened above it, every hit."""
+    memory = dj.AsyncMemStore(capacity=1000)
+    files = dj.AsyncFileStore(tmp_path, whole_read=64 * 1024)
+    value = os.urandom(size)
+    await put(files, "k", value)
+    async with dj.AsyncCache(stores=[memory, files], positive_fresh_for=None, chunk_size=4096) as cache:
+        with caplog.at_level(logging.DEBUG, logger="daramjwee"):
+            for _ in range(3):
+                assert await cache.get_bytes("k", Origin().fetcher("k")) == value
+        assert "k" not in memory
+        assert "refused" not in caplog.text, "no sink was opened on a tier that cannot hold the value"
+        assert cache.stats().tiers[1].hits == 3
+
+
+async def test_a_promotion_that_fits_still_happens_without_a_declared_length(tmp_path: Path) -> None:
+    memory = dj.AsyncMemStore(capacity=1 << 20)
+    files = dj.AsyncFileStore(tmp_path, whole_read=64 * 1024)
+    value = os.urandom(300_000)
+    await put(files, "k", value)
+    async with dj.AsyncCache(stores=[memory, files], positive_fresh_for=None, chunk_size=4096) as cache:
+        assert await cache.get_bytes("k", Origin().fetcher("k")) == value
+        async with await cache.get("k", Origin().fetcher("k")) as response:
+            assert response.source == 0
+            assert await response.read() == value
 
 
 async def test_a_tier_failing_before_its_first_byte_falls_through_to_the_next_tier() -> None:

@@ -76,7 +76,7 @@ def stat_of(store: FaultyStore, key: str) -> dj.Metadata:
     return store.inner.stat(key)
 
 
-def put(store: FaultyStore | dj.MemStore, key: str, value: bytes, metadata: dj.Metadata | None = None) -> None:
+def put(store: dj.Store, key: str, value: bytes, metadata: dj.Metadata | None = None) -> None:
     """Write an entry straight into one tier, bypassing the cache."""
     if metadata is None:
         metadata = dj.Metadata(cached_at=time.time())

@@ -600,7 +600,7 @@ class AsyncCache:
                 refresh = self._refresh_when_read(key, fetch, metadata)
                 tee = AsyncTee(self._writes, key, (), ticket.hand_off(), refresh)
             elif missed:
-                tee = await self._promotion(tier, key, metadata, ticket, missed)
+                tee = await self._promotion(tier, key, reader, metadata, ticket, missed)
             if if_none_match is not None and if_none_match_matches(if_none_match, metadata):
                 await self._discard_reader(tier, key, reader)
                 if tee is not None:
@@ -625,19 +625,23 @@ class AsyncCache:
         )
 
     async def _promotion(
-        self, tier: int, key: str, metadata: Metadata, ticket: Ticket, missed: Sequence[int]
+        self, tier: int, key: str, reader: AsyncReader, metadata: Metadata, ticket: Ticket, missed: Sequence[int]
     ) -> AsyncTee | None:
         """Open sinks on the faster tiers that missed, for a streaming promotion (``None`` if none opened).
 
-        A faster tier whose read failed is not written: its content is
-        unknown, and it may hold a newer value.
+        The value's size is what ``reader`` says remains (its ``remaining``),
+        else what ``metadata`` declares; a value no faster tier can hold
+        opens no sink.  A faster tier whose read failed is not written: its
+        content is unknown, and it may hold a newer value.
         """
-        size = metadata.declared_length
+        size = getattr(reader, "remaining", None)
+        if size is None:
+            size = metadata.declared_length
         if size is not None and size > self._room_above[tier]:
             return None  # no faster tier can hold it
         if self._probation is not None and not self._probation.admit(key):
             return None
-        targets = await self._writes.open_sinks(key, missed, metadata)
+        targets = await self._writes.open_sinks(key, missed, metadata, size)
         if not targets:
             return None
         return AsyncTee(self._writes, key, targets, ticket.hand_off(), self._promoted(tier, key))

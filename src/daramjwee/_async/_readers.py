@@ -21,6 +21,11 @@ class AsyncBytesReader:
         self._data = data
         self._position = 0
 
+    @property
+    def remaining(self) -> int:
+        """The bytes not read yet."""
+        return len(self._data) - self._position
+
     async def read(self, size: int = -1, /) -> Buffer:
         data = self._data
         start = self._position
@@ -56,6 +61,13 @@ class AsyncPrefixedReader:
     def __init__(self, first: Buffer, rest: AsyncReader) -> None:
         self._first: Buffer | None = first
         self._rest = rest
+
+    @property
+    def remaining(self) -> int | None:
+        """The bytes not read yet, when ``rest`` says how many it holds (see the reader protocol)."""
+        rest: int | None = getattr(self._rest, "remaining", None)
+        first = self._first
+        return rest if rest is None or first is None else len(first) + rest
 
     async def read(self, size: int = -1, /) -> Buffer:
         first = self._first

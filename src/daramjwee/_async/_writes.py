@@ -114,14 +114,19 @@ class AsyncWrites:
 
     # -- sinks ---------------------------------------------------------------------
 
-    async def open_sinks(self, key: str, tiers: Iterable[int], metadata: Metadata) -> list[Target]:
-        """Sinks on ``tiers`` for an entry; a tier whose capacity is below the declared length is skipped.
+    async def open_sinks(
+        self, key: str, tiers: Iterable[int], metadata: Metadata, size: int | None = None
+    ) -> list[Target]:
+        """Sinks on ``tiers`` for an entry; a tier whose capacity is below its size is skipped.
 
-        A tier that fails to open one is logged and skipped.  If the caller is
+        The size is ``size`` when known (a promotion knows it from the lower
+        tier's reader), else the length ``metadata`` declares.  A tier that
+        fails to open a sink is logged and skipped.  If the caller is
         cancelled meanwhile, the sinks opened so far are aborted.
         """
         targets: list[Target] = []
-        size = metadata.declared_length
+        if size is None:
+            size = metadata.declared_length
         try:
             for tier in tiers:
                 capacity = self._capacities[tier]

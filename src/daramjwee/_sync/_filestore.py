@@ -291,6 +291,12 @@ class _FileReader(_OpenRecord):
         self._expected = record.body_checksum
         self._hasher = BodyHasher()
 
+    @property
+    def remaining(self) -> int:
+        """The bytes of the body not read yet."""
+        pending = len(self._pending) - self._offset if self._pending else 0
+        return pending + self._end - self._position
+
     def read(self, size: int = -1, /) -> Buffer:
         """Up to ``size`` bytes of the body (all the rest when negative); ``b""`` at the end.
 
@@ -389,6 +395,11 @@ class _FileRangeReader(_OpenRecord):
         super().__init__(directory, key, fd, path)
         self._position = position
         self._end = end
+
+    @property
+    def remaining(self) -> int:
+        """The bytes of the range not read yet."""
+        return self._end - self._position
 
     def read(self, size: int = -1, /) -> Buffer:
         """Up to ``size`` bytes of the range (all the rest when negative); ``b""`` at its end."""

@@ -22,6 +22,11 @@ class BytesReader:
         self._data = data
         self._position = 0
 
+    @property
+    def remaining(self) -> int:
+        """The bytes not read yet."""
+        return len(self._data) - self._position
+
     def read(self, size: int = -1, /) -> Buffer:
         data = self._data
         start = self._position
@@ -57,6 +62,13 @@ class PrefixedReader:
     def __init__(self, first: Buffer, rest: Reader) -> None:
         self._first: Buffer | None = first
         self._rest = rest
+
+    @property
+    def remaining(self) -> int | None:
+        """The bytes not read yet, when ``rest`` says how many it holds (see the reader protocol)."""
+        rest: int | None = getattr(self._rest, "remaining", None)
+        first = self._first
+        return rest if rest is None or first is None else len(first) + rest
 
     def read(self, size: int = -1, /) -> Buffer:
         first = self._first

@@ -41,6 +41,12 @@ class Reader(Protocol):
     tier.  A reader whose first read cannot fail that way (its bytes came
     with the open, or from a local file the open just checked) may say so
     with a class attribute ``read_ahead = False``, and is not read ahead.
+
+    A reader that knows how many bytes it has still to hand out may say so
+    with an attribute ``remaining`` (an ``int``; absent or ``None`` when
+    unknown).  The cache trusts it over the length the metadata declares when
+    it decides which faster tiers could hold a promotion: a value that none
+    can hold opens no sink at all.
     """
 
     def read(self, size: int = -1, /) -> Buffer:
