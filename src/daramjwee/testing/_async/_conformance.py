@@ -484,6 +484,30 @@ class AsyncStoreConformance:
             finally:
                 await reader.aclose()
 
+    async def test_a_reader_that_says_what_remains_says_it_right(self) -> None:
+        """A reader's optional ``remaining`` is the count of bytes still to come, before and after every read.
+
+        The cache trusts it to decide which faster tiers a promotion can fill;
+        a store whose readers lack it (or say ``None``) passes.
+        """
+        async with self._opened() as store:
+            for length in (0, 1000, 3 * self.chunk_size + 17):
+                value = bytes(range(256)) * (length // 256) + bytes(length % 256)
+                await _put(store, "k", value, _NEW)
+                reader, _ = await store.get_stream("k")
+                try:
+                    read = 0
+                    for size in (1, 999, self.chunk_size, -1, 10):
+                        remaining = getattr(reader, "remaining", None)
+                        _require(
+                            remaining is None or remaining == length - read,
+                            f"remaining said {remaining} with {length - read} bytes of {length} to come",
+                        )
+                        read += len(await reader.read(size))
+                    _require(getattr(reader, "remaining", None) in (None, 0), "remaining was not 0 at the end")
+                finally:
+                    await reader.aclose()
+
     async def test_open_reader_keeps_its_value_across_replace_and_delete(self) -> None:
         """A reader returns the complete value it opened, even if the key is replaced or deleted while it reads."""
         async with self._opened() as store:
