@@ -8,6 +8,7 @@ or instance, prefix isolation, and the store as a tier of a cache.
 from __future__ import annotations
 
 import datetime
+import logging
 import re
 import time
 from pathlib import Path
@@ -554,3 +555,19 @@ async def test_as_the_lower_tier_of_a_cache(store: dj.AsyncObjectStore, s3_serve
         await cache.delete("k")
     assert time.monotonic() - started < 30
     assert object_names(s3_server, bucket) == []
+
+
+async def test_a_hit_too_large_for_memory_opens_no_memory_sink_without_a_declared_length(
+    store: dj.AsyncObjectStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The GET says the object's size (the reader's ``remaining``): no sink above it is opened, every hit."""
+    value = bytes(range(256)) * 1200
+    await put(store, "k", value, dj.Metadata(cached_at=time.time()))
+    memory = dj.AsyncMemStore(capacity=1000)
+    async with dj.AsyncCache(stores=[memory, store], positive_fresh_for=None) as cache:
+        with caplog.at_level(logging.DEBUG, logger="daramjwee"):
+            for _ in range(3):
+                assert await cache.get_bytes("k", Origin().fetcher("k")) == value
+        assert "k" not in memory
+        assert "refused" not in caplog.text
+        assert cache.stats().tiers[1].hits == 3

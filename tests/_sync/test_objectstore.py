@@ -9,6 +9,7 @@ or instance, prefix isolation, and the store as a tier of a cache.
 from __future__ import annotations
 
 import datetime
+import logging
 import re
 import time
 from pathlib import Path
@@ -555,3 +556,19 @@ def test_as_the_lower_tier_of_a_cache(store: dj.ObjectStore, s3_server: MotoServ
         cache.delete("k")
     assert time.monotonic() - started < 30
     assert object_names(s3_server, bucket) == []
+
+
+def test_a_hit_too_large_for_memory_opens_no_memory_sink_without_a_declared_length(
+    store: dj.ObjectStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The GET says the object's size (the reader's ``remaining``): no sink above it is opened, every hit."""
+    value = bytes(range(256)) * 1200
+    put(store, "k", value, dj.Metadata(cached_at=time.time()))
+    memory = dj.MemStore(capacity=1000)
+    with dj.Cache(stores=[memory, store], positive_fresh_for=None) as cache:
+        with caplog.at_level(logging.DEBUG, logger="daramjwee"):
+            for _ in range(3):
+                assert cache.get_bytes("k", Origin().fetcher("k")) == value
+        assert "k" not in memory
+        assert "refused" not in caplog.text
+        assert cache.stats().tiers[1].hits == 3

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime
+import logging
 import time
 from pathlib import Path
 
@@ -338,3 +339,20 @@ def test_as_a_shared_tier_a_second_cache_is_served_without_the_origin(
         assert second.get_bytes("k", origin.fetcher("k")) == b"shared value" * 1000
         assert second.stats().tiers[1].hits == 1
     assert origin.calls == 1
+
+
+def test_a_hit_too_large_for_memory_opens_no_memory_sink_without_a_declared_length(
+    redis_server: RedisServer, redis_prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The reader knows the chunked value's length (its ``remaining``): no sink above it is opened, every hit."""
+    value = bytes(range(256)) * 1200
+    redis_tier = dj.RedisStore(redis_server.url, prefix=redis_prefix, chunk_size=64 * 1024)
+    _put(redis_tier, "k", value, dj.Metadata(cached_at=time.time()))
+    memory = dj.MemStore(capacity=1000)
+    with dj.Cache(stores=[memory, redis_tier], positive_fresh_for=None) as cache:
+        with caplog.at_level(logging.DEBUG, logger="daramjwee"):
+            for _ in range(3):
+                assert cache.get_bytes("k", Origin().fetcher("k")) == value
+        assert "k" not in memory
+        assert "refused" not in caplog.text
+        assert cache.stats().tiers[1].hits == 3

@@ -452,6 +452,12 @@ class _ObjectReader:
         self._remaining = remaining
         self._broken: CorruptRecord | None = None
 
+    @property
+    def remaining(self) -> int:
+        """The bytes of the body not read yet: the rest of the chunk in hand and what the response still owes."""
+        buffered = len(self._chunk) - self._offset
+        return (buffered if buffered > 0 else 0) + self._remaining
+
     def read(self, size: int = -1, /) -> Buffer:
         """Up to ``size`` bytes of the body (all the rest when negative); ``b""`` at the end."""
         if size < 0:

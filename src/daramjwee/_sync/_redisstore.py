@@ -432,6 +432,12 @@ class _RedisReader:
         self._index = 0
         self._remaining = remaining
 
+    @property
+    def remaining(self) -> int:
+        """The bytes of the body not read yet: the rest of the buffered chunk and the chunks still on the server."""
+        buffered = len(self._chunk) - self._offset
+        return (buffered if buffered > 0 else 0) + self._remaining
+
     def read(self, size: int = -1, /) -> Buffer:
         """Up to ``size`` bytes (all the rest when negative); ``b""`` at the end."""
         if size < 0:
