@@ -295,8 +295,7 @@ class _AsyncFileReader(_AsyncOpenRecord):
     @property
     def remaining(self) -> int:
         """The bytes of the body not read yet."""
-        pending = len(self._pending) - self._offset if self._pending else 0
-        return pending + self._end - self._position
+        return len(self._pending) - self._offset + self._end - self._position
 
     async def read(self, size: int = -1, /) -> Buffer:
         """Up to ``size`` bytes of the body (all the rest when negative); ``b""`` at the end.
@@ -324,7 +323,7 @@ class _AsyncFileReader(_AsyncOpenRecord):
             data = pending[start : start + size]
             self._hasher.update(data)
             return data
-        self._pending = b""
+        self._pending, self._offset = b"", 0
         rest = pending[start:] if start else pending
         if size < 0:
             # Read the pending bytes again with the rest, into one buffer: concatenating a large body
@@ -375,7 +374,7 @@ class _AsyncFileReader(_AsyncOpenRecord):
 
     async def aclose(self) -> None:
         """Close the file (a plain ``close`` of a read-only file: it does not block); idempotent."""
-        self._pending = b""
+        self._pending, self._offset = b"", 0
         self._close()
 
 

@@ -436,8 +436,7 @@ class _AsyncRedisReader:
     @property
     def remaining(self) -> int:
         """The bytes of the body not read yet: the rest of the buffered chunk and the chunks still on the server."""
-        buffered = len(self._chunk) - self._offset
-        return (buffered if buffered > 0 else 0) + self._remaining
+        return len(self._chunk) - self._offset + self._remaining
 
     async def read(self, size: int = -1, /) -> Buffer:
         """Up to ``size`` bytes (all the rest when negative); ``b""`` at the end."""
@@ -445,7 +444,7 @@ class _AsyncRedisReader:
             parts = [self._take(len(self._chunk))]
             while self._remaining:
                 parts.append(await self._next_chunk())
-            self._chunk = b""
+            self._chunk, self._offset = b"", 0
             return b"".join(parts)
         if self._offset >= len(self._chunk):
             if not self._remaining or size == 0:

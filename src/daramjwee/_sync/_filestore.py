@@ -294,8 +294,7 @@ class _FileReader(_OpenRecord):
     @property
     def remaining(self) -> int:
         """The bytes of the body not read yet."""
-        pending = len(self._pending) - self._offset if self._pending else 0
-        return pending + self._end - self._position
+        return len(self._pending) - self._offset + self._end - self._position
 
     def read(self, size: int = -1, /) -> Buffer:
         """Up to ``size`` bytes of the body (all the rest when negative); ``b""`` at the end.
@@ -323,7 +322,7 @@ class _FileReader(_OpenRecord):
             data = pending[start : start + size]
             self._hasher.update(data)
             return data
-        self._pending = b""
+        self._pending, self._offset = b"", 0
         rest = pending[start:] if start else pending
         if size < 0:
             # Read the pending bytes again with the rest, into one buffer: concatenating a large body
@@ -374,7 +373,7 @@ class _FileReader(_OpenRecord):
 
     def close(self) -> None:
         """Close the file (a plain ``close`` of a read-only file: it does not block); idempotent."""
-        self._pending = b""
+        self._pending, self._offset = b"", 0
         self._close()
 
 

@@ -455,8 +455,7 @@ class _ObjectReader:
     @property
     def remaining(self) -> int:
         """The bytes of the body not read yet: the rest of the chunk in hand and what the response still owes."""
-        buffered = len(self._chunk) - self._offset
-        return (buffered if buffered > 0 else 0) + self._remaining
+        return len(self._chunk) - self._offset + self._remaining
 
     def read(self, size: int = -1, /) -> Buffer:
         """Up to ``size`` bytes of the body (all the rest when negative); ``b""`` at the end."""
@@ -478,7 +477,7 @@ class _ObjectReader:
 
     def _read_rest(self) -> bytes:
         parts: list[Buffer] = [memoryview(self._chunk)[self._offset :]]
-        self._chunk = _EMPTY
+        self._chunk, self._offset = _EMPTY, 0
         while self._next_chunk():
             parts.append(self._chunk)
         self._chunk = _EMPTY
