@@ -8,7 +8,6 @@ or instance, prefix isolation, and the store as a tier of a cache.
 from __future__ import annotations
 
 import datetime
-import logging
 import re
 import time
 from pathlib import Path
@@ -25,7 +24,7 @@ from daramjwee._async._objectstore import _AsyncObjectReader
 from daramjwee._entryhead import encode_head
 from daramjwee._record import CorruptRecord
 
-from ._helpers import Origin, eventually
+from ._helpers import Origin, assert_hits_open_no_sink_above, eventually
 
 MIB = 1024 * 1024
 PART = 5 * MIB
@@ -563,11 +562,4 @@ async def test_a_hit_too_large_for_memory_opens_no_memory_sink_without_a_declare
     """The GET says the object's size (the reader's ``remaining``): no sink above it is opened, every hit."""
     value = bytes(range(256)) * 1200
     await put(store, "k", value, dj.Metadata(cached_at=time.time()))
-    memory = dj.AsyncMemStore(capacity=1000)
-    async with dj.AsyncCache(stores=[memory, store], positive_fresh_for=None) as cache:
-        with caplog.at_level(logging.DEBUG, logger="daramjwee"):
-            for _ in range(3):
-                assert await cache.get_bytes("k", Origin().fetcher("k")) == value
-        assert "k" not in memory
-        assert "refused" not in caplog.text
-        assert cache.stats().tiers[1].hits == 3
+    await assert_hits_open_no_sink_above(store, "k", value, caplog)

@@ -11,7 +11,7 @@ import pytest
 
 import daramjwee as dj
 
-from ._helpers import Origin, eventually, holding, mem_tiers, put, stat_of
+from ._helpers import Origin, assert_hits_open_no_sink_above, eventually, holding, mem_tiers, put, stat_of
 
 MiB = 1 << 20
 
@@ -231,17 +231,10 @@ async def test_a_file_tier_hit_too_large_for_memory_opens_no_sink_without_a_decl
     tmp_path: Path, caplog: pytest.LogCaptureFixture, size: int
 ) -> None:
     """The file tier knows the body's length from the record: no sink is opened above it, every hit."""
-    memory = dj.AsyncMemStore(capacity=1000)
     files = dj.AsyncFileStore(tmp_path, whole_read=64 * 1024)
     value = os.urandom(size)
     await put(files, "k", value)
-    async with dj.AsyncCache(stores=[memory, files], positive_fresh_for=None, chunk_size=4096) as cache:
-        with caplog.at_level(logging.DEBUG, logger="daramjwee"):
-            for _ in range(3):
-                assert await cache.get_bytes("k", Origin().fetcher("k")) == value
-        assert "k" not in memory
-        assert "refused" not in caplog.text, "no sink was opened on a tier that cannot hold the value"
-        assert cache.stats().tiers[1].hits == 3
+    await assert_hits_open_no_sink_above(files, "k", value, caplog)
 
 
 async def test_a_promotion_that_fits_still_happens_without_a_declared_length(tmp_path: Path) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import logging
 import time
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from _servers import RedisServer
 from daramjwee._entryhead import key_digest
 from daramjwee._primitives import async_sleep
 
-from ._helpers import Origin, eventually
+from ._helpers import Origin, assert_hits_open_no_sink_above, eventually
 
 HOSTILE_KEYS = [
     "/",
@@ -347,11 +346,4 @@ async def test_a_hit_too_large_for_memory_opens_no_memory_sink_without_a_declare
     value = bytes(range(256)) * 1200
     redis_tier = dj.AsyncRedisStore(redis_server.url, prefix=redis_prefix, chunk_size=64 * 1024)
     await _put(redis_tier, "k", value, dj.Metadata(cached_at=time.time()))
-    memory = dj.AsyncMemStore(capacity=1000)
-    async with dj.AsyncCache(stores=[memory, redis_tier], positive_fresh_for=None) as cache:
-        with caplog.at_level(logging.DEBUG, logger="daramjwee"):
-            for _ in range(3):
-                assert await cache.get_bytes("k", Origin().fetcher("k")) == value
-        assert "k" not in memory
-        assert "refused" not in caplog.text
-        assert cache.stats().tiers[1].hits == 3
+    await assert_hits_open_no_sink_above(redis_tier, "k", value, caplog)

@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
+
+import pytest
 
 import daramjwee as dj
 from daramjwee._primitives import sleep
@@ -92,3 +95,20 @@ def read_tier(store: object, key: str) -> bytes:
         return bytes(reader.read())
     finally:
         reader.close()
+
+
+def assert_hits_open_no_sink_above(lower: dj.Store, key: str, value: bytes, caplog: pytest.LogCaptureFixture) -> None:
+    """Read ``key`` (held by ``lower`` alone) three times through a 1,000-byte memory tier over ``lower``.
+
+    Each read is a hit in ``lower`` serving ``value``, and none opens a sink in
+    the memory tier (which would refuse it, logging "refused"): the reader's
+    ``remaining`` ruled the tier out, whatever the metadata declares.
+    """
+    memory = dj.MemStore(capacity=1000)
+    with dj.Cache(stores=[memory, lower], positive_fresh_for=None, chunk_size=4096) as cache:
+        with caplog.at_level(logging.DEBUG, logger="daramjwee"):
+            for _ in range(3):
+                assert cache.get_bytes(key, Origin().fetcher(key)) == value
+        assert key not in memory
+        assert "refused" not in caplog.text, "no sink was opened on a tier that cannot hold the value"
+        assert cache.stats().tiers[1].hits == 3

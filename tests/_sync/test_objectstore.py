@@ -9,7 +9,6 @@ or instance, prefix isolation, and the store as a tier of a cache.
 from __future__ import annotations
 
 import datetime
-import logging
 import re
 import time
 from pathlib import Path
@@ -26,7 +25,7 @@ from daramjwee._entryhead import encode_head
 from daramjwee._record import CorruptRecord
 from daramjwee._sync._objectstore import _ObjectReader
 
-from ._helpers import Origin, eventually
+from ._helpers import Origin, assert_hits_open_no_sink_above, eventually
 
 MIB = 1024 * 1024
 PART = 5 * MIB
@@ -564,11 +563,4 @@ def test_a_hit_too_large_for_memory_opens_no_memory_sink_without_a_declared_leng
     """The GET says the object's size (the reader's ``remaining``): no sink above it is opened, every hit."""
     value = bytes(range(256)) * 1200
     put(store, "k", value, dj.Metadata(cached_at=time.time()))
-    memory = dj.MemStore(capacity=1000)
-    with dj.Cache(stores=[memory, store], positive_fresh_for=None) as cache:
-        with caplog.at_level(logging.DEBUG, logger="daramjwee"):
-            for _ in range(3):
-                assert cache.get_bytes("k", Origin().fetcher("k")) == value
-        assert "k" not in memory
-        assert "refused" not in caplog.text
-        assert cache.stats().tiers[1].hits == 3
+    assert_hits_open_no_sink_above(store, "k", value, caplog)

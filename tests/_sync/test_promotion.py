@@ -12,7 +12,7 @@ import pytest
 
 import daramjwee as dj
 
-from ._helpers import Origin, eventually, holding, mem_tiers, put, stat_of
+from ._helpers import Origin, assert_hits_open_no_sink_above, eventually, holding, mem_tiers, put, stat_of
 
 MiB = 1 << 20
 
@@ -232,17 +232,10 @@ def test_a_file_tier_hit_too_large_for_memory_opens_no_sink_without_a_declared_l
     tmp_path: Path, caplog: pytest.LogCaptureFixture, size: int
 ) -> None:
     """The file tier knows the body's length from the record: no sink is opened above it, every hit."""
-    memory = dj.MemStore(capacity=1000)
     files = dj.FileStore(tmp_path, whole_read=64 * 1024)
     value = os.urandom(size)
     put(files, "k", value)
-    with dj.Cache(stores=[memory, files], positive_fresh_for=None, chunk_size=4096) as cache:
-        with caplog.at_level(logging.DEBUG, logger="daramjwee"):
-            for _ in range(3):
-                assert cache.get_bytes("k", Origin().fetcher("k")) == value
-        assert "k" not in memory
-        assert "refused" not in caplog.text, "no sink was opened on a tier that cannot hold the value"
-        assert cache.stats().tiers[1].hits == 3
+    assert_hits_open_no_sink_above(files, "k", value, caplog)
 
 
 def test_a_promotion_that_fits_still_happens_without_a_declared_length(tmp_path: Path) -> None:

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import datetime
-import logging
 import time
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from _servers import RedisServer
 from daramjwee._entryhead import key_digest
 from daramjwee._primitives import sleep
 
-from ._helpers import Origin, eventually
+from ._helpers import Origin, assert_hits_open_no_sink_above, eventually
 
 HOSTILE_KEYS = [
     "/",
@@ -348,11 +347,4 @@ def test_a_hit_too_large_for_memory_opens_no_memory_sink_without_a_declared_leng
     value = bytes(range(256)) * 1200
     redis_tier = dj.RedisStore(redis_server.url, prefix=redis_prefix, chunk_size=64 * 1024)
     _put(redis_tier, "k", value, dj.Metadata(cached_at=time.time()))
-    memory = dj.MemStore(capacity=1000)
-    with dj.Cache(stores=[memory, redis_tier], positive_fresh_for=None) as cache:
-        with caplog.at_level(logging.DEBUG, logger="daramjwee"):
-            for _ in range(3):
-                assert cache.get_bytes("k", Origin().fetcher("k")) == value
-        assert "k" not in memory
-        assert "refused" not in caplog.text
-        assert cache.stats().tiers[1].hits == 3
+    assert_hits_open_no_sink_above(redis_tier, "k", value, caplog)
