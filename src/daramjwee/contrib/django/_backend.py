@@ -41,10 +41,14 @@ def _serializer(secrets: tuple[str | bytes, ...]) -> SignedPickleSerializer:
 
 
 def _signing_serializer() -> SignedPickleSerializer:
-    secret = getattr(settings, "SECRET_KEY", "")
+    try:
+        secret = settings.SECRET_KEY
+    except ImproperlyConfigured:  # Django's "must not be empty"
+        secret = ""
     if not secret:
         raise ImproperlyConfigured(
-            "DaramjweeCache signs the values it stores with a key derived from SECRET_KEY, which is empty"
+            "DaramjweeCache signs the values it stores with a key derived from SECRET_KEY, which is empty: "
+            "set SECRET_KEY"
         )
     return _serializer((secret, *getattr(settings, "SECRET_KEY_FALLBACKS", ())))
 
