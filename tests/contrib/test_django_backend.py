@@ -298,3 +298,26 @@ async def test_concurrent_add_succeeds_once_and_incr_loses_nothing_across_tasks(
     assert await cache.aget_or_set("count", lambda: 7) == 7
     await cache.aclear()
     assert await cache.aget("count") is None
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_builds_its_own_chain_and_shares_the_file_tier(tmp_path: Path) -> None:
+    backend(str(tmp_path), OPTIONS={"memory": "1MiB"}).set("before", "fork")
+    close_chains()  # drained into the file tier
+    chain = backend(str(tmp_path), OPTIONS={"memory": "1MiB"})._chain
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: the chain's worker threads were not forked with it, so it must build its own
+        code = 1
+        try:
+            child = backend(str(tmp_path), OPTIONS={"memory": "1MiB"})
+            os.write(write, f"{child._chain is not chain} {child.get('before')}".encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert os.read(read, 1000) == b"True fork"
+    os.close(read)
+    assert backend(str(tmp_path), OPTIONS={"memory": "1MiB"})._chain is chain
