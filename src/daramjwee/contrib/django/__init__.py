@@ -36,7 +36,8 @@ entry is a miss in every tier and is left for the tier to evict; ``incr``
 keeps the entry's expiry time.  A value no tier 0 can hold (larger than
 ``memory``) is not stored: ``set`` deletes the key and logs a warning, and
 ``set_many`` returns it among the keys that failed.  ``incr`` of a missing
-key raises ``ValueError``.  The ``a``-prefixed methods run the same calls on
+key raises ``ValueError``; ``delete`` answers whether a tier held the key
+(an expired entry too, as with ``LocMemCache``).  The ``a``-prefixed methods run the same calls on
 a worker thread of the event loop's executor (not Django's one shared
 thread): the backend is thread-safe.
 
