@@ -53,7 +53,16 @@ from ._record import (
 )
 from .policy import Policy
 
-__all__ = ["FileDirectory", "KnownHead", "OpenRecord", "TempFile", "file_identity"]
+__all__ = [
+    "FileDirectory",
+    "KnownHead",
+    "OpenRecord",
+    "TempFile",
+    "fanout_directories",
+    "file_identity",
+    "is_fanout",
+    "read_record_head",
+]
 
 _logger = logging.getLogger("daramjwee")
 
@@ -232,13 +241,7 @@ class FileDirectory(Indexed):
 
     def _fanout_directories(self) -> list[tuple[str, str]]:
         """``(relative name, path)`` of each ``ab/cd`` directory of the store (those it can list)."""
-        return [
-            (f"{first.name}/{second.name}", second.path)
-            for first in _scan_directory(self.root)
-            if _is_fanout(first)
-            for second in _scan_directory(first.path)
-            if _is_fanout(second)
-        ]
+        return fanout_directories(self.root)
 
     # -- reading ----------------------------------------------------------------------
 
@@ -764,14 +767,7 @@ def _scan_record(path: str, name: str) -> tuple[int, str, int] | None:
     try:
         status = os.fstat(fd)
         try:
-            if not stat.S_ISREG(status.st_mode):
-                raise CorruptRecord("not a regular file")
-            header, head = _complete_head(fd, os.read(fd, _SCAN_READ), _SCAN_READ, status.st_size)
-            stored, metadata = verify_head(header, head)
-            decode_metadata(metadata)
-            if entry_name(stored) != name:
-                raise CorruptRecord("the record is stored under another key's name")
-            key = decode_key(stored)
+            key, header, _metadata = read_record_head(fd, status, name)
         except CorruptRecord as error:
             _discard_invalid(path, _identity(status), str(error))
             return None
@@ -781,6 +777,25 @@ def _scan_record(path: str, name: str) -> tuple[int, str, int] | None:
         return None
     finally:
         os.close(fd)
+
+
+def read_record_head(fd: int, status: os.stat_result, name: str) -> tuple[str, Header, Metadata]:
+    """Check the head of the record open as ``fd`` (at offset 0; ``status`` is its ``fstat``), found as ``name``.
+
+    ``name`` is the record's path relative to the store directory.  Returns
+    the key, the header and the metadata; reads no byte of the body.  Raises
+    :class:`CorruptRecord` if the file is not a regular file, not exactly as
+    long as its header says, its head is invalid, or it is stored under
+    another key's name.  ``OSError`` of a read propagates.
+    """
+    if not stat.S_ISREG(status.st_mode):
+        raise CorruptRecord("not a regular file")
+    header, head = _complete_head(fd, os.read(fd, _SCAN_READ), _SCAN_READ, status.st_size)
+    stored, metadata = verify_head(header, head)
+    decoded = decode_metadata(metadata)
+    if entry_name(stored) != name:
+        raise CorruptRecord("the record is stored under another key's name")
+    return decode_key(stored), header, decoded
 
 
 def _discard_invalid(path: str, identity: tuple[int, int], reason: str) -> None:
@@ -805,7 +820,18 @@ def _scan_directory(path: str) -> list[os.DirEntry[str]]:
         return []
 
 
-def _is_fanout(entry: os.DirEntry[str]) -> bool:
+def fanout_directories(root: str) -> list[tuple[str, str]]:
+    """``(relative name, path)`` of each ``ab/cd`` directory of the store directory ``root`` (those it can list)."""
+    return [
+        (f"{first.name}/{second.name}", second.path)
+        for first in _scan_directory(root)
+        if is_fanout(first)
+        for second in _scan_directory(first.path)
+        if is_fanout(second)
+    ]
+
+
+def is_fanout(entry: os.DirEntry[str]) -> bool:
     """Whether ``entry`` is a fan-out directory (two lowercase hex digits)."""
     return len(entry.name) == 2 and set(entry.name) <= _HEX and entry.is_dir(follow_symlinks=False)
 
