@@ -112,9 +112,9 @@ def unescape(text: str) -> str:
         digits = _HEX_ESCAPES.get(kind, 0)
         code = text[slash + 2 : slash + 2 + digits]
         if not digits or len(code) != digits or not set(code) <= _HEX_DIGITS or int(code, 16) > sys.maxunicode:
-            bad = text[slash : slash + 2 + digits]
+            bad = "\\" + escape(text[slash + 1 : slash + 2 + digits])
             raise ValueError(
-                f"bad escape {bad!r} at character {slash}: use \\\\, \\n, \\r, \\t, \\xHH, \\uHHHH or \\UHHHHHHHH"
+                f"bad escape '{bad}' at character {slash}: use \\\\, \\n, \\r, \\t, \\xHH, \\uHHHH or \\UHHHHHHHH"
             )
         parts.append(chr(int(code, 16)))
         position = slash + 2 + digits
