@@ -29,7 +29,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import TextIO
 
-from ._freshness import is_stale, must_revalidate_first
 from ._inspection import (
     Damage,
     DirectoryError,
@@ -41,15 +40,12 @@ from ._inspection import (
     remove_key,
     remove_record,
 )
-from ._metadata import Metadata
-from ._tags import RESERVED_PREFIX, TAGS_ATTR, decode_tags
 
 __all__ = [
     "add_cache_command",
     "entry_json",
     "escape",
     "format_age",
-    "freshness",
     "parse_age",
     "purged",
     "report_json",
@@ -151,35 +147,6 @@ def format_age(seconds: float) -> str:
     return f"{whole // 86400}d{whole % 86400 // 3600}h"
 
 
-def age_of(entry: Entry, now: float) -> float:
-    """Seconds since ``entry`` was cached (``cached_at``), or since its file was written when that is unknown (0)."""
-    cached_at = entry.metadata.cached_at
-    return now - (cached_at if cached_at > 0 else entry.modified)
-
-
-def freshness(metadata: Metadata, fresh_for: float | None, now: float) -> str | None:
-    """``"fresh"``, ``"stale"`` or ``"expired"`` at ``now``, by the entry's own freshness or else ``fresh_for``.
-
-    ``"stale"``: past its lifetime but still served (while a background
-    refresh runs); ``"expired"``: stale and past its
-    ``stale_while_revalidate`` window (or ``must_revalidate``), so the next
-    read revalidates it first.  ``None`` when the entry states no
-    ``fresh_for`` and no default is given: it depends on the cache reading it.
-    """
-    if metadata.fresh_for is None and fresh_for is None:
-        return None
-    if not is_stale(metadata, fresh_for, now):
-        return "fresh"
-    return "expired" if must_revalidate_first(metadata, fresh_for, now) else "stale"
-
-
-def tags_of(metadata: Metadata) -> list[str]:
-    """The tags the entry recorded (``attrs[":tags"]``), sorted; none if it recorded none (or garbled ones)."""
-    recorded = metadata.attrs.get(TAGS_ATTR)
-    versions = decode_tags(recorded) if recorded else None
-    return sorted(versions or ())
-
-
 def entry_json(entry: Entry, now: float, fresh_for: float | None) -> dict[str, object]:
     """The JSON object of one entry (see :func:`report_json`)."""
     metadata = entry.metadata
@@ -190,16 +157,16 @@ def entry_json(entry: Entry, now: float, fresh_for: float | None) -> dict[str, o
         "file_size": entry.record_length,
         "etag": metadata.etag,
         "cached_at": metadata.cached_at or None,
-        "age": age_of(entry, now),
+        "age": entry.age(now),
         "is_negative": metadata.is_negative,
-        "tags": tags_of(metadata),
+        "tags": entry.tags,
         "content_type": metadata.attrs.get("content-type"),
         "attrs": dict(metadata.attrs),
         "fresh_for": metadata.fresh_for,
         "stale_while_revalidate": metadata.stale_while_revalidate,
         "stale_if_error": metadata.stale_if_error,
         "must_revalidate": metadata.must_revalidate,
-        "freshness": freshness(metadata, fresh_for, now),
+        "freshness": entry.freshness(fresh_for, now),
     }
 
 
@@ -242,7 +209,7 @@ def _seconds(value: float) -> str:
 
 def ls_line(entry: Entry, now: float) -> str:
     """One line of ``ls``: body size, age, escaped key."""
-    return f"{entry.body_length:>12}  {format_age(age_of(entry, now)):>7}  {escape(entry.key)}"
+    return f"{entry.body_length:>12}  {format_age(entry.age(now)):>7}  {escape(entry.key)}"
 
 
 def stat_lines(entry: Entry, now: float, fresh_for: float | None) -> list[str]:
@@ -253,7 +220,7 @@ def stat_lines(entry: Entry, now: float, fresh_for: float | None) -> list[str]:
         cached = f"{stamp} ({format_age(now - metadata.cached_at)} ago)"
     else:
         cached = f"unknown (the file was written {format_age(now - entry.modified)} ago)"
-    state = freshness(metadata, fresh_for, now)
+    state = entry.freshness(fresh_for, now)
     own = [
         f"{name} {_seconds(value)}"
         for name, value in (
@@ -273,7 +240,7 @@ def stat_lines(entry: Entry, now: float, fresh_for: float | None) -> list[str]:
         fresh = state
     if own:
         fresh += f"; per entry: {', '.join(own)}"
-    tags = tags_of(metadata)
+    tags = entry.tags
     lines = [
         f"key           {escape(entry.key)}",
         f"path          {entry.name}",
@@ -287,8 +254,8 @@ def stat_lines(entry: Entry, now: float, fresh_for: float | None) -> list[str]:
     ]
     lines.extend(
         f"attr          {escape(name)}: {escape(value)}"
-        for name, value in sorted(metadata.attrs.items())
-        if name not in (TAGS_ATTR, "content-type")
+        for name, value in sorted(entry.user_attrs.items())
+        if name != "content-type"
     )
     return lines
 
@@ -304,7 +271,7 @@ def purged(record: Entry | Damage, prefix: str | None, older_than: float | None,
     if prefix is not None:
         return record.key.startswith(prefix)
     if older_than is not None:
-        return not record.key.startswith(RESERVED_PREFIX) and age_of(record, now) > older_than
+        return not record.is_cache_own and record.age(now) > older_than
     return True
 
 

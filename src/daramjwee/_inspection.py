@@ -1,7 +1,8 @@
 """A file-store directory seen from outside any store: its records read, checked and removed one at a time.
 
 What ``daramjwee cache`` does to a directory, blocking calls with no state,
-safe while stores in other processes use the directory:
+safe while stores in other processes use the directory (and what an entry
+found says of itself: :class:`Entry`'s pure methods):
 
 * only published records are looked at: the files named like entries in the
   ``ab/cd`` fan-out directories, which a store only ever makes by an atomic
@@ -39,8 +40,10 @@ from ._filedir import (
     is_fanout,
     read_record_head,
 )
+from ._freshness import is_stale, must_revalidate_first
 from ._metadata import Metadata
 from ._record import BodyHasher, CorruptRecord, Header, encode_key, entry_name, is_entry_name
+from ._tags import RESERVED_PREFIX, TAGS_ATTR, decode_tags
 
 __all__ = [
     "Damage",
@@ -81,6 +84,44 @@ class Entry(NamedTuple):
     """Bytes of the whole file: what a store counts against its capacity."""
     modified: float
     """Epoch seconds the file was last written (published, for a record no one tampered with)."""
+
+    def age(self, now: float) -> float:
+        """Seconds at ``now`` since the entry was cached (``cached_at``), or since its file was written if unknown."""
+        cached_at = self.metadata.cached_at
+        return now - (cached_at if cached_at > 0 else self.modified)
+
+    def freshness(self, fresh_for: float | None, now: float) -> str | None:
+        """``"fresh"``, ``"stale"`` or ``"expired"`` at ``now``, by the entry's own freshness or else ``fresh_for``.
+
+        ``"stale"``: past its lifetime but still served (while a background
+        refresh runs); ``"expired"``: stale and past its
+        ``stale_while_revalidate`` window (or ``must_revalidate``), so the
+        next read revalidates it first.  ``None`` when the entry states no
+        ``fresh_for`` and no default is given: that depends on the cache.
+        """
+        metadata = self.metadata
+        if metadata.fresh_for is None and fresh_for is None:
+            return None
+        if not is_stale(metadata, fresh_for, now):
+            return "fresh"
+        return "expired" if must_revalidate_first(metadata, fresh_for, now) else "stale"
+
+    @property
+    def tags(self) -> list[str]:
+        """The tags the entry recorded, sorted; none if it recorded none (or garbled ones)."""
+        recorded = self.metadata.attrs.get(TAGS_ATTR)
+        versions = decode_tags(recorded) if recorded else None
+        return sorted(versions or ())
+
+    @property
+    def user_attrs(self) -> dict[str, str]:
+        """The entry's ``attrs`` but the cache's own (the recorded tag versions)."""
+        return {name: value for name, value in self.metadata.attrs.items() if name != TAGS_ATTR}
+
+    @property
+    def is_cache_own(self) -> bool:
+        """Whether this is one of the cache's own entries (a tag's current version), not a value of the application."""
+        return self.key.startswith(RESERVED_PREFIX)
 
 
 class Damage(NamedTuple):
