@@ -474,6 +474,20 @@ def test_as_a_subprocess(filled: Path) -> None:
     assert missing.stderr == f"daramjwee cache stat: no such directory: {filled / 'nope'}\n"  # no traceback
 
 
+def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path: Path) -> None:
+    store = dj.FileStore(tmp_path)
+    for index in range(40):
+        write(store, f"{index:02} " + "k" * 4000, b"v", dj.Metadata())  # 160 kB of listing: more than a pipe holds
+    command = [sys.executable, "-m", "daramjwee", "cache", "ls", str(tmp_path)]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as listing:
+        assert listing.stdout is not None
+        assert listing.stdout.readline().endswith(b"00 " + b"k" * 4000 + b"\n")
+        listing.stdout.close()  # as `| head -1` does
+        assert listing.wait(timeout=60) == 141
+        assert listing.stderr is not None
+        assert listing.stderr.read() == b""
+
+
 WRITER = textwrap.dedent(
     """
     import hashlib, json, random, sys, time

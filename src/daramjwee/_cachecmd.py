@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import re
 import sys
 import time
@@ -55,6 +56,7 @@ __all__ = [
 EXIT_OK = 0
 EXIT_DAMAGED = 1
 EXIT_USAGE = 2
+EXIT_BROKEN_PIPE = 141
 
 # -- pure formatting and parsing ------------------------------------------------------------
 
@@ -365,14 +367,23 @@ class _UsageError(Exception):
 
 
 def run(args: argparse.Namespace, action: Callable[[argparse.Namespace, str, TextIO], int]) -> int:
-    """Check ``args.directory``, run ``action`` on it, and turn user errors into one line on stderr."""
+    """Check ``args.directory``, run ``action`` on it, and turn user errors into one line on stderr.
+
+    A reader of the output that goes away (``daramjwee cache ls DIR | head``)
+    ends the command quietly with exit code 141, as ``SIGPIPE`` would.
+    """
     out = sys.stdout
     if hasattr(out, "reconfigure"):
         out.reconfigure(errors="backslashreplace")  # a terminal that cannot show a character gets \uXXXX
     command = f"daramjwee cache {args.subcommand}"
     try:
         root = check_directory(args.directory)
-        return action(args, root, out)
+        code = action(args, root, out)
+        out.flush()
+        return code
+    except BrokenPipeError:
+        _silence(out)
+        return EXIT_BROKEN_PIPE
     except DirectoryError as error:
         message = f"{error.problem}: {escape(error.path)}"
     except _UsageError as error:
@@ -382,6 +393,16 @@ def run(args: argparse.Namespace, action: Callable[[argparse.Namespace, str, Tex
         message = f"{error.strerror or error}{where}"
     print(f"{command}: {message}", file=sys.stderr)
     return EXIT_USAGE
+
+
+def _silence(out: TextIO) -> None:
+    """Point ``out``'s file at ``/dev/null``, so that flushing what is left at exit raises nothing."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, out.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # not a real file (captured output): nothing is flushed at exit
+        pass
 
 
 def _argument(args: argparse.Namespace, text: str) -> str:
