@@ -7,10 +7,13 @@ directory in a loop while they run.
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from collections.abc import Callable
@@ -472,6 +475,61 @@ def test_as_a_subprocess(filled: Path) -> None:
     missing = cli("stat", str(filled / "nope"), "k")
     assert (missing.returncode, missing.stdout) == (2, "")
     assert missing.stderr == f"daramjwee cache stat: no such directory: {filled / 'nope'}\n"  # no traceback
+
+
+NOBODY = 65534
+
+
+def run_as_nobody(*commands: list[str]) -> list[tuple[int, str, str]]:
+    """Run each ``daramjwee cache`` command in a forked child that became ``nobody``: ``(code, out, err)`` each."""
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover (the child)
+        try:
+            os.close(read_end)
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+            results = []
+            for command in commands:
+                sys.stdout, sys.stderr = io.StringIO(), io.StringIO()
+                code = main(["cache", *command])
+                results.append((code, sys.stdout.getvalue(), sys.stderr.getvalue()))
+            os.write(write_end, json.dumps(results).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        data = pipe.read()
+    os.waitpid(child, 0)
+    return [tuple(result) for result in json.loads(data)]  # type: ignore[misc]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root, to write files as root and read them as another user")
+def test_a_record_it_cannot_read_is_told_and_the_others_still_done() -> None:
+    base = Path(tempfile.mkdtemp())  # not under pytest's tmp_path, which only root may enter
+    try:
+        base.chmod(0o755)
+        root = base / "cache"
+        store = dj.FileStore(root)
+        for key in ("a", "b", "c"):
+            write(store, key, key.encode() * 100, dj.Metadata())
+        file_of(root, "a").chmod(0o600)
+        unreadable = f"cannot read {entry_name(b'a')}: Permission denied"
+
+        (verify, ls) = run_as_nobody(["verify", str(root)], ["ls", str(root)])
+        assert verify == (2, "verified 2 records: 0 damaged\n", f"daramjwee cache verify: {unreadable}\n")
+        assert ls[0] == 2
+        assert ls[1].splitlines()[-1] == "2 entries, " + ls[1].splitlines()[-1].split(", ")[1]
+        assert ls[2] == f"daramjwee cache ls: {unreadable}\n"
+
+        tamper(file_of(root, "b"))
+        ((code, out, err),) = run_as_nobody(["verify", str(root)])
+        assert code == 1  # damage found outweighs a record it could not read
+        assert out.splitlines()[-1] == "verified 2 records: 1 damaged"
+        assert err == f"daramjwee cache verify: {unreadable}\n"
+    finally:
+        shutil.rmtree(base)
 
 
 def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path: Path) -> None:

@@ -7,8 +7,10 @@ for the formatting.
 
 Exit codes: 0 done; 1 damage found (``verify`` found damaged records, with
 ``--remove`` too; ``stat`` of a damaged record); 2 a usage error (bad
-arguments, no such directory, not a file-store directory, no such key, a
-file that cannot be read or removed), reported in one line on stderr.
+arguments, no such directory, not a file-store directory, no such key),
+reported in one line on stderr, or records that could not be read or
+removed (one line each; the others are still done); 141 when the reader of
+the output went away (``| head``).
 
 Keys are printed escaped (:func:`escape`): a backslash as ``\\\\``, and every
 character that is not printable (newline, tab, other control characters,
@@ -415,12 +417,37 @@ def _argument(args: argparse.Namespace, text: str) -> str:
         raise _UsageError(str(error)) from None
 
 
-def _entries(root: str, *, verify_body: bool) -> Iterator[Entry | Damage]:
-    """Every record of ``root``, read (heads only unless ``verify_body``); those gone meanwhile skipped."""
-    for name, path in record_names(root):
-        record = read_record(name, path, verify_body=verify_body)
-        if record is not None:
-            yield record
+class _Records:
+    """The records of ``root``, read one at a time (heads only unless ``verify_body``); those gone meanwhile skipped.
+
+    A record that cannot be read (a permission, an I/O error) is told on
+    stderr and counted in ``failures``, and the others are still read.
+    """
+
+    def __init__(self, args: argparse.Namespace, root: str, *, verify_body: bool) -> None:
+        self._command = f"daramjwee cache {args.subcommand}"
+        self._root = root
+        self._verify_body = verify_body
+        self.failures = 0
+
+    def __iter__(self) -> Iterator[Entry | Damage]:
+        for name, path in record_names(self._root):
+            try:
+                record = read_record(name, path, verify_body=self._verify_body)
+            except OSError as error:
+                self.failed(f"cannot read {name}", error)
+                continue
+            if record is not None:
+                yield record
+
+    def failed(self, what: str, error: OSError) -> None:
+        """Tell that ``what`` failed with ``error``, and count it."""
+        self.failures += 1
+        print(f"{self._command}: {what}: {error.strerror or error}", file=sys.stderr)
+
+    def exit_code(self, damaged: bool) -> int:
+        """1 if damage was found, else 2 if a record could not be read or removed, else 0."""
+        return EXIT_DAMAGED if damaged else EXIT_USAGE if self.failures else EXIT_OK
 
 
 def _ls(args: argparse.Namespace) -> int:
@@ -431,7 +458,8 @@ def _list(args: argparse.Namespace, root: str, out: TextIO) -> int:
     prefix = None if args.prefix is None else _argument(args, args.prefix)
     entries: list[Entry] = []
     damaged: list[Damage] = []
-    for record in _entries(root, verify_body=False):
+    records = _Records(args, root, verify_body=False)
+    for record in records:
         if isinstance(record, Damage):
             damaged.append(record)
         elif prefix is None or record.key.startswith(prefix):
@@ -440,7 +468,7 @@ def _list(args: argparse.Namespace, root: str, out: TextIO) -> int:
     now = time.time()
     if args.json:
         print(report_json(root, entries, ((damage, False) for damage in damaged), now), file=out)
-        return EXIT_OK
+        return records.exit_code(False)
     for entry in entries:
         print(ls_line(entry, now), file=out)
     total = sum(entry.record_length for entry in entries)
@@ -450,7 +478,7 @@ def _list(args: argparse.Namespace, root: str, out: TextIO) -> int:
             f"{len(damaged)} damaged records not listed: see 'daramjwee cache verify {escape(args.directory)}'",
             file=sys.stderr,
         )
-    return EXIT_OK
+    return records.exit_code(False)
 
 
 def _stat(args: argparse.Namespace) -> int:
@@ -505,10 +533,16 @@ def _purge_in(args: argparse.Namespace, root: str, out: TextIO) -> int:
     older_than: float | None = args.older_than
     now = time.time()
     removed = freed = replaced = 0
-    for record in _entries(root, verify_body=False):
+    records = _Records(args, root, verify_body=False)
+    for record in records:
         if not purged(record, prefix, older_than, now):
             continue
-        if remove_record(record.path, record.identity):
+        try:
+            same = remove_record(record.path, record.identity)
+        except OSError as error:
+            records.failed(f"cannot remove {record.name}", error)
+            continue
+        if same:
             removed += 1
             freed += record.record_length if isinstance(record, Entry) else 0
         else:
@@ -517,7 +551,7 @@ def _purge_in(args: argparse.Namespace, root: str, out: TextIO) -> int:
     if replaced:
         line += f"; {replaced} replaced since they were read, left in place"
     print(line, file=out)
-    return EXIT_OK
+    return records.exit_code(False)
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -528,13 +562,14 @@ def _verify_in(args: argparse.Namespace, root: str, out: TextIO) -> int:
     entries: list[Entry] = []  # kept for --json only
     sound = 0
     damaged: list[tuple[Damage, bool]] = []
-    for record in _entries(root, verify_body=True):
+    records = _Records(args, root, verify_body=True)
+    for record in records:
         if isinstance(record, Entry):
             sound += 1
             if args.json:
                 entries.append(record)
             continue
-        removed = args.remove and _remove_damaged(record)
+        removed = args.remove and _remove_damaged(records, record)
         damaged.append((record, removed))
         if not args.json:
             print(damage_line(record, removed), file=out)
@@ -545,15 +580,15 @@ def _verify_in(args: argparse.Namespace, root: str, out: TextIO) -> int:
         if args.remove and damaged:
             summary += f", {sum(removed for _, removed in damaged)} removed"
         print(summary, file=out)
-    return EXIT_DAMAGED if damaged else EXIT_OK
+    return records.exit_code(bool(damaged))
 
 
-def _remove_damaged(damage: Damage) -> bool:
+def _remove_damaged(records: _Records, damage: Damage) -> bool:
     """Remove a damaged record unless it was replaced since it was read; whether it was (a failure is told)."""
     try:
         return remove_record(damage.path, damage.identity)
     except OSError as error:
-        print(f"could not remove {damage.name}: {error.strerror or error}", file=sys.stderr)
+        records.failed(f"cannot remove {damage.name}", error)
         return False
 
 
