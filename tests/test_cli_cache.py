@@ -365,6 +365,14 @@ def test_verify_finds_a_tampered_byte_and_a_truncated_file(run: Run, filled: Pat
     assert lines[-1] == f"verified {2 + len(HOSTILE_KEYS) + 2 + 1} records: 3 damaged"
     assert file_of(filled, "user:2").exists()  # reported, not removed
 
+    code, out, err = run("stat", str(filled), "-e", escape(HOSTILE_KEYS[0]))
+    assert code == 1
+    assert out.startswith(f"damaged  {entry_name(encode_key(HOSTILE_KEYS[0]))}  (key unreadable): record file has ")
+    code, out, err = run("ls", str(filled))  # heads only: the tampered body goes unseen, the other two are told
+    assert code == 0
+    assert out.splitlines()[-1].startswith(f"{2 + len(HOSTILE_KEYS) + 2 - 1} entries, ")
+    assert err == f"2 damaged records not listed: see 'daramjwee cache verify {filled}'\n"
+
     code, out, _ = run("verify", str(filled), "--json")
     assert code == 1
     document = json.loads(out)

@@ -237,7 +237,7 @@ def stat_lines(entry: Entry, now: float, fresh_for: float | None) -> list[str]:
     if metadata.must_revalidate:
         own.append("must_revalidate")
     if state is None:
-        fresh = "no per-entry freshness (it depends on the cache; --fresh-for SECONDS assumes a default)"
+        fresh = "no per-entry freshness (it depends on the cache; --fresh-for D assumes a default)"
     elif metadata.fresh_for is None:
         fresh = f"{state} (by --fresh-for {_seconds(fresh_for or 0.0)})"
     else:
@@ -280,7 +280,7 @@ def purged(record: Entry | Damage, prefix: str | None, older_than: float | None,
 
 
 def damage_line(damage: Damage, removed: bool) -> str:
-    """One line of ``verify`` (or of ``ls`` on stderr) for a damaged record."""
+    """One line of ``verify`` (and of ``stat``) for a damaged record."""
     key = "(key unreadable)" if damage.key is None else escape(damage.key)
     return f"damaged  {damage.name}  {key}: {escape(damage.reason)}{'  [removed]' if removed else ''}"
 
