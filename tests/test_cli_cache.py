@@ -631,6 +631,17 @@ def test_escape_round_trips_and_leaves_no_control_character(text: str) -> None:
     assert unescape(escaped) == text
 
 
+@given(st.text(alphabet=st.sampled_from("\\xuUnrt0123456789abcdefABCDEFg\n")))
+def test_unescape_takes_any_text_or_says_what_is_wrong(text: str) -> None:
+    try:
+        unescape(text)
+    except ValueError as error:
+        message = str(error)
+    else:
+        return  # no other exception, ever
+    assert message.startswith("bad escape '\\")
+
+
 def test_ages() -> None:
     assert [parse_age(text) for text in ("90", "90s", "10m", "2h", "7d", "1w", "1.5h", " 3 m ")] == [
         90, 90, 600, 7200, 7 * 86400, 7 * 86400, 5400, 180,

@@ -287,6 +287,7 @@ def damage_line(damage: Damage, removed: bool) -> str:
 
 # -- the command ----------------------------------------------------------------------------
 
+_DIRECTORY_HELP = "the FileStore's directory (daramjwee serve's --cache-dir)"
 _ESCAPED_HELP = "KEY and --prefix are written escaped, as ls prints keys (\\n, \\t, \\xHH, \\uHHHH, \\\\)"
 
 
@@ -296,13 +297,14 @@ def add_cache_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
         "cache",
         help="inspect a FileStore directory: list, show, remove, purge and verify entries",
         description="Inspect the directory of a FileStore (the file tier of daramjwee serve too), safely while "
-        "processes use it. Exit codes: 0 done, 1 damaged records found, 2 usage errors.",
+        "processes use it. Exit codes: 0 done, 1 damaged records found, 2 usage errors (or records it could not read "
+        "or remove), 141 output closed early.",
     )
     subcommands = cache.add_subparsers(title="subcommands", required=True, metavar="SUBCOMMAND")
 
     ls = subcommands.add_parser("ls", help="list the keys, with size and age", description="List every entry: "
                                 "body size in bytes, age (since it was cached) and key, sorted by key.")  # fmt: skip
-    ls.add_argument("directory", metavar="DIR")
+    ls.add_argument("directory", metavar="DIR", help=_DIRECTORY_HELP)
     ls.add_argument("--prefix", metavar="P", help="only keys starting with P")
     ls.add_argument("-e", "--escaped", action="store_true", help=_ESCAPED_HELP)
     ls.add_argument("--json", action="store_true", help="one JSON object (see the docs for its shape)")
@@ -311,7 +313,7 @@ def add_cache_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
     stat = subcommands.add_parser(
         "stat", help="show one entry", description="Show one entry's size, etag, age, freshness, tags and attrs."
     )
-    stat.add_argument("directory", metavar="DIR")
+    stat.add_argument("directory", metavar="DIR", help=_DIRECTORY_HELP)
     stat.add_argument("key", metavar="KEY")
     stat.add_argument(
         "--fresh-for", type=_age, metavar="D",
@@ -322,7 +324,7 @@ def add_cache_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
     stat.set_defaults(subcommand="stat", handler=_stat)
 
     rm = subcommands.add_parser("rm", help="remove one entry", description="Remove the entry of KEY.")
-    rm.add_argument("directory", metavar="DIR")
+    rm.add_argument("directory", metavar="DIR", help=_DIRECTORY_HELP)
     rm.add_argument("key", metavar="KEY")
     rm.add_argument("-e", "--escaped", action="store_true", help=_ESCAPED_HELP)
     rm.set_defaults(subcommand="rm", handler=_rm)
@@ -334,7 +336,7 @@ def add_cache_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
         "older than D. An entry replaced after it was read is newer than the purge and stays. --older-than keeps "
         "the cache's own tag entries (removing one would drop every entry tagged with it, however young).",
     )
-    purge.add_argument("directory", metavar="DIR")
+    purge.add_argument("directory", metavar="DIR", help=_DIRECTORY_HELP)
     which = purge.add_mutually_exclusive_group()
     which.add_argument("--prefix", metavar="P", help="only keys starting with P")
     which.add_argument(
@@ -350,7 +352,7 @@ def add_cache_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
         description="Read every entry whole and check its head and body checksums; report the damaged ones "
         "(exit code 1 if any). Records being written are not looked at.",
     )
-    verify.add_argument("directory", metavar="DIR")
+    verify.add_argument("directory", metavar="DIR", help=_DIRECTORY_HELP)
     verify.add_argument("--remove", action="store_true", help="remove the damaged records")
     verify.add_argument("--json", action="store_true", help="one JSON object (see the docs for its shape)")
     verify.set_defaults(subcommand="verify", handler=_verify)
