@@ -30,15 +30,15 @@ from collections.abc import Iterator
 from typing import NamedTuple
 
 from ._filedir import (
-    _OPEN_RECORD,
+    OPEN_RECORD,
     TEMP_DIRECTORY,
-    _identity,
-    _remove_if_same,
-    _remove_path,
-    _scan_directory,
     fanout_directories,
     is_fanout,
     read_record_head,
+    remove_if_same,
+    remove_path,
+    scan_directory,
+    stat_identity,
 )
 from ._freshness import is_stale, must_revalidate_first
 from ._metadata import Metadata
@@ -179,7 +179,7 @@ def record_names(root: str) -> Iterator[tuple[str, str]]:
     with a warning on the ``daramjwee`` logger.
     """
     for prefix, directory in fanout_directories(root):
-        for child in _scan_directory(directory):
+        for child in scan_directory(directory):
             name = f"{prefix}/{child.name}"
             if is_entry_name(name):
                 yield name, child.path
@@ -201,7 +201,7 @@ def read_record(name: str, path: str, *, verify_body: bool) -> Entry | Damage | 
     permission, an I/O error) propagates.
     """
     try:
-        fd = os.open(path, _OPEN_RECORD)
+        fd = os.open(path, OPEN_RECORD)
     except FileNotFoundError:
         return None
     except OSError as error:  # ELOOP for a symlink, ENXIO for a socket; or a plain failure
@@ -211,19 +211,19 @@ def read_record(name: str, path: str, *, verify_body: bool) -> Entry | Damage | 
             return None
         if stat.S_ISREG(status.st_mode):
             raise
-        return Damage(name, path, _identity(status), None, f"not a regular file ({error.strerror})")
+        return Damage(name, path, stat_identity(status), None, f"not a regular file ({error.strerror})")
     try:
         status = os.fstat(fd)
         try:
             key, header, metadata = read_record_head(fd, status, name)
         except CorruptRecord as error:
-            return Damage(name, path, _identity(status), None, str(error))
+            return Damage(name, path, stat_identity(status), None, str(error))
         if verify_body:
             reason = _body_damage(fd, header)
             if reason is not None:
-                return Damage(name, path, _identity(status), key, reason)
+                return Damage(name, path, stat_identity(status), key, reason)
         return Entry(
-            name, path, _identity(status), key, metadata, header.body_length, header.record_length, status.st_mtime
+            name, path, stat_identity(status), key, metadata, header.body_length, header.record_length, status.st_mtime
         )
     finally:
         os.close(fd)
@@ -252,7 +252,7 @@ def remove_record(path: str, identity: tuple[int, int]) -> bool:
     (a newer record published since it was read); ``True`` if it removed it
     or the file was already gone.  ``OSError`` if the removal failed.
     """
-    return _remove_if_same(path, identity)
+    return remove_if_same(path, identity)
 
 
 def remove_key(root: str, key: str) -> bool:
@@ -263,5 +263,5 @@ def remove_key(root: str, key: str) -> bool:
     path = record_path(root, key)[1]
     if not os.path.lexists(path):
         return False
-    _remove_path(path)
+    remove_path(path)
     return True
