@@ -105,7 +105,8 @@ _APPS = {
     "bench": ("daramjwee.bench",),
     "contrib": ("daramjwee.contrib",),  # each integration may import its own modules, and the core's public names
     "_demo.py": (),
-    "_cli.py": ("daramjwee._demo", "daramjwee.server", "daramjwee.bench"),  # the command line runs the applications
+    "_cachecmd.py": ("daramjwee._inspection",),  # reads the record format, which is not public
+    "_cli.py": ("daramjwee._demo", "daramjwee.server", "daramjwee.bench", "daramjwee._cachecmd"),  # it runs them
 }
 
 
@@ -118,7 +119,7 @@ def _app_files() -> list[tuple[Path, tuple[str, ...]]]:
 
 
 def test_the_applications_import_only_public_names_of_the_core() -> None:
-    """``server``, ``bench``, ``_demo.py`` and ``_cli.py`` use daramjwee as any application would."""
+    """``server``, ``bench``, ``_demo.py``, ``_cachecmd.py`` and ``_cli.py`` use daramjwee as any application would."""
     assert len(_app_files()) > 30
     wrong = []
     for path, own in _app_files():

@@ -1,4 +1,4 @@
-"""The ``daramjwee`` command line: ``daramjwee demo``, ``daramjwee serve`` and ``daramjwee bench``.
+"""The ``daramjwee`` command line: ``daramjwee demo``, ``serve``, ``bench`` and ``cache``.
 
 The command modules import optional dependencies (``rich`` for the demo,
 granian and httpx for the server), so they are imported only when their
@@ -11,6 +11,8 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
+
+from ._cachecmd import add_cache_command
 
 __all__ = ["main"]
 
@@ -68,6 +70,7 @@ def _parser() -> argparse.ArgumentParser:
         help="a trace file (one key per line) for the eviction scenario to replay too; repeatable",
     )
     bench.set_defaults(handler=_bench)
+    add_cache_command(commands)
     return parser
 
 

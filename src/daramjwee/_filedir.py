@@ -53,7 +53,21 @@ from ._record import (
 )
 from .policy import Policy
 
-__all__ = ["FileDirectory", "KnownHead", "OpenRecord", "TempFile", "file_identity"]
+__all__ = [
+    "OPEN_RECORD",
+    "FileDirectory",
+    "KnownHead",
+    "OpenRecord",
+    "TempFile",
+    "fanout_directories",
+    "file_identity",
+    "is_fanout",
+    "read_record_head",
+    "remove_if_same",
+    "remove_path",
+    "scan_directory",
+    "stat_identity",
+]
 
 _logger = logging.getLogger("daramjwee")
 
@@ -64,7 +78,7 @@ TEMP_SUFFIX = ".tmp"
 _SCAN_READ = 4096  # bytes read from each record when the index is rebuilt: the header, key and metadata
 _KNOWN_HEADS = 4096  # checked record heads memoized per store, so hits skip parsing
 _HEX = frozenset("0123456789abcdef")
-_OPEN_RECORD = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK
+OPEN_RECORD = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK
 """How records and temp files are opened for reading: never through a symlink, never blocking on a FIFO.
 
 ``O_NONBLOCK`` has no effect on the regular files accepted (Linux and the BSDs ignore it there); should a
@@ -148,7 +162,7 @@ class TempFile:
     def is_named(self) -> bool:
         """Whether the file's name still leads to it (it was not removed, nor its directory)."""
         try:
-            return _identity(os.lstat(self.path)) == _identity(os.fstat(self.fd))
+            return stat_identity(os.lstat(self.path)) == stat_identity(os.fstat(self.fd))
         except FileNotFoundError:
             return False
 
@@ -201,7 +215,7 @@ class FileDirectory(Indexed):
                 error,
                 extra={"path": self._temp_root},
             )
-        self._root_identity = _identity(os.stat(self.root))
+        self._root_identity = stat_identity(os.stat(self.root))
         self._sweep_temp_files()
         self._rebuild_index()
 
@@ -209,7 +223,7 @@ class FileDirectory(Indexed):
 
     def _sweep_temp_files(self) -> None:
         """Remove the temp files no live writer holds (their writers died); best-effort."""
-        for entry in _scan_directory(self._temp_root):
+        for entry in scan_directory(self._temp_root):
             if entry.name.endswith(TEMP_SUFFIX):
                 _remove_if_unlocked(entry.path)
 
@@ -218,7 +232,7 @@ class FileDirectory(Indexed):
         found: list[tuple[int, str, int]] = []
         for prefix, directory in self._fanout_directories():
             self._known_dirs.add(directory)
-            for entry in _scan_directory(directory):
+            for entry in scan_directory(directory):
                 name = f"{prefix}/{entry.name}"
                 if is_entry_name(name):
                     record = _scan_record(entry.path, name)
@@ -232,13 +246,7 @@ class FileDirectory(Indexed):
 
     def _fanout_directories(self) -> list[tuple[str, str]]:
         """``(relative name, path)`` of each ``ab/cd`` directory of the store (those it can list)."""
-        return [
-            (f"{first.name}/{second.name}", second.path)
-            for first in _scan_directory(self.root)
-            if _is_fanout(first)
-            for second in _scan_directory(first.path)
-            if _is_fanout(second)
-        ]
+        return fanout_directories(self.root)
 
     # -- reading ----------------------------------------------------------------------
 
@@ -301,7 +309,7 @@ class FileDirectory(Indexed):
             if remaining:
                 fcntl.fcntl(fd, fcntl.F_SETFL, 0)  # clear O_NONBLOCK for the reader's preads
             elif body_digest(body) != checked.body_checksum:
-                self._reject(key, path, _identity(os.fstat(fd)), "body checksum mismatch")
+                self._reject(key, path, stat_identity(os.fstat(fd)), "body checksum mismatch")
             self._note(key, checked.record_length, fd, True)
         except BaseException:
             os.close(fd)
@@ -354,7 +362,7 @@ class FileDirectory(Indexed):
         opened because it is not a regular file is removed as invalid.
         """
         try:
-            return os.open(path, _OPEN_RECORD)
+            return os.open(path, OPEN_RECORD)
         except FileNotFoundError:
             with self._lock:
                 if not os.path.lexists(path):  # not published again meanwhile
@@ -367,7 +375,7 @@ class FileDirectory(Indexed):
                 raise NotFound(key) from None
             if stat.S_ISREG(status.st_mode):
                 raise
-            self._reject(key, path, _identity(status), f"not a regular file ({error.strerror})")
+            self._reject(key, path, stat_identity(status), f"not a regular file ({error.strerror})")
 
     def _read_first(self, key: str, path: str, fd: int, size: int) -> bytes:
         """The first ``size`` bytes (or fewer) of the file open as ``fd``; :class:`NotFound` if it is no regular file.
@@ -380,7 +388,7 @@ class FileDirectory(Indexed):
         except OSError as error:
             status = os.fstat(fd)
             if not stat.S_ISREG(status.st_mode):
-                self._reject(key, path, _identity(status), f"not a regular file ({error.strerror})")
+                self._reject(key, path, stat_identity(status), f"not a regular file ({error.strerror})")
             if not isinstance(error, BlockingIOError):
                 raise
         fcntl.fcntl(fd, fcntl.F_SETFL, 0)  # a system that honours O_NONBLOCK on regular files
@@ -404,7 +412,7 @@ class FileDirectory(Indexed):
                 path, head[: header.head_length], decode_metadata(metadata), header.body_length, header.body_checksum
             )
         except CorruptRecord as error:
-            self._reject(key, path, _identity(status), str(error))
+            self._reject(key, path, stat_identity(status), str(error))
         self._remember(key, known)
         return known
 
@@ -425,7 +433,7 @@ class FileDirectory(Indexed):
         failure: OSError | None = None
         with self._lock:
             try:
-                same = _remove_if_same(path, identity)
+                same = remove_if_same(path, identity)
             except OSError as error:
                 same, failure = True, error
             if same:
@@ -538,7 +546,7 @@ class FileDirectory(Indexed):
             status = os.lstat(path)
             if stat.S_ISREG(status.st_mode):
                 return False
-            _remove_if_same(path, _identity(status))
+            remove_if_same(path, stat_identity(status))
         except OSError:
             return False
         _logger.warning("removed a non-file in the way of a new file-store record", extra={"path": path})
@@ -552,7 +560,7 @@ class FileDirectory(Indexed):
         """
         with self._lock:
             try:
-                same_root = _identity(os.stat(self.root)) == self._root_identity
+                same_root = stat_identity(os.stat(self.root)) == self._root_identity
             except FileNotFoundError:
                 same_root = False
             if not same_root:
@@ -561,7 +569,7 @@ class FileDirectory(Indexed):
                 self._heads.clear()
             self._known_dirs.clear()
             os.makedirs(self._temp_root, exist_ok=True)
-            self._root_identity = _identity(os.stat(self.root))
+            self._root_identity = stat_identity(os.stat(self.root))
         if not same_root:
             _logger.warning("file store directory %s vanished: made it again, empty", self.root)
 
@@ -596,7 +604,7 @@ class FileDirectory(Indexed):
         """Remove ``key``'s record, if any (whatever is under its name), and forget it."""
         _stored, path = self.locate(key)
         with self._lock:
-            _remove_path(path)
+            remove_path(path)
             self._forget_locked(key)
 
     def clear(self) -> None:
@@ -621,10 +629,10 @@ class FileDirectory(Indexed):
                 failure = failure or error
         removed: set[str] = set()
         for prefix, directory in self._fanout_directories():
-            for entry in _scan_directory(directory):
+            for entry in scan_directory(directory):
                 if is_entry_name(f"{prefix}/{entry.name}"):
                     try:
-                        _remove_path(entry.path)
+                        remove_path(entry.path)
                     except OSError as error:
                         failure = failure or error
                     else:
@@ -683,7 +691,7 @@ class FileDirectory(Indexed):
             raise KeyError(victim)
         path = self.locate(victim)[1]
         try:
-            _remove_path(path)
+            remove_path(path)
         except OSError as error:
             _logger.warning("could not remove an evicted file-store record: %s", error, extra={"path": path})
         return size
@@ -696,7 +704,7 @@ _RECOVERABLE_CREATE = frozenset({errno.ENOENT, errno.ENOSPC})
 # -- file helpers -------------------------------------------------------------------------
 
 
-def _identity(status: os.stat_result) -> tuple[int, int]:
+def stat_identity(status: os.stat_result) -> tuple[int, int]:
     """What tells one file from another: ``(device, inode)``."""
     return status.st_dev, status.st_ino
 
@@ -709,7 +717,7 @@ def _is_file_of(fd: int, size: int) -> bool:
 
 def file_identity(fd: int) -> tuple[int, int]:
     """``(device, inode)`` of the file open as ``fd``."""
-    return _identity(os.fstat(fd))
+    return stat_identity(os.fstat(fd))
 
 
 def _complete_head(fd: int, data: bytes, requested: int, size: int) -> tuple[Header, bytes]:
@@ -748,7 +756,7 @@ def _scan_record(path: str, name: str) -> tuple[int, str, int] | None:
     valid record of its name.
     """
     try:
-        fd = os.open(path, _OPEN_RECORD)
+        fd = os.open(path, OPEN_RECORD)
     except FileNotFoundError:
         return None
     except OSError as error:
@@ -759,21 +767,14 @@ def _scan_record(path: str, name: str) -> tuple[int, str, int] | None:
         if stat.S_ISREG(status.st_mode):
             _logger.warning("skipped a file-store record it cannot open: %s", error, extra={"path": path})
         else:
-            _discard_invalid(path, _identity(status), f"not a regular file ({error.strerror})")
+            _discard_invalid(path, stat_identity(status), f"not a regular file ({error.strerror})")
         return None
     try:
         status = os.fstat(fd)
         try:
-            if not stat.S_ISREG(status.st_mode):
-                raise CorruptRecord("not a regular file")
-            header, head = _complete_head(fd, os.read(fd, _SCAN_READ), _SCAN_READ, status.st_size)
-            stored, metadata = verify_head(header, head)
-            decode_metadata(metadata)
-            if entry_name(stored) != name:
-                raise CorruptRecord("the record is stored under another key's name")
-            key = decode_key(stored)
+            key, header, _metadata = read_record_head(fd, status, name)
         except CorruptRecord as error:
-            _discard_invalid(path, _identity(status), str(error))
+            _discard_invalid(path, stat_identity(status), str(error))
             return None
         return status.st_mtime_ns, key, header.record_length
     except OSError as error:
@@ -783,17 +784,36 @@ def _scan_record(path: str, name: str) -> tuple[int, str, int] | None:
         os.close(fd)
 
 
+def read_record_head(fd: int, status: os.stat_result, name: str) -> tuple[str, Header, Metadata]:
+    """Check the head of the record open as ``fd`` (at offset 0; ``status`` is its ``fstat``), found as ``name``.
+
+    ``name`` is the record's path relative to the store directory.  Returns
+    the key, the header and the metadata; reads no byte of the body.  Raises
+    :class:`CorruptRecord` if the file is not a regular file, not exactly as
+    long as its header says, its head is invalid, or it is stored under
+    another key's name.  ``OSError`` of a read propagates.
+    """
+    if not stat.S_ISREG(status.st_mode):
+        raise CorruptRecord("not a regular file")
+    header, head = _complete_head(fd, os.read(fd, _SCAN_READ), _SCAN_READ, status.st_size)
+    stored, metadata = verify_head(header, head)
+    decoded = decode_metadata(metadata)
+    if entry_name(stored) != name:
+        raise CorruptRecord("the record is stored under another key's name")
+    return decode_key(stored), header, decoded
+
+
 def _discard_invalid(path: str, identity: tuple[int, int], reason: str) -> None:
     """Remove the invalid record ``identity`` at ``path`` if it is still there; best-effort, logged."""
     try:
-        _remove_if_same(path, identity)
+        remove_if_same(path, identity)
     except OSError as error:
         _logger.warning("invalid file-store record (%s) could not be removed: %s", reason, error, extra={"path": path})
     else:
         _logger.warning("removed an invalid file-store record: %s", reason, extra={"path": path})
 
 
-def _scan_directory(path: str) -> list[os.DirEntry[str]]:
+def scan_directory(path: str) -> list[os.DirEntry[str]]:
     """The entries of the directory ``path``; none (logged unless it is missing) if it cannot be listed."""
     try:
         with os.scandir(path) as entries:
@@ -805,7 +825,18 @@ def _scan_directory(path: str) -> list[os.DirEntry[str]]:
         return []
 
 
-def _is_fanout(entry: os.DirEntry[str]) -> bool:
+def fanout_directories(root: str) -> list[tuple[str, str]]:
+    """``(relative name, path)`` of each ``ab/cd`` directory of the store directory ``root`` (those it can list)."""
+    return [
+        (f"{first.name}/{second.name}", second.path)
+        for first in scan_directory(root)
+        if is_fanout(first)
+        for second in scan_directory(first.path)
+        if is_fanout(second)
+    ]
+
+
+def is_fanout(entry: os.DirEntry[str]) -> bool:
     """Whether ``entry`` is a fan-out directory (two lowercase hex digits)."""
     return len(entry.name) == 2 and set(entry.name) <= _HEX and entry.is_dir(follow_symlinks=False)
 
@@ -813,7 +844,7 @@ def _is_fanout(entry: os.DirEntry[str]) -> bool:
 def _remove_if_unlocked(path: str) -> None:
     """Remove the temp file at ``path`` unless its writer (in any process) still holds its lock; best-effort."""
     try:
-        fd = os.open(path, _OPEN_RECORD)
+        fd = os.open(path, OPEN_RECORD)
     except FileNotFoundError:
         return
     except OSError as error:
@@ -824,14 +855,14 @@ def _remove_if_unlocked(path: str) -> None:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             return
-        _remove_if_same(path, _identity(os.fstat(fd)))
+        remove_if_same(path, stat_identity(os.fstat(fd)))
     except OSError as error:
         _logger.warning("could not remove a stale file-store temp file %s: %s", path, error, extra={"path": path})
     finally:
         os.close(fd)
 
 
-def _remove_if_same(path: str, identity: tuple[int, int]) -> bool:
+def remove_if_same(path: str, identity: tuple[int, int]) -> bool:
     """Remove what ``path`` names if it is the file ``identity`` (a directory with all it holds).
 
     Returns False if ``path`` names another (newer) file, which is left alone;
@@ -842,7 +873,7 @@ def _remove_if_same(path: str, identity: tuple[int, int]) -> bool:
         status = os.lstat(path)
     except FileNotFoundError:
         return True
-    if _identity(status) != identity:
+    if stat_identity(status) != identity:
         return False
     if stat.S_ISDIR(status.st_mode):
         shutil.rmtree(path)
@@ -851,7 +882,7 @@ def _remove_if_same(path: str, identity: tuple[int, int]) -> bool:
     return True
 
 
-def _remove_path(path: str) -> None:
+def remove_path(path: str) -> None:
     """Remove the file at ``path`` if there is one; a directory in its place is removed with all it holds."""
     try:
         os.unlink(path)
