@@ -26,6 +26,29 @@ async def test_fifty_concurrent_misses_cause_one_origin_fetch() -> None:
         assert cache.stats().coalesced_waiters == 49
 
 
+async def test_a_waiters_response_says_it_was_coalesced_and_a_hit_does_not() -> None:
+    origin = Origin({"k": b"value" * 100}, delay=0.2)
+    async with dj.AsyncCache(stores=mem_tiers(2)) as cache:
+
+        async def reader() -> tuple[int | None, bool]:
+            async with await cache.get("k", origin.fetcher("k")) as response:
+                await response.read()
+                return response.source, response.coalesced
+
+        async def ranged_reader() -> tuple[int | None, bool]:
+            async with await cache.get("r", origin.fetcher("k"), byte_range=dj.ByteRange(0, 10)) as response:
+                await response.read()
+                return response.source, response.coalesced
+
+        results = await async_run_concurrently([reader] * 10)
+        assert sorted(results, key=str) == [(0, True)] * 9 + [(None, False)]  # type: ignore[arg-type]
+        assert cache.stats().coalesced_waiters == 9
+        assert await reader() == (0, False)  # a plain hit afterwards waited for nobody
+        ranged = await async_run_concurrently([ranged_reader] * 4)
+        assert sorted(ranged, key=str) == [(0, True)] * 3 + [(None, False)]  # type: ignore[arg-type]
+        assert await ranged_reader() == (0, False)
+
+
 async def test_failed_leader_lets_a_waiter_retry_and_lead() -> None:
     origin = Origin({"k": b"value"}, delay=0.1)
     attempts = 0
