@@ -24,7 +24,9 @@ tested by the next run.
   the command line's own parser, a ``python path/to/script.py`` or
   ``python -m module`` of this repository must name a file that exists, and a
   ``pip install`` of daramjwee must name extras that ``pyproject.toml`` defines.
-- Other blocks (``ini``, bare ones showing output or file layouts) are not checked.
+- **```ini** blocks are systemd units: the command line of each ``ExecStart=``
+  is checked like a bash block's.
+- Other blocks (bare ones showing output or file layouts) are not checked.
 """
 
 from __future__ import annotations
@@ -244,6 +246,14 @@ def test_bash_block_names_commands_that_exist(block: Block) -> None:
     assert commands, f"{block.id} is empty"
     for command in commands:
         _check_command(command)
+
+
+@pytest.mark.parametrize("block", _params("ini"))
+def test_ini_block_starts_commands_that_parse(block: Block) -> None:
+    for line in block.code.splitlines():
+        if line.startswith("ExecStart="):
+            for command in _commands(line.removeprefix("ExecStart=")):
+                _check_command(command)
 
 
 def test_every_page_with_python_blocks_is_collected() -> None:
