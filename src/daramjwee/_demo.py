@@ -63,7 +63,7 @@ SOURCES = ("tier 0", "tier 1", "tier 2", "origin", "coalesced", "negative")
 SOURCE_LABELS = {
     "tier 0": f"memory, {TIER0_CAPACITY}",
     "tier 1": f"FileStore, {TIER1_CAPACITY}",
-    "tier 2": f"remote-like, +{REMOTE_LATENCY * 1000:.0f} ms",
+    "tier 2": f"remote-like, +{REMOTE_LATENCY * 1000:.0f} ms a call",
     "origin": "slow, 50-80 ms",
     "coalesced": "waited for another request's fetch",
     "negative": "cached not-found",
@@ -73,7 +73,8 @@ LEGEND = (
         "tier 0-2",
         "a hit: the value was in that tier. Tier 0 hands out the stored bytes, so its hits take microseconds; "
         f"a rare one takes {REMOTE_LATENCY * 1000:.0f} ms or more: it missed every tier (tier 2 included), then "
-        "found tier 0 filled meanwhile by another request",
+        f"found tier 0 filled meanwhile by another request. Tier 2 adds {REMOTE_LATENCY * 1000:.0f} ms to each "
+        "store call, and a hit makes three (open, read, read to the end)",
     ),
     ("origin", "every tier missed and this request fetched the value itself (50-80 ms), filling tier 0"),
     (
