@@ -11,6 +11,12 @@ The workload has three phases: a stampede of concurrent misses on one cold key
 hits and background refreshes, negative hits), and a "restart": a new ``Cache``
 with an empty tier 0, a new ``FileStore`` that rebuilds its index from the same
 directory, and the same tier 2; tiers 1 and 2 then serve and promote.
+
+Each request is counted under the source that served it, except a request
+that missed while another request was already fetching its key: it waited
+for that fetch (single-flight) and is counted as ``coalesced``
+(:attr:`daramjwee.Response.coalesced`), not as a hit of the tier it was then
+read from, so the tier rows time only what the tiers do.
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ from rich.text import Text
 import daramjwee as dj
 from daramjwee.testing import FaultyStore
 
-__all__ = ["DemoOptions", "run_demo"]
+__all__ = ["DemoOptions", "DemoResult", "play", "run_demo"]
 
 KEYS = tuple(f"key-{index}" for index in range(40))
 MISSING = frozenset(KEYS[4::9])  # the origin answers "not found" for these
@@ -53,14 +59,42 @@ TIER0_CAPACITY = "16KiB"
 TIER1_CAPACITY = "48KiB"
 REMOTE_LATENCY = 0.015  # added by FaultyStore to every operation of tier 2
 LOWER_TIER_FRESH_FOR = 60.0
-SOURCES = ("tier 0", "tier 1", "tier 2", "origin", "negative")
+SOURCES = ("tier 0", "tier 1", "tier 2", "origin", "coalesced", "negative")
 SOURCE_LABELS = {
     "tier 0": f"memory, {TIER0_CAPACITY}",
     "tier 1": f"FileStore, {TIER1_CAPACITY}",
-    "tier 2": f"remote-like, +{REMOTE_LATENCY * 1000:.0f} ms",
+    "tier 2": f"remote-like, +{REMOTE_LATENCY * 1000:.0f} ms a call",
     "origin": "slow, 50-80 ms",
+    "coalesced": "waited for another request's fetch",
     "negative": "cached not-found",
 }
+LEGEND = (
+    (
+        "tier 0-2",
+        "a hit: the value was in that tier. Tier 0 hands out the stored bytes, so its hits take microseconds; "
+        f"a rare one takes {REMOTE_LATENCY * 1000:.0f} ms or more: it missed every tier (tier 2 included), then "
+        f"found tier 0 filled meanwhile by another request. Tier 2 adds {REMOTE_LATENCY * 1000:.0f} ms to each "
+        "store call, and a hit makes three (open, read, read to the end)",
+    ),
+    ("origin", "every tier missed and this request fetched the value itself (50-80 ms), filling tier 0"),
+    (
+        "coalesced",
+        "missed while another request was fetching the same key: waited for that one fetch (single-flight), "
+        "then read what it stored; its time is the origin's, so it is kept out of the tier rows",
+    ),
+    (
+        "negative",
+        "the origin said 'not found' earlier; the cached not-found answers without asking it "
+        f"(from tier 2 once tier 0's shorter negative freshness ran out: +{REMOTE_LATENCY * 1000:.0f} ms)",
+    ),
+    ("promotion", "a hit in tier 1 or 2 is copied into the faster tiers while it is read"),
+    (
+        "stale hit",
+        f"an entry older than its freshness (tier 0: fresh_for) is served at once while one background "
+        f"refresh asks the origin (a refresh: 'not modified', or a new version every {VERSION_PERIOD:g} s)",
+    ),
+    ("fan-out", "a value tier 0 stored is copied to tiers 1-2 in the background, so it survives a restart"),
+)
 EVENT_LINES = 6
 
 
@@ -91,10 +125,11 @@ class Snapshot:
 
 @dataclasses.dataclass(frozen=True)
 class BurstResult:
-    """What the stampede phase caused."""
+    """What the stampede phase caused: origin fetches, waits counted by ``cache.stats()``, responses that waited."""
 
     origin_fetches: int
     coalesced_waiters: int
+    coalesced_responses: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,6 +138,21 @@ class RestartResult:
 
     lower_tier_hits: int
     promotions: int
+
+
+@dataclasses.dataclass(frozen=True)
+class DemoResult:
+    """What a run did: the requests each source served (``SOURCES``), the stampede, the restart, the counters."""
+
+    requests: dict[str, int]
+    burst: BurstResult
+    restart: RestartResult
+    counters: Counter[str]
+
+    @property
+    def ok(self) -> bool:
+        """Whether the stampede caused exactly one origin fetch."""
+        return self.burst.origin_fetches == 1
 
 
 class Board:
@@ -243,8 +293,8 @@ class _Fetch:
         return self._origin.fetch(self._key, old)
 
 
-def _request(cache: dj.Cache, origin: SyntheticOrigin, board: Board, key: str) -> None:
-    """Read ``key`` through ``cache``; record who served it, how fast, and any notable event."""
+def _request(cache: dj.Cache, origin: SyntheticOrigin, board: Board, key: str) -> str:
+    """Read ``key`` through ``cache``; record who served it, how fast, and any notable event; return the source."""
     fetch = _Fetch(origin, key)
     asked_at = time.time()
     started = time.perf_counter()
@@ -256,23 +306,29 @@ def _request(cache: dj.Cache, origin: SyntheticOrigin, board: Board, key: str) -
         if fetch.asked_origin:
             board.record("origin", seconds)
             board.event(f"{key}: not found at the origin → negative entry cached")
-        else:
-            board.record("negative", seconds)
-            board.event(f"{key}: negative hit, origin not asked", once=True)
-        return
+            return "origin"
+        board.record("negative", seconds)
+        board.event(f"{key}: negative hit, origin not asked", once=True)
+        return "negative"
     seconds = time.perf_counter() - started
     tier = response.source
+    if response.coalesced:
+        board.record("coalesced", seconds)
+        board.event(f"{key}: waited {seconds * 1000:.0f} ms for another request's origin fetch", once=True)
+        return "coalesced"
     if tier is None:
         board.record("origin", seconds)
         board.event(f"{key}: missed every tier → origin fetch ({seconds * 1000:.0f} ms), filling tier 0")
-        return
-    board.record(f"tier {tier}", seconds)
+        return "origin"
+    source = f"tier {tier}"
+    board.record(source, seconds)
     positive, _negative = cache.config.freshness(tier)
     if positive is not None and asked_at > response.metadata.cached_at + positive:
         board.event(f"{key}: stale hit in tier {tier} → background refresh")
     elif tier:
         upper = "tier 0" if tier == 1 else f"tiers 0-{tier - 1}"
         board.event(f"{key}: served from tier {tier}, promoted to {upper}")
+    return source
 
 
 class Budget:
@@ -331,13 +387,16 @@ def _burst(cache: dj.Cache, origin: SyntheticOrigin, board: Board) -> BurstResul
     """Let ``BURST_CALLERS`` threads miss the same cold key at the same instant."""
     barrier = threading.Barrier(BURST_CALLERS)
     waiters_before = cache.stats().coalesced_waiters
+    sources: list[str] = []
 
     def caller() -> None:
         barrier.wait()
-        _request(cache, origin, board, BURST_KEY)
+        sources.append(_request(cache, origin, board, BURST_KEY))
 
     _run_threads([caller] * BURST_CALLERS)
-    result = BurstResult(origin.calls(BURST_KEY), cache.stats().coalesced_waiters - waiters_before)
+    result = BurstResult(
+        origin.calls(BURST_KEY), cache.stats().coalesced_waiters - waiters_before, sources.count("coalesced")
+    )
     board.event(
         f"{BURST_KEY}: {BURST_CALLERS} concurrent misses → {result.origin_fetches} origin fetch, "
         f"{result.coalesced_waiters} callers waited for it"
@@ -423,7 +482,7 @@ def _sources_table(snapshot: Snapshot) -> Table:
     total = sum(len(samples) for samples in snapshot.latencies.values())
     table = Table(title="who served each request", box=box.SIMPLE_HEAD, title_justify="left", show_edge=False)
     table.add_column("source")
-    table.add_column("store")
+    table.add_column("store / meaning")
     for name in ("requests", "share", "p50", "p99"):
         table.add_column(name, justify="right")
     for source in SOURCES:
@@ -448,6 +507,16 @@ def _counters_table(counters: Counter[str]) -> Table:
     return table
 
 
+def _legend() -> Table:
+    """What each row and counter means, in one line each."""
+    table = Table(title="what the rows mean", box=None, title_justify="left", show_header=False, show_edge=False)
+    table.add_column(style="bold")
+    table.add_column()
+    for name, meaning in LEGEND:
+        table.add_row(name, meaning)
+    return table
+
+
 def _dashboard(snapshot: Snapshot) -> RenderableType:
     """The live view: phase, sources, counters and the recent events."""
     return Group(
@@ -461,7 +530,7 @@ def _dashboard(snapshot: Snapshot) -> RenderableType:
 
 
 def _summary(snapshot: Snapshot, options: DemoOptions, burst: BurstResult, restart: RestartResult) -> RenderableType:
-    """The final report: sources, counters, the stampede and restart results, and a verdict."""
+    """The final report: sources, counters, what they mean, the stampede and restart results, and a verdict."""
     requests = sum(len(samples) for samples in snapshot.latencies.values())
     return Group(
         Text(
@@ -474,9 +543,11 @@ def _summary(snapshot: Snapshot, options: DemoOptions, burst: BurstResult, resta
         Text(),
         _counters_table(snapshot.counters),
         Text(),
+        _legend(),
+        Text(),
         Text(
             f"stampede: {BURST_CALLERS} concurrent misses on {BURST_KEY} → {burst.origin_fetches} origin fetch, "
-            f"{burst.coalesced_waiters} coalesced waiters"
+            f"{burst.coalesced_waiters} coalesced waiters ({burst.coalesced_responses} in the coalesced row)"
         ),
         Text(
             f"restart: with an empty tier 0, tiers 1-2 served {restart.lower_tier_hits} hits "
@@ -506,11 +577,18 @@ def _live_view(console: Console, board: Board) -> Iterator[None]:
         yield
 
 
-def run_demo(options: DemoOptions, console: Console | None = None) -> int:
-    """Run the demo and print its summary; return 0 if the stampede caused exactly one origin fetch."""
+def play(options: DemoOptions, console: Console | None = None) -> DemoResult:
+    """Run the demo, live on an interactive ``console``; print its summary there and return what it did."""
     console = console or Console()
     board = Board()
     with _live_view(console, board):
         burst, restart = _workload(options, board)
-    console.print(_summary(board.snapshot(), options, burst, restart), soft_wrap=True)
-    return 0 if burst.origin_fetches == 1 else 1
+    snapshot = board.snapshot()
+    console.print(_summary(snapshot, options, burst, restart), soft_wrap=True)
+    requests = {source: len(samples) for source, samples in snapshot.latencies.items()}
+    return DemoResult(requests, burst, restart, snapshot.counters)
+
+
+def run_demo(options: DemoOptions, console: Console | None = None) -> int:
+    """Run the demo and print its summary; return 0 if the stampede caused exactly one origin fetch."""
+    return 0 if play(options, console).ok else 1

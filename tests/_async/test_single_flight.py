@@ -26,6 +26,69 @@ async def test_fifty_concurrent_misses_cause_one_origin_fetch() -> None:
         assert cache.stats().coalesced_waiters == 49
 
 
+async def test_a_waiters_response_says_it_was_coalesced_and_a_hit_does_not() -> None:
+    origin = Origin({"k": b"value" * 100}, delay=0.2)
+    async with dj.AsyncCache(stores=mem_tiers(2)) as cache:
+
+        async def reader() -> tuple[int | None, bool]:
+            async with await cache.get("k", origin.fetcher("k")) as response:
+                await response.read()
+                return response.source, response.coalesced
+
+        async def ranged_reader() -> tuple[int | None, bool]:
+            async with await cache.get("r", origin.fetcher("k"), byte_range=dj.ByteRange(0, 10)) as response:
+                await response.read()
+                return response.source, response.coalesced
+
+        results = await async_run_concurrently([reader] * 10)
+        assert sorted(results, key=str) == [(0, True)] * 9 + [(None, False)]  # type: ignore[arg-type]
+        assert cache.stats().coalesced_waiters == 9
+        assert await reader() == (0, False)  # a plain hit afterwards waited for nobody
+        ranged = await async_run_concurrently([ranged_reader] * 4)
+        assert sorted(ranged, key=str) == [(0, True)] * 3 + [(None, False)]  # type: ignore[arg-type]
+        assert await ranged_reader() == (0, False)
+
+
+async def test_waiters_of_a_value_too_large_for_tier_0_are_coalesced_too() -> None:
+    origin = Origin({"k": os.urandom(10_000)}, delay=0.2)
+    async with dj.AsyncCache(stores=[dj.AsyncMemStore("1KiB"), dj.AsyncMemStore()]) as cache:
+
+        async def reader() -> tuple[bool, bool]:
+            async with await cache.get("k", origin.fetcher("k")) as response:
+                await response.read()
+                return response.source is None, response.coalesced
+
+        results = await async_run_concurrently([reader] * 5)
+        assert sorted(results) == [(False, True)] * 4 + [(True, False)]  # type: ignore[type-var]
+        assert origin.calls == 1
+
+
+async def test_waiters_of_a_revalidation_are_coalesced() -> None:
+    calls = 0
+
+    async def fetch(old: dj.Metadata | None) -> dj.FetchResult:
+        nonlocal calls
+        calls += 1
+        if old is not None:
+            await async_sleep(0.2)
+            raise dj.NotModified()
+        return dj.FetchResult(b"value", dj.Metadata(etag='"v1"', fresh_for=0.05, stale_while_revalidate=0))
+
+    async with dj.AsyncCache(stores=mem_tiers(1)) as cache:
+        assert await cache.get_bytes("k", fetch) == b"value"
+        await async_sleep(0.1)  # stale, with no window to serve it stale: the next reads revalidate first
+
+        async def reader() -> tuple[int | None, bool]:
+            async with await cache.get("k", fetch) as response:
+                assert await response.read() == b"value"
+                return response.source, response.coalesced
+
+        results = await async_run_concurrently([reader] * 5)
+        assert sorted(results, key=str) == [(0, False)] + [(0, True)] * 4  # type: ignore[arg-type]
+        assert calls == 2
+        assert cache.stats().revalidations == 1
+
+
 async def test_failed_leader_lets_a_waiter_retry_and_lead() -> None:
     origin = Origin({"k": b"value"}, delay=0.1)
     attempts = 0

@@ -27,6 +27,69 @@ def test_fifty_concurrent_misses_cause_one_origin_fetch() -> None:
         assert cache.stats().coalesced_waiters == 49
 
 
+def test_a_waiters_response_says_it_was_coalesced_and_a_hit_does_not() -> None:
+    origin = Origin({"k": b"value" * 100}, delay=0.2)
+    with dj.Cache(stores=mem_tiers(2)) as cache:
+
+        def reader() -> tuple[int | None, bool]:
+            with cache.get("k", origin.fetcher("k")) as response:
+                response.read()
+                return response.source, response.coalesced
+
+        def ranged_reader() -> tuple[int | None, bool]:
+            with cache.get("r", origin.fetcher("k"), byte_range=dj.ByteRange(0, 10)) as response:
+                response.read()
+                return response.source, response.coalesced
+
+        results = run_concurrently([reader] * 10)
+        assert sorted(results, key=str) == [(0, True)] * 9 + [(None, False)]  # type: ignore[arg-type]
+        assert cache.stats().coalesced_waiters == 9
+        assert reader() == (0, False)  # a plain hit afterwards waited for nobody
+        ranged = run_concurrently([ranged_reader] * 4)
+        assert sorted(ranged, key=str) == [(0, True)] * 3 + [(None, False)]  # type: ignore[arg-type]
+        assert ranged_reader() == (0, False)
+
+
+def test_waiters_of_a_value_too_large_for_tier_0_are_coalesced_too() -> None:
+    origin = Origin({"k": os.urandom(10_000)}, delay=0.2)
+    with dj.Cache(stores=[dj.MemStore("1KiB"), dj.MemStore()]) as cache:
+
+        def reader() -> tuple[bool, bool]:
+            with cache.get("k", origin.fetcher("k")) as response:
+                response.read()
+                return response.source is None, response.coalesced
+
+        results = run_concurrently([reader] * 5)
+        assert sorted(results) == [(False, True)] * 4 + [(True, False)]  # type: ignore[type-var]
+        assert origin.calls == 1
+
+
+def test_waiters_of_a_revalidation_are_coalesced() -> None:
+    calls = 0
+
+    def fetch(old: dj.Metadata | None) -> dj.FetchResult:
+        nonlocal calls
+        calls += 1
+        if old is not None:
+            sleep(0.2)
+            raise dj.NotModified()
+        return dj.FetchResult(b"value", dj.Metadata(etag='"v1"', fresh_for=0.05, stale_while_revalidate=0))
+
+    with dj.Cache(stores=mem_tiers(1)) as cache:
+        assert cache.get_bytes("k", fetch) == b"value"
+        sleep(0.1)  # stale, with no window to serve it stale: the next reads revalidate first
+
+        def reader() -> tuple[int | None, bool]:
+            with cache.get("k", fetch) as response:
+                assert response.read() == b"value"
+                return response.source, response.coalesced
+
+        results = run_concurrently([reader] * 5)
+        assert sorted(results, key=str) == [(0, False)] + [(0, True)] * 4  # type: ignore[arg-type]
+        assert calls == 2
+        assert cache.stats().revalidations == 1
+
+
 def test_failed_leader_lets_a_waiter_retry_and_lead() -> None:
     origin = Origin({"k": b"value"}, delay=0.1)
     attempts = 0

@@ -676,6 +676,7 @@ class AsyncCache:
                     raise
                 if response is not None:
                     await self._discard_reader(tier, key, reader)
+                    response._coalesced = True
                     return response
         return await self._revalidate_now(tier, key, reader, stored, fetch, if_none_match, ticket, None)
 
@@ -799,6 +800,7 @@ class AsyncCache:
             if flight.published:
                 response = await self._top_hit(key, fetch, if_none_match, flight.tier, ticket, (), rules)
                 if response is not None:
+                    response._coalesced = True
                     return response
             if time.monotonic() >= deadline:
                 return await self._fetch_uncached(key, fetch, if_none_match)
@@ -890,6 +892,8 @@ class AsyncCache:
             response = await self._shared_hit(key, fetch, if_none_match, ticket, rules, flight)
             if response is not None:
                 self._stats.add(Stat.FLEET_SHARED_HITS)
+                if waited:
+                    response._coalesced = True
                 return response
             force = True  # published, yet not in the shared tiers (evicted, deleted): claim the lease itself
 

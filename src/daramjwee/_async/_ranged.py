@@ -144,6 +144,8 @@ async def _walk_range(
             await async_shielded(response.aclose())
             raise
         if reopened is not None:
+            if response.coalesced:
+                reopened._coalesced = True
             await response.aclose()
             return reopened
     return await _range_of_miss(cache, key, response, byte_range)

@@ -49,6 +49,13 @@ class AsyncResponse:
             of a memory tier 0, or of a small entry a tier 0 read whole).  A
             server can then send the body in one piece instead of streaming
             it.  ``False`` does not mean that the body is large or slow.
+        coalesced: whether this caller missed while another request of this
+            cache was already fetching (or revalidating) the key, waited for
+            that request (single-flight) and is served what it stored; or, in
+            a fleet, waited for another instance's fetch.  Its time to answer
+            includes that wait, so it is the origin's latency, not the
+            ``source`` tier's.  Its ``source`` is the tier the value was read
+            from after the wait.
     """
 
     content_range: ContentRange | None = None  # a class attribute: set only by the range response
@@ -57,6 +64,7 @@ class AsyncResponse:
     __slots__ = (
         "_chunk_size",
         "_closed",
+        "_coalesced",
         "_failed",
         "_key",
         "_reader",
@@ -67,6 +75,8 @@ class AsyncResponse:
         "stale",
         "status",
     )
+
+    _coalesced: bool  # set only on a coalesced waiter's response (see ``coalesced``), so hits pay nothing
 
     def __init__(
         self,
@@ -179,6 +189,11 @@ class AsyncResponse:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def coalesced(self) -> bool:
+        """Whether this caller waited for another request's fetch of the key (see the class docstring)."""
+        return getattr(self, "_coalesced", False)
 
     @property
     def _copying(self) -> bool:
@@ -377,6 +392,8 @@ def ranged(response: AsyncResponse, content_range: ContentRange, skip: int) -> A
         store=getattr(response, "_store", None),
         failed=getattr(response, "_failed", None),
     )
+    if response.coalesced:
+        result._coalesced = True
     response._tee = None
     response._reader = EMPTY_READER
     response._closed = True

@@ -675,6 +675,7 @@ class Cache:
                     raise
                 if response is not None:
                     self._discard_reader(tier, key, reader)
+                    response._coalesced = True
                     return response
         return self._revalidate_now(tier, key, reader, stored, fetch, if_none_match, ticket, None)
 
@@ -798,6 +799,7 @@ class Cache:
             if flight.published:
                 response = self._top_hit(key, fetch, if_none_match, flight.tier, ticket, (), rules)
                 if response is not None:
+                    response._coalesced = True
                     return response
             if time.monotonic() >= deadline:
                 return self._fetch_uncached(key, fetch, if_none_match)
@@ -889,6 +891,8 @@ class Cache:
             response = self._shared_hit(key, fetch, if_none_match, ticket, rules, flight)
             if response is not None:
                 self._stats.add(Stat.FLEET_SHARED_HITS)
+                if waited:
+                    response._coalesced = True
                 return response
             force = True  # published, yet not in the shared tiers (evicted, deleted): claim the lease itself
 

@@ -145,6 +145,8 @@ def _walk_range(
             shielded(response.close())
             raise
         if reopened is not None:
+            if response.coalesced:
+                reopened._coalesced = True
             response.close()
             return reopened
     return _range_of_miss(cache, key, response, byte_range)
