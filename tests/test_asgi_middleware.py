@@ -366,3 +366,29 @@ def test_the_middleware_needs_neither_granian_nor_httpx_nor_starlette() -> None:
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=environment, check=False)
     assert (result.returncode, result.stdout, result.stderr) == (0, "CacheMiddleware\n", "")
+
+
+async def test_an_app_deaf_to_disconnects_is_cancelled_when_its_client_leaves(cache: dj.AsyncCache) -> None:
+    """A plain ASGI app that never calls ``receive``: only cancelling its call ends it early."""
+    ended: list[str] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        headers = [(b"cache-control", b"max-age=60"), (b"content-length", str(4 * MiB).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        try:
+            for _ in range(64):
+                await send({"type": "http.response.body", "body": b"y" * (64 * 1024), "more_body": True})
+                await asyncio.sleep(0.01)
+            await send({"type": "http.response.body", "body": b""})
+        except asyncio.CancelledError:
+            ended.append("cancelled")
+            raise
+        ended.append("finished")
+
+    async with serving(CacheMiddleware(app, cache=cache)) as url:
+        async with httpx.AsyncClient(base_url=url) as http, http.stream("GET", "/big") as reply:
+            async for _ in reply.aiter_raw():
+                break
+        await _wait_for(lambda: bool(ended), "the app's call never ended")
+    assert ended == ["cancelled"]
+    assert (cache.stats().fills_published, cache.stats().fills_aborted) == (0, 1)
