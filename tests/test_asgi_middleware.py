@@ -8,6 +8,7 @@ so "the app ran once" is what a hit means here.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
@@ -104,7 +105,9 @@ class Endpoints:
 
     async def where(self, request: Request) -> Response:
         self._count(request)
-        return PlainTextResponse(f"{request.scope['root_path']} {request.url.path}", headers={"cache-control": "max-age=60"})
+        return PlainTextResponse(
+            f"{request.scope['root_path']} {request.url.path}", headers={"cache-control": "max-age=60"}
+        )
 
     async def socket(self, websocket: WebSocket) -> None:
         await websocket.accept()
@@ -221,7 +224,10 @@ async def test_an_unsafe_method_passes_through_and_invalidates(
     make_app: Callable[..., Any], cache: dj.AsyncCache
 ) -> None:
     endpoints = Endpoints()
-    async with serving(make_app(endpoints, cache, default_fresh_for=60)) as url, httpx.AsyncClient(base_url=url) as http:
+    async with (
+        serving(make_app(endpoints, cache, default_fresh_for=60)) as url,
+        httpx.AsyncClient(base_url=url) as http,
+    ):
         assert (await http.get("/write")).headers["x-cache"] == "MISS"
         assert (await http.get("/write")).headers["x-cache"] == "HIT tier=0"
         posted = await http.post("/write", content=b"z" * 100_000)  # streamed on to the app (over 64 KiB)
@@ -295,32 +301,21 @@ async def test_websocket_and_lifespan_scopes_pass_to_the_app(cache: dj.AsyncCach
     import websockets  # noqa: PLC0415 (uvicorn[standard]'s websocket implementation)
 
     endpoints = Endpoints()
-    started: list[bool] = []
-
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        started.append(True)
-        yield
-
-    app = Starlette(
-        routes=endpoints.routes(),
-        middleware=[Middleware(CacheMiddleware, cache=cache)],
-        lifespan=lambda app: _context(lifespan(app)),
-    )
-    async with serving(app, lifespan="on") as url:
-        async with websockets.connect(url.replace("http://", "ws://") + "/socket") as socket:
-            assert await socket.recv() == "hello over a websocket"
-    assert started == [True]
-
-
-def _context(generator: AsyncIterator[None]) -> Any:
-    import contextlib  # noqa: PLC0415
+    phases: list[str] = []
 
     @contextlib.asynccontextmanager
-    async def wrapped() -> AsyncIterator[None]:
-        async for _ in generator:
-            yield
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        phases.append("startup")
+        yield
+        phases.append("shutdown")
 
-    return wrapped()
+    app = Starlette(routes=endpoints.routes(), middleware=[Middleware(CacheMiddleware, cache=cache)], lifespan=lifespan)
+    async with (
+        serving(app, lifespan="on") as url,
+        websockets.connect(url.replace("http://", "ws://") + "/socket") as socket,
+    ):
+        assert await socket.recv() == "hello over a websocket"
+    assert phases == ["startup", "shutdown"]
 
 
 async def test_bad_targets_pass_to_the_app_uncached(cache: dj.AsyncCache) -> None:

@@ -96,7 +96,9 @@ async def _wait_for(condition: Callable[[], bool], what: str) -> None:
         await asyncio.sleep(0.01)
 
 
-async def test_an_endpoint_streams_the_value_with_its_fields(make_app: Callable[..., Any], cache: dj.AsyncCache) -> None:
+async def test_an_endpoint_streams_the_value_with_its_fields(
+    make_app: Callable[..., Any], cache: dj.AsyncCache
+) -> None:
     origin = Origin(MiB)
     made: list[CachedResponse] = []
     async with serving(make_app(cache, origin, made)) as url, httpx.AsyncClient(base_url=url) as http:

@@ -111,7 +111,9 @@ class CachedResponse(Response):
                 await send_to_client({"type": "http.response.start", "status": 304, "headers": headers})
                 await send_to_client({"type": "http.response.body", "body": b""})
             else:
-                await send_to_client({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+                await send_to_client(
+                    {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+                )
                 if scope.get("method") == "HEAD":
                     await self._drain_miss()
                     await send_to_client({"type": "http.response.body", "body": b""})
