@@ -161,7 +161,7 @@ class HttpOrigin:
             except httpx.HTTPError as error:
                 self._raise(error, path)
         fields_received = [(name.lower(), value.strip(" \t")) for name, value in response.headers.multi_items()]
-        return Upstream(response.status_code, response.reason_phrase, fields_received, _HttpBody(self, response, path))
+        return Upstream(response.status_code, fields_received, _HttpBody(self, response, path))
 
     async def _fetch(self, url: httpx.URL, path: str, old: Metadata | None) -> FetchResult:
         headers: dict[str, str] = {}

@@ -24,7 +24,8 @@ class UpstreamBody(Protocol):
     It is closed (``aclose``, idempotent) by whoever owns the :class:`Upstream`,
     which releases what it holds (a connection, a running application).  A
     failure in the middle raises :class:`~daramjwee.server.OriginError` from
-    ``__anext__``, so the cache never publishes a partial body.
+    ``__anext__`` (an HTTP origin's :class:`~daramjwee.server.OriginError`,
+    an application's own exception), so the cache never publishes a partial body.
     """
 
     def __aiter__(self) -> AsyncIterator[bytes]: ...
@@ -43,7 +44,6 @@ class Upstream:
     """
 
     status: int
-    reason: str
     fields: list[tuple[str, str]]
     body: UpstreamBody
 
@@ -63,8 +63,10 @@ class HttpSender(Protocol):
 
         ``path`` is percent-decoded (as :func:`~daramjwee.server._paths.cache_key`
         makes it), its query raw.  ``content`` is the request body, whole or
-        streamed.  Any status is returned; a failure to get an answer at all
-        raises :class:`~daramjwee.server.OriginError` (its ``status`` is what
-        the client is answered).  The caller owns the returned body.
+        streamed.  Any status is returned.  A failure to get an answer at all
+        raises: an HTTP origin raises :class:`~daramjwee.server.OriginError`
+        (its ``status`` is what the client is answered); an application in
+        the same process raises its own exception, which passes through the
+        cache unchanged.  The caller owns the returned body.
         """
         ...

@@ -110,7 +110,7 @@ class AppOrigin:
             (name.decode("latin-1").lower(), value.decode("latin-1").strip(" \t"))
             for name, value in message.get("headers", ())
         ]
-        return Upstream(int(message["status"]), "", fields_sent, call)
+        return Upstream(int(message["status"]), fields_sent, call)
 
 
 def _scope(incoming: Scope | None, method: str, path: str, fields: Sequence[tuple[str, str]]) -> Scope:
