@@ -58,7 +58,7 @@ class Endpoints:
     async def cached(self, request: Request) -> Response:
         self._count(request)
         control = request.query_params.get("cc", "max-age=60")
-        return PlainTextResponse(f"body {request.url.query}", headers={"cache-control": control})
+        return PlainTextResponse(f"body {request.url.query}", headers={"cache-control": control, "etag": '"c1"'})
 
     async def cookie(self, request: Request) -> Response:
         self._count(request)
@@ -169,6 +169,29 @@ async def test_a_second_get_is_a_hit(make_app: Callable[..., Any], cache: dj.Asy
     assert endpoints.calls == {"GET /cached?a=1": 1, "GET /cached?a=2": 1}
     assert second.headers["content-type"] == "text/plain; charset=utf-8"
     assert second.headers["content-length"] == "8"
+
+
+async def test_conditional_and_range_requests_are_answered_from_the_cache(
+    make_app: Callable[..., Any], cache: dj.AsyncCache
+) -> None:
+    endpoints = Endpoints()
+    async with serving(make_app(endpoints, cache)) as url, httpx.AsyncClient(base_url=url) as http:
+        await http.get("/cached")
+        not_modified = await http.get("/cached", headers={"if-none-match": '"c1"'})
+        part = await http.get("/cached", headers={"range": "bytes=1-3"})
+    assert (not_modified.status_code, not_modified.content, not_modified.headers["etag"]) == (304, b"", '"c1"')
+    assert (part.status_code, part.content, part.headers["content-range"]) == (206, b"ody", "bytes 1-3/5")
+    assert endpoints.calls == {"GET /cached": 1}
+
+
+async def test_concurrent_cold_requests_run_the_endpoint_once(
+    make_app: Callable[..., Any], cache: dj.AsyncCache
+) -> None:
+    endpoints = Endpoints()
+    async with serving(make_app(endpoints, cache)) as url, httpx.AsyncClient(base_url=url) as http:
+        replies = await asyncio.gather(*(http.get("/slow") for _ in range(5)))
+    assert all(len(reply.content) == 4 * MiB for reply in replies)
+    assert endpoints.calls == {"GET /slow": 1}
 
 
 @pytest.mark.parametrize(
