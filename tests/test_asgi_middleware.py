@@ -21,6 +21,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
@@ -42,6 +43,7 @@ class Endpoints:
         self.stream_ended = asyncio.Event()
         self.stream_cancelled = False
         self.seen: list[dict[str, Any]] = []
+        self.background_done: list[str] = []
 
     def _count(self, request: Request) -> None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
@@ -109,6 +111,17 @@ class Endpoints:
             f"{request.scope['root_path']} {request.url.path}", headers={"cache-control": "max-age=60"}
         )
 
+    async def later(self, request: Request) -> Response:
+        """A response with a background task, which the framework runs after the last body message."""
+        self._count(request)
+
+        async def task() -> None:
+            await asyncio.sleep(0.05)
+            self.background_done.append(request.url.path)
+
+        headers = {"cache-control": "max-age=60"}
+        return PlainTextResponse("now", headers=headers, background=BackgroundTask(task))
+
     async def socket(self, websocket: WebSocket) -> None:
         await websocket.accept()
         await websocket.send_text("hello over a websocket")
@@ -123,6 +136,7 @@ class Endpoints:
             Route("/failing", self.failing),
             Route("/raising", self.raising),
             Route("/slow", self.slow),
+            Route("/later", self.later),
             Mount("/sub", routes=[Route("/where", self.where)]),
             WebSocketRoute("/socket", self.socket),
         ]
@@ -291,6 +305,19 @@ async def test_a_client_leaving_mid_body_stores_nothing_and_ends_the_app_call(
     assert len(again.content) == 4 * MiB
     assert endpoints.calls == {"GET /slow": 2}
     await _wait_for(lambda: cache.stats().fills_published == 1, "the whole body was not published")
+
+
+async def test_background_tasks_run_after_a_miss_is_answered(
+    make_app: Callable[..., Any], cache: dj.AsyncCache
+) -> None:
+    endpoints = Endpoints()
+    async with serving(make_app(endpoints, cache)) as url, httpx.AsyncClient(base_url=url) as http:
+        first = await http.get("/later")
+        await _wait_for(lambda: endpoints.background_done == ["/later"], "the background task did not run")
+        second = await http.get("/later")
+    assert (first.text, first.headers["x-cache"]) == ("now", "MISS")
+    assert (second.text, second.headers["x-cache"]) == ("now", "HIT tier=0")
+    assert endpoints.background_done == ["/later"]
 
 
 async def test_a_failing_endpoint_is_not_cached(make_app: Callable[..., Any], cache: dj.AsyncCache) -> None:
