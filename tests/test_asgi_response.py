@@ -123,7 +123,8 @@ async def test_a_matching_if_none_match_is_answered_304(make_app: Callable[..., 
         await _wait_for(lambda: cache.stats().fills_published == 1, "a 304 to a miss did not fill the cache")
         warm = await http.get("/value", headers={"if-none-match": '"other", "v1"'})
         other = await http.get("/value", headers={"if-none-match": '"other"'})
-    for reply in (cold, warm):
+        lines = await http.get("/value", headers=[("if-none-match", '"other"'), ("if-none-match", '"v1"')])
+    for reply in (cold, warm, lines):
         assert (reply.status_code, reply.content, reply.headers["etag"]) == (304, b"", '"v1"')
         assert "content-type" not in reply.headers
     assert (other.status_code, other.content) == (200, origin.value)

@@ -28,7 +28,8 @@ _incoming: contextvars.ContextVar[Scope | None] = contextvars.ContextVar("daramj
 """The scope of the client request being answered: what the application's own scope is made from."""
 
 _CLIENT_FIELDS = frozenset({b"host", b"x-forwarded-for", b"x-forwarded-proto"})
-"""Request fields the application sees as the client sent them: the cache forwards nothing over a network."""
+"""Request fields the application sees as the client sent them (the cache, forwarding nothing over a network, drops
+them from the fields it sends: ``forwarded="off"``)."""
 
 
 class _Ended:
@@ -120,8 +121,6 @@ def _scope(incoming: Scope | None, method: str, path: str, fields: Sequence[tupl
     headers = [(key.encode("latin-1"), value.encode("latin-1")) for key, value in fields]
     base: Scope = dict(incoming) if incoming is not None else {"asgi": {"version": "3.0"}, "http_version": "1.1"}
     client_fields = [(key, value) for key, value in base.get("headers", ()) if key.lower() in _CLIENT_FIELDS]
-    forwarded = {key for key, _ in client_fields}
-    headers = [(key, value) for key, value in headers if key not in forwarded]
     base.update(
         type="http",
         method=method,

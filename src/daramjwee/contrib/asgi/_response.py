@@ -132,10 +132,8 @@ class CachedResponse(Response):
             return True
         if self.status_code != 200:
             return False
-        for name, value in scope.get("headers", ()):
-            if name == b"if-none-match":
-                return if_none_match_matches(value.decode("latin-1"), self.response.metadata)
-        return False
+        lines = [value.decode("latin-1") for name, value in scope.get("headers", ()) if name == b"if-none-match"]
+        return bool(lines) and if_none_match_matches(", ".join(lines), self.response.metadata)
 
     async def _drain_miss(self) -> None:
         """Read a miss to its end without sending it: the cache publishes what the origin sent."""
