@@ -23,7 +23,7 @@ from ._front import refusal
 from ._http_proxy import HttpCaching, Request, answer_text, stream_body
 from ._metrics import RequestMetrics
 from ._origin_types import Origin, OriginError
-from ._paths import BadTarget, cache_key
+from ._paths import BadTarget, memoized_cache_key
 from ._upstream import HttpSender
 
 __all__ = ["CacheApp"]
@@ -187,7 +187,7 @@ class CacheApp:
             return "other", await answer_text(send, 405, "only GET and HEAD\n", [("allow", "GET, HEAD")])
         query: bytes = scope.get("query_string", b"")
         try:
-            key = _cache_key(raw_path, query, self.include_query, self.max_target_length)
+            key = memoized_cache_key(raw_path, query, self.include_query, self.max_target_length)
         except BadTarget as error:
             return "other", await answer_text(send, error.status, f"{error}\n")
         if self._proxy is not None:
@@ -223,12 +223,6 @@ class CacheApp:
                 return outcome, 200
             await stream_body(response, receive, send, self.chunk_size)
             return outcome, 200
-
-
-@functools.lru_cache(maxsize=8192)
-def _cache_key(raw_path: bytes, query: bytes, include_query: bool, max_length: int) -> str:
-    """:func:`cache_key`, memoized: popular paths are normalized once (a refused target raises every time)."""
-    return cache_key(raw_path, query, include_query=include_query, max_length=max_length)
 
 
 class _Called:

@@ -10,7 +10,7 @@ from ...server._asgi import Receive, Scope, Send
 from ...server._cache_rules import StorePolicy
 from ...server._front import refusal
 from ...server._http_proxy import HttpCaching, Request
-from ...server._paths import BadTarget, cache_key
+from ...server._paths import BadTarget, memoized_cache_key
 from ._app_origin import AppOrigin
 
 __all__ = ["CacheMiddleware"]
@@ -118,11 +118,8 @@ class CacheMiddleware:
             return
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode("utf-8")
         try:
-            key = cache_key(
-                raw_path,
-                scope.get("query_string", b""),
-                include_query=self.include_query,
-                max_length=self.max_target_length,
+            key = memoized_cache_key(
+                raw_path, scope.get("query_string", b""), self.include_query, self.max_target_length
             )
         except BadTarget:
             await self.app(scope, receive, send)
