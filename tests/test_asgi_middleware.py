@@ -368,6 +368,37 @@ async def test_websocket_and_lifespan_scopes_pass_to_the_app(cache: dj.AsyncCach
     assert phases == ["startup", "shutdown"]
 
 
+async def test_without_the_query_in_the_key_a_get_ignores_it_and_a_post_keeps_it(cache: dj.AsyncCache) -> None:
+    seen: list[tuple[str, bytes]] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        seen.append((scope["method"], scope["query_string"]))
+        headers = [(b"cache-control", b"max-age=60")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    middleware = CacheMiddleware(app, cache=cache, include_query=False)
+    async with serving(middleware) as url, httpx.AsyncClient(base_url=url) as http:
+        first = await http.get("/page?a=1")
+        second = await http.get("/page?a=2")
+        posted = await http.post("/page?b=%C3%A9")
+    # A query with raw non-ASCII bytes (which uvicorn refuses, other servers pass on) reaches the app as it came.
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/page", "raw_path": b"/page", "query_string": b"raw=\xe9"}
+    await middleware({**scope, "headers": [(b"host", b"x")], "asgi": {"version": "3.0"}}, receive, send)
+    assert (first.headers["x-cache"], second.headers["x-cache"]) == ("MISS", "HIT tier=0")
+    assert posted.headers["x-cache"] == "PASS"
+    assert sent[0]["status"] == 200
+    assert seen == [("GET", b""), ("POST", b"b=%C3%A9"), ("POST", b"raw=\xe9")]
+
+
 async def test_bad_targets_pass_to_the_app_uncached(cache: dj.AsyncCache) -> None:
     seen: list[str] = []
 

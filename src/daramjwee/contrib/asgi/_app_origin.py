@@ -126,7 +126,7 @@ def _scope(incoming: Scope | None, method: str, path: str, fields: Sequence[tupl
         method=method,
         path=name,
         raw_path=target.encode("ascii"),
-        query_string=query.encode("ascii"),
+        query_string=query.encode("latin-1"),  # a passed-through query is as the client sent it
         headers=[*client_fields, *headers],
         extensions={},
     )
