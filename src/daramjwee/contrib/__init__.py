@@ -1,1 +1,1 @@
-"""Integrations of daramjwee with frameworks, each behind an extra (``daramjwee.contrib.django``: ``[django]``)."""
+"""Integrations of daramjwee with frameworks, each behind an extra (``daramjwee.contrib.django``: ``[django]``; ``daramjwee.contrib.asgi``: ``[asgi]`` for ``CachedResponse``; ``daramjwee.contrib.otel``: ``[otel]``), each importing its framework only there."""

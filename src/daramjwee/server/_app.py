@@ -20,11 +20,11 @@ from ._asgi import Message, Receive, Scope, Send
 from ._cache_rules import StorePolicy
 from ._fields import check_forwarding, http_now
 from ._front import refusal
-from ._http_origin import HttpOrigin
 from ._http_proxy import HttpCaching, Request, answer_text, stream_body
 from ._metrics import RequestMetrics
 from ._origin_types import Origin, OriginError
-from ._paths import BadTarget, cache_key
+from ._paths import BadTarget, memoized_cache_key
+from ._upstream import HttpSender
 
 __all__ = ["CacheApp"]
 
@@ -47,7 +47,8 @@ _CARRIED_ATTRS = (
 class CacheApp:
     """An ASGI application serving requests through ``cache`` from ``origin``.
 
-    **An HTTP origin** is cached as a shared HTTP cache (RFC 9111) does, by
+    **An HTTP origin** (one with ``send``: :class:`~daramjwee.server._upstream.HttpSender`)
+    is cached as a shared HTTP cache (RFC 9111) does, by
     :class:`~daramjwee.server._http_proxy.HttpCaching` under ``policy``:
     responses are stored with their status and end-to-end header fields
     when the rules allow it, each with its own freshness; request fields are
@@ -118,7 +119,7 @@ class CacheApp:
                 via=f"1.1 {via}",
                 forwarded=forwarded,
             )
-            if isinstance(origin, HttpOrigin)
+            if isinstance(origin, HttpSender)
             else None
         )
 
@@ -186,11 +187,11 @@ class CacheApp:
             return "other", await answer_text(send, 405, "only GET and HEAD\n", [("allow", "GET, HEAD")])
         query: bytes = scope.get("query_string", b"")
         try:
-            key = _cache_key(raw_path, query, self.include_query, self.max_target_length)
+            key = memoized_cache_key(raw_path, query, self.include_query, self.max_target_length)
         except BadTarget as error:
             return "other", await answer_text(send, error.status, f"{error}\n")
         if self._proxy is not None:
-            return await self._proxy.handle(self._request(scope, method, key, query), receive, send)
+            return await self._proxy.handle(Request.of_scope(scope, key), receive, send)
         return await self._serve(key, method == "HEAD", _header(raw_headers, b"if-none-match"), receive, send)
 
     async def _serve(
@@ -222,20 +223,6 @@ class CacheApp:
                 return outcome, 200
             await stream_body(response, receive, send, self.chunk_size)
             return outcome, 200
-
-    def _request(self, scope: Scope, method: str, key: str, query: bytes) -> Request:
-        """The proxy's view of one request: method, cache key, origin target, fields, client address."""
-        path = key.partition("?")[0]
-        target = f"{path}?{query.decode('latin-1')}" if query else path
-        client = scope.get("client")
-        headers = scope.get("headers", [])
-        return Request(method, key, target, headers, client[0] if client else None, scope.get("scheme", "http"))
-
-
-@functools.lru_cache(maxsize=8192)
-def _cache_key(raw_path: bytes, query: bytes, include_query: bool, max_length: int) -> str:
-    """:func:`cache_key`, memoized: popular paths are normalized once (a refused target raises every time)."""
-    return cache_key(raw_path, query, include_query=include_query, max_length=max_length)
 
 
 class _Called:

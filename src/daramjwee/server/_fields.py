@@ -105,14 +105,16 @@ def check_forwarding(via: str, forwarded: str) -> None:
 
 
 def forwarded_request(
-    fields: Fields, *, client: str | None, scheme: str, via: str, for_cache: bool, forwarded: str
+    fields: Fields, *, client: str | None, scheme: str, via: str | None, for_cache: bool, forwarded: str
 ) -> list[tuple[str, str]]:
     """The request fields sent to the origin for a client's request.
 
     End-to-end fields pass, but ``Host`` (the origin's own is sent) and, when
     ``for_cache`` (the cache fetches a whole representation for everyone),
     the conditional and range fields (the cache adds its own validators).
-    ``Via`` gets ``via`` appended (RFC 9110 §7.6.3: a proxy always does).
+    ``Via`` gets ``via`` appended (RFC 9110 §7.6.3: a proxy always does);
+    with ``via=None`` (a cache in the same process as its origin, where no
+    message is forwarded) the client's ``Via`` passes unchanged.
     ``forwarded`` says what becomes of ``X-Forwarded-For`` and
     ``X-Forwarded-Proto``: ``"append"`` adds the client's address to the
     chain the client sent and states the scheme it used; ``"replace"``
@@ -127,7 +129,10 @@ def forwarded_request(
         if name != "host" and name not in dropped and name not in ("via", "x-forwarded-for", "x-forwarded-proto")
     ]
     previous_via = ", ".join(value for name, value in fields if name == "via")
-    forwarded_fields.append(("via", f"{previous_via}, {via}" if previous_via else via))
+    if via is not None:
+        forwarded_fields.append(("via", f"{previous_via}, {via}" if previous_via else via))
+    elif previous_via:
+        forwarded_fields.append(("via", previous_via))
     if forwarded == "off":
         return forwarded_fields
     if client:

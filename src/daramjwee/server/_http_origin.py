@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import urllib.parse
 from collections.abc import AsyncIterator, Sequence
 from http.cookiejar import CookieJar
@@ -14,8 +13,9 @@ import httpx
 from .. import AsyncFetcher, CacheableNotFound, ConfigError, FetchResult, Metadata, NotModified, __version__
 from ._origin_common import DEFAULT_CONTENT_TYPE, HTTP_SCHEMES, OriginBody, revalidation_basis, split_path
 from ._origin_types import OriginError, OriginTimeout
+from ._upstream import Upstream
 
-__all__ = ["HttpOrigin", "Upstream"]
+__all__ = ["HttpOrigin"]
 
 _PATH_SAFE = "/~!$&'()*+,;=:@"
 """Characters of a path kept as they are when it is percent-encoded again (RFC 3986 ``pchar`` and ``/``)."""
@@ -41,20 +41,6 @@ class _NoCookies(CookieJar):
 
     def set_cookie(self, cookie: Any) -> None:
         return None
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Upstream:
-    """The origin's answer to one request: status, header fields (lowercase names, in order), body.
-
-    The receiver owns ``body`` (raw bytes as received, never decoded) and
-    must close it (``aclose``), which releases the connection.
-    """
-
-    status: int
-    reason: str
-    fields: list[tuple[str, str]]
-    body: _HttpBody
 
 
 class HttpOrigin:
@@ -175,7 +161,7 @@ class HttpOrigin:
             except httpx.HTTPError as error:
                 self._raise(error, path)
         fields_received = [(name.lower(), value.strip(" \t")) for name, value in response.headers.multi_items()]
-        return Upstream(response.status_code, response.reason_phrase, fields_received, _HttpBody(self, response, path))
+        return Upstream(response.status_code, fields_received, _HttpBody(self, response, path))
 
     async def _fetch(self, url: httpx.URL, path: str, old: Metadata | None) -> FetchResult:
         headers: dict[str, str] = {}

@@ -31,7 +31,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 from .. import AsyncCache, AsyncResponse, ByteRange, FetchResult, Metadata, NotFound, NotModified, RangeNotSatisfiable
-from ._asgi import Message, Receive, Send
+from ._asgi import Message, Receive, Scope, Send
 from ._cache_rules import (
     MAX_DELTA,
     CacheControl,
@@ -60,9 +60,9 @@ from ._fields import (
     relayed_response,
     stored_response,
 )
-from ._http_origin import HttpOrigin, Upstream
 from ._origin_types import OriginError
 from ._range_requests import Spec, if_range_matches, multipart_boundary, multipart_tail, parse_range, part_head
+from ._upstream import HttpSender, Upstream
 
 __all__ = ["HttpCaching", "Request", "answer_text", "stream_body"]
 
@@ -121,6 +121,21 @@ class Request:
         self.conditional = b"if-none-match" in names or b"if-modified-since" in names
         self.ranged = b"range" in names
 
+    @classmethod
+    def of_scope(cls, scope: Scope, key: str) -> Request:
+        """The request an ASGI HTTP ``scope`` makes, whose cache key is ``key``.
+
+        The target sent when the request passes through is the key's path
+        with the scope's raw query as it came (whether or not the key holds
+        it); the client is the scope's ``client`` address.
+        """
+        path = key.partition("?")[0]
+        query: bytes = scope.get("query_string", b"")
+        target = f"{path}?{query.decode('latin-1')}" if query else path
+        client = scope.get("client")
+        headers = scope.get("headers", [])
+        return cls(scope["method"], key, target, headers, client[0] if client else None, scope.get("scheme", "http"))
+
     @property
     def fields(self) -> Fields:
         """The request's header fields, decoded (latin-1, names lowercase, values trimmed)."""
@@ -151,20 +166,23 @@ class HttpCaching:
 
     ``read_only`` answers unsafe methods 405 instead of passing them through.
     ``via`` is the ``Via`` entry this proxy adds to what it forwards (protocol
-    and name) and ``forwarded`` what becomes of ``X-Forwarded-For``/``-Proto``
-    (see :func:`~daramjwee.server._fields.forwarded_request`).
-    The caller (``CacheApp``) owns ``cache`` and ``origin``.
+    and name; ``None`` adds none) and ``forwarded`` what becomes of
+    ``X-Forwarded-For``/``-Proto`` (see
+    :func:`~daramjwee.server._fields.forwarded_request`).  ``origin`` is
+    anything with :meth:`~daramjwee.server._upstream.HttpSender.send`: an
+    HTTP origin (``CacheApp``) or an ASGI app in the same process
+    (``CacheMiddleware``).  The caller owns ``cache`` and ``origin``.
     """
 
     def __init__(
         self,
         cache: AsyncCache,
-        origin: HttpOrigin,
+        origin: HttpSender,
         policy: StorePolicy,
         *,
         chunk_size: int,
         read_only: bool = False,
-        via: str,
+        via: str | None,
         forwarded: str,
     ) -> None:
         self.cache = cache

@@ -7,10 +7,11 @@ with a :class:`BadTarget` carrying the HTTP status to answer, instead of being r
 
 from __future__ import annotations
 
+import functools
 import re
 import urllib.parse
 
-__all__ = ["BadTarget", "cache_key", "origin_target"]
+__all__ = ["BadTarget", "cache_key", "memoized_cache_key", "origin_target"]
 
 # "%" not followed by two hex digits (RFC 3986 §2.1 pct-encoded).
 _MALFORMED_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
@@ -117,6 +118,12 @@ def cache_key(raw_path: bytes, query: bytes, *, include_query: bool, max_length:
     if include_query:
         key += _normalized_query(query)
     return key
+
+
+@functools.lru_cache(maxsize=8192)
+def memoized_cache_key(raw_path: bytes, query: bytes, include_query: bool, max_length: int) -> str:
+    """:func:`cache_key`, memoized: popular paths are normalized once (a refused target raises every time)."""
+    return cache_key(raw_path, query, include_query=include_query, max_length=max_length)
 
 
 def _normalized_query(query: bytes) -> str:
