@@ -286,6 +286,27 @@ async def test_head_answers_the_fields_and_fills_the_cache(make_app: Callable[..
     assert endpoints.calls == {"GET /cached": 1}  # the miss of a HEAD asked the app with GET
 
 
+async def test_a_head_revalidating_a_get_only_fastapi_route_is_answered_as_its_get(cache: dj.AsyncCache) -> None:
+    """FastAPI's ``@app.get`` answers HEAD with 405: a HEAD that must revalidate asks the route with GET instead."""
+    calls: list[str] = []
+    app = FastAPI()
+
+    @app.get("/report")
+    async def report(request: Request) -> Response:
+        calls.append(request.method)
+        return PlainTextResponse("report", headers={"cache-control": "max-age=1", "etag": '"r1"'})
+
+    app.add_middleware(CacheMiddleware, cache=cache)
+    async with serving(app) as url, httpx.AsyncClient(base_url=url) as http:
+        assert (await http.get("/report")).headers["x-cache"] == "MISS"
+        await asyncio.sleep(1.2)  # stale: the HEAD must revalidate
+        head = await http.head("/report")
+        again = await http.get("/report")
+    assert (head.status_code, head.content, head.headers["etag"]) == (200, b"", '"r1"')
+    assert (again.text, again.headers["x-cache"]) == ("report", "HIT tier=0")  # the HEAD's GET freshened it
+    assert calls == ["GET", "GET"]  # the refused HEAD never reached the route
+
+
 async def test_a_client_leaving_mid_body_stores_nothing_and_ends_the_app_call(
     make_app: Callable[..., Any], cache: dj.AsyncCache
 ) -> None:

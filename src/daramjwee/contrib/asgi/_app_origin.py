@@ -32,6 +32,10 @@ _CLIENT_FIELDS = frozenset({b"host", b"x-forwarded-for", b"x-forwarded-proto"})
 them from the fields it sends: ``forwarded="off"``)."""
 
 
+_HEAD_REFUSED = frozenset({405, 501})
+"""Statuses with which an application says it does not answer ``HEAD`` (Method Not Allowed, Not Implemented)."""
+
+
 class _Ended:
     """The application returned (``error`` ``None``) or raised ``error``."""
 
@@ -89,10 +93,32 @@ class AppOrigin:
     ) -> Upstream:
         """Call the application for ``method`` and ``path``; return once it started its response.
 
+        A ``HEAD`` the application refuses (405 or 501: FastAPI's ``@app.get``
+        routes answer only ``GET``) is asked again as a ``GET``, whose fields
+        are those a ``HEAD`` would have had (RFC 9110 §9.3.2); the caller, who
+        asked ``HEAD``, reads none of its body and closes it, which ends the
+        call.  So a ``HEAD`` that must revalidate a stored response is
+        answered as the application answers ``GET``, never with a 405 it would
+        not give a ``GET``.
+
         Raises what the application raises before starting its response, and
         ``RuntimeError`` when it returns without starting one.  Cancelled,
         the call cancels the application and waits for it.
         """
+        upstream = await self._call(method, path, fields, content)
+        if method == "HEAD" and upstream.status in _HEAD_REFUSED:
+            await upstream.body.aclose()
+            upstream = await self._call("GET", path, fields, content)
+        return upstream
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        fields: Sequence[tuple[str, str]],
+        content: bytes | AsyncIterator[bytes] | None,
+    ) -> Upstream:
+        """One call of the application (see :meth:`send`)."""
         call = _Call(self.app, _scope(_incoming.get(), method, path, fields), content)
         self._running.add(call.task)
         call.task.add_done_callback(self._running.discard)
