@@ -1,6 +1,8 @@
 """``daramjwee serve``: the tier chain as a streaming HTTP caching proxy (an ASGI application).
 
-Needs the ``serve`` extra (``pip install 'daramjwee[serve]'``: granian and httpx).
+Running it (:func:`serve`, :func:`run_on_granian`) needs granian, and an HTTP origin needs httpx: the ``serve``
+extra (``pip install 'daramjwee[serve]'``).  Importing this package, ``CacheApp`` over a directory origin and the
+HTTP rules that :class:`daramjwee.contrib.asgi.CacheMiddleware` shares need neither.
 """
 
 from ._app import CacheApp
