@@ -194,3 +194,81 @@ def test_mypy_accepts_the_good_uses_of_the_api_and_rejects_each_bad_one() -> Non
     result = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"no issues found in {len(files)} source files" in result.stdout
+
+
+_SYNC_WORKLOAD = textwrap.dedent(
+    """
+    import sys, tempfile, time
+    import daramjwee as dj
+
+    assert "asyncio" not in sys.modules, "import daramjwee imported asyncio"
+    with tempfile.TemporaryDirectory() as directory:
+        cache = dj.Cache(
+            stores=[dj.MemStore("64KiB"), dj.FileStore(directory, "1MiB")],
+            positive_fresh_for=0.05,
+        )
+        with cache:
+            fetched = []
+
+            def fetch(old):
+                fetched.append(old)
+                return dj.FetchResult(b"x" * 100_000, dj.Metadata(stale_while_revalidate=60.0))
+
+            with cache.get("big", fetch) as response:
+                assert response.read() == b"x" * 100_000
+            part = cache.get_bytes("big", fetch, byte_range=dj.ByteRange(0, 9))
+            assert part and set(part) == {ord("x")}, part
+            time.sleep(0.1)
+            with cache.get("big", fetch) as response:  # stale: served, refreshed by a background thread
+                assert response.stale
+                response.read()
+            with cache.set("written") as writer:
+                writer.write(b"by a writer")
+            assert cache.get_bytes("written", fetch) == b"by a writer"
+            cache.set_value("value", {"a": [1, 2]})
+            assert cache.get_value("value", lambda: None) == {"a": [1, 2]}
+
+            @cache.cached(key="square:{n}")
+            def square(n: int) -> int:
+                return n * n
+
+            assert square(7) == square(7) == 49
+            cache.delete("big")
+            cache.stats()
+        assert len(fetched) >= 2
+    assert "asyncio" not in sys.modules, sorted(name for name in sys.modules if "asyncio" in name)
+    print("sync ok")
+    """
+)
+
+
+def test_a_sync_workload_with_memory_and_file_tiers_never_imports_asyncio() -> None:
+    """Rule for sync-only users: ``import daramjwee`` and everything ``Cache`` does leave asyncio unloaded."""
+    result = subprocess.run(
+        [sys.executable, "-c", _SYNC_WORKLOAD], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["sync", "ok"]
+
+
+def test_the_async_names_are_imported_on_first_use_and_work() -> None:
+    script = textwrap.dedent(
+        """
+        import asyncio, sys
+        import daramjwee as dj
+
+        assert "daramjwee._async._cache" not in sys.modules
+        assert {"AsyncCache", "AsyncMemStore", "AsyncFetcher"} <= set(dir(dj))
+        async def main():
+            async def fetch(old):
+                return dj.FetchResult(b"async value")
+            async with dj.AsyncCache(stores=[dj.AsyncMemStore("1MiB")]) as cache:
+                return await cache.get_bytes("k", fetch)
+        print(asyncio.run(main()).decode())
+        from daramjwee import AsyncFileStore, AsyncWriter
+        print(AsyncFileStore.__module__, AsyncWriter.__name__)
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["async value", "daramjwee._async._filestore AsyncWriter"]
