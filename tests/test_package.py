@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import ast
+import email.parser
 import importlib
+import shutil
 import subprocess
 import sys
 import textwrap
+import tomllib
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -272,3 +276,53 @@ def test_the_async_names_are_imported_on_first_use_and_work() -> None:
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["async value", "daramjwee._async._filestore AsyncWriter"]
+
+
+def test_the_wheel_carries_the_license_the_version_and_the_metadata(tmp_path: Path) -> None:
+    """``pip wheel`` of the project (a copy: the build writes into its tree), read back as an installer would."""
+    root = Path(__file__).resolve().parent.parent
+    project = tmp_path / "project"
+    shutil.copytree(root / "src", project / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy2(root / name, project / name)
+    command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--disable-pip-version-check", "-q"]
+    result = subprocess.run(
+        [*command, "-w", str(tmp_path / "dist"), str(project)], capture_output=True, text=True, timeout=180, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    (wheel,) = (tmp_path / "dist").glob("daramjwee-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        info = next(name.split("/")[0] for name in names if name.endswith(".dist-info/METADATA"))
+        metadata = email.parser.Parser().parsestr(archive.read(f"{info}/METADATA").decode())
+        license_text = archive.read(f"{info}/licenses/LICENSE").decode()
+        entry_points = archive.read(f"{info}/entry_points.txt").decode()
+    assert license_text == (root / "LICENSE").read_text()
+    assert license_text.startswith("MIT License\n\nCopyright (c) 2026 the daramjwee authors\n")
+    assert {"daramjwee/py.typed", "daramjwee/_async/_cache.py", "daramjwee/server/_serve.py"} <= names
+    assert metadata["Name"] == "daramjwee"
+    assert metadata["Version"] == dj.__version__, "pyproject reads the version from daramjwee.__version__"
+    assert metadata["Requires-Python"] == ">=3.11"
+    assert metadata["License-Expression"] == "MIT"
+    assert metadata.get_all("License-File") == ["LICENSE"]
+    classifiers = set(metadata.get_all("Classifier") or [])
+    assert {
+        "Programming Language :: Python :: 3 :: Only",
+        "Programming Language :: Python :: 3.11",
+        "Programming Language :: Python :: 3.12",
+        "Programming Language :: Python :: 3.13",
+        "Framework :: AsyncIO",
+        "Framework :: Django",
+        "Typing :: Typed",
+        "Topic :: Internet :: Proxy Servers",
+    } <= classifiers
+    assert any(classifier.startswith("Development Status :: ") for classifier in classifiers)
+    assert any(classifier.startswith("Operating System :: ") for classifier in classifiers)
+    urls = dict(url.split(", ", 1) for url in metadata.get_all("Project-URL") or [])
+    assert {"Homepage", "Documentation", "Source", "Issues"} <= set(urls)
+    assert metadata["Keywords"] and metadata["Summary"]
+    extras = set(metadata.get_all("Provides-Extra") or [])
+    declared = set(tomllib.loads((root / "pyproject.toml").read_text())["project"]["optional-dependencies"])
+    assert extras == declared
+    assert {"cli", "redis", "s3", "serve", "django", "otel"} <= extras
+    assert "daramjwee = daramjwee._cli:main" in entry_points
