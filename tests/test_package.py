@@ -320,7 +320,8 @@ def test_the_wheel_carries_the_license_the_version_and_the_metadata(tmp_path: Pa
     assert any(classifier.startswith("Operating System :: ") for classifier in classifiers)
     urls = dict(url.split(", ", 1) for url in metadata.get_all("Project-URL") or [])
     assert {"Homepage", "Documentation", "Source", "Issues"} <= set(urls)
-    assert metadata["Keywords"] and metadata["Summary"]
+    assert "caching proxy" in metadata["Keywords"].split(",")
+    assert metadata["Summary"].startswith("An N-tier streaming cache")
     extras = set(metadata.get_all("Provides-Extra") or [])
     declared = set(tomllib.loads((root / "pyproject.toml").read_text())["project"]["optional-dependencies"])
     assert extras == declared
