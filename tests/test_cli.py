@@ -90,7 +90,8 @@ def _not_a_directory(tmp_path: Path) -> str:
     [
         (("--origin", "ftp://files.example"), "unsupported scheme 'ftp'"),
         (("--origin", "http://"), "with a host"),
-        (("--origin", "https://example.com/base?query"), "must not have a query"),
+        (("--origin", "https://user:secret@example.com/base?query"), "must not have a query"),
+        (("--origin", "http://user:secret@example.com:http/"), "invalid HTTP origin URL 'http://example.com:http/'"),
         (("--origin", "{tmp}/missing-directory"), "does not exist"),
         (("--origin", "s3://"), "cannot open the object-store origin 's3://'"),
         (("--origin", "{tmp}", "--redis", "localhost:6379"), "is not a Redis URL"),
@@ -103,6 +104,7 @@ def _not_a_directory(tmp_path: Path) -> str:
         "scheme",
         "no-host",
         "query",
+        "port",
         "no-directory",
         "no-bucket",
         "redis-url",
@@ -121,6 +123,7 @@ def test_a_setting_that_cannot_work_is_one_line_before_the_server_starts(
         args += ["--cache-dir", str(tmp_path / "cache")]
     result = _run("serve", *args, "--port", "0")
     _assert_one_clear_line(result, "daramjwee serve: ", expected)
+    assert "secret" not in result.stderr, "a password is never shown"
 
 
 def _documented_flags(text: str) -> set[str]:
