@@ -148,6 +148,7 @@ _OTHER_PROGRAMS = {
     "--rounds": "daramjwee bench",
     "--list": "daramjwee bench",
     "--quick": "daramjwee bench",
+    "--version": "daramjwee (test_version_prints_the_package_version)",
 }
 
 

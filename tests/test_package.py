@@ -206,6 +206,7 @@ _SYNC_WORKLOAD = textwrap.dedent(
     import daramjwee as dj
 
     assert "asyncio" not in sys.modules, "import daramjwee imported asyncio"
+    assert not [name for name in sys.modules if name.startswith("daramjwee._async")], "nor the async flavour"
     with tempfile.TemporaryDirectory() as directory:
         cache = dj.Cache(
             stores=[dj.MemStore("64KiB"), dj.FileStore(directory, "1MiB")],
@@ -241,6 +242,7 @@ _SYNC_WORKLOAD = textwrap.dedent(
             cache.stats()
         assert len(fetched) >= 2
     assert "asyncio" not in sys.modules, sorted(name for name in sys.modules if "asyncio" in name)
+    assert not [name for name in sys.modules if name.startswith("daramjwee._async")]
     print("sync ok")
     """
 )

@@ -2,8 +2,9 @@
 
 Everything the two flavours do differently, beyond what ``scripts/unasync.py``
 rewrites, lives in pairs of modules: this one and ``_async_primitives``,
-``_runtime`` and ``_async_runtime``, with twins of the same shape
-(``AsyncEvent`` and ``Event``, ``async_sleep`` and ``sleep``).  The async code
+``_runtime`` and ``_async_runtime``, ``_body`` and ``_async_body``, with twins
+of the same shape (``AsyncEvent`` and ``Event``, ``async_sleep`` and
+``sleep``).  The async code
 imports ``daramjwee._async_primitives.async_x`` and the generated sync code
 ``daramjwee._primitives.x``, because the generator maps ``_async_x`` to ``_x``,
 ``AsyncX`` to ``X`` and ``async_x`` to ``x``.  Only the async modules import

@@ -14,6 +14,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from .._arguments import check_read_arguments, read_rules
+from .._async_body import async_open_body
 from .._async_primitives import (
     AsyncEvent,
     async_bound_range_getter,
@@ -25,7 +26,6 @@ from .._async_primitives import (
     async_shielded,
 )
 from .._async_runtime import AsyncBackgroundRunner
-from .._body import async_open_body
 from .._config import (
     DEFAULT_LOGGER,
     NO_TIER_FRESH_FOR,
