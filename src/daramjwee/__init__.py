@@ -63,6 +63,8 @@ if TYPE_CHECKING:
     from ._sync._objectstore import ObjectStore
     from ._sync._redisstore import RedisStore
 
+# The one source of the version: pyproject.toml reads it (without importing the package) and
+# `daramjwee --version` prints it.
 __version__ = "0.1.0"
 
 # The async flavour is imported on first use: a sync-only application never
