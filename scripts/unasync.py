@@ -10,9 +10,10 @@ strings, docstrings included, are copied as written, so the async source's prose
 must read true in both flavours (name both classes, or neither).  One kind of
 string is code and follows the rules: the names listed in ``__all__``.
 What differs between asyncio and threads beyond these renames lives outside
-the generated directories, in modules that hold both flavours side by side
-(``AsyncEvent`` and ``Event``, ``async_sleep`` and ``sleep``), so the rules map
-an async name to its sync twin.
+the generated directories, in pairs of modules of twins (``_async_primitives``
+and ``_primitives``: ``AsyncEvent`` and ``Event``, ``async_sleep`` and
+``sleep``), so the rules map an async module and name to their sync twins, and
+a sync-only application never imports ``asyncio``.
 
 Both modes fail with a message when a rule rewrote nothing in any file (a dead
 rule: delete it), or when an f-string holds a name a rule would rewrite (the
@@ -54,6 +55,8 @@ NAMES = {
 PATTERNS = {
     "AsyncName": (re.compile(r"(_?)Async([A-Z]\w*)"), r"\1\2"),  # AsyncCache -> Cache, _AsyncTee -> _Tee, AsyncIterator
     "async_name": (re.compile(r"async_([a-z]\w*)"), r"\1"),  # async_sleep -> sleep
+    # The modules of asyncio twins: daramjwee._async_primitives.async_sleep -> daramjwee._primitives.sleep
+    "_async_module": (re.compile(r"_async_([a-z]\w*)"), r"_\1"),
     "name_async": (re.compile(r"([a-z]\w*?)_async"), r"\1"),  # obstore's get_async -> get
 }
 # Rules over several tokens, applied by unasync_source itself.

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import ast
+import email.parser
 import importlib
+import shutil
 import subprocess
 import sys
 import textwrap
+import tomllib
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -196,3 +200,134 @@ def test_mypy_accepts_the_good_uses_of_the_api_and_rejects_each_bad_one() -> Non
     result = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"no issues found in {len(files)} source files" in result.stdout
+
+
+_SYNC_WORKLOAD = textwrap.dedent(
+    """
+    import sys, tempfile, time
+    import daramjwee as dj
+
+    assert "asyncio" not in sys.modules, "import daramjwee imported asyncio"
+    assert not [name for name in sys.modules if name.startswith("daramjwee._async")], "nor the async flavour"
+    with tempfile.TemporaryDirectory() as directory:
+        cache = dj.Cache(
+            stores=[dj.MemStore("64KiB"), dj.FileStore(directory, "1MiB")],
+            positive_fresh_for=0.05,
+        )
+        with cache:
+            fetched = []
+
+            def fetch(old):
+                fetched.append(old)
+                return dj.FetchResult(b"x" * 100_000, dj.Metadata(stale_while_revalidate=60.0))
+
+            with cache.get("big", fetch) as response:
+                assert response.read() == b"x" * 100_000
+            part = cache.get_bytes("big", fetch, byte_range=dj.ByteRange(0, 9))
+            assert part and set(part) == {ord("x")}, part
+            time.sleep(0.1)
+            with cache.get("big", fetch) as response:  # stale: served, refreshed by a background thread
+                assert response.stale
+                response.read()
+            with cache.set("written") as writer:
+                writer.write(b"by a writer")
+            assert cache.get_bytes("written", fetch) == b"by a writer"
+            cache.set_value("value", {"a": [1, 2]})
+            assert cache.get_value("value", lambda: None) == {"a": [1, 2]}
+
+            @cache.cached(key="square:{n}")
+            def square(n: int) -> int:
+                return n * n
+
+            assert square(7) == square(7) == 49
+            cache.delete("big")
+            cache.stats()
+        assert len(fetched) >= 2
+    assert "asyncio" not in sys.modules, sorted(name for name in sys.modules if "asyncio" in name)
+    assert not [name for name in sys.modules if name.startswith("daramjwee._async")]
+    print("sync ok")
+    """
+)
+
+
+def test_a_sync_workload_with_memory_and_file_tiers_never_imports_asyncio() -> None:
+    """Rule for sync-only users: ``import daramjwee`` and everything ``Cache`` does leave asyncio unloaded."""
+    result = subprocess.run(
+        [sys.executable, "-c", _SYNC_WORKLOAD], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["sync", "ok"]
+
+
+def test_the_async_names_are_imported_on_first_use_and_work() -> None:
+    script = textwrap.dedent(
+        """
+        import asyncio, sys
+        import daramjwee as dj
+
+        assert "daramjwee._async._cache" not in sys.modules
+        assert {"AsyncCache", "AsyncMemStore", "AsyncFetcher"} <= set(dir(dj))
+        async def main():
+            async def fetch(old):
+                return dj.FetchResult(b"async value")
+            async with dj.AsyncCache(stores=[dj.AsyncMemStore("1MiB")]) as cache:
+                return await cache.get_bytes("k", fetch)
+        print(asyncio.run(main()).decode())
+        from daramjwee import AsyncFileStore, AsyncWriter
+        print(AsyncFileStore.__module__, AsyncWriter.__name__)
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["async value", "daramjwee._async._filestore AsyncWriter"]
+
+
+def test_the_wheel_carries_the_license_the_version_and_the_metadata(tmp_path: Path) -> None:
+    """``pip wheel`` of the project (a copy: the build writes into its tree), read back as an installer would."""
+    root = Path(__file__).resolve().parent.parent
+    project = tmp_path / "project"
+    shutil.copytree(root / "src", project / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy2(root / name, project / name)
+    command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--disable-pip-version-check", "-q"]
+    result = subprocess.run(
+        [*command, "-w", str(tmp_path / "dist"), str(project)], capture_output=True, text=True, timeout=180, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    (wheel,) = (tmp_path / "dist").glob("daramjwee-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        info = next(name.split("/")[0] for name in names if name.endswith(".dist-info/METADATA"))
+        metadata = email.parser.Parser().parsestr(archive.read(f"{info}/METADATA").decode())
+        license_text = archive.read(f"{info}/licenses/LICENSE").decode()
+        entry_points = archive.read(f"{info}/entry_points.txt").decode()
+    assert license_text == (root / "LICENSE").read_text()
+    assert license_text.startswith("MIT License\n\nCopyright (c) 2026 the daramjwee authors\n")
+    assert {"daramjwee/py.typed", "daramjwee/_async/_cache.py", "daramjwee/server/_serve.py"} <= names
+    assert metadata["Name"] == "daramjwee"
+    assert metadata["Version"] == dj.__version__, "pyproject reads the version from daramjwee.__version__"
+    assert metadata["Requires-Python"] == ">=3.11"
+    assert metadata["License-Expression"] == "MIT"
+    assert metadata.get_all("License-File") == ["LICENSE"]
+    classifiers = set(metadata.get_all("Classifier") or [])
+    assert {
+        "Programming Language :: Python :: 3 :: Only",
+        "Programming Language :: Python :: 3.11",
+        "Programming Language :: Python :: 3.12",
+        "Programming Language :: Python :: 3.13",
+        "Framework :: AsyncIO",
+        "Framework :: Django",
+        "Typing :: Typed",
+        "Topic :: Internet :: Proxy Servers",
+    } <= classifiers
+    assert any(classifier.startswith("Development Status :: ") for classifier in classifiers)
+    assert any(classifier.startswith("Operating System :: ") for classifier in classifiers)
+    urls = dict(url.split(", ", 1) for url in metadata.get_all("Project-URL") or [])
+    assert {"Homepage", "Documentation", "Source", "Issues"} <= set(urls)
+    assert "caching proxy" in metadata["Keywords"].split(",")
+    assert metadata["Summary"].startswith("An N-tier streaming cache")
+    extras = set(metadata.get_all("Provides-Extra") or [])
+    declared = set(tomllib.loads((root / "pyproject.toml").read_text())["project"]["optional-dependencies"])
+    assert extras == declared
+    assert {"cli", "redis", "s3", "serve", "django", "otel"} <= extras
+    assert "daramjwee = daramjwee._cli:main" in entry_points

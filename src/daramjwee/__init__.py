@@ -11,13 +11,6 @@ import importlib
 import logging
 from typing import TYPE_CHECKING
 
-from ._async._cache import AsyncCache, AsyncFetcher
-from ._async._cached import AsyncCachedFunction
-from ._async._filestore import AsyncFileStore
-from ._async._memstore import AsyncMemStore
-from ._async._response import AsyncResponse
-from ._async._store import AsyncReader, AsyncSink, AsyncStore
-from ._async._writer import AsyncWriter
 from ._config import Config
 from ._errors import (
     BackgroundJobRejected,
@@ -56,15 +49,38 @@ from .serializers import (
 )
 
 if TYPE_CHECKING:
+    from ._async._cache import AsyncCache, AsyncFetcher
+    from ._async._cached import AsyncCachedFunction
     from ._async._coordinator import AsyncRedisCoordinator
+    from ._async._filestore import AsyncFileStore
+    from ._async._memstore import AsyncMemStore
     from ._async._objectstore import AsyncObjectStore
     from ._async._redisstore import AsyncRedisStore
+    from ._async._response import AsyncResponse
+    from ._async._store import AsyncReader, AsyncSink, AsyncStore
+    from ._async._writer import AsyncWriter
     from ._sync._coordinator import RedisCoordinator
     from ._sync._objectstore import ObjectStore
     from ._sync._redisstore import RedisStore
 
+# The one source of the version: pyproject.toml reads it (without importing the package) and
+# `daramjwee --version` prints it.
 __version__ = "0.1.0"
 
+# The async flavour is imported on first use: a sync-only application never
+# loads it, nor asyncio (a good part of the import time).
+_ASYNC = {
+    "AsyncCache": "._async._cache",
+    "AsyncFetcher": "._async._cache",
+    "AsyncCachedFunction": "._async._cached",
+    "AsyncFileStore": "._async._filestore",
+    "AsyncMemStore": "._async._memstore",
+    "AsyncResponse": "._async._response",
+    "AsyncReader": "._async._store",
+    "AsyncSink": "._async._store",
+    "AsyncStore": "._async._store",
+    "AsyncWriter": "._async._writer",
+}
 # The stores of shared tiers need a client library (an extra); they are
 # imported on first use, so ``import daramjwee`` needs nothing but the
 # standard library.
@@ -79,19 +95,26 @@ _OPTIONAL = {
 
 
 def __getattr__(name: str) -> object:
-    try:
+    """The async names and the stores of optional tiers, imported on first use; ``ImportError`` names the extra."""
+    if name in _ASYNC:
+        module = importlib.import_module(_ASYNC[name], __name__)
+    elif name in _OPTIONAL:
         module_name, extra, package = _OPTIONAL[name]
-    except KeyError:
-        raise AttributeError(f"module 'daramjwee' has no attribute {name!r}") from None
-    try:
-        module = importlib.import_module(module_name, __name__)
-    except ModuleNotFoundError as error:
-        if error.name != package:
-            raise
-        raise ImportError(f"daramjwee.{name} needs {package}: pip install 'daramjwee[{extra}]'") from error
+        try:
+            module = importlib.import_module(module_name, __name__)
+        except ModuleNotFoundError as error:
+            if error.name != package:
+                raise
+            raise ImportError(f"daramjwee.{name} needs {package}: pip install 'daramjwee[{extra}]'") from error
+    else:
+        raise AttributeError(f"module 'daramjwee' has no attribute {name!r}")
     value = getattr(module, name)
     globals()[name] = value
     return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
 
 
 # A library logs, the application decides where logs go: without this, Python's

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from . import __version__
 from ._cachecmd import add_cache_command
 
 __all__ = ["main"]
@@ -34,6 +35,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="daramjwee", description="An N-tier streaming cache in front of slow origins."
     )
+    parser.add_argument("--version", action="version", version=f"daramjwee {__version__}")
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
     demo = commands.add_parser(
         "demo",
@@ -146,6 +148,10 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="a Host to serve besides the local ones (repeatable; '*' serves any)",
     )  # fmt: skip
     serve.add_argument("--origin-timeout", type=float, metavar="SECONDS", help="origin timeout (default: 30)")
+    serve.add_argument(
+        "--max-target-length", type=int, metavar="N",
+        help="longest request target (path and query) in bytes; longer gets 414 (default: 8192)",
+    )  # fmt: skip
     serve.add_argument("--graceful-timeout", type=float, metavar="SECONDS", help="drain time on SIGTERM (default: 30)")
     serve.add_argument("--workers", type=int, help="server processes sharing the port and the file tier (default: 1)")
     serve.add_argument(
@@ -186,9 +192,10 @@ def _serve(args: argparse.Namespace) -> int:
         settings = load_settings(getattr(args, "config", None), options)
         serve(settings)  # imports granian first
     except ModuleNotFoundError as error:
-        if (error.name or "").partition(".")[0] not in ("granian", "httpx"):
+        missing = (error.name or "").partition(".")[0]
+        if missing not in ("granian", "httpx"):
             raise
-        print("daramjwee serve needs granian and httpx: pip install 'daramjwee[serve]'", file=sys.stderr)
+        print(f"daramjwee serve needs {missing}: pip install 'daramjwee[serve]'", file=sys.stderr)
         return 2
     except ConfigError as error:
         print(f"daramjwee serve: {error}", file=sys.stderr)

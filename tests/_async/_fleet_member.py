@@ -7,7 +7,7 @@ that ``fleet._worker`` reads from stdin.  Concurrent callers are tasks in the
 async flavour and threads in the sync one (``tests/_flavours.py``).
 
 Of ``daramjwee`` only public names are used, and the sleep of the flavour
-from ``daramjwee._primitives``.
+from ``daramjwee._async_primitives`` or ``daramjwee._primitives``.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from _flavours import (
     async_run_concurrently,
     async_start,
 )
-from daramjwee._primitives import async_sleep
+from daramjwee._async_primitives import async_sleep
 from fleet._worker import (
     POLL_INTERVAL,
     Message,

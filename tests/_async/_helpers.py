@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 
 import daramjwee as dj
-from daramjwee._primitives import async_sleep
+from daramjwee._async_primitives import async_sleep
 from daramjwee.testing import AsyncFaultyStore
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from daramjwee._body import async_open_body
+from daramjwee._async_body import async_open_body
 
 
 async def test_a_chunk_that_fits_the_read_is_handed_on_whole_and_a_larger_one_is_split() -> None:

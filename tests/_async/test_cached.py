@@ -15,7 +15,7 @@ import pytest
 import daramjwee as dj
 from _flavours import AsyncGate, async_other_flavour_function, async_run_concurrently
 from _servers import RedisServer
-from daramjwee._primitives import async_sleep
+from daramjwee._async_primitives import async_sleep
 
 from ._helpers import eventually, mem_tiers, stat_of
 

@@ -109,7 +109,7 @@ import daramjwee as dj
 from _flavours import AsyncBackground, AsyncGate, async_run_scenario, async_start
 from daramjwee._async import _cache as cache_module
 from daramjwee._async._store import AsyncReader, AsyncSink
-from daramjwee._primitives import AsyncEvent, async_sleep
+from daramjwee._async_primitives import AsyncEvent, async_sleep
 from daramjwee.testing import AsyncFaultyStore
 
 from ._helpers import put

@@ -20,8 +20,8 @@ import redis.asyncio
 import daramjwee as dj
 from _flavours import async_other_flavour_redis_client, async_run_concurrently, async_start
 from _servers import RedisCluster, RedisServer
+from daramjwee._async_primitives import async_sleep
 from daramjwee._entryhead import key_digest
-from daramjwee._primitives import async_sleep
 
 from ._helpers import Origin
 

@@ -23,7 +23,7 @@ import pytest
 
 import daramjwee as dj
 from _flavours import AsyncGate, async_run_concurrently, async_start
-from daramjwee._primitives import async_sleep
+from daramjwee._async_primitives import async_sleep
 from daramjwee.testing import StoreFault
 
 from ._helpers import Origin, eventually, holding, mem_tiers, put, stat_of

@@ -10,7 +10,7 @@ import pytest
 
 import daramjwee as dj
 from _flavours import async_run_concurrently
-from daramjwee._primitives import async_sleep
+from daramjwee._async_primitives import async_sleep
 from daramjwee.testing import AsyncFaultyStore
 
 from ._helpers import Origin, eventually, holding, holds, mem_tiers, stat_of

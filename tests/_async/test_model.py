@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import daramjwee as dj
 from _flavours import async_run_concurrently, async_run_scenario
-from daramjwee._primitives import async_sleep
+from daramjwee._async_primitives import async_sleep
 
 from ._helpers import holds, mem_tiers
 

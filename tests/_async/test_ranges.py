@@ -16,7 +16,7 @@ import daramjwee as dj
 import daramjwee._async._objectstore as objectstore_module
 from _flavours import async_run_concurrently
 from _servers import MotoServer, RedisServer
-from daramjwee._primitives import async_sleep
+from daramjwee._async_primitives import async_sleep
 
 from ._helpers import Origin, eventually, put
 

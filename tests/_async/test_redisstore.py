@@ -14,8 +14,8 @@ from redis.crc import key_slot
 import daramjwee as dj
 from _flavours import async_other_flavour_redis_client
 from _servers import RedisServer
+from daramjwee._async_primitives import async_sleep
 from daramjwee._entryhead import key_digest
-from daramjwee._primitives import async_sleep
 
 from ._helpers import Origin, assert_hits_open_no_sink_above, eventually
 

@@ -6,7 +6,7 @@ import gc
 import logging
 import weakref
 
-from daramjwee._runtime import AsyncBackgroundRunner
+from daramjwee._async_runtime import AsyncBackgroundRunner
 
 from ._helpers import eventually
 

@@ -8,7 +8,7 @@ import pytest
 
 import daramjwee as dj
 from _flavours import async_run_concurrently
-from daramjwee._primitives import async_sleep
+from daramjwee._async_primitives import async_sleep
 
 from ._helpers import Origin, eventually, holding, mem_tiers, put, stat_of
 

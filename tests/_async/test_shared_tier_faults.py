@@ -8,7 +8,7 @@ from pathlib import Path
 import daramjwee as dj
 from _flavours import async_run_concurrently
 from _servers import RedisServer
-from daramjwee._primitives import async_sleep
+from daramjwee._async_primitives import async_sleep
 
 from ._helpers import Origin, eventually
 

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 
 import daramjwee as dj
 from _flavours import async_run_concurrently
-from daramjwee._primitives import async_sleep
+from daramjwee._async_primitives import async_sleep
 
 from ._helpers import Origin, mem_tiers
 

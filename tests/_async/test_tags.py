@@ -9,7 +9,7 @@ import pytest
 import daramjwee as dj
 from _flavours import AsyncGate, async_start
 from _servers import RedisServer
-from daramjwee._primitives import async_sleep
+from daramjwee._async_primitives import async_sleep
 from daramjwee.testing import AsyncFaultyStore
 
 from ._helpers import Origin, eventually, holds, mem_tiers

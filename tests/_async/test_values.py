@@ -11,7 +11,7 @@ import pytest
 
 import daramjwee as dj
 from _flavours import async_run_concurrently
-from daramjwee._primitives import async_sleep
+from daramjwee._async_primitives import async_sleep
 from daramjwee._values import SERIALIZER_ATTR
 
 from ._helpers import eventually, holding, mem_tiers, put, stat_of

@@ -29,7 +29,7 @@ from obstore.store import S3Store
 
 import daramjwee as dj
 from _servers import MotoServer, free_port
-from daramjwee._body import async_open_body
+from daramjwee._async_body import async_open_body
 from daramjwee.server._directory_origin import DirectoryOrigin
 from daramjwee.server._http_origin import HttpOrigin
 from daramjwee.server._object_origin import ObjectOrigin

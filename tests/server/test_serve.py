@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -23,7 +24,8 @@ from obstore.store import S3Store
 
 import daramjwee as dj
 from _servers import MotoServer, RedisServer
-from daramjwee.server import load_settings
+from daramjwee.server import ServeSettings, load_settings
+from daramjwee.server._serve import listening_line
 
 from ._origin_http import OriginHTTPServer
 from ._proxy import Proxy
@@ -359,3 +361,53 @@ def test_coordinate_without_redis_is_a_clear_error(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "coordinate needs a redis URL" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_serve_says_where_it_listens_and_port_0_is_one_real_port_for_every_worker(tmp_path: Path) -> None:
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "a.txt").write_bytes(b"hello")
+    command = [sys.executable, "-m", "daramjwee", "serve", "--origin", str(tmp_path / "www"), "--port", "0"]
+    command += ["--cache-dir", str(tmp_path / "cache"), "--workers", "2", "--memory", "1MiB", "--graceful-timeout", "5"]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stderr is not None
+        line = process.stderr.readline()
+        match = re.fullmatch(
+            r"daramjwee serve: listening on http://127\.0\.0\.1:(\d+) \(2 workers\), origin directory (\S+), "
+            r"tiers: memory 1MiB, file 10GiB in (\S+)\n",
+            line,
+        )
+        assert match, line
+        port = int(match[1])
+        assert port != 0
+        assert (match[2], match[3]) == (str(tmp_path / "www"), str(tmp_path / "cache"))
+        deadline = time.monotonic() + 30
+        while True:  # the line comes as granian starts its workers: they answer a moment later
+            try:
+                answers = [httpx.get(f"http://127.0.0.1:{port}/a.txt", timeout=5) for _ in range(20)]
+                break
+            except httpx.ConnectError:
+                assert time.monotonic() < deadline, "nothing listens on the port the line names"
+                time.sleep(0.05)
+        assert {(answer.status_code, answer.content) for answer in answers} == {(200, b"hello")}
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def test_the_listening_line_names_the_tiers_and_never_a_password() -> None:
+    settings = ServeSettings(
+        origin="https://artifacts.internal",
+        host="::1",
+        port=8080,
+        memory=1 << 20,
+        cache_dir="/var/cache/daramjwee",
+        redis="redis://user:secret@cache.internal:6379/0",
+        coordinate=True,
+        s3="s3://bucket/cache",
+    ).validated()
+    assert listening_line(settings, "https://artifacts.internal") == (
+        "daramjwee serve: listening on http://[::1]:8080 (1 worker), origin https://artifacts.internal, "
+        "tiers: memory 1048576 bytes, file 10GiB in /var/cache/daramjwee, "
+        "redis redis://cache.internal:6379/0 (coordinated), object s3://bucket/cache"
+    )

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 import daramjwee as dj
-from daramjwee._primitives import Capabilities, async_capabilities, capabilities
+from daramjwee._async_primitives import async_capabilities
+from daramjwee._primitives import Capabilities, capabilities
 
 
 class _Bare:

@@ -72,6 +72,23 @@ def test_multi_token_rules_and_spacing(unasync: ModuleType) -> None:
     assert used["async for"] == 2
 
 
+def test_an_async_twin_module_becomes_its_sync_twin(unasync: ModuleType) -> None:
+    """The asyncio twins live in ``_async_*`` modules that the sync flavour never imports (nor asyncio)."""
+    source = (
+        "from .._async_primitives import AsyncEvent, async_sleep\n"
+        "from daramjwee._async_runtime import AsyncBackgroundRunner\n"
+        "from .._async._store import AsyncStore\n"
+    )
+    expected = (
+        "from .._primitives import Event, sleep\n"
+        "from daramjwee._runtime import BackgroundRunner\n"
+        "from .._sync._store import Store\n"
+    )
+    used: Counter[str] = Counter()
+    assert unasync.unasync_source(source, used) == expected
+    assert used["_async_module"] == 2
+
+
 def test_names_in_all_are_code(unasync: ModuleType) -> None:
     source = '__all__ = ["AsyncCache", "async_sleep", "Published"]\nNAMES = ["AsyncCache"]\n'
     expected = '__all__ = ["Cache", "sleep", "Published"]\nNAMES = ["AsyncCache"]\n'

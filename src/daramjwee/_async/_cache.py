@@ -14,7 +14,18 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from .._arguments import check_read_arguments, read_rules
-from .._body import async_open_body
+from .._async_body import async_open_body
+from .._async_primitives import (
+    AsyncEvent,
+    async_bound_range_getter,
+    async_bound_store_calls,
+    async_call_fetcher,
+    async_cancel_after,
+    async_capabilities,
+    async_check_flavour,
+    async_shielded,
+)
+from .._async_runtime import AsyncBackgroundRunner
 from .._config import (
     DEFAULT_LOGGER,
     NO_TIER_FRESH_FOR,
@@ -44,19 +55,8 @@ from .._freshness import ReadRules, is_stale, may_serve_on_error, revalidate_fir
 from .._generations import Ticket
 from .._keys import check_key
 from .._metadata import NEGATIVE, FetchResult, Metadata, Status, with_cached_at
-from .._primitives import (
-    AsyncEvent,
-    async_bound_range_getter,
-    async_bound_store_calls,
-    async_call_fetcher,
-    async_cancel_after,
-    async_capabilities,
-    async_check_flavour,
-    async_shielded,
-)
 from .._probation import Probation
 from .._ranges import ByteRange
-from .._runtime import AsyncBackgroundRunner
 from .._stats import CacheStats, Stat, StatsRecorder, TierStat
 from .._tags import MISSING, TAGS_ATTR, TagMemo, check_tags, decode_tags, encode_tags, new_version, tag_key
 from .._values import (

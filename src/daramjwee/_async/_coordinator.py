@@ -30,6 +30,8 @@ from typing import Any
 from redis.asyncio import Redis, RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from .._async_primitives import AsyncEvent, async_cancel_after, async_shielded, async_sleep
+from .._async_runtime import AsyncBackgroundRunner, AsyncDaemon, AsyncJob
 from .._entryhead import key_digest
 from .._errors import BackgroundJobRejected, ConfigError
 from .._fleet import (
@@ -45,8 +47,6 @@ from .._fleet import (
     decode_invalidation,
     encode_entry,
 )
-from .._primitives import AsyncEvent, async_cancel_after, async_shielded, async_sleep
-from .._runtime import AsyncBackgroundRunner, AsyncDaemon, AsyncJob
 from .._stats import Stat, StatsRecorder
 from .._units import parse_duration
 from ._redisstore import client_from_url

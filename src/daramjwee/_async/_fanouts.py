@@ -31,11 +31,11 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
+from .._async_primitives import async_cancel_after
+from .._async_runtime import AsyncBackgroundRunner
 from .._errors import BackgroundJobRejected, NotFound
 from .._generations import Ticket
 from .._metadata import Metadata
-from .._primitives import async_cancel_after
-from .._runtime import AsyncBackgroundRunner
 from .._stats import Stat, StatsRecorder
 from ._readers import AsyncBytesReader
 from ._store import AsyncStore

@@ -11,10 +11,10 @@ from __future__ import annotations
 import os
 import threading
 
+from .._async_primitives import async_run_blocking, async_run_blocking_owned
 from .._errors import ConfigError, CorruptEntry, EntryTooLarge
 from .._filedir import FileDirectory, KnownHead, OpenRecord, TempFile, file_identity
 from .._metadata import Metadata
-from .._primitives import async_run_blocking, async_run_blocking_owned
 from .._ranges import ByteRange
 from .._record import HEADER_SIZE, BodyHasher, encode_header, encode_metadata
 from .._units import parse_capacity

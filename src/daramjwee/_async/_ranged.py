@@ -14,12 +14,12 @@ import time
 from typing import TYPE_CHECKING
 
 from .._arguments import check_read_arguments
+from .._async_primitives import async_shielded
 from .._errors import NotFound, RangeNotSatisfiable, StoreContractError
 from .._etag import if_none_match_matches
 from .._freshness import ReadRules, is_stale, revalidate_first
 from .._generations import Ticket
 from .._metadata import Metadata, Status
-from .._primitives import async_shielded
 from .._ranges import ByteRange, ContentRange
 from .._stats import Stat, TierStat
 from .._tags import TAGS_ATTR

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from types import TracebackType
 
+from .._async_primitives import async_shielded
 from .._errors import DaramjweeError, TierError
 from .._metadata import Metadata, Status
-from .._primitives import async_shielded
 from .._ranges import ContentRange
 from ._readers import EMPTY_READER, AsyncBytesReader
 from ._store import AsyncReader

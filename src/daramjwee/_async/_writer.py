@@ -5,10 +5,10 @@ from __future__ import annotations
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+from .._async_primitives import async_shielded
 from .._errors import TierError
 from .._generations import Ticket
 from .._metadata import Metadata
-from .._primitives import async_shielded
 from ._store import AsyncSink
 
 if TYPE_CHECKING:

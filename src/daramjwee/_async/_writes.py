@@ -25,10 +25,10 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import NamedTuple
 
+from .._async_primitives import AsyncKeyLocks, async_shielded
 from .._errors import CacheClosed, EntryTooLarge, TierError
 from .._generations import Generations, Ticket
 from .._metadata import Metadata
-from .._primitives import AsyncKeyLocks, async_shielded
 from ._store import AsyncReader, AsyncSink, AsyncStore, Buffer
 
 __all__ = ["AsyncTee", "AsyncWrites", "OnDone", "Published", "Target"]

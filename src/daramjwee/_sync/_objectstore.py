@@ -359,7 +359,8 @@ def _backend(store_or_url: object, options: dict[str, Any]) -> Backend:
         try:
             backend = from_url(store_or_url, **options)
         except Exception as error:
-            raise ConfigError(f"cannot open an object store at {store_or_url!r}: {error}") from error
+            reason = str(error).partition("\n")[0]  # obstore appends a multi-line debug dump; the cause stays chained
+            raise ConfigError(f"cannot open an object store at {store_or_url!r}: {reason}") from error
         if not isinstance(backend, _BACKENDS):
             raise ConfigError(
                 f"{store_or_url!r} opens an obstore {type(backend).__name__}, which cannot store entries; "

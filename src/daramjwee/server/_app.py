@@ -1,7 +1,7 @@
 """``CacheApp``: the tier chain as an ASGI application (HTTP GET and HEAD through an ``AsyncCache``).
 
 The app speaks ASGI 3 and runs in any ASGI server (``daramjwee serve`` runs
-it on uvicorn) or inside another ASGI app.  It only ever contacts its
+it on granian) or inside another ASGI app.  It only ever contacts its
 configured :class:`~daramjwee.server._origin_types.Origin`: the request target is
 reduced to a normalized path (:func:`~daramjwee.server._paths.cache_key`),
 and neither the ``Host`` header nor an absolute-form target can name another

@@ -76,18 +76,20 @@ class HttpOrigin:
 
     def __init__(self, base_url: str, *, timeout: float = 30.0, connect_timeout: float = 5.0) -> None:
         parts = urllib.parse.urlsplit(base_url)
+        # Errors show the URL without its credentials.
+        shown = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl() if "@" in parts.netloc else base_url
         if parts.scheme.lower() not in HTTP_SCHEMES or not parts.hostname:
-            raise ConfigError(f"an HTTP origin must be an http:// or https:// URL with a host, got {base_url!r}")
+            raise ConfigError(f"an HTTP origin must be an http:// or https:// URL with a host, got {shown!r}")
         if parts.query or parts.fragment or base_url.rstrip().endswith(("?", "#")):
             raise ConfigError(
-                f"an HTTP origin URL must not have a query or a fragment, got {base_url!r}; "
+                f"an HTTP origin URL must not have a query or a fragment, got {shown!r}; "
                 "remove the part from '?' or '#' on (the proxy sends each request's own query)"
             )
         try:
             port = parts.port
             url = httpx.URL(base_url)
         except (ValueError, httpx.InvalidURL) as error:
-            raise ConfigError(f"invalid HTTP origin URL {base_url!r}: {error}") from None
+            raise ConfigError(f"invalid HTTP origin URL {shown!r}: {error}") from None
         self._base = url
         self._base_path = url.raw_path.decode("ascii").rstrip("/")
         host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname

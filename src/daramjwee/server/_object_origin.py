@@ -83,7 +83,8 @@ class ObjectOrigin:
         try:
             self._store: Backend = from_url(url, **settings)
         except Exception as error:
-            raise ConfigError(f"cannot open the object-store origin {url!r}: {error}") from error
+            reason = str(error).partition("\n")[0]  # obstore appends a multi-line debug dump; the cause stays chained
+            raise ConfigError(f"cannot open the object-store origin {url!r}: {reason}") from error
         parts = urllib.parse.urlsplit(url)
         self._description = f"{parts.scheme.lower()}://{parts.hostname or ''}{parts.path.rstrip('/')}"
         self._timeout = timeout

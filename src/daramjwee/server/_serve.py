@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import logging
@@ -9,6 +10,8 @@ import math
 import os
 import resource
 import socket
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from .. import AsyncCache, AsyncFileStore, AsyncMemStore, AsyncStore, ConfigError, parse_capacity
@@ -19,30 +22,25 @@ from ._settings import ServeSettings
 
 __all__ = ["build_app", "run_on_granian", "serve"]
 
+_PREFIX = "daramjwee-serve:"
+
 
 def build_app(settings: ServeSettings) -> CacheApp:
     """The app ``settings`` describe: memory, file, then the optional Redis and object-storage tiers."""
     stores: list[AsyncStore] = [
         AsyncMemStore(settings.memory),
         # A proxy's file tier is mostly page-cached: open and read small entries without a thread hand-off.
-        AsyncFileStore(Path(settings.cache_dir).expanduser(), settings.disk, inline_open=True),
+        AsyncFileStore(_cache_dir(settings), settings.disk, inline_open=True),
     ]
     names = ["memory", "file"]
-    if settings.redis is not None:
-        from .. import AsyncRedisStore  # noqa: PLC0415 (optional dependency)
-
-        stores.append(AsyncRedisStore(settings.redis, prefix="daramjwee-serve:"))
-        names.append("redis")
-    if settings.s3 is not None:
-        from .. import AsyncObjectStore  # noqa: PLC0415 (optional dependency)
-
-        stores.append(AsyncObjectStore(settings.s3))
-        names.append("object")
+    for name, store in _shared_tiers(settings):
+        stores.append(store)
+        names.append(name)
     coordination = None
     if settings.coordinate and settings.redis is not None:
         from .. import AsyncRedisCoordinator  # noqa: PLC0415 (optional dependency)
 
-        coordination = AsyncRedisCoordinator(settings.redis, prefix="daramjwee-serve:")
+        coordination = AsyncRedisCoordinator(settings.redis, prefix=_PREFIX)
     cache = AsyncCache(
         stores=stores,
         positive_fresh_for=settings.fresh_for,
@@ -69,6 +67,95 @@ def build_app(settings: ServeSettings) -> CacheApp:
     )
 
 
+def _shared_tiers(settings: ServeSettings) -> list[tuple[str, AsyncStore]]:
+    """The optional tiers below the file tier, named; :class:`ConfigError` for a bad URL or a missing extra."""
+    tiers: list[tuple[str, AsyncStore]] = []
+    try:
+        if settings.redis is not None:
+            from .. import AsyncRedisStore  # noqa: PLC0415 (optional dependency)
+
+            try:
+                tiers.append(("redis", AsyncRedisStore(settings.redis, prefix=_PREFIX)))
+            except ConfigError:
+                raise
+            except ValueError as error:  # redis-py's verdict on the URL
+                url = _without_credentials(settings.redis)
+                raise ConfigError(f"redis {url!r} is not a Redis URL: {error}") from None
+        if settings.s3 is not None:
+            from .. import AsyncObjectStore  # noqa: PLC0415 (optional dependency)
+
+            tiers.append(("object", AsyncObjectStore(settings.s3)))
+    except ImportError as error:  # daramjwee's message names the extra to install
+        raise ConfigError(str(error)) from None
+    return tiers
+
+
+def _cache_dir(settings: ServeSettings) -> Path:
+    return Path(settings.cache_dir).expanduser().absolute()
+
+
+def check_openable(settings: ServeSettings) -> str:
+    """Open and close, in this process, what every worker of ``serve`` will open; the origin's description.
+
+    Raises :class:`ConfigError` saying what to fix for an origin that cannot
+    be opened (a bad URL or scheme, a missing directory), a cache directory
+    that cannot be created or written, a bad Redis or object-storage URL, or a
+    missing extra (``ModuleNotFoundError`` for httpx, which the ``serve``
+    extra brings).  Nothing is sent over the network: an unreachable server
+    shows up as the origin's or the tier's errors at the first request.
+    """
+    directory = _cache_dir(settings)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(
+            f"cannot create the cache directory {directory}: {error.strerror or error}; "
+            "give --cache-dir a directory this user may create"
+        ) from None
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise ConfigError(f"the cache directory {directory} is not writable by this user; give --cache-dir another")
+    return asyncio.run(_open_and_close(settings))
+
+
+async def _open_and_close(settings: ServeSettings) -> str:
+    origin = open_origin(settings.origin, timeout=settings.origin_timeout)
+    try:
+        for _, store in _shared_tiers(settings):
+            await store.close()
+        return origin.describe()
+    finally:
+        await origin.aclose()
+
+
+def listening_line(settings: ServeSettings, origin: str) -> str:
+    """The line ``serve`` prints on stderr once granian listens: the address, the origin and the tiers."""
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    workers = f"{settings.workers} worker" + ("s" if settings.workers != 1 else "")
+    tiers = [f"memory {_size(settings.memory)}", f"file {_size(settings.disk)} in {_cache_dir(settings)}"]
+    if settings.redis is not None:
+        coordinated = " (coordinated)" if settings.coordinate else ""
+        tiers.append(f"redis {_without_credentials(settings.redis)}{coordinated}")
+    if settings.s3 is not None:
+        tiers.append(f"object {_without_credentials(settings.s3)}")
+    return (
+        f"daramjwee serve: listening on http://{host}:{settings.port} ({workers}), origin {origin}, "
+        f"tiers: {', '.join(tiers)}"
+    )
+
+
+def _size(value: str | int) -> str:
+    return value if isinstance(value, str) else f"{value} bytes"
+
+
+def _without_credentials(url: str) -> str:
+    """``url`` without the ``user:password@`` part, if any (never shown)."""
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        return url
+    location, slash, path = rest.partition("/")
+    return f"{scheme}://{location.rpartition('@')[2]}{slash}{path}"
+
+
 _SETTINGS_VARIABLE = "DARAMJWEE_SERVE_SETTINGS"
 _FOREVER = float(2**31)
 """The freshness of "never stale" (``fresh_for = None``) for an HTTP response: RFC 9111's largest delta-seconds."""
@@ -84,7 +171,7 @@ def app_from_environment() -> CacheApp:
 
 
 def _log_to_stderr(level: str) -> None:
-    """Send the library's log records at ``level`` and above to stderr, as uvicorn's own lines go.
+    """Send the library's log records at ``level`` and above to stderr, beside granian's own lines.
 
     The library only installs a ``NullHandler`` (an application decides where
     its logs go); ``serve`` is that application.  Idempotent.
@@ -112,20 +199,37 @@ def serve(settings: ServeSettings) -> None:
     ``workers`` processes share the port; each builds its own app (its own
     memory tier; the file tier's directory is shared, which ``FileStore``
     supports).  The app comes from the settings in the environment.
+
+    Before granian starts, this process checks what the workers will open
+    (:func:`check_openable`): a bad setting, origin or tier URL, or a missing
+    extra raises here (:class:`ConfigError`, ``ModuleNotFoundError`` naming
+    granian or httpx), once, instead of in every worker.  Port 0 is a free
+    port chosen here, which all workers share.  granian's main process binds
+    the address (a check: on Linux each worker then binds its own socket on
+    it with ``SO_REUSEPORT``) and, right after, before it starts the workers,
+    :func:`listening_line` is printed on stderr with the real port.
     """
+    import granian  # noqa: F401, PLC0415 (optional: a missing server is reported before anything is done)
+
     _log_to_stderr(settings.log_level)
-    _check_free(settings.host, settings.port)
+    settings = dataclasses.replace(settings, port=_claim_port(settings.host, settings.port))
+    origin = check_openable(settings)
     _raise_open_file_limit(settings.max_connections + 256)
     os.environ[_SETTINGS_VARIABLE] = json.dumps(dataclasses.asdict(settings))
-    run_on_granian(f"{__name__}:app_from_environment", settings)
+    line = listening_line(settings, origin)
+    run_on_granian(
+        f"{__name__}:app_from_environment", settings, on_listening=lambda: print(line, file=sys.stderr, flush=True)
+    )
 
 
-def run_on_granian(factory: str, settings: ServeSettings) -> None:
+def run_on_granian(factory: str, settings: ServeSettings, *, on_listening: Callable[[], object] | None = None) -> None:
     """Run the ASGI app ``factory`` (``module:function``, called in each worker) as ``daramjwee serve`` runs its own.
 
     The server's options (workers, limits, timeouts) come from ``settings``;
-    blocks until SIGINT/SIGTERM.  The ``serve`` benchmark runs its no-op
-    ceiling app through this too, so that both are served alike.
+    blocks until SIGINT/SIGTERM.  ``on_listening`` is called in this process
+    once granian has bound the address, before it starts the workers.  The
+    ``serve`` benchmark runs its no-op ceiling app through this too, so that
+    both are served alike.
     """
     from granian.constants import HTTPModes, Interfaces, Loops  # noqa: PLC0415 (optional dependency)
     from granian.http import HTTP1Settings  # noqa: PLC0415
@@ -153,22 +257,28 @@ def run_on_granian(factory: str, settings: ServeSettings) -> None:
         log_access=False,
         workers_kill_timeout=max(1, math.ceil(settings.graceful_timeout)),
     )
+    if on_listening is not None:
+        server.on_startup(on_listening)
     server.serve()
 
 
-def _check_free(host: str, port: int) -> None:
-    """:class:`ConfigError` if another process listens on ``host:port``.
+def _claim_port(host: str, port: int) -> int:
+    """The port to listen on: ``port``, or a free one for 0; :class:`ConfigError` if another process listens there.
 
     granian's workers bind with ``SO_REUSEPORT``, so a second server on a
-    taken port would silently share it with the first.  A plain bind fails then.
+    taken port would silently share it with the first, and with port 0 each
+    worker would get a port of its own.  A plain bind fails on a taken port,
+    and tells which port 0 stands for.
     """
     try:
         family, kind, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
         with socket.socket(family, kind) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT leftovers are no conflict
             probe.bind(address)
+            bound: int = probe.getsockname()[1]
     except OSError as error:
         raise ConfigError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
+    return bound
 
 
 def _raise_open_file_limit(wanted: int) -> None:

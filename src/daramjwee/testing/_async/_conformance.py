@@ -28,9 +28,9 @@ from contextlib import asynccontextmanager
 from functools import partial
 
 from ..._async._store import AsyncReader, AsyncSink, AsyncStore
+from ..._async_primitives import async_bound_range_getter, async_capabilities, async_run_concurrently, async_sleep
 from ..._errors import NotFound
 from ..._metadata import Metadata
-from ..._primitives import async_bound_range_getter, async_capabilities, async_run_concurrently, async_sleep
 from ..._ranges import ByteRange
 
 __all__ = ["AsyncStoreConformance"]

@@ -6,8 +6,8 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 
 from ..._async._store import AsyncRangeGetter, AsyncReader, AsyncSink, AsyncStore, Buffer, MemoryLookup
+from ..._async_primitives import async_capabilities, async_sleep
 from ..._metadata import Metadata
-from ..._primitives import async_capabilities, async_sleep
 from ..._ranges import ByteRange
 from .._faults import FaultPlan
 
