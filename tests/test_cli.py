@@ -149,12 +149,21 @@ _OTHER_PROGRAMS = {
     "--list": "daramjwee bench",
     "--quick": "daramjwee bench",
     "--version": "daramjwee (test_version_prints_the_package_version)",
+    "--json": "daramjwee cache verify DIR",
+    "--remove": "daramjwee cache verify DIR",
+    "--prefix": "daramjwee cache purge DIR",
+    "--older-than": "daramjwee cache purge DIR",
+    "--escaped": "daramjwee cache rm DIR KEY",
 }
 
 
 def _accepts(command: str, flag: str) -> bool:
-    """Whether the real parser of ``daramjwee <command>`` takes ``flag`` (alone, or with a value)."""
-    for args in ([command, flag], [command, flag, "1"], [command, flag, "info"]):
+    """Whether the real parser of ``daramjwee <command>`` takes ``flag`` (alone, or with a value).
+
+    ``command`` may be several words: ``"cache purge DIR"``.
+    """
+    words = command.split()
+    for args in ([*words, flag], [*words, flag, "1"], [*words, flag, "info"]):
         try:
             _parser().parse_args(args)
         except SystemExit:
@@ -173,6 +182,8 @@ def test_every_flag_the_serve_docs_and_the_readme_name_is_accepted(capsys: pytes
     assert not unknown, f"named in the docs, unknown to daramjwee serve: {unknown}"
     bench = [flag for flag, program in _OTHER_PROGRAMS.items() if program == "daramjwee bench"]
     assert all(_accepts("bench", flag) for flag in bench)
+    cache = {flag: program for flag, program in _OTHER_PROGRAMS.items() if program.startswith("daramjwee cache ")}
+    assert all(_accepts(program.removeprefix("daramjwee "), flag) for flag, program in cache.items())
     assert not _accepts("serve", "--no-such-flag"), "the check itself can fail"
     capsys.readouterr()  # argparse's complaints about the tries that needed a value
 

@@ -107,7 +107,11 @@ def _imports(path: Path) -> list[tuple[int, str, list[str]]]:
 _APPS = {
     "server": ("daramjwee.server",),
     "bench": ("daramjwee.bench",),
-    "contrib": ("daramjwee.contrib",),  # each integration may import its own modules, and the core's public names
+    # Each integration may import its own modules and the core's public names.  CacheMiddleware is serve's HTTP cache
+    # in front of an app (one implementation of the HTTP rules), and CachedResponse matches If-None-Match as the core.
+    "contrib/__init__.py": (),
+    "contrib/django": ("daramjwee.contrib.django",),
+    "contrib/asgi": ("daramjwee.contrib.asgi", "daramjwee.server", "daramjwee._etag"),
     "_demo.py": (),
     "_cachecmd.py": ("daramjwee._inspection",),  # reads the record format, which is not public
     "_cli.py": ("daramjwee._demo", "daramjwee.server", "daramjwee.bench", "daramjwee._cachecmd"),  # it runs them

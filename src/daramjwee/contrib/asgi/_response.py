@@ -10,7 +10,6 @@ from starlette.responses import Response
 
 from ... import AsyncResponse, Status
 from ..._etag import if_none_match_matches
-from ..._primitives import async_shielded
 from ...server._asgi import Message, Receive, Scope, Send
 from ...server._http_proxy import stream_body
 
@@ -123,7 +122,7 @@ class CachedResponse(Response):
             return  # the close below discards an unfinished fill
         finally:
             with contextlib.suppress(Exception):  # a tier's close failure is logged and counted by the cache
-                await async_shielded(response.aclose())
+                await response.aclose()  # it ends a publish that has begun even when cancelled
         if self.background is not None:
             await self.background()
 
