@@ -44,6 +44,18 @@ from .._freshness import ReadRules, is_stale, may_serve_on_error, revalidate_fir
 from .._generations import Ticket
 from .._keys import check_key
 from .._metadata import NEGATIVE, FetchResult, Metadata, Status, with_cached_at
+from .._observer import (
+    CURRENT_READ,
+    Observer,
+    ReadNote,
+    end_probe,
+    fetch_failure,
+    noted,
+    read_outcome,
+    report_read,
+    start_origin_fetch,
+    start_tier_read,
+)
 from .._primitives import (
     AsyncEvent,
     async_bound_range_getter,
@@ -188,6 +200,11 @@ class AsyncCache:
       ``delete``/``set``/``clear``/``invalidate_tags`` seen by every
       instance's local tiers.  Needs a shared tier (``RedisStore`` or
       ``ObjectStore``); the tiers above the first shared one are local.
+    - ``observer`` (``None``): an :class:`Observer` told how each ``get``
+      ended and how long it took, and of each tier read and origin fetch
+      (for metrics and traces: ``daramjwee.contrib.otel``).  One that raises
+      is logged and never breaks a read; ``None`` costs a fresh memory hit
+      one ``is None`` test.
     - ``logger`` (``logging.getLogger("daramjwee")``): where logs go.
     """
 
@@ -212,6 +229,7 @@ class AsyncCache:
         promotion_probation: int = 0,
         tag_ttl: DurationOption = 1.0,
         coordination: AsyncRedisCoordinator | None = None,
+        observer: Observer | None = None,
         logger: logging.Logger = DEFAULT_LOGGER,
     ) -> None:
         config = Config(
@@ -232,6 +250,7 @@ class AsyncCache:
             promotion_probation=promotion_probation,
             tag_ttl=tag_ttl,
             coordination=coordination,
+            observer=observer,
             logger=logger,
         )
         self._setup(config.validate())
@@ -264,6 +283,7 @@ class AsyncCache:
         self._freshness = tuple(config.freshness(tier) for tier in range(len(stores)))
         self._positive_fresh_for_0 = self._freshness[0][0]
         self._logger = config.logger
+        self._observer: Observer | None = config.observer
         self._chunk_size = config.chunk_size
         self._stats = StatsRecorder(len(stores))
         self._writes = AsyncWrites(
@@ -388,6 +408,8 @@ class AsyncCache:
         ``TypeError`` for a bad argument (before anything changes), and
         whatever ``fetch`` raises.
         """
+        if self._observer is not None and CURRENT_READ.get() is None:  # the only cost of the hook when unused
+            return await self._observed_get(key, fetch, if_none_match, revalidate_if, max_stale, byte_range, tags)
         if self._closed:
             raise CacheClosed("this cache was closed; create a new one")
         if type(key) is not str or not key:
@@ -453,6 +475,54 @@ class AsyncCache:
         if tags:
             fetch = self._tagging(fetch, tags)
         return await self._get(key, fetch, if_none_match, tier0_failed, rules)
+
+    async def _observed_get(
+        self,
+        key: str,
+        fetch: AsyncFetcher,
+        if_none_match: str | None,
+        revalidate_if: Callable[[Metadata], bool] | None,
+        max_stale: float | None,
+        byte_range: ByteRange | None,
+        tags: Collection[str] | None,
+    ) -> AsyncResponse:
+        """:meth:`get`, timed and reported to the observer's ``read_done`` (see :class:`Observer`).
+
+        The read runs with a :class:`ReadNote` as ``CURRENT_READ``, where the
+        steps record what its response cannot say (coalesced, revalidated,
+        the tier of a negative entry).  A cancelled read is not reported.
+        """
+        observer = self._observer
+        assert observer is not None
+        note = ReadNote()
+        token = CURRENT_READ.set(note)
+        start = time.perf_counter()
+        try:
+            response = await self.get(
+                key,
+                fetch,
+                if_none_match=if_none_match,
+                revalidate_if=revalidate_if,
+                max_stale=max_stale,
+                byte_range=byte_range,
+                tags=tags,
+            )
+        except Exception as error:
+            seconds = time.perf_counter() - start
+            CURRENT_READ.reset(token)
+            if isinstance(error, NotFound):
+                report_read(observer, self._logger, "negative", note.tier, seconds, key)
+            else:
+                report_read(observer, self._logger, "error", None, seconds, key)
+            raise
+        except BaseException:
+            CURRENT_READ.reset(token)
+            raise
+        seconds = time.perf_counter() - start
+        CURRENT_READ.reset(token)
+        outcome = read_outcome(response.source, response.stale, note)
+        report_read(observer, self._logger, outcome, response.source, seconds, key)
+        return response
 
     async def _fresh_tier0_hit(self, key: str, if_none_match: str | None) -> tuple[AsyncResponse | None, bool]:
         """A fresh hit of a tier 0 that is not in memory, served without a write ticket.
@@ -584,6 +654,8 @@ class AsyncCache:
         if metadata.is_negative:
             await self._discard_reader(tier, key, reader)
             self._stats.add(Stat.NEGATIVE_HITS)
+            if self._observer is not None:
+                noted("negative", tier)
             if is_stale(metadata, negative, time.time()):
                 self._refresh_quietly(key, fetch, metadata, ticket.hand_off())
             elif missed:
@@ -676,6 +748,8 @@ class AsyncCache:
                     raise
                 if response is not None:
                     await self._discard_reader(tier, key, reader)
+                    if self._observer is not None:
+                        noted("coalesced", response.source)
                     return response
         return await self._revalidate_now(tier, key, reader, stored, fetch, if_none_match, ticket, None)
 
@@ -706,7 +780,7 @@ class AsyncCache:
         try:
             self._stats.add(Stat.ORIGIN_FETCHES)
             try:
-                result = await async_call_fetcher(fetch, stored)
+                result = await self._call_fetcher(key, fetch, stored)
             except NotModified as validated:
                 updated = _updated(validated, stored)
                 deadline = time.monotonic() + self._config.op_timeout
@@ -714,6 +788,8 @@ class AsyncCache:
                 if flight is not None:
                     flight.tier = 0
                 self._land(key, flight, bool(touched.tiers))
+                if self._observer is not None:
+                    noted("revalidated", tier)
                 served = True
                 fresh = with_cached_at(stored if updated is None else updated, time.time())
                 return await self._serve_stored(tier, key, reader, fresh, if_none_match, stale=False)
@@ -799,6 +875,8 @@ class AsyncCache:
             if flight.published:
                 response = await self._top_hit(key, fetch, if_none_match, flight.tier, ticket, (), rules)
                 if response is not None:
+                    if self._observer is not None:
+                        noted("coalesced", response.source)
                     return response
             if time.monotonic() >= deadline:
                 return await self._fetch_uncached(key, fetch, if_none_match)
@@ -939,7 +1017,28 @@ class AsyncCache:
         Raises :class:`NotFound` when the tier lacks the key; returns ``None``
         (after logging) when the tier failed or broke its contract.  A reader
         with ``read_ahead = False`` (see the reader protocol in ``_store``) is not read ahead.
+        With an observer, the read is one of its ``tier_read`` probes.
         """
+        observer = self._observer
+        if observer is None:
+            return await self._read_entry(tier, store, key)
+        probe = start_tier_read(observer, self._logger, tier, self._stores[tier], key)
+        try:
+            entry = await self._read_entry(tier, store, key)
+        except NotFound:
+            end_probe(probe, self._logger, "miss")
+            raise
+        except BaseException as error:
+            end_probe(probe, self._logger, "error", error)
+            raise
+        if entry is None:
+            end_probe(probe, self._logger, "error")
+        else:
+            end_probe(probe, self._logger, "negative" if entry[1].is_negative else "hit")
+        return entry
+
+    async def _read_entry(self, tier: int, store: AsyncStore, key: str) -> tuple[AsyncReader, Metadata] | None:
+        """:meth:`_open_entry` unobserved."""
         try:
             reader, metadata = await store.get_stream(key)
         except NotFound:
@@ -1052,7 +1151,7 @@ class AsyncCache:
         try:
             self._stats.add(Stat.ORIGIN_FETCHES)
             try:
-                result = await async_call_fetcher(fetch, None)
+                result = await self._call_fetcher(key, fetch, None)
             except NotModified:
                 raise _not_modified_on_miss(key) from None
             except CacheableNotFound:
@@ -1062,6 +1161,27 @@ class AsyncCache:
             self._land(key, flight, False)  # no effect when landed above
             raise
         return await self._fill(key, result, if_none_match, flight, ticket)
+
+    async def _call_fetcher(self, key: str, fetch: AsyncFetcher, old: Metadata | None) -> FetchResult:
+        """``fetch(old)``, checked (rule A5); with an observer, inside one of its ``origin_fetch`` probes.
+
+        While the fetcher runs, ``CURRENT_READ`` is ``None``: a ``get`` the
+        fetcher makes of this cache is observed as a read of its own.
+        """
+        observer = self._observer
+        if observer is None:
+            return await async_call_fetcher(fetch, old)
+        probe = start_origin_fetch(observer, self._logger, key, old is not None)
+        token = CURRENT_READ.set(None)
+        try:
+            result = await async_call_fetcher(fetch, old)
+        except BaseException as error:
+            CURRENT_READ.reset(token)
+            end_probe(probe, self._logger, *fetch_failure(error))
+            raise
+        CURRENT_READ.reset(token)
+        end_probe(probe, self._logger, "ok")
+        return result
 
     async def _fill(
         self, key: str, result: FetchResult, if_none_match: str | None, flight: _Flight | None, ticket: Ticket
@@ -1129,7 +1249,7 @@ class AsyncCache:
         """Fetch for this caller alone, caching nothing (a coalesced wait ran out)."""
         self._stats.add(Stat.ORIGIN_FETCHES)
         try:
-            result = await async_call_fetcher(fetch, None)
+            result = await self._call_fetcher(key, fetch, None)
         except NotModified:
             raise _not_modified_on_miss(key) from None
         except CacheableNotFound:
@@ -1730,7 +1850,7 @@ class AsyncCache:
         old = await self._current_metadata(key) or hint
         self._stats.add(Stat.ORIGIN_FETCHES)
         try:
-            result = await async_call_fetcher(fetch, old)
+            result = await self._call_fetcher(key, fetch, old)
         except NotModified as validated:
             if old is None or not (await self._touch(key, old, ticket, deadline, _updated(validated, old))).tiers:
                 raise DaramjweeError(
