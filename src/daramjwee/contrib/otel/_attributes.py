@@ -5,7 +5,7 @@ from __future__ import annotations
 import types
 from collections.abc import Mapping
 
-__all__ = ["Attributes", "check_attributes"]
+__all__ = ["Attributes", "check_attributes", "store_name"]
 
 Attributes = Mapping[str, str | bool | int | float]
 
@@ -22,3 +22,8 @@ def check_attributes(attributes: object) -> Attributes:
         if not isinstance(value, str | bool | int | float):
             raise TypeError(f"attribute {name!r} must be a str, bool, int or float, got {type(value).__name__}")
     return types.MappingProxyType(dict(attributes))
+
+
+def store_name(store: object) -> str:
+    """The ``daramjwee.store`` attribute of ``store``: its class name, the same in both flavours (``MemStore``)."""
+    return type(store).__name__.removeprefix("Async")

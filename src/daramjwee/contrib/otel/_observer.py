@@ -9,7 +9,7 @@ from contextvars import Token
 from opentelemetry import context, metrics, trace
 
 from ... import ReadOutcome
-from ._attributes import Attributes, check_attributes
+from ._attributes import Attributes, check_attributes, store_name
 from ._names import (
     KEY,
     ORIGIN_DURATION,
@@ -133,7 +133,7 @@ class OpenTelemetryObserver:
         self._read_duration.record(seconds, attributes)
 
     def tier_read(self, tier: int, store: object, key: str) -> _SpanProbe:
-        attributes = {**self._attributes, TIER: tier, STORE: type(store).__name__}
+        attributes = {**self._attributes, TIER: tier, STORE: store_name(store)}
         return self._start(SPAN_TIER_READ, attributes, key, self._tier_duration, TIER_OUTCOME)
 
     def origin_fetch(self, key: str, revalidating: bool) -> _SpanProbe:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Mapping
 from opentelemetry import metrics
 
 from ... import AsyncCache, Cache, CacheStats
-from ._attributes import Attributes, check_attributes
+from ._attributes import Attributes, check_attributes, store_name
 from ._names import CACHE_COUNTERS, SCOPE, STORE, TIER, TIER_COUNTERS
 
 __all__ = ["instrument"]
@@ -57,7 +57,7 @@ class _Source:
     def __init__(self, cache: Cache | AsyncCache, attributes: Attributes) -> None:
         self.cache = weakref.ref(cache)
         self.attributes = attributes
-        self.stores = tuple(type(store).__name__ for store in cache.stores)
+        self.stores = tuple(store_name(store) for store in cache.stores)
 
 
 class _StatsExport:
