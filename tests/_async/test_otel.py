@@ -223,6 +223,19 @@ async def test_concurrent_misses_are_one_miss_and_coalesced_waiters(telemetry: T
         assert telemetry.reads() == [("coalesced", 0)] * 4 + [("miss", "origin")]
 
 
+async def test_reads_waiting_for_a_revalidation_are_coalesced(telemetry: Telemetry) -> None:
+    origin = Origin({"k": b"new"}, delay=0.2)
+    async with dj.AsyncCache(stores=[dj.AsyncMemStore()], observer=telemetry.observer()) as cache:
+        await cache.set_bytes("k", b"old", dj.Metadata(fresh_for=0, stale_while_revalidate=0))  # must revalidate
+
+        async def reader() -> bytes:
+            return await cache.get_bytes("k", origin.fetcher("k"))
+
+        assert await async_run_concurrently([reader] * 4) == [b"new"] * 4
+        assert origin.calls == 1
+    assert telemetry.reads() == [("coalesced", 0)] * 3 + [("miss", "origin")]
+
+
 async def test_a_failing_fetcher_is_an_error_point_and_an_error_span(telemetry: Telemetry) -> None:
     origin = Origin({"k": b"value"})
     origin.outcome = ConnectionError("origin down")

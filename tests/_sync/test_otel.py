@@ -224,6 +224,19 @@ def test_concurrent_misses_are_one_miss_and_coalesced_waiters(telemetry: Telemet
         assert telemetry.reads() == [("coalesced", 0)] * 4 + [("miss", "origin")]
 
 
+def test_reads_waiting_for_a_revalidation_are_coalesced(telemetry: Telemetry) -> None:
+    origin = Origin({"k": b"new"}, delay=0.2)
+    with dj.Cache(stores=[dj.MemStore()], observer=telemetry.observer()) as cache:
+        cache.set_bytes("k", b"old", dj.Metadata(fresh_for=0, stale_while_revalidate=0))  # must revalidate
+
+        def reader() -> bytes:
+            return cache.get_bytes("k", origin.fetcher("k"))
+
+        assert run_concurrently([reader] * 4) == [b"new"] * 4
+        assert origin.calls == 1
+    assert telemetry.reads() == [("coalesced", 0)] * 3 + [("miss", "origin")]
+
+
 def test_a_failing_fetcher_is_an_error_point_and_an_error_span(telemetry: Telemetry) -> None:
     origin = Origin({"k": b"value"})
     origin.outcome = ConnectionError("origin down")
