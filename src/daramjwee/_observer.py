@@ -7,7 +7,7 @@ latency), and when the cache reads a tier or calls the origin (a
 implements one for OpenTelemetry.  Counters the cache keeps anyway are in
 ``cache.stats()``; the observer is for what those cannot say.
 
-The cost rule: with ``observer=None`` (the default) a fresh hit of a memory
+Rule E3: with ``observer=None`` (the default) a fresh hit of a memory
 tier 0 pays one ``is None`` test and nothing else.  An observer that raises is
 logged (``logger.exception``) and never changes what the read returns or
 raises.

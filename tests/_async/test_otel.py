@@ -1,4 +1,4 @@
-"""The observer hook (``observer=``) and daramjwee.contrib.otel, with the OpenTelemetry SDK's in-memory exporters."""
+"""The observer hook (``observer=``, rule E3) and daramjwee.contrib.otel, with the SDK's in-memory exporters."""
 
 from __future__ import annotations
 
