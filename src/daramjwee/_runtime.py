@@ -6,16 +6,22 @@ built outside a running event loop.  A job's exception is logged and never
 stops a worker.  Each async job runs under ``job_timeout``; a thread cannot be
 interrupted, so a sync job enforces ``job_timeout`` itself between chunks (see
 ``Tee.drain``), and a job that still overruns is logged.
+
+Background work runs in an empty context (contextvars) in both flavours, as a
+new thread does: an asyncio task would otherwise inherit the context of the
+caller that happened to start it, and a long-lived pool worker would put every
+later job under that caller's tracing span (or observed read, rule E3).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import queue
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 
 from ._errors import BackgroundJobRejected
 
@@ -60,7 +66,7 @@ class AsyncBackgroundRunner:
             ) from None
 
     def _spawn(self, coroutine: Awaitable[None]) -> None:
-        task = asyncio.ensure_future(coroutine)
+        task = _detached(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -212,6 +218,16 @@ class BackgroundRunner:
                     break
 
 
+def _detached(work: Awaitable[None]) -> asyncio.Task[None]:
+    """A task of the running loop awaiting ``work``, in an empty context: none of its starter's contextvars."""
+    coroutine = work if isinstance(work, Coroutine) else _awaiting(work)
+    return asyncio.get_running_loop().create_task(coroutine, context=contextvars.Context())
+
+
+async def _awaiting(work: Awaitable[None]) -> None:
+    await work
+
+
 class AsyncDaemon:
     """One long-running loop in the background of a cache: an asyncio task (its sync twin :class:`Daemon`: a thread).
 
@@ -233,7 +249,7 @@ class AsyncDaemon:
     def start(self) -> None:
         """Start the loop unless it runs already."""
         if not self.alive:
-            self._task = asyncio.ensure_future(self._run())
+            self._task = _detached(self._run())
             self._task.set_name(self._name)
 
     async def stop(self, timeout: float) -> None:

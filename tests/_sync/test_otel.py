@@ -21,6 +21,7 @@ from _flavours import run_concurrently
 from daramjwee._observer import CURRENT_READ
 from daramjwee._sync import _cache as cache_module
 from daramjwee.contrib.otel import METRICS, OpenTelemetryObserver, instrument
+from daramjwee.contrib.otel._names import REVALIDATION
 
 from ._helpers import Origin, eventually, put
 
@@ -325,6 +326,23 @@ def test_a_miss_emits_tier_read_and_origin_fetch_spans_under_the_callers_span(te
         }
     for span in telemetry.spans.get_finished_spans():
         assert "secret-key" not in repr(dict(span.attributes or {}))  # keys stay out unless asked for
+
+
+@pytest.mark.parametrize("strategy", ["pool", "all"])
+def test_background_refreshes_run_outside_the_callers_context(telemetry: Telemetry, strategy: str) -> None:
+    tracer = telemetry.tracers.get_tracer("app")
+    origin = Origin({"k": b"value"})
+    with dj.Cache(
+        stores=[dj.MemStore()], positive_fresh_for=0, worker_strategy=strategy, observer=telemetry.observer()
+    ) as cache:
+        cache.get_bytes("k", origin.fetcher("k"))
+        for number in (1, 2):
+            with tracer.start_as_current_span(f"app.request.{number}"):
+                assert cache.get_bytes("k", origin.fetcher("k")) == b"value"  # stale: a refresh when read
+            eventually(lambda number=number: cache.stats().refreshes_completed == number)
+    refreshes = [span for span in telemetry.finished("daramjwee.origin.fetch") if attribute(span, REVALIDATION)]
+    assert len(refreshes) == 2
+    assert [parent_of(span) for span in refreshes] == [None, None]  # not under the request that started the pool
 
 
 def test_a_lower_tier_hit_has_a_tier_read_span_per_tier_and_keys_only_when_asked(telemetry: Telemetry) -> None:
