@@ -68,9 +68,10 @@ class OpenTelemetryObserver:
       and ``daramjwee.origin.revalidation``.
 
     Spans (kind ``INTERNAL``), children of the span current where the work
-    runs (the caller's, for a read; a background refresh's parent is the
-    context its job was started in), each current while it lasts so that
-    spans the store or the fetcher open nest under it:
+    runs: the caller's, for a read; none for background refreshes, which run
+    outside any caller's context and so start traces of their own.  Each is
+    current while it lasts, so that spans the store or the fetcher open nest
+    under it:
 
     - ``daramjwee.tier.read``: a store's ``get_stream`` and the read-ahead of
       the entry's first chunk; attributes tier, store, outcome.  A fresh hit
