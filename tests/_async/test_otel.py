@@ -426,3 +426,10 @@ async def test_a_fetchers_own_reads_are_observed_as_reads_of_their_own() -> None
     assert ("origin", "inner", False, "ok") in recorder.calls
     assert ("tier", 0, "outer", "miss") in recorder.calls
     assert CURRENT_READ.get() is None
+
+
+async def test_a_cache_keeps_to_29_instance_attributes() -> None:
+    # On CPython 3.11 an object with 30 or more attributes reads each of them about 3 ns slower, and the
+    # memory hit reads a dozen: the observer's attribute was the 30th until a derived one (the tag tier) went.
+    async with dj.AsyncCache(stores=[dj.AsyncMemStore(), dj.AsyncMemStore()], observer=Recorder()) as cache:
+        assert len(vars(cache)) <= 29, sorted(vars(cache))
