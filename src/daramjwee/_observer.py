@@ -112,13 +112,14 @@ class Observer(Protocol):
 
 
 class ReadNote:
-    """What the core learns about the ``get`` being observed that its response cannot say."""
+    """What the core learns about the ``get`` being observed that its response cannot say.
 
-    __slots__ = ("outcome", "tier")
+    Class attributes are the defaults: a note nobody writes (a hit) costs one
+    allocation and no ``__init__`` call.
+    """
 
-    def __init__(self) -> None:
-        self.outcome: ReadOutcome | None = None
-        self.tier: int | None = None
+    outcome: ReadOutcome | None = None
+    tier: int | None = None
 
 
 CURRENT_READ: ContextVar[ReadNote | None] = ContextVar("daramjwee_current_read", default=None)
