@@ -89,15 +89,17 @@ class Observer(Protocol):
         ``seconds`` runs from the call of ``get`` to the response being handed
         back or the exception raised: time to first byte (a hit's first chunk
         is read ahead; a miss's body streams from the origin afterwards, and
-        is not in it).  A ``get`` cancelled (or interrupted) is not reported.
+        is not in it).  A ``get`` cancelled (or interrupted) is not reported;
+        nor are ``peek`` and ``contains``, which are not reads of the origin.
         """
         ...
 
     def tier_read(self, tier: int, store: object, key: str) -> Probe:
         """The cache opens ``key`` in ``tier`` (``store``'s ``get_stream``, then its first chunk read ahead).
 
-        Every tier a read looks in, except a memory tier 0's fresh hit served
-        from its in-memory table, which opens no stream.  Not ranged reads.
+        Every tier a ``get`` or ``peek`` looks in, except a memory tier 0's
+        fresh hit served from its in-memory table, which opens no stream, and
+        a ranged hit read through the store's ``get_range``.
         """
         ...
 
