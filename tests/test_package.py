@@ -112,6 +112,7 @@ _APPS = {
     "contrib/__init__.py": (),
     "contrib/django": ("daramjwee.contrib.django",),
     "contrib/asgi": ("daramjwee.contrib.asgi", "daramjwee.server", "daramjwee._etag"),
+    "contrib/otel": ("daramjwee.contrib.otel",),
     "_demo.py": (),
     "_cachecmd.py": ("daramjwee._inspection",),  # reads the record format, which is not public
     "_cli.py": ("daramjwee._demo", "daramjwee.server", "daramjwee.bench", "daramjwee._cachecmd"),  # it runs them

@@ -29,6 +29,7 @@ from ._errors import (
     TierError,
 )
 from ._metadata import FetchBody, FetchResult, Metadata, Status
+from ._observer import FetchOutcome, Observer, Probe, ReadOutcome, TierOutcome
 from ._ranges import ByteRange, ContentRange
 from ._stats import CacheStats, TierStats
 from ._sync._cache import Cache, Fetcher
@@ -151,6 +152,7 @@ __all__ = [
     "DecodeError",
     "EntryTooLarge",
     "FetchBody",
+    "FetchOutcome",
     "FetchResult",
     "Fetcher",
     "FileStore",
@@ -161,7 +163,10 @@ __all__ = [
     "NotFound",
     "NotModified",
     "ObjectStore",
+    "Observer",
+    "Probe",
     "RangeNotSatisfiable",
+    "ReadOutcome",
     "Reader",
     "RedisCoordinator",
     "RedisStore",
@@ -175,6 +180,7 @@ __all__ = [
     "StoreContractError",
     "StrSerializer",
     "TierError",
+    "TierOutcome",
     "TierStats",
     "Writer",
     "__version__",

@@ -2,14 +2,20 @@
 
 ``scripts/unasync.py`` points the generated sync code at those twins
 (``_async_runtime.AsyncBackgroundRunner`` becomes ``_runtime.BackgroundRunner``).
+
+Background work runs in an empty context (contextvars), as a new thread does:
+an asyncio task would otherwise inherit the context of the caller that
+happened to start it, and a long-lived pool worker would put every later job
+under that caller's tracing span (or observed read, rule E3).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 
 from ._errors import BackgroundJobRejected
 
@@ -53,7 +59,7 @@ class AsyncBackgroundRunner:
             ) from None
 
     def _spawn(self, coroutine: Awaitable[None]) -> None:
-        task = asyncio.ensure_future(coroutine)
+        task = _detached(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -105,6 +111,16 @@ class AsyncBackgroundRunner:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
+def _detached(work: Awaitable[None]) -> asyncio.Task[None]:
+    """A task of the running loop awaiting ``work``, in an empty context: none of its starter's contextvars."""
+    coroutine = work if isinstance(work, Coroutine) else _awaiting(work)
+    return asyncio.get_running_loop().create_task(coroutine, context=contextvars.Context())
+
+
+async def _awaiting(work: Awaitable[None]) -> None:
+    await work
+
+
 class AsyncDaemon:
     """One long-running loop in the background of a cache: an asyncio task (its sync twin :class:`Daemon`: a thread).
 
@@ -126,7 +142,7 @@ class AsyncDaemon:
     def start(self) -> None:
         """Start the loop unless it runs already."""
         if not self.alive:
-            self._task = asyncio.ensure_future(self._run())
+            self._task = _detached(self._run())
             self._task.set_name(self._name)
 
     async def stop(self, timeout: float) -> None:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, ParamSpec, TypeAlias, get_args
 
 from ._errors import ConfigError
+from ._observer import OBSERVER_METHODS
 from ._units import parse_duration
 
 __all__ = [
@@ -69,6 +70,7 @@ class Config:
     promotion_probation: int = 0
     tag_ttl: Duration = 1.0
     coordination: Any = None
+    observer: Any = None
     logger: logging.Logger = dataclasses.field(default_factory=lambda: logging.getLogger("daramjwee"))
 
     def validate(self) -> Config:
@@ -85,6 +87,7 @@ class Config:
         strategy = self.worker_strategy
         if strategy not in WORKER_STRATEGIES:
             raise ConfigError(f"worker_strategy must be one of {WORKER_STRATEGIES}, got {strategy!r}")
+        _check_observer(self.observer)
         if not isinstance(self.logger, logging.Logger):
             raise ConfigError(f"logger must be a logging.Logger, got {type(self.logger).__name__}")
         return Config(
@@ -103,6 +106,7 @@ class Config:
             promotion_probation=_count(self.promotion_probation, "promotion_probation", minimum=0),
             tag_ttl=parse_duration(self.tag_ttl, "tag_ttl", allow_zero=True),
             coordination=self.coordination,
+            observer=self.observer,
             logger=self.logger,
         )
 
@@ -176,6 +180,17 @@ def _chain(stores: object, hot_store: object, cold_store: object) -> tuple[Any, 
             )
         seen[id(store)] = index
     return chain
+
+
+def _check_observer(observer: object) -> None:
+    if observer is None:
+        return
+    missing = [name for name in OBSERVER_METHODS if not callable(getattr(observer, name, None))]
+    if missing:
+        raise ConfigError(
+            f"observer ({type(observer).__name__}) is not an observer: it lacks {', '.join(missing)} "
+            "(see daramjwee.Observer; daramjwee.contrib.otel.OpenTelemetryObserver is one)"
+        )
 
 
 def _freshness(value: object, name: str) -> float | None:

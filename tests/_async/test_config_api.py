@@ -10,6 +10,7 @@ import pytest
 
 import daramjwee as dj
 from _flavours import async_other_flavour_store
+from daramjwee.contrib.otel import OpenTelemetryObserver
 
 from ._helpers import Origin, eventually, holding, mem_tiers
 
@@ -90,6 +91,7 @@ async def test_every_option_given_to_the_constructor_reaches_the_config() -> Non
         "coalesce_wait": 0,
         "promotion_probation": 5,
         "tag_ttl": 0.25,
+        "observer": OpenTelemetryObserver(),
         "logger": logging.getLogger("daramjwee.tests.options"),
     }
     legacy = {"hot_store", "cold_store"}  # rule A2's other form of stores; test_legacy_* cover them

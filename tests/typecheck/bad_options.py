@@ -6,6 +6,8 @@ marked line stops being an error (an unused ignore) or when an unmarked line is 
 
 from __future__ import annotations
 
+import logging
+
 import daramjwee as dj
 
 
@@ -20,6 +22,7 @@ def wrong_values() -> None:
     dj.Cache(stores=[dj.MemStore()], tier_fresh_for={"1": (5, 5)})  # type: ignore[dict-item]
     dj.Cache(stores=[dj.MemStore()], logger="daramjwee")  # type: ignore[arg-type]
     dj.AsyncCache(stores=[dj.AsyncMemStore()], coalesce_wait="5")  # type: ignore[arg-type]
+    dj.Cache(stores=[dj.MemStore()], observer=logging.getLogger())  # type: ignore[arg-type]
 
 
 def unknown_names() -> None:

@@ -10,6 +10,25 @@ import logging
 from collections.abc import Sequence
 
 import daramjwee as dj
+from daramjwee.contrib.otel import OpenTelemetryObserver
+
+
+class LatencyLog:
+    """An observer of one's own (the protocol ``dj.Observer``): logs each read's outcome and latency."""
+
+    def read_done(self, outcome: dj.ReadOutcome, tier: int | None, seconds: float, key: str) -> None:
+        logging.getLogger("app").info("%s from tier %s in %.6fs", outcome, tier, seconds)
+
+    def tier_read(self, tier: int, store: object, key: str) -> dj.Probe:
+        return _NoProbe()
+
+    def origin_fetch(self, key: str, revalidating: bool) -> dj.Probe:
+        return _NoProbe()
+
+
+class _NoProbe:
+    def end(self, outcome: str, error: BaseException | None) -> None:
+        pass
 
 
 def every_option(path: str) -> dj.Cache:
@@ -27,6 +46,7 @@ def every_option(path: str) -> dj.Cache:
         chunk_size=4096,
         coalesce_wait=0,
         promotion_probation=100,
+        observer=OpenTelemetryObserver(),
         logger=logging.getLogger("app"),
     )
 
@@ -46,6 +66,7 @@ def every_option_async(path: str) -> dj.AsyncCache:
         chunk_size=1,
         coalesce_wait=datetime.timedelta(0),
         promotion_probation=0,
+        observer=LatencyLog(),
         logger=logging.getLogger(),
     )
 

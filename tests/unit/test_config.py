@@ -577,6 +577,7 @@ def test_every_field_is_a_valid_option_name() -> None:
         "promotion_probation",
         "tag_ttl",
         "coordination",
+        "observer",
         "logger",
     } == names
 

@@ -55,6 +55,18 @@ from .._freshness import ReadRules, is_stale, may_serve_on_error, revalidate_fir
 from .._generations import Ticket
 from .._keys import check_key
 from .._metadata import NEGATIVE, FetchResult, Metadata, Status, with_cached_at
+from .._observer import (
+    CURRENT_READ,
+    Observer,
+    ReadNote,
+    end_probe,
+    fetch_failure,
+    noted,
+    read_outcome,
+    report_read,
+    start_origin_fetch,
+    start_tier_read,
+)
 from .._probation import Probation
 from .._ranges import ByteRange
 from .._stats import CacheStats, Stat, StatsRecorder, TierStat
@@ -188,6 +200,11 @@ class AsyncCache:
       ``delete``/``set``/``clear``/``invalidate_tags`` seen by every
       instance's local tiers.  Needs a shared tier (``RedisStore`` or
       ``ObjectStore``); the tiers above the first shared one are local.
+    - ``observer`` (``None``): an :class:`Observer` told how each ``get``
+      ended and how long it took, and of each tier read and origin fetch
+      (for metrics and traces: ``daramjwee.contrib.otel``).  One that raises
+      is logged and never breaks a read; ``None`` costs a fresh memory hit
+      one ``is None`` test.
     - ``logger`` (``logging.getLogger("daramjwee")``): where logs go.
     """
 
@@ -212,6 +229,7 @@ class AsyncCache:
         promotion_probation: int = 0,
         tag_ttl: DurationOption = 1.0,
         coordination: AsyncRedisCoordinator | None = None,
+        observer: Observer | None = None,
         logger: logging.Logger = DEFAULT_LOGGER,
     ) -> None:
         config = Config(
@@ -232,6 +250,7 @@ class AsyncCache:
             promotion_probation=promotion_probation,
             tag_ttl=tag_ttl,
             coordination=coordination,
+            observer=observer,
             logger=logger,
         )
         self._setup(config.validate())
@@ -244,6 +263,8 @@ class AsyncCache:
         return cache
 
     def _setup(self, config: Config) -> None:
+        # At most 29 instance attributes: on CPython 3.11 an object with 30 or more reads each of them about
+        # 3 ns slower (8 reads: 121 ns with 29 attributes, 145 ns with 30), and a memory hit reads a dozen.
         stores: tuple[AsyncStore, ...] = tuple(config.stores or ())
         async_check_flavour(stores)
         self._config = config
@@ -264,6 +285,7 @@ class AsyncCache:
         self._freshness = tuple(config.freshness(tier) for tier in range(len(stores)))
         self._positive_fresh_for_0 = self._freshness[0][0]
         self._logger = config.logger
+        self._observer: Observer | None = config.observer
         self._chunk_size = config.chunk_size
         self._stats = StatsRecorder(len(stores))
         self._writes = AsyncWrites(
@@ -293,7 +315,6 @@ class AsyncCache:
         )
         self._refreshing: set[str] = set()
         self._tag_memo = TagMemo(config.tag_ttl)
-        self._tag_tier = len(stores) - 1  # where tag versions live (rule Q3)
         self._closed = False
         self._close_done = AsyncEvent()
         self._fleet = self._join_fleet(config.coordination)
@@ -388,6 +409,8 @@ class AsyncCache:
         ``TypeError`` for a bad argument (before anything changes), and
         whatever ``fetch`` raises.
         """
+        if self._observer is not None and CURRENT_READ.get() is None:  # the only cost of the hook when unused
+            return await self._observed_get(key, fetch, if_none_match, revalidate_if, max_stale, byte_range, tags)
         if self._closed:
             raise CacheClosed("this cache was closed; create a new one")
         if type(key) is not str or not key:
@@ -453,6 +476,54 @@ class AsyncCache:
         if tags:
             fetch = self._tagging(fetch, tags)
         return await self._get(key, fetch, if_none_match, tier0_failed, rules)
+
+    async def _observed_get(
+        self,
+        key: str,
+        fetch: AsyncFetcher,
+        if_none_match: str | None,
+        revalidate_if: Callable[[Metadata], bool] | None,
+        max_stale: float | None,
+        byte_range: ByteRange | None,
+        tags: Collection[str] | None,
+    ) -> AsyncResponse:
+        """:meth:`get`, timed and reported to the observer's ``read_done`` (see :class:`Observer`).
+
+        The read runs with a :class:`ReadNote` as ``CURRENT_READ``, where the
+        steps record what its response cannot say (coalesced, revalidated,
+        the tier of a negative entry).  A cancelled read is not reported.
+        """
+        observer = self._observer
+        assert observer is not None
+        note = ReadNote()
+        token = CURRENT_READ.set(note)
+        start = time.perf_counter()
+        try:
+            response = await self.get(
+                key,
+                fetch,
+                if_none_match=if_none_match,
+                revalidate_if=revalidate_if,
+                max_stale=max_stale,
+                byte_range=byte_range,
+                tags=tags,
+            )
+        except Exception as error:
+            seconds = time.perf_counter() - start
+            CURRENT_READ.reset(token)
+            if isinstance(error, NotFound):
+                report_read(observer, self._logger, "negative", note.tier, seconds, key)
+            else:
+                report_read(observer, self._logger, "error", None, seconds, key)
+            raise
+        except BaseException:
+            CURRENT_READ.reset(token)
+            raise
+        seconds = time.perf_counter() - start
+        CURRENT_READ.reset(token)
+        outcome = read_outcome(response.source, response.stale, note)
+        report_read(observer, self._logger, outcome, response.source, seconds, key)
+        return response
 
     async def _fresh_tier0_hit(self, key: str, if_none_match: str | None) -> tuple[AsyncResponse | None, bool]:
         """A fresh hit of a tier 0 that is not in memory, served without a write ticket.
@@ -584,6 +655,8 @@ class AsyncCache:
         if metadata.is_negative:
             await self._discard_reader(tier, key, reader)
             self._stats.add(Stat.NEGATIVE_HITS)
+            if self._observer is not None:
+                noted("negative", tier)
             if is_stale(metadata, negative, time.time()):
                 self._refresh_quietly(key, fetch, metadata, ticket.hand_off())
             elif missed:
@@ -677,6 +750,8 @@ class AsyncCache:
                 if response is not None:
                     await self._discard_reader(tier, key, reader)
                     response._coalesced = True
+                    if self._observer is not None:
+                        noted("coalesced", response.source)
                     return response
         return await self._revalidate_now(tier, key, reader, stored, fetch, if_none_match, ticket, None)
 
@@ -707,7 +782,7 @@ class AsyncCache:
         try:
             self._stats.add(Stat.ORIGIN_FETCHES)
             try:
-                result = await async_call_fetcher(fetch, stored)
+                result = await self._call_fetcher(key, fetch, stored)
             except NotModified as validated:
                 updated = _updated(validated, stored)
                 deadline = time.monotonic() + self._config.op_timeout
@@ -715,6 +790,8 @@ class AsyncCache:
                 if flight is not None:
                     flight.tier = 0
                 self._land(key, flight, bool(touched.tiers))
+                if self._observer is not None:
+                    noted("revalidated", tier)
                 served = True
                 fresh = with_cached_at(stored if updated is None else updated, time.time())
                 return await self._serve_stored(tier, key, reader, fresh, if_none_match, stale=False)
@@ -801,6 +878,8 @@ class AsyncCache:
                 response = await self._top_hit(key, fetch, if_none_match, flight.tier, ticket, (), rules)
                 if response is not None:
                     response._coalesced = True
+                    if self._observer is not None:
+                        noted("coalesced", response.source)
                     return response
             if time.monotonic() >= deadline:
                 return await self._fetch_uncached(key, fetch, if_none_match)
@@ -943,7 +1022,28 @@ class AsyncCache:
         Raises :class:`NotFound` when the tier lacks the key; returns ``None``
         (after logging) when the tier failed or broke its contract.  A reader
         with ``read_ahead = False`` (see the reader protocol in ``_store``) is not read ahead.
+        With an observer, the read is one of its ``tier_read`` probes.
         """
+        observer = self._observer
+        if observer is None:
+            return await self._read_entry(tier, store, key)
+        probe = start_tier_read(observer, self._logger, tier, self._stores[tier], key)
+        try:
+            entry = await self._read_entry(tier, store, key)
+        except NotFound:
+            end_probe(probe, self._logger, "miss")
+            raise
+        except BaseException as error:
+            end_probe(probe, self._logger, "error", error)
+            raise
+        if entry is None:
+            end_probe(probe, self._logger, "error")
+        else:
+            end_probe(probe, self._logger, "negative" if entry[1].is_negative else "hit")
+        return entry
+
+    async def _read_entry(self, tier: int, store: AsyncStore, key: str) -> tuple[AsyncReader, Metadata] | None:
+        """:meth:`_open_entry` unobserved."""
         try:
             reader, metadata = await store.get_stream(key)
         except NotFound:
@@ -1056,7 +1156,7 @@ class AsyncCache:
         try:
             self._stats.add(Stat.ORIGIN_FETCHES)
             try:
-                result = await async_call_fetcher(fetch, None)
+                result = await self._call_fetcher(key, fetch, None)
             except NotModified:
                 raise _not_modified_on_miss(key) from None
             except CacheableNotFound:
@@ -1066,6 +1166,27 @@ class AsyncCache:
             self._land(key, flight, False)  # no effect when landed above
             raise
         return await self._fill(key, result, if_none_match, flight, ticket)
+
+    async def _call_fetcher(self, key: str, fetch: AsyncFetcher, old: Metadata | None) -> FetchResult:
+        """``fetch(old)``, checked (rule A5); with an observer, inside one of its ``origin_fetch`` probes.
+
+        While the fetcher runs, ``CURRENT_READ`` is ``None``: a ``get`` the
+        fetcher makes of this cache is observed as a read of its own.
+        """
+        observer = self._observer
+        if observer is None:
+            return await async_call_fetcher(fetch, old)
+        probe = start_origin_fetch(observer, self._logger, key, old is not None)
+        token = CURRENT_READ.set(None)
+        try:
+            result = await async_call_fetcher(fetch, old)
+        except BaseException as error:
+            CURRENT_READ.reset(token)
+            end_probe(probe, self._logger, *fetch_failure(error))
+            raise
+        CURRENT_READ.reset(token)
+        end_probe(probe, self._logger, "ok")
+        return result
 
     async def _fill(
         self, key: str, result: FetchResult, if_none_match: str | None, flight: _Flight | None, ticket: Ticket
@@ -1133,7 +1254,7 @@ class AsyncCache:
         """Fetch for this caller alone, caching nothing (a coalesced wait ran out)."""
         self._stats.add(Stat.ORIGIN_FETCHES)
         try:
-            result = await async_call_fetcher(fetch, None)
+            result = await self._call_fetcher(key, fetch, None)
         except NotModified:
             raise _not_modified_on_miss(key) from None
         except CacheableNotFound:
@@ -1466,7 +1587,7 @@ class AsyncCache:
         if not unknown:
             return found
         epoch = memo.epoch()
-        tier = self._tag_tier
+        tier = len(self._tiers) - 1  # where tag versions live (rule Q3)
         store = self._tiers[tier]
         read: dict[str, str] = {}
         missing: list[str] = []
@@ -1502,7 +1623,7 @@ class AsyncCache:
 
     async def _write_versions(self, versions: Mapping[str, str]) -> None:
         """Store each tag's new version in the last tier, then in the memo; :class:`TierError` on a failure."""
-        tier = self._tag_tier
+        tier = len(self._tiers) - 1  # where tag versions live (rule Q3)
         store = self._tiers[tier]
         for tag, version in versions.items():
             key = tag_key(tag)
@@ -1734,7 +1855,7 @@ class AsyncCache:
         old = await self._current_metadata(key) or hint
         self._stats.add(Stat.ORIGIN_FETCHES)
         try:
-            result = await async_call_fetcher(fetch, old)
+            result = await self._call_fetcher(key, fetch, old)
         except NotModified as validated:
             if old is None or not (await self._touch(key, old, ticket, deadline, _updated(validated, old))).tiers:
                 raise DaramjweeError(
