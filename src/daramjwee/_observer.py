@@ -136,10 +136,15 @@ def noted(outcome: ReadOutcome, tier: int | None = None) -> None:
         note.tier = tier
 
 
-def read_outcome(source: int | None, stale: bool, note: ReadNote) -> ReadOutcome:
-    """The outcome of a ``get`` that returned a response served from ``source`` (``None``: the origin)."""
+def read_outcome(source: int | None, stale: bool, coalesced: bool, note: ReadNote) -> ReadOutcome:
+    """The outcome of a ``get`` that returned a response served from ``source`` (``None``: the origin).
+
+    ``coalesced`` is the response's: it waited for another request's fetch (in this process or the fleet).
+    """
     if note.outcome is not None:
         return note.outcome
+    if coalesced:
+        return "coalesced"
     if source is None:
         return "miss"
     return "stale" if stale else "hit"

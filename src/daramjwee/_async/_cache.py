@@ -521,7 +521,7 @@ class AsyncCache:
             raise
         seconds = time.perf_counter() - start
         CURRENT_READ.reset(token)
-        outcome = read_outcome(response.source, response.stale, note)
+        outcome = read_outcome(response.source, response.stale, response.coalesced, note)
         report_read(observer, self._logger, outcome, response.source, seconds, key)
         return response
 
@@ -750,8 +750,6 @@ class AsyncCache:
                 if response is not None:
                     await self._discard_reader(tier, key, reader)
                     response._coalesced = True
-                    if self._observer is not None:
-                        noted("coalesced", response.source)
                     return response
         return await self._revalidate_now(tier, key, reader, stored, fetch, if_none_match, ticket, None)
 
@@ -878,8 +876,6 @@ class AsyncCache:
                 response = await self._top_hit(key, fetch, if_none_match, flight.tier, ticket, (), rules)
                 if response is not None:
                     response._coalesced = True
-                    if self._observer is not None:
-                        noted("coalesced", response.source)
                     return response
             if time.monotonic() >= deadline:
                 return await self._fetch_uncached(key, fetch, if_none_match)

@@ -520,7 +520,7 @@ class Cache:
             raise
         seconds = time.perf_counter() - start
         CURRENT_READ.reset(token)
-        outcome = read_outcome(response.source, response.stale, note)
+        outcome = read_outcome(response.source, response.stale, response.coalesced, note)
         report_read(observer, self._logger, outcome, response.source, seconds, key)
         return response
 
@@ -749,8 +749,6 @@ class Cache:
                 if response is not None:
                     self._discard_reader(tier, key, reader)
                     response._coalesced = True
-                    if self._observer is not None:
-                        noted("coalesced", response.source)
                     return response
         return self._revalidate_now(tier, key, reader, stored, fetch, if_none_match, ticket, None)
 
@@ -877,8 +875,6 @@ class Cache:
                 response = self._top_hit(key, fetch, if_none_match, flight.tier, ticket, (), rules)
                 if response is not None:
                     response._coalesced = True
-                    if self._observer is not None:
-                        noted("coalesced", response.source)
                     return response
             if time.monotonic() >= deadline:
                 return self._fetch_uncached(key, fetch, if_none_match)
