@@ -12,7 +12,6 @@ import contextlib
 import os
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -29,7 +28,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 import daramjwee as dj
-from _asgi_serving import serving
+from _asgi_serving import serving, wait_for
 from daramjwee.contrib.asgi import CacheMiddleware
 
 MiB = 1 << 20
@@ -162,13 +161,6 @@ def make_app(request: pytest.FixtureRequest) -> Callable[..., Any]:
 async def cache() -> AsyncIterator[dj.AsyncCache]:
     async with dj.AsyncCache(stores=[dj.AsyncMemStore()]) as cache:
         yield cache
-
-
-async def _wait_for(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + 5
-    while not condition():
-        assert time.monotonic() < deadline, what
-        await asyncio.sleep(0.01)
 
 
 async def test_a_second_get_is_a_hit(make_app: Callable[..., Any], cache: dj.AsyncCache) -> None:
@@ -318,14 +310,14 @@ async def test_a_client_leaving_mid_body_stores_nothing_and_ends_the_app_call(
                 break  # one chunk, then the client closes the connection
         await asyncio.wait_for(endpoints.stream_ended.wait(), 5)
         assert endpoints.stream_cancelled, "the app's call ran on after the client left"
-        await _wait_for(lambda: cache.stats().fills_aborted == 1, "the fill was not aborted")
+        await wait_for(lambda: cache.stats().fills_aborted == 1, "the fill was not aborted")
         assert cache.stats().fills_published == 0
         async with httpx.AsyncClient(base_url=url) as http:
             again = await http.get("/slow")
     assert again.headers["x-cache"] == "MISS"  # nothing partial was published
     assert len(again.content) == 4 * MiB
     assert endpoints.calls == {"GET /slow": 2}
-    await _wait_for(lambda: cache.stats().fills_published == 1, "the whole body was not published")
+    await wait_for(lambda: cache.stats().fills_published == 1, "the whole body was not published")
 
 
 async def test_background_tasks_run_after_a_miss_is_answered(
@@ -334,7 +326,7 @@ async def test_background_tasks_run_after_a_miss_is_answered(
     endpoints = Endpoints()
     async with serving(make_app(endpoints, cache)) as url, httpx.AsyncClient(base_url=url) as http:
         first = await http.get("/later")
-        await _wait_for(lambda: endpoints.background_done == ["/later"], "the background task did not run")
+        await wait_for(lambda: endpoints.background_done == ["/later"], "the background task did not run")
         second = await http.get("/later")
     assert (first.text, first.headers["x-cache"]) == ("now", "MISS")
     assert (second.text, second.headers["x-cache"]) == ("now", "HIT tier=0")
@@ -486,6 +478,6 @@ async def test_an_app_deaf_to_disconnects_is_cancelled_when_its_client_leaves(ca
         async with httpx.AsyncClient(base_url=url) as http, http.stream("GET", "/big") as reply:
             async for _ in reply.aiter_raw():
                 break
-        await _wait_for(lambda: bool(ended), "the app's call never ended")
+        await wait_for(lambda: bool(ended), "the app's call never ended")
     assert ended == ["cancelled"]
     assert (cache.stats().fills_published, cache.stats().fills_aborted) == (0, 1)

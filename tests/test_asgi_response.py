@@ -9,7 +9,6 @@ test sees that the response was read to its end or closed early.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -22,7 +21,7 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 import daramjwee as dj
-from _asgi_serving import serving
+from _asgi_serving import serving, wait_for
 from daramjwee.contrib.asgi import CachedResponse
 
 MiB = 1 << 20
@@ -89,13 +88,6 @@ async def cache(tmp_path: Any) -> AsyncIterator[dj.AsyncCache]:
         yield cache
 
 
-async def _wait_for(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + 5
-    while not condition():
-        assert time.monotonic() < deadline, what
-        await asyncio.sleep(0.01)
-
-
 async def test_an_endpoint_streams_the_value_with_its_fields(
     make_app: Callable[..., Any], cache: dj.AsyncCache
 ) -> None:
@@ -103,7 +95,7 @@ async def test_an_endpoint_streams_the_value_with_its_fields(
     made: list[CachedResponse] = []
     async with serving(make_app(cache, origin, made)) as url, httpx.AsyncClient(base_url=url) as http:
         first = await http.get("/value")
-        await _wait_for(lambda: cache.stats().fills_published == 1, "the miss did not publish")
+        await wait_for(lambda: cache.stats().fills_published == 1, "the miss did not publish")
         second = await http.get("/value")
     for reply in (first, second):
         assert reply.status_code == 200
@@ -120,7 +112,7 @@ async def test_a_matching_if_none_match_is_answered_304(make_app: Callable[..., 
     made: list[CachedResponse] = []
     async with serving(make_app(cache, origin, made)) as url, httpx.AsyncClient(base_url=url) as http:
         cold = await http.get("/value", headers={"if-none-match": 'W/"v1"'})  # a miss: the fill still completes
-        await _wait_for(lambda: cache.stats().fills_published == 1, "a 304 to a miss did not fill the cache")
+        await wait_for(lambda: cache.stats().fills_published == 1, "a 304 to a miss did not fill the cache")
         warm = await http.get("/value", headers={"if-none-match": '"other", "v1"'})
         other = await http.get("/value", headers={"if-none-match": '"other"'})
         lines = await http.get("/value", headers=[("if-none-match", '"other"'), ("if-none-match", '"v1"')])
@@ -139,7 +131,7 @@ async def test_head_sends_the_fields_and_the_miss_still_fills(
     made: list[CachedResponse] = []
     async with serving(make_app(cache, origin, made)) as url, httpx.AsyncClient(base_url=url) as http:
         head = await http.head("/value")
-        await _wait_for(lambda: cache.stats().fills_published == 1, "a HEAD miss did not fill the cache")
+        await wait_for(lambda: cache.stats().fills_published == 1, "a HEAD miss did not fill the cache")
     assert (head.status_code, head.content, head.headers["content-length"]) == (200, b"", str(len(origin.value)))
     assert origin.fetches == 1
 
@@ -153,8 +145,8 @@ async def test_a_client_leaving_mid_body_closes_the_response_and_aborts_the_fill
         async with httpx.AsyncClient(base_url=url) as http, http.stream("GET", "/value") as reply:
             async for _ in reply.aiter_raw():
                 break  # one chunk, then the connection closes
-        await _wait_for(lambda: cache.stats().fills_aborted == 1, "the fill was not aborted")
-        await _wait_for(lambda: origin.closed == 1, "the origin's body was not closed")
+        await wait_for(lambda: cache.stats().fills_aborted == 1, "the fill was not aborted")
+        await wait_for(lambda: origin.closed == 1, "the origin's body was not closed")
     assert made[0].response.closed
     assert cache.stats().fills_published == 0
 
@@ -183,12 +175,12 @@ async def test_a_cancelled_response_closes_its_value_and_aborts_the_fill(cache: 
     response = CachedResponse(await cache.get("value", origin.fetch))
     sent: list[dict[str, Any]] = []
     task = asyncio.ensure_future(_call(response, sent, block_after=3))
-    await _wait_for(lambda: len(sent) == 3, "the body did not start")
+    await wait_for(lambda: len(sent) == 3, "the body did not start")
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
     assert response.response.closed
-    await _wait_for(lambda: cache.stats().fills_aborted == 1, "the fill was not aborted")
+    await wait_for(lambda: cache.stats().fills_aborted == 1, "the fill was not aborted")
     assert cache.stats().fills_published == 0
     assert origin.closed == 1
 
@@ -213,7 +205,7 @@ async def test_an_anyio_cancel_scope_after_the_last_byte_still_publishes(cache: 
         await response({"type": "http", "method": "GET", "headers": []}, receive, send)
     body = b"".join(message.get("body", b"") for message in sent[1:])
     assert body == origin.value
-    await _wait_for(lambda: cache.stats().fills_published == 1, "the fill did not publish")
+    await wait_for(lambda: cache.stats().fills_published == 1, "the fill did not publish")
     assert response.response.closed
 
 
