@@ -1,4 +1,5 @@
-"""The processes of a conformance run, each a child on loopback: the suite's origin, nginx, ``daramjwee serve``.
+"""The processes of a conformance run, each a child on loopback: the suite's origin, nginx, ``daramjwee serve``,
+``CacheMiddleware`` on uvicorn.
 
 Each child runs in a session of its own (so stopping it reaches its own
 children too, e.g. nginx's workers), logs to a file in the run's directory,
@@ -20,7 +21,7 @@ from daramjwee.testing._loopback import free_port, wait_until
 
 from ._suite import LOOPBACK_PRELOAD, HarnessError, Suite, node_environment
 
-__all__ = ["Child", "start_daramjwee", "start_nginx", "start_origin"]
+__all__ = ["Child", "start_daramjwee", "start_middleware", "start_nginx", "start_origin"]
 
 _PROBE = "/state/conformance-harness-probe"  # the origin answers 404; nothing is stored
 _STOP_TIMEOUT = 10.0
@@ -166,3 +167,14 @@ def start_daramjwee(
     command += ["--port", str(port), "--cache-dir", str(directory / "daramjwee-cache"), "--memory", memory, *extra]
     log = directory / "daramjwee.log"
     return Child("daramjwee serve", command, port, log, cwd=directory, env=dict(os.environ)).start(cleanups)
+
+
+MIDDLEWARE_SCRIPT = Path(__file__).resolve().parent / "middleware_proxy.py"
+
+
+def start_middleware(origin: Child, directory: Path, cleanups: ExitStack, *, memory: str) -> Child:
+    """``CacheMiddleware`` over a reverse proxy to ``origin`` on uvicorn (``middleware_proxy.py``, this interpreter)."""
+    port = free_port()
+    command = [sys.executable, str(MIDDLEWARE_SCRIPT), "--origin", origin.url, "--port", str(port), "--memory", memory]
+    log = directory / "middleware.log"
+    return Child("CacheMiddleware on uvicorn", command, port, log, cwd=directory, env=dict(os.environ)).start(cleanups)

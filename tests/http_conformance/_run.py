@@ -1,4 +1,5 @@
-"""One conformance run: the suite's origin, nginx and ``daramjwee serve`` in front of it, its cli against each."""
+"""One conformance run: the suite's origin; nginx, ``daramjwee serve`` and ``CacheMiddleware`` in front of it; its cli
+against each."""
 
 from __future__ import annotations
 
@@ -12,12 +13,13 @@ from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from pathlib import Path
 
-from ._processes import Child, start_daramjwee, start_nginx, start_origin
+from ._processes import Child, start_daramjwee, start_middleware, start_nginx, start_origin
 from ._suite import SUITE_NAME, Group, HarnessError, Suite, install_suite, node_environment
 
 __all__ = ["CLI_TIMEOUT", "PROXIES", "Conformance", "explain", "run_conformance"]
 
-PROXIES = ("nginx", "daramjwee")
+PROXIES = ("nginx", "daramjwee", "middleware")
+"""nginx ``proxy_cache``; ``daramjwee serve``; ``CacheMiddleware`` over a reverse proxy on uvicorn (same options)."""
 REFERENCE = "nginx"
 CLI_TIMEOUT = 300.0
 """Seconds one run of the suite's cli may take: 0.4.5 sets no timeout of its own, so a proxy that never answers
@@ -67,8 +69,15 @@ class Conformance:
         behind = {group.id: [test for test in self.group_tests(group) if test in ahead] for group in self.groups}
         return {group: tests for group, tests in behind.items() if tests}
 
+    def differ(self, proxy: str = "middleware", other: str = "daramjwee") -> dict[str, str]:
+        """The tests one of ``proxy`` and ``other`` passes and the other fails: id -> who fails it, and why."""
+        ahead, behind = self.passed(other) - self.passed(proxy), self.passed(proxy) - self.passed(other)
+        differ = {test: f"{proxy} fails ({self.failure(proxy, test)})" for test in ahead}
+        differ |= {test: f"{other} fails ({self.failure(other, test)})" for test in behind}
+        return {test: differ[test] for test in self.tests() if test in differ}
+
     def table(self) -> str:
-        """Markdown: ``group | tests | nginx | daramjwee`` passes per group, then the totals."""
+        """Markdown: ``group | tests | nginx | daramjwee | middleware`` passes per group, then the totals."""
         lines = [f"| group | tests | {' | '.join(PROXIES)} |", "| --- | ---: |" + " ---: |" * len(PROXIES)]
         for group in self.groups:
             tests = set(self.group_tests(group))
@@ -80,14 +89,19 @@ class Conformance:
         return "\n".join(lines)
 
     def report(self) -> str:
-        """The table, the tests daramjwee fails that nginx passes (per group, with the suite's message), errors."""
+        """The table; the tests daramjwee and the middleware fail that nginx passes (per group, with the suite's
+        message); the tests where the middleware and daramjwee differ; errors."""
         parts = [f"{self.suite}: tests passed through each proxy ({self.seconds:.0f} s)", "", self.table()]
-        behind = self.behind()
-        count = sum(map(len, behind.values()))
-        parts += ["", f"Tests daramjwee fails that nginx passes ({count}):"]
-        for group, tests in behind.items():
-            parts.append(f"- {group} ({len(tests)}):")
-            parts += [f"  - {test}: {self.failure('daramjwee', test)}" for test in tests]
+        for proxy in PROXIES[1:]:
+            behind = self.behind(proxy)
+            count = sum(map(len, behind.values()))
+            parts += ["", f"Tests {proxy} fails that nginx passes ({count}):"]
+            for group, tests in behind.items():
+                parts.append(f"- {group} ({len(tests)}):")
+                parts += [f"  - {test}: {self.failure(proxy, test)}" for test in tests]
+        differ = self.differ()
+        parts += ["", f"Tests where the middleware and daramjwee differ ({len(differ)}):"]
+        parts += [f"- {test}: {why}" for test, why in differ.items()]
         for proxy, error in self.errors.items():
             parts += ["", f"ERROR ({proxy}): {error}"]
         return "\n".join(parts)
@@ -120,6 +134,7 @@ def _start_bench(
     starters: dict[str, Callable[[], Child]] = {
         "nginx": lambda: start_nginx(origin, directory, cleanups),
         "daramjwee": lambda: start_daramjwee(origin, directory, cleanups, memory=memory, extra=serve_args),
+        "middleware": lambda: start_middleware(origin, directory, cleanups, memory=memory),
     }
     proxies, errors = {}, {}
     for name, start in starters.items():
@@ -187,7 +202,7 @@ def run_conformance(
     sequential: bool = False,
     logs: Path | None = None,
 ) -> Conformance:
-    """Run the whole suite through nginx and ``daramjwee serve`` (both at once unless ``sequential``).
+    """Run the whole suite through nginx, ``daramjwee serve`` and ``CacheMiddleware`` (at once unless ``sequential``).
 
     Installs the suite first if needed (:func:`install_suite`).  A proxy that
     fails to start, exits during the run, or whose cli run fails has its
