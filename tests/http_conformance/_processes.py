@@ -17,6 +17,7 @@ import sys
 from contextlib import ExitStack
 from pathlib import Path
 
+import daramjwee
 from daramjwee.testing._loopback import free_port, wait_until
 
 from ._suite import LOOPBACK_PRELOAD, HarnessError, Suite, node_environment
@@ -166,7 +167,19 @@ def start_daramjwee(
     command = [sys.executable, "-m", "daramjwee", "serve", "--origin", origin.url, "--host", "127.0.0.1"]
     command += ["--port", str(port), "--cache-dir", str(directory / "daramjwee-cache"), "--memory", memory, *extra]
     log = directory / "daramjwee.log"
-    return Child("daramjwee serve", command, port, log, cwd=directory, env=dict(os.environ)).start(cleanups)
+    return Child("daramjwee serve", command, port, log, cwd=directory, env=_python_environment()).start(cleanups)
+
+
+def _python_environment() -> dict[str, str]:
+    """This environment, with the directory this interpreter imported ``daramjwee`` from first on ``PYTHONPATH``.
+
+    A child runs in the run's directory, where a relative ``PYTHONPATH``
+    (``PYTHONPATH=src``) names nothing: without this it would import
+    whichever daramjwee is installed, not the one under test.
+    """
+    source = str(Path(daramjwee.__file__).resolve().parent.parent)
+    inherited = [path for path in os.environ.get("PYTHONPATH", "").split(os.pathsep) if path]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([source, *inherited])}
 
 
 MIDDLEWARE_SCRIPT = Path(__file__).resolve().parent / "middleware_proxy.py"
@@ -177,4 +190,5 @@ def start_middleware(origin: Child, directory: Path, cleanups: ExitStack, *, mem
     port = free_port()
     command = [sys.executable, str(MIDDLEWARE_SCRIPT), "--origin", origin.url, "--port", str(port), "--memory", memory]
     log = directory / "middleware.log"
-    return Child("CacheMiddleware on uvicorn", command, port, log, cwd=directory, env=dict(os.environ)).start(cleanups)
+    env = _python_environment()
+    return Child("CacheMiddleware on uvicorn", command, port, log, cwd=directory, env=env).start(cleanups)

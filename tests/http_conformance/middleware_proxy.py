@@ -20,6 +20,7 @@ Run by the harness as a script (``python middleware_proxy.py --origin URL
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -65,7 +66,10 @@ class ReverseProxy:
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
-            self._client = httpx.AsyncClient(timeout=30.0, follow_redirects=False)
+            # A connection per request, as nginx's proxy_pass: the suite's origin closes some mid-response and
+            # frames some bodies wrongly on purpose, which would break the next request on a kept-alive connection.
+            limits = httpx.Limits(max_connections=None, max_keepalive_connections=0)
+            self._client = httpx.AsyncClient(timeout=30.0, follow_redirects=False, limits=limits)
         return self._client
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -94,6 +98,7 @@ class ReverseProxy:
         try:
             response = await client.send(request, stream=True)
         except httpx.HTTPError as error:
+            print(f"502 for {scope['method']} {target!r}: {error!r}", file=sys.stderr, flush=True)
             body = f"the origin did not answer: {error!r}\n".encode()
             await send({"type": "http.response.start", "status": 502, "headers": [(b"content-type", b"text/plain")]})
             await send({"type": "http.response.body", "body": body})
@@ -117,7 +122,7 @@ class ReverseProxy:
                 if self._client is not None:
                     await self._client.aclose()
                 if self.on_shutdown is not None:
-                    await self.on_shutdown.aclose()
+                    await self.on_shutdown.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -153,6 +158,7 @@ def main(argv: list[str] | None = None) -> None:
         host="127.0.0.1",
         port=args.port,
         lifespan="on",
+        proxy_headers=False,  # the app sees the client as it is, X-Forwarded-For never rewrites it
         log_level="warning",
         access_log=False,
         date_header=False,
