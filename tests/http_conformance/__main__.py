@@ -1,4 +1,4 @@
-"""``python -m tests.http_conformance``: run the conformance suite through nginx and daramjwee, print the table."""
+"""``python -m tests.http_conformance``: the conformance suite through nginx, serve and the middleware; the table."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ._run import CLI_TIMEOUT, DEFAULT_MEMORY, explain, run_conformance
+from ._run import CLI_TIMEOUT, DEFAULT_MEMORY, PROXIES, explain, run_conformance
 from ._suite import DIR_ENV, SUITE_NAME, SUITE_VERSION, HarnessError
 
 
@@ -14,7 +14,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m tests.http_conformance",
         description=f"Run {SUITE_NAME} {SUITE_VERSION} (the HTTP caching conformance suite behind cache-tests.fyi) "
-        "through nginx proxy_cache and daramjwee serve, and print the tests each passes per group.",
+        "through nginx proxy_cache, daramjwee serve and CacheMiddleware, and print the tests each passes per group.",
     )
     parser.add_argument("--json-dir", type=Path, metavar="DIR", help="write the raw results, groups and report here")
     parser.add_argument("--logs", type=Path, metavar="DIR", help="copy every process's log here")
@@ -25,6 +25,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory", default=DEFAULT_MEMORY, help=f"daramjwee's memory tier (default: {DEFAULT_MEMORY})")
     parser.add_argument(
         "--serve-arg", action="append", default=[], metavar="ARG", help="one more argument for daramjwee serve"
+    )
+    parser.add_argument(
+        "--proxy", action="append", choices=PROXIES, metavar="NAME", help=f"run only these ({', '.join(PROXIES)})"
     )
     parser.add_argument("--sequential", action="store_true", help="run the proxies one after the other")
     parser.add_argument(
@@ -43,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
             timeout=args.timeout,
             sequential=args.sequential,
             logs=args.logs,
+            proxies=tuple(args.proxy or PROXIES),
         )
     except HarnessError as error:
         print(f"error: {error}", file=sys.stderr)

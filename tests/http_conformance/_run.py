@@ -128,7 +128,13 @@ class _Bench:
 
 
 def _start_bench(
-    suite: Suite, directory: Path, cleanups: ExitStack, *, memory: str, serve_args: tuple[str, ...]
+    suite: Suite,
+    directory: Path,
+    cleanups: ExitStack,
+    *,
+    memory: str,
+    serve_args: tuple[str, ...],
+    only: tuple[str, ...] = PROXIES,
 ) -> _Bench:
     origin = start_origin(suite, directory, cleanups)
     starters: dict[str, Callable[[], Child]] = {
@@ -138,6 +144,8 @@ def _start_bench(
     }
     proxies, errors = {}, {}
     for name, start in starters.items():
+        if name not in only:
+            continue
         try:
             proxies[name] = start()
         except HarnessError as error:
@@ -208,6 +216,7 @@ def run_conformance(
     timeout: float = CLI_TIMEOUT,
     sequential: bool = False,
     logs: Path | None = None,
+    proxies: tuple[str, ...] = PROXIES,
 ) -> Conformance:
     """Run the whole suite through nginx and ``daramjwee serve`` at once, then ``CacheMiddleware`` (or each in turn).
 
@@ -215,8 +224,12 @@ def run_conformance(
     fails to start, exits during the run, or whose cli run fails has its
     message in ``errors``; a failure of the harness itself (the suite, its
     origin) raises :class:`HarnessError`.  ``logs``: a directory to copy
-    every process's log and the cli's raw output to.
+    every process's log and the cli's raw output to.  ``proxies``: run only
+    these (of :data:`PROXIES`; ``ValueError`` for another name).
     """
+    unknown = [proxy for proxy in proxies if proxy not in PROXIES]
+    if unknown or not proxies:
+        raise ValueError(f"proxies must be some of {', '.join(PROXIES)}, got {', '.join(proxies) or 'none'}")
     suite = install_suite(install_dir)
     groups = suite.groups()
     results: dict[str, dict[str, object]] = {}
@@ -225,7 +238,7 @@ def run_conformance(
         directory = Path(name)
         directory.chmod(0o755)  # nginx's workers run as another user when nginx is started by root
         try:
-            bench = _start_bench(suite, directory, cleanups, memory=memory, serve_args=serve_args)
+            bench = _start_bench(suite, directory, cleanups, memory=memory, serve_args=serve_args, only=proxies)
             errors = bench.errors
             batches = [[proxy] for proxy in bench.proxies] if sequential else _batches(list(bench.proxies))
             for batch in batches:
