@@ -481,3 +481,30 @@ async def test_an_app_deaf_to_disconnects_is_cancelled_when_its_client_leaves(ca
         await wait_for(lambda: bool(ended), "the app's call never ended")
     assert ended == ["cancelled"]
     assert (cache.stats().fills_published, cache.stats().fills_aborted) == (0, 1)
+
+
+async def test_header_bytes_reach_the_client_as_the_app_sent_them(cache: dj.AsyncCache) -> None:
+    """obs-text in a field (RFC 9110 §5.5) is relayed byte for byte, and an ETag with it matches only the same bytes.
+
+    (Why the middleware, unlike serve, fails the conformance suite's ``conditional-etag-strong-respond-obs-text``:
+    that suite's origin sends UTF-8 and its client latin-1.)
+    """
+    tags = {"/latin-1": '"abc\xfc"'.encode("latin-1"), "/utf-8": '"abc\xfc"'.encode()}
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        headers = [(b"cache-control", b"max-age=60"), (b"etag", tags[scope["path"]]), (b"x-note", b"caf\xc3\xa9")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    async with serving(CacheMiddleware(app, cache=cache)) as url, httpx.AsyncClient(base_url=url) as http:
+        for path, tag in tags.items():
+            miss, hit = await http.get(path), await http.get(path)
+            assert (miss.headers["x-cache"], hit.headers["x-cache"]) == ("MISS", "HIT tier=0")
+            for response in (miss, hit):
+                raw = dict(response.headers.raw)
+                assert (raw[b"etag"], raw[b"x-note"]) == (tag, b"caf\xc3\xa9")
+            same = await http.get(path, headers={"if-none-match": tag})
+            other = tags["/utf-8" if path == "/latin-1" else "/latin-1"]
+            different = await http.get(path, headers={"if-none-match": other})
+            assert (same.status_code, dict(same.headers.raw)[b"etag"]) == (304, tag)
+            assert (different.status_code, different.content) == (200, b"ok")
