@@ -144,6 +144,7 @@ _OTHER_PROGRAMS = {
     "--now": "systemctl",
     "--json-dir": "python -m tests.http_conformance",
     "--id": "python -m tests.http_conformance",
+    "--proxy": "python -m tests.http_conformance",
     "--strict": "mypy",
     "--rounds": "daramjwee bench",
     "--list": "daramjwee bench",
