@@ -778,7 +778,6 @@ class AsyncCache:
         self._stats.add(Stat.REVALIDATIONS)
         served = False
         try:
-            self._stats.add(Stat.ORIGIN_FETCHES)
             try:
                 result = await self._call_fetcher(key, fetch, stored)
             except NotModified as validated:
@@ -1150,7 +1149,6 @@ class AsyncCache:
         lands on every path: through the fill once it ends, else here.
         """
         try:
-            self._stats.add(Stat.ORIGIN_FETCHES)
             try:
                 result = await self._call_fetcher(key, fetch, None)
             except NotModified:
@@ -1164,11 +1162,12 @@ class AsyncCache:
         return await self._fill(key, result, if_none_match, flight, ticket)
 
     async def _call_fetcher(self, key: str, fetch: AsyncFetcher, old: Metadata | None) -> FetchResult:
-        """``fetch(old)``, checked (rule A5); with an observer, inside one of its ``origin_fetch`` probes.
+        """``fetch(old)``, counted and checked (rule A5); with an observer, inside one of its ``origin_fetch`` probes.
 
         While the fetcher runs, ``CURRENT_READ`` is ``None``: a ``get`` the
         fetcher makes of this cache is observed as a read of its own.
         """
+        self._stats.add(Stat.ORIGIN_FETCHES)
         observer = self._observer
         if observer is None:
             return await async_call_fetcher(fetch, old)
@@ -1248,7 +1247,6 @@ class AsyncCache:
 
     async def _fetch_uncached(self, key: str, fetch: AsyncFetcher, if_none_match: str | None) -> AsyncResponse:
         """Fetch for this caller alone, caching nothing (a coalesced wait ran out)."""
-        self._stats.add(Stat.ORIGIN_FETCHES)
         try:
             result = await self._call_fetcher(key, fetch, None)
         except NotModified:
@@ -1849,7 +1847,6 @@ class AsyncCache:
     ) -> None:
         """Fetch ``key`` again with its current metadata, write the outcome to tier 0 and fan it out."""
         old = await self._current_metadata(key) or hint
-        self._stats.add(Stat.ORIGIN_FETCHES)
         try:
             result = await self._call_fetcher(key, fetch, old)
         except NotModified as validated:

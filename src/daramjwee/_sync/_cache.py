@@ -777,7 +777,6 @@ class Cache:
         self._stats.add(Stat.REVALIDATIONS)
         served = False
         try:
-            self._stats.add(Stat.ORIGIN_FETCHES)
             try:
                 result = self._call_fetcher(key, fetch, stored)
             except NotModified as validated:
@@ -1149,7 +1148,6 @@ class Cache:
         lands on every path: through the fill once it ends, else here.
         """
         try:
-            self._stats.add(Stat.ORIGIN_FETCHES)
             try:
                 result = self._call_fetcher(key, fetch, None)
             except NotModified:
@@ -1163,11 +1161,12 @@ class Cache:
         return self._fill(key, result, if_none_match, flight, ticket)
 
     def _call_fetcher(self, key: str, fetch: Fetcher, old: Metadata | None) -> FetchResult:
-        """``fetch(old)``, checked (rule A5); with an observer, inside one of its ``origin_fetch`` probes.
+        """``fetch(old)``, counted and checked (rule A5); with an observer, inside one of its ``origin_fetch`` probes.
 
         While the fetcher runs, ``CURRENT_READ`` is ``None``: a ``get`` the
         fetcher makes of this cache is observed as a read of its own.
         """
+        self._stats.add(Stat.ORIGIN_FETCHES)
         observer = self._observer
         if observer is None:
             return call_fetcher(fetch, old)
@@ -1247,7 +1246,6 @@ class Cache:
 
     def _fetch_uncached(self, key: str, fetch: Fetcher, if_none_match: str | None) -> Response:
         """Fetch for this caller alone, caching nothing (a coalesced wait ran out)."""
-        self._stats.add(Stat.ORIGIN_FETCHES)
         try:
             result = self._call_fetcher(key, fetch, None)
         except NotModified:
@@ -1846,7 +1844,6 @@ class Cache:
     def _refetch(self, key: str, fetch: Fetcher, ticket: Ticket, hint: Metadata | None, deadline: float) -> None:
         """Fetch ``key`` again with its current metadata, write the outcome to tier 0 and fan it out."""
         old = self._current_metadata(key) or hint
-        self._stats.add(Stat.ORIGIN_FETCHES)
         try:
             result = self._call_fetcher(key, fetch, old)
         except NotModified as validated:
