@@ -11,7 +11,14 @@ from typing import Any, NoReturn
 import httpx
 
 from .. import AsyncFetcher, CacheableNotFound, ConfigError, FetchResult, Metadata, NotModified, __version__
-from ._origin_common import DEFAULT_CONTENT_TYPE, HTTP_SCHEMES, OriginBody, revalidation_basis, split_path
+from ._origin_common import (
+    DEFAULT_CONTENT_TYPE,
+    HTTP_SCHEMES,
+    OriginBody,
+    revalidation_basis,
+    split_path,
+    without_credentials,
+)
 from ._origin_types import OriginError, OriginTimeout
 from ._upstream import Upstream
 
@@ -76,8 +83,7 @@ class HttpOrigin:
 
     def __init__(self, base_url: str, *, timeout: float = 30.0, connect_timeout: float = 5.0) -> None:
         parts = urllib.parse.urlsplit(base_url)
-        # Errors show the URL without its credentials.
-        shown = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl() if "@" in parts.netloc else base_url
+        shown = without_credentials(base_url)  # what errors show
         if parts.scheme.lower() not in HTTP_SCHEMES or not parts.hostname:
             raise ConfigError(f"an HTTP origin must be an http:// or https:// URL with a host, got {shown!r}")
         if parts.query or parts.fragment or base_url.rstrip().endswith(("?", "#")):

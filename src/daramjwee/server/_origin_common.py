@@ -1,14 +1,15 @@
 """Helpers shared by the origins of ``daramjwee serve`` (:mod:`daramjwee.server._origins`).
 
 Cache-key parsing and checking, content-type guessing, HTTP dates, the
-conditional-request test, the loop of a body's chunks, and the constants more
-than one origin uses.
+conditional-request test, the loop of a body's chunks, a URL as it may be shown
+(without credentials), and the constants more than one origin uses.
 """
 
 from __future__ import annotations
 
 import email.utils
 import mimetypes
+import re
 from typing import NoReturn, Self
 
 from .. import Metadata
@@ -23,6 +24,7 @@ __all__ = [
     "revalidation_basis",
     "safe_segments",
     "split_path",
+    "without_credentials",
 ]
 
 CHUNK_SIZE = 64 * 1024
@@ -119,3 +121,12 @@ class OriginBody:
 
     async def aclose(self) -> None:
         raise NotImplementedError
+
+
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@")
+"""A URL's scheme, then the ``user:password@`` of its authority (up to its last ``@``)."""
+
+
+def without_credentials(url: str) -> str:
+    """``url`` as logs, errors and the startup line may show it: the ``user:password@`` of its authority left out."""
+    return _USERINFO.sub(r"\1", url, count=1)

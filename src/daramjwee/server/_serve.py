@@ -17,6 +17,7 @@ from pathlib import Path
 from .. import AsyncCache, AsyncFileStore, AsyncMemStore, AsyncStore, ConfigError, parse_capacity
 from ._app import CacheApp
 from ._cache_rules import StorePolicy
+from ._origin_common import without_credentials
 from ._origins import open_origin
 from ._settings import ServeSettings
 
@@ -79,7 +80,7 @@ def _shared_tiers(settings: ServeSettings) -> list[tuple[str, AsyncStore]]:
             except ConfigError:
                 raise
             except ValueError as error:  # redis-py's verdict on the URL
-                url = _without_credentials(settings.redis)
+                url = without_credentials(settings.redis)
                 raise ConfigError(f"redis {url!r} is not a Redis URL: {error}") from None
         if settings.s3 is not None:
             from .. import AsyncObjectStore  # noqa: PLC0415 (optional dependency)
@@ -134,9 +135,9 @@ def listening_line(settings: ServeSettings, origin: str) -> str:
     tiers = [f"memory {_size(settings.memory)}", f"file {_size(settings.disk)} in {_cache_dir(settings)}"]
     if settings.redis is not None:
         coordinated = " (coordinated)" if settings.coordinate else ""
-        tiers.append(f"redis {_without_credentials(settings.redis)}{coordinated}")
+        tiers.append(f"redis {without_credentials(settings.redis)}{coordinated}")
     if settings.s3 is not None:
-        tiers.append(f"object {_without_credentials(settings.s3)}")
+        tiers.append(f"object {without_credentials(settings.s3)}")
     return (
         f"daramjwee serve: listening on http://{host}:{settings.port} ({workers}), origin {origin}, "
         f"tiers: {', '.join(tiers)}"
@@ -145,15 +146,6 @@ def listening_line(settings: ServeSettings, origin: str) -> str:
 
 def _size(value: str | int) -> str:
     return value if isinstance(value, str) else f"{value} bytes"
-
-
-def _without_credentials(url: str) -> str:
-    """``url`` without the ``user:password@`` part, if any (never shown)."""
-    scheme, separator, rest = url.partition("://")
-    if not separator:
-        return url
-    location, slash, path = rest.partition("/")
-    return f"{scheme}://{location.rpartition('@')[2]}{slash}{path}"
 
 
 _SETTINGS_VARIABLE = "DARAMJWEE_SERVE_SETTINGS"
