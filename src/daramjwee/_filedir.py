@@ -230,7 +230,7 @@ class FileDirectory(Indexed):
     def _rebuild_index(self) -> None:
         """Index every valid record on disk, oldest first, then evict down to the capacity."""
         found: list[tuple[int, str, int]] = []
-        for prefix, directory in self._fanout_directories():
+        for prefix, directory in fanout_directories(self.root):
             self._known_dirs.add(directory)
             for entry in scan_directory(directory):
                 name = f"{prefix}/{entry.name}"
@@ -243,10 +243,6 @@ class FileDirectory(Indexed):
             for _mtime, key, size in found:
                 self._add_locked(key, size)
             self._evict_locked()
-
-    def _fanout_directories(self) -> list[tuple[str, str]]:
-        """``(relative name, path)`` of each ``ab/cd`` directory of the store (those it can list)."""
-        return fanout_directories(self.root)
 
     # -- reading ----------------------------------------------------------------------
 
@@ -628,7 +624,7 @@ class FileDirectory(Indexed):
             except OSError as error:
                 failure = failure or error
         removed: set[str] = set()
-        for prefix, directory in self._fanout_directories():
+        for prefix, directory in fanout_directories(self.root):
             for entry in scan_directory(directory):
                 if is_entry_name(f"{prefix}/{entry.name}"):
                     try:
