@@ -22,7 +22,7 @@ from ._fields import check_forwarding, http_now
 from ._front import refusal
 from ._http_proxy import HttpCaching, Request, answer_text, stream_body
 from ._metrics import RequestMetrics
-from ._origin_types import Origin, OriginError
+from ._origin_types import REPRESENTATION_ATTRS, Origin, OriginError
 from ._paths import BadTarget, memoized_cache_key
 from ._upstream import HttpSender
 
@@ -36,12 +36,7 @@ METRICS_PATH = "/metrics"
 _HEALTH = HEALTH_PATH.encode()
 _METRICS = METRICS_PATH.encode()
 _METHODS = ("GET", "HEAD")
-_CARRIED_ATTRS = (
-    ("content-type", b"content-type"),
-    ("content-length", b"content-length"),
-    ("last-modified", b"last-modified"),
-    ("content-encoding", b"content-encoding"),
-)
+_CARRIED_ATTRS = tuple((name, name.encode()) for name in REPRESENTATION_ATTRS)
 
 
 class CacheApp:

@@ -41,7 +41,10 @@ from typing import Protocol
 
 from .. import AsyncFetcher, DaramjweeError
 
-__all__ = ["Origin", "OriginError", "OriginTimeout"]
+__all__ = ["REPRESENTATION_ATTRS", "Origin", "OriginError", "OriginTimeout"]
+
+REPRESENTATION_ATTRS = ("content-type", "content-length", "last-modified", "content-encoding")
+"""The ``Metadata.attrs`` an origin fills (see the fetcher contract above), each sent as the header field it names."""
 
 
 # -- errors -------------------------------------------------------------------------

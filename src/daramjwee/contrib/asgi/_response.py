@@ -12,11 +12,10 @@ from ... import AsyncResponse, Status
 from ..._etag import if_none_match_matches
 from ...server._asgi import Message, Receive, Scope, Send
 from ...server._http_proxy import stream_body
+from ...server._origin_types import REPRESENTATION_ATTRS
 
 __all__ = ["CachedResponse"]
 
-_CARRIED_ATTRS = ("content-type", "content-length", "last-modified", "content-encoding")
-"""``Metadata.attrs`` sent as header fields (the names ``daramjwee serve``'s origins fill)."""
 _BODY_FIELDS = frozenset({"content-type", "content-length", "content-encoding", "content-range"})
 """Fields a 304 leaves out: they describe a body it does not have."""
 
@@ -75,7 +74,7 @@ class CachedResponse(Response):
         fields: dict[str, str] = {}
         if metadata.etag:
             fields["etag"] = metadata.etag
-        for name in _CARRIED_ATTRS:
+        for name in REPRESENTATION_ATTRS:
             value = metadata.attrs.get(name)
             if value is not None:
                 fields[name] = value
