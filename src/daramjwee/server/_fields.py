@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from ._cache_rules import Fields, field_values
 
 __all__ = [
+    "BODY_FIELDS",
     "FIELDS",
     "FORWARDED_MODES",
     "HOP_BY_HOP",
@@ -41,6 +42,8 @@ INITIAL_AGE = ":initial-age"
 LIFETIME = ":lifetime"
 """``attrs`` name of a stored response's freshness lifetime (seconds, decimal), its age on arrival not taken off."""
 
+BODY_FIELDS = frozenset({"content-length", "content-type", "content-encoding", "content-range", "transfer-encoding"})
+"""Fields a 304 leaves out: they describe a body it does not have."""
 HOP_BY_HOP = frozenset(
     {
         "connection",

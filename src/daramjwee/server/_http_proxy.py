@@ -49,6 +49,7 @@ from ._cache_rules import (
     updated_fields,
 )
 from ._fields import (
+    BODY_FIELDS,
     FIELDS,
     INITIAL_AGE,
     LIFETIME,
@@ -301,7 +302,7 @@ class HttpCaching:
                 tail = multipart_tail(boundary)
                 size = sum(len(head) for head in heads) + len(tail)
                 size += sum(part.content_range.stop - part.content_range.start for part in parts if part.content_range)
-                fields = [(name, value) for name, value in stored if name not in _BODY_FIELDS and name != "age"]
+                fields = [(name, value) for name, value in stored if name not in BODY_FIELDS and name != "age"]
                 age = _age(first.metadata, time.time())
                 fields += [
                     ("content-type", f"multipart/byteranges; boundary={boundary}"),
@@ -469,7 +470,7 @@ class HttpCaching:
             if response.source is None:
                 while await response.read(self.chunk_size):  # the cache still fills
                     pass
-            await send(_start(304, [(name, value) for name, value in fields if name not in _BODY_FIELDS]))
+            await send(_start(304, [(name, value) for name, value in fields if name not in BODY_FIELDS]))
             await send({"type": "http.response.body", "body": b""})
             return "not_modified", 304
         await send(_start(status, fields))
@@ -591,10 +592,6 @@ def _first_range(specs: list[Spec] | None) -> ByteRange | None:
 
 class _NotCacheable(Exception):
     """This request's variant cannot come from the cache."""
-
-
-_BODY_FIELDS = frozenset({"content-length", "content-type", "content-encoding", "content-range", "transfer-encoding"})
-"""Fields a 304 leaves out: they describe a body it does not have."""
 
 
 def _advertise_ranges(fields: list[tuple[str, str]], status: int) -> None:

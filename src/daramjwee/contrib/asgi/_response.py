@@ -11,13 +11,11 @@ from starlette.responses import Response
 from ... import AsyncResponse, Status
 from ..._etag import if_none_match_matches
 from ...server._asgi import Message, Receive, Scope, Send
+from ...server._fields import BODY_FIELDS
 from ...server._http_proxy import stream_body
 from ...server._origin_types import REPRESENTATION_ATTRS
 
 __all__ = ["CachedResponse"]
-
-_BODY_FIELDS = frozenset({"content-type", "content-length", "content-encoding", "content-range"})
-"""Fields a 304 leaves out: they describe a body it does not have."""
 
 
 class _ClientLeft(Exception):
@@ -105,7 +103,7 @@ class CachedResponse(Response):
         try:
             if self._not_modified(scope):
                 await self._drain_miss()
-                headers = [(name, value) for name, value in self.raw_headers if name.decode() not in _BODY_FIELDS]
+                headers = [(name, value) for name, value in self.raw_headers if name.decode() not in BODY_FIELDS]
                 await send_to_client({"type": "http.response.start", "status": 304, "headers": headers})
                 await send_to_client({"type": "http.response.body", "body": b""})
             else:
